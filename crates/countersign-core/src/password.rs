@@ -1,0 +1,193 @@
+//! Passwords: the acceptance policy (NIST SP 800-63B §3.1.1.2: 8 to 256 characters, no composition
+//! rules, refuse known-common ones) and Argon2id hashing at OWASP's minimum parameters
+//! (m = 19 MiB, t = 2, p = 1; OWASP Password Storage Cheat Sheet).
+
+use crate::error::{CoreError, CoreResult};
+use crate::random::Rng;
+use crate::secret::Secret;
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use async_trait::async_trait;
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+pub const MIN_LEN: usize = 8;
+pub const MAX_LEN: usize = 256;
+/// Inputs longer than this are refused before any hashing, at sign-in too.
+pub const HARD_MAX_BYTES: usize = 4096;
+
+const BLOCKLIST: &str = include_str!("blocklist.txt");
+
+fn blocklist() -> &'static HashSet<&'static str> {
+    static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    SET.get_or_init(|| {
+        BLOCKLIST
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect()
+    })
+}
+
+/// Undo the usual decorations of a weak password ("P@ssw0rd123!" → "password") so that the
+/// blocklist catches its variants too.
+fn base_word(password: &str) -> String {
+    let lowered: String = password
+        .to_lowercase()
+        .chars()
+        .map(|c| match c {
+            '@' | '4' => 'a',
+            '0' => 'o',
+            '1' | '!' => 'i',
+            '3' => 'e',
+            '$' | '5' => 's',
+            '7' => 't',
+            c => c,
+        })
+        .collect();
+    let original = password.to_lowercase();
+    // Strip trailing digits/punctuation from the original (so "password2024!" → "password").
+    let trimmed_len = original
+        .trim_end_matches(|c: char| c.is_ascii_digit() || c.is_ascii_punctuation())
+        .chars()
+        .count();
+    lowered.chars().take(trimmed_len.max(1)).collect()
+}
+
+/// Checks a new password against the policy. `context` holds words the password must not be built
+/// on (the user's name, the tenant's name).
+pub fn check_policy(password: &str, context: &[&str]) -> CoreResult<()> {
+    let len = password.chars().count();
+    if len < MIN_LEN {
+        return Err(CoreError::invalid(
+            "password",
+            format!("use at least {MIN_LEN} characters"),
+        ));
+    }
+    if len > MAX_LEN {
+        return Err(CoreError::invalid(
+            "password",
+            format!("use at most {MAX_LEN} characters"),
+        ));
+    }
+    let lower = password.to_lowercase();
+    let base = base_word(password);
+    let list = blocklist();
+    if list.contains(lower.as_str()) || list.contains(base.as_str()) {
+        return Err(CoreError::invalid(
+            "password",
+            "this password is too common; choose a harder one",
+        ));
+    }
+    for word in context {
+        let w = word.to_lowercase();
+        if w.chars().count() >= 4 && (lower.contains(&w) || base.contains(&w)) {
+            return Err(CoreError::invalid(
+                "password",
+                "don't build the password on your name or your organisation's name",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn argon2() -> Argon2<'static> {
+    let params = Params::new(19 * 1024, 2, 1, None).expect("static Argon2 parameters are valid");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Hashes a password into a PHC string. CPU-heavy (tens of milliseconds): call off the async path.
+pub fn hash_password(password: &str, rng: &dyn Rng) -> CoreResult<Secret> {
+    let mut salt = [0u8; 16];
+    rng.fill(&mut salt);
+    let salt =
+        SaltString::encode_b64(&salt).map_err(|e| CoreError::invalid("salt", e.to_string()))?;
+    let hash = argon2()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| CoreError::invalid("password", e.to_string()))?;
+    Ok(Secret::new(hash.to_string()))
+}
+
+/// Verifies a password against a PHC string; the comparison inside is constant-time.
+pub fn verify_password(password: &str, phc: &Secret) -> bool {
+    match PasswordHash::new(phc.expose()) {
+        // Verify with the parameters stored in the hash, so old hashes keep working after a change.
+        Ok(parsed) => Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// A hash with the current parameters of a password nobody has: verified against when the account
+/// does not exist, so that unknown and known accounts take the same time to refuse.
+pub fn dummy_hash() -> &'static Secret {
+    static DUMMY: OnceLock<Secret> = OnceLock::new();
+    DUMMY.get_or_init(|| {
+        hash_password("countersign-dummy-password", &crate::random::OsRandom).expect("dummy hash")
+    })
+}
+
+/// How the core asks for password work. The server's implementation bounds concurrency and runs
+/// the hashing on blocking threads; unit tests may use a cheaper one.
+#[async_trait]
+pub trait PasswordHasher: Send + Sync {
+    async fn hash(&self, password: &str) -> CoreResult<Secret>;
+    async fn verify(&self, password: &str, phc: &Secret) -> CoreResult<bool>;
+}
+
+/// Hashes inline on the calling thread. For tools (the admin CLI) and tests.
+#[derive(Debug, Default)]
+pub struct InlineHasher;
+
+#[async_trait]
+impl PasswordHasher for InlineHasher {
+    async fn hash(&self, password: &str) -> CoreResult<Secret> {
+        hash_password(password, &crate::random::OsRandom)
+    }
+    async fn verify(&self, password: &str, phc: &Secret) -> CoreResult<bool> {
+        Ok(verify_password(password, phc))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn length_limits() {
+        assert!(check_policy("short7!", &[]).is_err());
+        assert!(check_policy("correct horse battery", &[]).is_ok());
+        assert!(check_policy(&"x".repeat(257), &[]).is_err());
+        assert!(check_policy(&"xyzzy-plover-".repeat(20)[..256], &[]).is_ok());
+    }
+
+    #[test]
+    fn common_passwords_and_variants_are_refused() {
+        for p in [
+            "password",
+            "Password123!",
+            "P@ssw0rd",
+            "qwerty123",
+            "iloveyou1",
+        ] {
+            assert!(check_policy(p, &[]).is_err(), "{p} should be refused");
+        }
+    }
+
+    #[test]
+    fn context_words_are_refused() {
+        assert!(check_policy("Contoso2024!", &["contoso"]).is_err());
+        assert!(check_policy("alice-is-great", &["alice"]).is_err());
+        assert!(check_policy("violet-tuba-engine", &["alice", "contoso"]).is_ok());
+    }
+
+    #[test]
+    fn hash_and_verify_roundtrip() {
+        let h = hash_password("violet-tuba-engine", &crate::random::OsRandom).unwrap();
+        assert!(h.expose().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(verify_password("violet-tuba-engine", &h));
+        assert!(!verify_password("violet-tuba-engin", &h));
+        assert!(!verify_password("x", &Secret::new("not a phc string")));
+    }
+}

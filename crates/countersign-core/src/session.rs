@@ -1,0 +1,103 @@
+//! Sign-in flows (one browser's sign-in in progress) and browser sessions (after it succeeded):
+//! creation, lookup with idle and absolute timeouts, and sign-out. Cookies carry 256-bit random
+//! values; the store keeps only their digests.
+
+use crate::clock::Timestamp;
+use crate::error::{CoreError, CoreResult};
+use crate::model::{AuthorizeRequest, Session, SignInFlow, Tenant, User};
+use crate::secret::token_digest;
+use crate::Deps;
+
+/// How often a session's last-seen time is written back: once a minute is precise enough for an
+/// idle timeout measured in hours, and spares the store a write per request.
+const TOUCH_EVERY: i64 = 60;
+
+pub async fn start_flow(
+    deps: &Deps,
+    tenant: &Tenant,
+    request: Option<AuthorizeRequest>,
+) -> CoreResult<SignInFlow> {
+    let now = deps.now();
+    let f = SignInFlow {
+        id: deps.secret_token(),
+        tenant_id: tenant.id.clone(),
+        csrf: deps.secret_token(),
+        username: request.as_ref().and_then(|r| r.login_hint.clone()),
+        request,
+        created_at: now,
+        expires_at: now + deps.settings.flow_ttl,
+    };
+    deps.store.insert_flow(&f).await?;
+    Ok(f)
+}
+
+/// Loads a live flow of this tenant; an unknown, foreign or expired one is `FlowExpired`.
+pub async fn load_flow(deps: &Deps, tenant: &Tenant, id: &str) -> CoreResult<SignInFlow> {
+    match deps.store.flow_by_id(id).await? {
+        Some(f) if f.tenant_id == tenant.id && deps.now() < f.expires_at => Ok(f),
+        _ => Err(CoreError::FlowExpired),
+    }
+}
+
+/// A new session for `user`; returns the cookie value (shown once) and the stored record.
+pub async fn create_session(
+    deps: &Deps,
+    user: &User,
+    amr: Vec<String>,
+    auth_time: Timestamp,
+) -> CoreResult<(String, Session)> {
+    let token = deps.secret_token();
+    let now = deps.now();
+    let s = Session {
+        id_digest: token_digest(&token),
+        tenant_id: user.tenant_id.clone(),
+        user_id: user.id.clone(),
+        csrf: deps.secret_token(),
+        auth_time,
+        amr,
+        created_at: now,
+        last_seen_at: now,
+    };
+    deps.store.insert_session(&s).await?;
+    Ok((token, s))
+}
+
+/// The live session behind a cookie value together with its user, or `None` when the cookie is
+/// unknown, belongs to another tenant, has timed out, or its user is gone or disabled.
+pub async fn load_session(
+    deps: &Deps,
+    tenant: &Tenant,
+    cookie: &str,
+) -> CoreResult<Option<(Session, User)>> {
+    let digest = token_digest(cookie);
+    let Some(s) = deps.store.session_by_digest(&digest).await? else {
+        return Ok(None);
+    };
+    let now = deps.now();
+    let idle_over = now - s.last_seen_at >= deps.settings.session_idle;
+    let absolute_over = now - s.created_at >= deps.settings.session_absolute;
+    if idle_over || absolute_over {
+        deps.store.delete_session(&digest).await?;
+        return Ok(None);
+    }
+    if s.tenant_id != tenant.id {
+        return Ok(None);
+    }
+    let user = match deps.store.user_by_id(&s.user_id).await? {
+        Some(u) if u.enabled => u,
+        _ => {
+            deps.store.delete_session(&digest).await?;
+            return Ok(None);
+        }
+    };
+    if now - s.last_seen_at >= TOUCH_EVERY {
+        deps.store.touch_session(&digest, now).await?;
+    }
+    Ok(Some((s, user)))
+}
+
+/// Ends the session behind a cookie value on the server.
+pub async fn end_session(deps: &Deps, cookie: &str) -> CoreResult<()> {
+    deps.store.delete_session(&token_digest(cookie)).await?;
+    Ok(())
+}

@@ -1,0 +1,138 @@
+//! Password sign-in: throttling checks, the password check itself, and the sign-in log. Every
+//! failure looks the same to the caller (`CoreError::SignInFailed`); the log keeps the real reason
+//! for administrators.
+
+use crate::error::{CoreError, CoreResult};
+use crate::model::{SignInLogEntry, SignInResult, Tenant, User};
+use crate::password::{self, HARD_MAX_BYTES};
+use crate::throttle::{self, LockoutPolicy};
+use crate::Deps;
+
+/// One attempt as the person made it.
+#[derive(Debug, Clone, Copy)]
+pub struct PasswordAttempt<'a> {
+    pub tenant: &'a Tenant,
+    pub typed_name: &'a str,
+    pub password: &'a str,
+    pub client_id: Option<&'a str>,
+    pub client_addr: Option<&'a str>,
+}
+
+/// What the person typed, normalised: trimmed, lowercase, and completed with the tenant's first
+/// domain when they typed only the part before '@'.
+pub fn normalize_typed_name(tenant: &Tenant, typed: &str) -> String {
+    let n = typed.trim().to_lowercase();
+    match tenant.domains.first() {
+        Some(d) if !n.contains('@') && !n.is_empty() => format!("{n}@{d}"),
+        _ => n,
+    }
+}
+
+async fn log_attempt(
+    deps: &Deps,
+    a: &PasswordAttempt<'_>,
+    name: &str,
+    user: Option<&User>,
+    result: SignInResult,
+    reason: Option<String>,
+) -> CoreResult<()> {
+    deps.store
+        .append_signin(&SignInLogEntry {
+            id: deps.new_id(),
+            tenant_id: a.tenant.id.clone(),
+            at: deps.now(),
+            user_id: user.map(|u| u.id.clone()),
+            typed_name: name.chars().take(256).collect(),
+            client_id: a.client_id.map(str::to_string),
+            client_addr: a.client_addr.map(str::to_string),
+            method: "password".into(),
+            result,
+            failure_reason: reason,
+        })
+        .await?;
+    Ok(())
+}
+
+/// Checks a password sign-in. On success returns the user (the caller then creates the session).
+pub async fn password_sign_in(deps: &Deps, a: PasswordAttempt<'_>) -> CoreResult<User> {
+    let name = normalize_typed_name(a.tenant, a.typed_name);
+    let now = deps.now();
+    let acct_key = throttle::account_key(&a.tenant.id, &name);
+    let addr_key = a.client_addr.map(throttle::address_key);
+
+    // 1. Throttling first, with no hashing: a locked key costs one read.
+    let acct_state = deps.store.throttle_state(&acct_key).await?;
+    let acct_lock = LockoutPolicy::ACCOUNT.lock(&acct_state, now);
+    let addr_lock = match &addr_key {
+        Some(k) => LockoutPolicy::ADDRESS.lock(&deps.store.throttle_state(k).await?, now),
+        None => throttle::Lock::Open,
+    };
+    if acct_lock.is_locked() || addr_lock.is_locked() {
+        let reason = if acct_lock.is_locked() {
+            format!("account locked ({acct_lock:?})")
+        } else {
+            format!("client address locked ({addr_lock:?})")
+        };
+        log_attempt(deps, &a, &name, None, SignInResult::Failure, Some(reason)).await?;
+        return Err(CoreError::SignInFailed);
+    }
+
+    // 2. The password check. Unknown, disabled and password-less accounts are verified against a
+    //    dummy hash so that they take as long to refuse as a wrong password.
+    let user = deps.store.user_by_upn(&a.tenant.id, &name).await?;
+    let (ok, reason) = if a.password.len() > HARD_MAX_BYTES {
+        (false, "password longer than accepted")
+    } else {
+        match &user {
+            Some(u) => match (&u.password_hash, u.enabled) {
+                (Some(h), true) => {
+                    let ok = deps.hasher.verify(a.password, h).await?;
+                    (ok, "wrong password")
+                }
+                (Some(h), false) => {
+                    deps.hasher.verify(a.password, h).await?;
+                    (false, "account disabled")
+                }
+                (None, _) => {
+                    deps.hasher
+                        .verify(a.password, password::dummy_hash())
+                        .await?;
+                    (false, "account has no password")
+                }
+            },
+            None => {
+                deps.hasher
+                    .verify(a.password, password::dummy_hash())
+                    .await?;
+                (false, "unknown account")
+            }
+        }
+    };
+
+    if ok {
+        let user = user.expect("ok implies a user");
+        if acct_state.failures > 0 {
+            deps.store.clear_throttle(&acct_key).await?;
+        }
+        log_attempt(deps, &a, &name, Some(&user), SignInResult::Success, None).await?;
+        return Ok(user);
+    }
+    deps.store
+        .record_failure(&acct_key, now, LockoutPolicy::ACCOUNT.decay_after)
+        .await?;
+    if let Some(k) = &addr_key {
+        deps.store
+            .record_failure(k, now, LockoutPolicy::ADDRESS.decay_after)
+            .await?;
+    }
+    log_attempt(
+        deps,
+        &a,
+        &name,
+        user.as_ref(),
+        SignInResult::Failure,
+        Some(reason.to_string()),
+    )
+    .await?;
+    Err(CoreError::SignInFailed)
+}

@@ -1,0 +1,127 @@
+//! The `Store` trait: everything the core persists, asked for by meaning. Implementations (SQLite,
+//! PostgreSQL) live in countersign-store and pass one conformance suite; single-use credentials
+//! are consumed atomically there, so the core's replay rules hold under parallel requests.
+
+use crate::clock::Timestamp;
+use crate::error::StoreError;
+use crate::model::*;
+use async_trait::async_trait;
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Cheap round trip for health checks.
+    async fn ping(&self) -> StoreResult<()>;
+
+    // --- tenants ---
+    async fn insert_tenant(&self, t: &Tenant) -> StoreResult<()>;
+    async fn update_tenant(&self, t: &Tenant) -> StoreResult<()>;
+    async fn delete_tenant(&self, id: &str) -> StoreResult<bool>;
+    async fn tenant_by_name(&self, name: &str) -> StoreResult<Option<Tenant>>;
+    async fn tenant_by_id(&self, id: &str) -> StoreResult<Option<Tenant>>;
+    async fn list_tenants(&self) -> StoreResult<Vec<Tenant>>;
+
+    // --- users ---
+    async fn insert_user(&self, u: &User) -> StoreResult<()>;
+    async fn update_user(&self, u: &User) -> StoreResult<()>;
+    async fn delete_user(&self, id: &str) -> StoreResult<bool>;
+    async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
+    async fn user_by_upn(&self, tenant_id: &str, upn: &str) -> StoreResult<Option<User>>;
+    async fn list_users(&self, tenant_id: &str) -> StoreResult<Vec<User>>;
+
+    // --- groups and membership ---
+    async fn insert_group(&self, g: &Group) -> StoreResult<()>;
+    async fn update_group(&self, g: &Group) -> StoreResult<()>;
+    async fn delete_group(&self, id: &str) -> StoreResult<bool>;
+    async fn group_by_name(&self, tenant_id: &str, name: &str) -> StoreResult<Option<Group>>;
+    async fn list_groups(&self, tenant_id: &str) -> StoreResult<Vec<Group>>;
+    /// Returns false when the user already was a member.
+    async fn add_member(&self, group_id: &str, user_id: &str) -> StoreResult<bool>;
+    async fn remove_member(&self, group_id: &str, user_id: &str) -> StoreResult<bool>;
+    async fn group_members(&self, group_id: &str) -> StoreResult<Vec<User>>;
+    async fn groups_of_user(&self, user_id: &str) -> StoreResult<Vec<Group>>;
+
+    // --- admin roles ---
+    async fn assign_role(&self, user_id: &str, role: AdminRole) -> StoreResult<bool>;
+    async fn unassign_role(&self, user_id: &str, role: AdminRole) -> StoreResult<bool>;
+    async fn roles_of_user(&self, user_id: &str) -> StoreResult<Vec<AdminRole>>;
+
+    // --- OIDC clients ---
+    async fn insert_client(&self, c: &OidcClient) -> StoreResult<()>;
+    async fn update_client(&self, c: &OidcClient) -> StoreResult<()>;
+    async fn delete_client(&self, id: &str) -> StoreResult<bool>;
+    async fn client_by_id(&self, id: &str) -> StoreResult<Option<OidcClient>>;
+    async fn list_clients(&self, tenant_id: &str) -> StoreResult<Vec<OidcClient>>;
+
+    // --- throttling ---
+    async fn throttle_state(&self, key: &str) -> StoreResult<ThrottleState>;
+    /// Atomically count one more failure. When `decay_after` is set and the previous failure is
+    /// older than that many seconds, counting restarts at one.
+    async fn record_failure(
+        &self,
+        key: &str,
+        now: Timestamp,
+        decay_after: Option<i64>,
+    ) -> StoreResult<ThrottleState>;
+    async fn clear_throttle(&self, key: &str) -> StoreResult<()>;
+
+    // --- sign-in flows ---
+    async fn insert_flow(&self, f: &SignInFlow) -> StoreResult<()>;
+    async fn update_flow(&self, f: &SignInFlow) -> StoreResult<()>;
+    async fn flow_by_id(&self, id: &str) -> StoreResult<Option<SignInFlow>>;
+    async fn delete_flow(&self, id: &str) -> StoreResult<()>;
+
+    // --- sessions ---
+    async fn insert_session(&self, s: &Session) -> StoreResult<()>;
+    async fn session_by_digest(&self, digest: &str) -> StoreResult<Option<Session>>;
+    async fn touch_session(&self, digest: &str, at: Timestamp) -> StoreResult<()>;
+    async fn delete_session(&self, digest: &str) -> StoreResult<()>;
+    /// Ends every session of a user except `keep` (the caller's own), returning how many ended.
+    async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> StoreResult<u64>;
+
+    // --- authorization codes, grants, refresh tokens ---
+    async fn insert_code(&self, c: &AuthCode) -> StoreResult<()>;
+    async fn code_by_digest(&self, digest: &str) -> StoreResult<Option<AuthCode>>;
+    /// Atomically mark the code used and bind it to `grant_id`; only the first caller gets `Fresh`.
+    async fn consume_code(
+        &self,
+        digest: &str,
+        now: Timestamp,
+        grant_id: &str,
+    ) -> StoreResult<Consumed<AuthCode>>;
+    async fn insert_grant(&self, g: &Grant) -> StoreResult<()>;
+    async fn delete_grant(&self, id: &str) -> StoreResult<()>;
+    async fn grant_by_id(&self, id: &str) -> StoreResult<Option<Grant>>;
+    async fn revoke_grant(&self, id: &str, at: Timestamp) -> StoreResult<()>;
+    async fn insert_refresh(&self, r: &RefreshToken) -> StoreResult<()>;
+    async fn refresh_by_digest(&self, digest: &str) -> StoreResult<Option<RefreshToken>>;
+    /// Atomically mark the refresh token used; only the first caller gets `Fresh`.
+    async fn consume_refresh(
+        &self,
+        digest: &str,
+        now: Timestamp,
+    ) -> StoreResult<Consumed<RefreshToken>>;
+    /// Rotation in one transaction: consume `old` and, only if that was its first use, store `new`.
+    async fn rotate_refresh(
+        &self,
+        old_digest: &str,
+        now: Timestamp,
+        new: &RefreshToken,
+    ) -> StoreResult<Consumed<RefreshToken>>;
+
+    // --- signing keys ---
+    async fn insert_signing_key(&self, k: &SigningKey) -> StoreResult<()>;
+    async fn retire_signing_key(&self, kid: &str, at: Timestamp) -> StoreResult<()>;
+    async fn delete_signing_key(&self, kid: &str) -> StoreResult<()>;
+    async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKey>>;
+
+    // --- sign-in log ---
+    async fn append_signin(&self, e: &SignInLogEntry) -> StoreResult<()>;
+    /// Newest first.
+    async fn list_signins(&self, tenant_id: &str, limit: u32) -> StoreResult<Vec<SignInLogEntry>>;
+
+    // --- housekeeping ---
+    /// Deletes expired flows, sessions, codes, refresh tokens and grants; returns rows removed.
+    async fn purge_expired(&self, now: Timestamp, session_idle: i64) -> StoreResult<u64>;
+}

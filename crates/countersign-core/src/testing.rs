@@ -1,0 +1,468 @@
+//! In-memory fakes for the core's own unit tests: a `Store` on hash maps, a signer that writes
+//! readable unsigned tokens, and a cheap password hasher. Never used outside `cfg(test)`.
+
+use crate::clock::{ManualClock, Timestamp};
+use crate::error::StoreError;
+use crate::model::*;
+use crate::oidc::TokenSigner;
+use crate::password::PasswordHasher;
+use crate::random::OsRandom;
+use crate::secret::Secret;
+use crate::store::{Store, StoreResult};
+use crate::{CoreResult, Deps, Settings};
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+#[derive(Default)]
+struct Data {
+    tenants: HashMap<String, Tenant>,
+    users: HashMap<String, User>,
+    groups: HashMap<String, Group>,
+    members: Vec<(String, String)>,
+    roles: Vec<(String, AdminRole)>,
+    clients: HashMap<String, OidcClient>,
+    throttle: HashMap<String, ThrottleState>,
+    flows: HashMap<String, SignInFlow>,
+    sessions: HashMap<String, Session>,
+    codes: HashMap<String, AuthCode>,
+    grants: HashMap<String, Grant>,
+    refresh: HashMap<String, RefreshToken>,
+    keys: Vec<SigningKey>,
+    signins: Vec<SignInLogEntry>,
+}
+
+#[derive(Default)]
+pub struct MemStore(Mutex<Data>);
+
+impl MemStore {
+    pub fn signins(&self) -> Vec<SignInLogEntry> {
+        self.0.lock().unwrap().signins.clone()
+    }
+}
+
+#[async_trait]
+impl Store for MemStore {
+    async fn ping(&self) -> StoreResult<()> {
+        Ok(())
+    }
+    async fn insert_tenant(&self, t: &Tenant) -> StoreResult<()> {
+        let mut d = self.0.lock().unwrap();
+        if d.tenants.values().any(|x| x.name == t.name) {
+            return Err(StoreError::Conflict(format!("tenant {}", t.name)));
+        }
+        d.tenants.insert(t.id.clone(), t.clone());
+        Ok(())
+    }
+    async fn update_tenant(&self, t: &Tenant) -> StoreResult<()> {
+        self.0
+            .lock()
+            .unwrap()
+            .tenants
+            .insert(t.id.clone(), t.clone());
+        Ok(())
+    }
+    async fn delete_tenant(&self, id: &str) -> StoreResult<bool> {
+        Ok(self.0.lock().unwrap().tenants.remove(id).is_some())
+    }
+    async fn tenant_by_name(&self, name: &str) -> StoreResult<Option<Tenant>> {
+        let d = self.0.lock().unwrap();
+        Ok(d.tenants.values().find(|t| t.name == name).cloned())
+    }
+    async fn tenant_by_id(&self, id: &str) -> StoreResult<Option<Tenant>> {
+        Ok(self.0.lock().unwrap().tenants.get(id).cloned())
+    }
+    async fn list_tenants(&self) -> StoreResult<Vec<Tenant>> {
+        Ok(self.0.lock().unwrap().tenants.values().cloned().collect())
+    }
+    async fn insert_user(&self, u: &User) -> StoreResult<()> {
+        let mut d = self.0.lock().unwrap();
+        if d.users
+            .values()
+            .any(|x| x.tenant_id == u.tenant_id && x.upn == u.upn)
+        {
+            return Err(StoreError::Conflict(format!("user {}", u.upn)));
+        }
+        d.users.insert(u.id.clone(), u.clone());
+        Ok(())
+    }
+    async fn update_user(&self, u: &User) -> StoreResult<()> {
+        self.0.lock().unwrap().users.insert(u.id.clone(), u.clone());
+        Ok(())
+    }
+    async fn delete_user(&self, id: &str) -> StoreResult<bool> {
+        Ok(self.0.lock().unwrap().users.remove(id).is_some())
+    }
+    async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
+        Ok(self.0.lock().unwrap().users.get(id).cloned())
+    }
+    async fn user_by_upn(&self, tenant_id: &str, upn: &str) -> StoreResult<Option<User>> {
+        let d = self.0.lock().unwrap();
+        Ok(d.users
+            .values()
+            .find(|u| u.tenant_id == tenant_id && u.upn == upn)
+            .cloned())
+    }
+    async fn list_users(&self, tenant_id: &str) -> StoreResult<Vec<User>> {
+        let d = self.0.lock().unwrap();
+        Ok(d.users
+            .values()
+            .filter(|u| u.tenant_id == tenant_id)
+            .cloned()
+            .collect())
+    }
+    async fn insert_group(&self, g: &Group) -> StoreResult<()> {
+        self.0
+            .lock()
+            .unwrap()
+            .groups
+            .insert(g.id.clone(), g.clone());
+        Ok(())
+    }
+    async fn update_group(&self, g: &Group) -> StoreResult<()> {
+        self.insert_group(g).await
+    }
+    async fn delete_group(&self, id: &str) -> StoreResult<bool> {
+        Ok(self.0.lock().unwrap().groups.remove(id).is_some())
+    }
+    async fn group_by_name(&self, tenant_id: &str, name: &str) -> StoreResult<Option<Group>> {
+        let d = self.0.lock().unwrap();
+        Ok(d.groups
+            .values()
+            .find(|g| g.tenant_id == tenant_id && g.name == name)
+            .cloned())
+    }
+    async fn list_groups(&self, tenant_id: &str) -> StoreResult<Vec<Group>> {
+        let d = self.0.lock().unwrap();
+        Ok(d.groups
+            .values()
+            .filter(|g| g.tenant_id == tenant_id)
+            .cloned()
+            .collect())
+    }
+    async fn add_member(&self, group_id: &str, user_id: &str) -> StoreResult<bool> {
+        let mut d = self.0.lock().unwrap();
+        let m = (group_id.to_string(), user_id.to_string());
+        if d.members.contains(&m) {
+            return Ok(false);
+        }
+        d.members.push(m);
+        Ok(true)
+    }
+    async fn remove_member(&self, group_id: &str, user_id: &str) -> StoreResult<bool> {
+        let mut d = self.0.lock().unwrap();
+        let before = d.members.len();
+        d.members.retain(|(g, u)| !(g == group_id && u == user_id));
+        Ok(d.members.len() < before)
+    }
+    async fn group_members(&self, group_id: &str) -> StoreResult<Vec<User>> {
+        let d = self.0.lock().unwrap();
+        Ok(d.members
+            .iter()
+            .filter(|(g, _)| g == group_id)
+            .filter_map(|(_, u)| d.users.get(u).cloned())
+            .collect())
+    }
+    async fn groups_of_user(&self, user_id: &str) -> StoreResult<Vec<Group>> {
+        let d = self.0.lock().unwrap();
+        Ok(d.members
+            .iter()
+            .filter(|(_, u)| u == user_id)
+            .filter_map(|(g, _)| d.groups.get(g).cloned())
+            .collect())
+    }
+    async fn assign_role(&self, user_id: &str, role: AdminRole) -> StoreResult<bool> {
+        let mut d = self.0.lock().unwrap();
+        let r = (user_id.to_string(), role);
+        if d.roles.contains(&r) {
+            return Ok(false);
+        }
+        d.roles.push(r);
+        Ok(true)
+    }
+    async fn unassign_role(&self, user_id: &str, role: AdminRole) -> StoreResult<bool> {
+        let mut d = self.0.lock().unwrap();
+        let before = d.roles.len();
+        d.roles.retain(|(u, r)| !(u == user_id && *r == role));
+        Ok(d.roles.len() < before)
+    }
+    async fn roles_of_user(&self, user_id: &str) -> StoreResult<Vec<AdminRole>> {
+        let d = self.0.lock().unwrap();
+        Ok(d.roles
+            .iter()
+            .filter(|(u, _)| u == user_id)
+            .map(|(_, r)| *r)
+            .collect())
+    }
+    async fn insert_client(&self, c: &OidcClient) -> StoreResult<()> {
+        self.0
+            .lock()
+            .unwrap()
+            .clients
+            .insert(c.id.clone(), c.clone());
+        Ok(())
+    }
+    async fn update_client(&self, c: &OidcClient) -> StoreResult<()> {
+        self.insert_client(c).await
+    }
+    async fn delete_client(&self, id: &str) -> StoreResult<bool> {
+        Ok(self.0.lock().unwrap().clients.remove(id).is_some())
+    }
+    async fn client_by_id(&self, id: &str) -> StoreResult<Option<OidcClient>> {
+        Ok(self.0.lock().unwrap().clients.get(id).cloned())
+    }
+    async fn list_clients(&self, tenant_id: &str) -> StoreResult<Vec<OidcClient>> {
+        let d = self.0.lock().unwrap();
+        Ok(d.clients
+            .values()
+            .filter(|c| c.tenant_id == tenant_id)
+            .cloned()
+            .collect())
+    }
+    async fn throttle_state(&self, key: &str) -> StoreResult<ThrottleState> {
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .throttle
+            .get(key)
+            .copied()
+            .unwrap_or_default())
+    }
+    async fn record_failure(
+        &self,
+        key: &str,
+        now: Timestamp,
+        decay_after: Option<i64>,
+    ) -> StoreResult<ThrottleState> {
+        let mut d = self.0.lock().unwrap();
+        let e = d.throttle.entry(key.to_string()).or_default();
+        if decay_after.is_some_and(|w| now - e.last_failure_at > w) {
+            e.failures = 0;
+        }
+        e.failures += 1;
+        e.last_failure_at = now;
+        Ok(*e)
+    }
+    async fn clear_throttle(&self, key: &str) -> StoreResult<()> {
+        self.0.lock().unwrap().throttle.remove(key);
+        Ok(())
+    }
+    async fn insert_flow(&self, f: &SignInFlow) -> StoreResult<()> {
+        self.0.lock().unwrap().flows.insert(f.id.clone(), f.clone());
+        Ok(())
+    }
+    async fn update_flow(&self, f: &SignInFlow) -> StoreResult<()> {
+        self.insert_flow(f).await
+    }
+    async fn flow_by_id(&self, id: &str) -> StoreResult<Option<SignInFlow>> {
+        Ok(self.0.lock().unwrap().flows.get(id).cloned())
+    }
+    async fn delete_flow(&self, id: &str) -> StoreResult<()> {
+        self.0.lock().unwrap().flows.remove(id);
+        Ok(())
+    }
+    async fn insert_session(&self, s: &Session) -> StoreResult<()> {
+        self.0
+            .lock()
+            .unwrap()
+            .sessions
+            .insert(s.id_digest.clone(), s.clone());
+        Ok(())
+    }
+    async fn session_by_digest(&self, digest: &str) -> StoreResult<Option<Session>> {
+        Ok(self.0.lock().unwrap().sessions.get(digest).cloned())
+    }
+    async fn touch_session(&self, digest: &str, at: Timestamp) -> StoreResult<()> {
+        if let Some(s) = self.0.lock().unwrap().sessions.get_mut(digest) {
+            s.last_seen_at = at;
+        }
+        Ok(())
+    }
+    async fn delete_session(&self, digest: &str) -> StoreResult<()> {
+        self.0.lock().unwrap().sessions.remove(digest);
+        Ok(())
+    }
+    async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> StoreResult<u64> {
+        let mut d = self.0.lock().unwrap();
+        let before = d.sessions.len();
+        d.sessions
+            .retain(|k, s| s.user_id != user_id || Some(k.as_str()) == keep);
+        Ok((before - d.sessions.len()) as u64)
+    }
+    async fn insert_code(&self, c: &AuthCode) -> StoreResult<()> {
+        self.0
+            .lock()
+            .unwrap()
+            .codes
+            .insert(c.code_digest.clone(), c.clone());
+        Ok(())
+    }
+    async fn code_by_digest(&self, digest: &str) -> StoreResult<Option<AuthCode>> {
+        Ok(self.0.lock().unwrap().codes.get(digest).cloned())
+    }
+    async fn consume_code(
+        &self,
+        digest: &str,
+        now: Timestamp,
+        grant_id: &str,
+    ) -> StoreResult<Consumed<AuthCode>> {
+        let mut d = self.0.lock().unwrap();
+        Ok(match d.codes.get_mut(digest) {
+            None => Consumed::Missing,
+            Some(c) if c.used_at.is_some() => Consumed::Replayed(c.clone()),
+            Some(c) => {
+                c.used_at = Some(now);
+                c.grant_id = Some(grant_id.to_string());
+                Consumed::Fresh(c.clone())
+            }
+        })
+    }
+    async fn insert_grant(&self, g: &Grant) -> StoreResult<()> {
+        self.0
+            .lock()
+            .unwrap()
+            .grants
+            .insert(g.id.clone(), g.clone());
+        Ok(())
+    }
+    async fn delete_grant(&self, id: &str) -> StoreResult<()> {
+        self.0.lock().unwrap().grants.remove(id);
+        Ok(())
+    }
+    async fn grant_by_id(&self, id: &str) -> StoreResult<Option<Grant>> {
+        Ok(self.0.lock().unwrap().grants.get(id).cloned())
+    }
+    async fn revoke_grant(&self, id: &str, at: Timestamp) -> StoreResult<()> {
+        if let Some(g) = self.0.lock().unwrap().grants.get_mut(id) {
+            g.revoked_at.get_or_insert(at);
+        }
+        Ok(())
+    }
+    async fn insert_refresh(&self, r: &RefreshToken) -> StoreResult<()> {
+        self.0
+            .lock()
+            .unwrap()
+            .refresh
+            .insert(r.token_digest.clone(), r.clone());
+        Ok(())
+    }
+    async fn refresh_by_digest(&self, digest: &str) -> StoreResult<Option<RefreshToken>> {
+        Ok(self.0.lock().unwrap().refresh.get(digest).cloned())
+    }
+    async fn consume_refresh(
+        &self,
+        digest: &str,
+        now: Timestamp,
+    ) -> StoreResult<Consumed<RefreshToken>> {
+        let mut d = self.0.lock().unwrap();
+        Ok(match d.refresh.get_mut(digest) {
+            None => Consumed::Missing,
+            Some(r) if r.used_at.is_some() => Consumed::Replayed(r.clone()),
+            Some(r) => {
+                r.used_at = Some(now);
+                Consumed::Fresh(r.clone())
+            }
+        })
+    }
+    async fn rotate_refresh(
+        &self,
+        old_digest: &str,
+        now: Timestamp,
+        new: &RefreshToken,
+    ) -> StoreResult<Consumed<RefreshToken>> {
+        let r = self.consume_refresh(old_digest, now).await?;
+        if matches!(r, Consumed::Fresh(_)) {
+            self.insert_refresh(new).await?;
+        }
+        Ok(r)
+    }
+    async fn insert_signing_key(&self, k: &SigningKey) -> StoreResult<()> {
+        self.0.lock().unwrap().keys.push(k.clone());
+        Ok(())
+    }
+    async fn retire_signing_key(&self, kid: &str, at: Timestamp) -> StoreResult<()> {
+        for k in self
+            .0
+            .lock()
+            .unwrap()
+            .keys
+            .iter_mut()
+            .filter(|k| k.kid == kid)
+        {
+            k.retired_at = Some(at);
+        }
+        Ok(())
+    }
+    async fn delete_signing_key(&self, kid: &str) -> StoreResult<()> {
+        self.0.lock().unwrap().keys.retain(|k| k.kid != kid);
+        Ok(())
+    }
+    async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKey>> {
+        Ok(self.0.lock().unwrap().keys.clone())
+    }
+    async fn append_signin(&self, e: &SignInLogEntry) -> StoreResult<()> {
+        self.0.lock().unwrap().signins.push(e.clone());
+        Ok(())
+    }
+    async fn list_signins(&self, tenant_id: &str, limit: u32) -> StoreResult<Vec<SignInLogEntry>> {
+        let d = self.0.lock().unwrap();
+        Ok(d.signins
+            .iter()
+            .rev()
+            .filter(|e| e.tenant_id == tenant_id)
+            .take(limit as usize)
+            .cloned()
+            .collect())
+    }
+    async fn purge_expired(&self, _now: Timestamp, _idle: i64) -> StoreResult<u64> {
+        Ok(0)
+    }
+}
+
+/// Writes `alg.typ.claims-json`: enough for the core's tests to read back what would be signed.
+pub struct PlainSigner;
+
+impl TokenSigner for PlainSigner {
+    fn sign(&self, alg: SigningAlg, typ: &str, claims: &serde_json::Value) -> CoreResult<String> {
+        Ok(format!("{}.{typ}.{claims}", alg.as_str()))
+    }
+    fn verify(&self, token: &str, issuer: &str, typ: &str) -> Option<serde_json::Value> {
+        let mut parts = token.splitn(3, '.');
+        let (_alg, t, body) = (parts.next()?, parts.next()?, parts.next()?);
+        let v: serde_json::Value = serde_json::from_str(body).ok()?;
+        (t == typ && v["iss"] == issuer).then_some(v)
+    }
+}
+
+/// A fast stand-in for Argon2 in unit tests: compares with a prefix marker.
+pub struct FastHasher;
+
+#[async_trait]
+impl PasswordHasher for FastHasher {
+    async fn hash(&self, password: &str) -> CoreResult<Secret> {
+        Ok(Secret::new(format!("plain:{password}")))
+    }
+    async fn verify(&self, password: &str, phc: &Secret) -> CoreResult<bool> {
+        Ok(phc.expose() == format!("plain:{password}"))
+    }
+}
+
+pub struct Fixture {
+    pub deps: Deps,
+    pub store: Arc<MemStore>,
+    pub clock: Arc<ManualClock>,
+}
+
+pub fn fixture() -> Fixture {
+    let store = Arc::new(MemStore::default());
+    let clock = Arc::new(ManualClock::new(1_800_000_000));
+    let deps = Deps {
+        store: store.clone(),
+        clock: clock.clone(),
+        rng: Arc::new(OsRandom),
+        hasher: Arc::new(FastHasher),
+        settings: Settings::default(),
+    };
+    Fixture { deps, store, clock }
+}

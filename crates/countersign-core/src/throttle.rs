@@ -1,0 +1,136 @@
+//! Throttling of sign-in attempts, per account name and per client address (NIST SP 800-63B
+//! §5.2.2). Locks are derived from the failure count and the time of the last failure, so deciding
+//! costs one read and no hashing; only failures are written.
+//!
+//! Accounts are keyed by the *typed* name, whether or not such an account exists, so a lock never
+//! tells an attacker anything about which accounts exist.
+
+use crate::clock::Timestamp;
+use crate::model::ThrottleState;
+
+/// How many failures lock, for how long, and when a lock becomes permanent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockoutPolicy {
+    /// Failures allowed before the first lock.
+    pub threshold: u32,
+    /// Length of the first lock in seconds; each further failure doubles it.
+    pub base_delay: i64,
+    pub max_delay: i64,
+    /// After this many consecutive failures the key stays locked until an administrator unlocks it.
+    pub hard_limit: Option<u32>,
+    /// Failures older than this many seconds are forgotten (for client addresses, which are shared).
+    pub decay_after: Option<i64>,
+}
+
+impl LockoutPolicy {
+    /// Per account: 10 tries, then 1 min, 2 min, 4 min … up to 1 h; permanently locked at 100.
+    pub const ACCOUNT: LockoutPolicy = LockoutPolicy {
+        threshold: 10,
+        base_delay: 60,
+        max_delay: 3600,
+        hard_limit: Some(100),
+        decay_after: None,
+    };
+    /// Per client address: looser (addresses are shared behind NAT), forgotten after an hour.
+    pub const ADDRESS: LockoutPolicy = LockoutPolicy {
+        threshold: 50,
+        base_delay: 60,
+        max_delay: 3600,
+        hard_limit: None,
+        decay_after: Some(3600),
+    };
+
+    /// Whether `state` is locked at `now`.
+    pub fn lock(&self, state: &ThrottleState, now: Timestamp) -> Lock {
+        if let Some(decay) = self.decay_after {
+            if now - state.last_failure_at > decay {
+                return Lock::Open;
+            }
+        }
+        if let Some(hard) = self.hard_limit {
+            if state.failures >= hard {
+                return Lock::Permanent;
+            }
+        }
+        if state.failures < self.threshold {
+            return Lock::Open;
+        }
+        let doublings = (state.failures - self.threshold).min(30);
+        let delay = self
+            .base_delay
+            .saturating_mul(1i64 << doublings)
+            .min(self.max_delay);
+        let until = state.last_failure_at + delay;
+        if now < until {
+            Lock::Until(until)
+        } else {
+            Lock::Open
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    Open,
+    Until(Timestamp),
+    Permanent,
+}
+
+impl Lock {
+    pub fn is_locked(self) -> bool {
+        !matches!(self, Lock::Open)
+    }
+}
+
+/// The throttling key of a typed account name in a tenant.
+pub fn account_key(tenant_id: &str, typed_name: &str) -> String {
+    format!("acct:{tenant_id}:{typed_name}")
+}
+
+/// The throttling key of a client address.
+pub fn address_key(addr: &str) -> String {
+    format!("addr:{addr}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn st(failures: u32, last: i64) -> ThrottleState {
+        ThrottleState {
+            failures,
+            last_failure_at: last,
+        }
+    }
+
+    #[test]
+    fn below_threshold_is_open() {
+        let p = LockoutPolicy::ACCOUNT;
+        assert_eq!(p.lock(&st(9, 1000), 1000), Lock::Open);
+    }
+
+    #[test]
+    fn delays_grow_and_expire() {
+        let p = LockoutPolicy::ACCOUNT;
+        assert_eq!(p.lock(&st(10, 1000), 1000), Lock::Until(1060));
+        assert_eq!(p.lock(&st(10, 1000), 1060), Lock::Open);
+        assert_eq!(p.lock(&st(11, 1000), 1000), Lock::Until(1120));
+        assert_eq!(p.lock(&st(12, 1000), 1000), Lock::Until(1240));
+        // capped at an hour
+        assert_eq!(p.lock(&st(40, 1000), 1000), Lock::Until(4600));
+    }
+
+    #[test]
+    fn hard_limit_is_permanent() {
+        let p = LockoutPolicy::ACCOUNT;
+        assert_eq!(p.lock(&st(100, 1000), 1_000_000_000), Lock::Permanent);
+        assert_eq!(p.lock(&st(99, 1000), 1_000_000_000), Lock::Open);
+    }
+
+    #[test]
+    fn address_failures_decay() {
+        let p = LockoutPolicy::ADDRESS;
+        assert!(p.lock(&st(60, 1000), 1001).is_locked());
+        assert_eq!(p.lock(&st(60, 1000), 1000 + 3601), Lock::Open);
+    }
+}
