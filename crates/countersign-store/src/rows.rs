@@ -1,0 +1,208 @@
+//! Mapping between SQL rows and domain records: column lists and row decoders. JSON-valued
+//! columns (URI lists, `amr`, a flow's authorization request) are stored as text.
+
+use countersign_core::model::*;
+use countersign_core::secret::Secret;
+use countersign_core::StoreError;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+pub type R<T> = Result<T, StoreError>;
+
+fn get<'r, T>(row: &'r AnyRow, col: &str) -> R<T>
+where
+    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    row.try_get(col)
+        .map_err(|e| StoreError::Backend(format!("column {col}: {e}")))
+}
+
+fn json_vec(row: &AnyRow, col: &str) -> R<Vec<String>> {
+    let s: String = get(row, col)?;
+    serde_json::from_str(&s).map_err(|e| StoreError::Backend(format!("column {col}: {e}")))
+}
+
+pub fn to_json(v: &[String]) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+}
+
+pub const USER_COLS: &str =
+    "id, tenant_id, upn, display_name, email, enabled, password_hash, created_at, updated_at";
+
+pub fn user(row: &AnyRow) -> R<User> {
+    Ok(User {
+        id: get(row, "id")?,
+        tenant_id: get(row, "tenant_id")?,
+        upn: get(row, "upn")?,
+        display_name: get(row, "display_name")?,
+        email: get(row, "email")?,
+        enabled: get::<i64>(row, "enabled")? != 0,
+        password_hash: get::<Option<String>>(row, "password_hash")?.map(Secret::new),
+        created_at: get(row, "created_at")?,
+        updated_at: get(row, "updated_at")?,
+    })
+}
+
+pub const GROUP_COLS: &str = "id, tenant_id, name, description, created_at";
+
+pub fn group(row: &AnyRow) -> R<Group> {
+    Ok(Group {
+        id: get(row, "id")?,
+        tenant_id: get(row, "tenant_id")?,
+        name: get(row, "name")?,
+        description: get(row, "description")?,
+        created_at: get(row, "created_at")?,
+    })
+}
+
+pub const CLIENT_COLS: &str = "id, tenant_id, name, redirect_uris, post_logout_redirect_uris, \
+                               secret_digest, id_token_alg, created_at";
+
+pub fn client(row: &AnyRow) -> R<OidcClient> {
+    let alg: String = get(row, "id_token_alg")?;
+    Ok(OidcClient {
+        id: get(row, "id")?,
+        tenant_id: get(row, "tenant_id")?,
+        name: get(row, "name")?,
+        redirect_uris: json_vec(row, "redirect_uris")?,
+        post_logout_redirect_uris: json_vec(row, "post_logout_redirect_uris")?,
+        secret_digest: get::<Option<String>>(row, "secret_digest")?.map(Secret::new),
+        id_token_alg: SigningAlg::parse(&alg)
+            .ok_or_else(|| StoreError::Backend(format!("unknown algorithm {alg}")))?,
+        created_at: get(row, "created_at")?,
+    })
+}
+
+pub const FLOW_COLS: &str = "id, tenant_id, csrf, request, username, created_at, expires_at";
+
+pub fn flow(row: &AnyRow) -> R<SignInFlow> {
+    let request: Option<String> = get(row, "request")?;
+    Ok(SignInFlow {
+        id: get(row, "id")?,
+        tenant_id: get(row, "tenant_id")?,
+        csrf: get(row, "csrf")?,
+        request: request
+            .map(|r| serde_json::from_str(&r))
+            .transpose()
+            .map_err(|e| StoreError::Backend(format!("column request: {e}")))?,
+        username: get(row, "username")?,
+        created_at: get(row, "created_at")?,
+        expires_at: get(row, "expires_at")?,
+    })
+}
+
+pub const SESSION_COLS: &str =
+    "id_digest, tenant_id, user_id, csrf, auth_time, amr, created_at, last_seen_at";
+
+pub fn session(row: &AnyRow) -> R<Session> {
+    Ok(Session {
+        id_digest: get(row, "id_digest")?,
+        tenant_id: get(row, "tenant_id")?,
+        user_id: get(row, "user_id")?,
+        csrf: get(row, "csrf")?,
+        auth_time: get(row, "auth_time")?,
+        amr: json_vec(row, "amr")?,
+        created_at: get(row, "created_at")?,
+        last_seen_at: get(row, "last_seen_at")?,
+    })
+}
+
+pub const CODE_COLS: &str = "code_digest, tenant_id, client_id, user_id, redirect_uri, scope, \
+    nonce, code_challenge, auth_time, amr, session_digest, created_at, expires_at, used_at, grant_id";
+
+pub fn code(row: &AnyRow) -> R<AuthCode> {
+    Ok(AuthCode {
+        code_digest: get(row, "code_digest")?,
+        tenant_id: get(row, "tenant_id")?,
+        client_id: get(row, "client_id")?,
+        user_id: get(row, "user_id")?,
+        redirect_uri: get(row, "redirect_uri")?,
+        scope: get(row, "scope")?,
+        nonce: get(row, "nonce")?,
+        code_challenge: get(row, "code_challenge")?,
+        auth_time: get(row, "auth_time")?,
+        amr: json_vec(row, "amr")?,
+        session_digest: get(row, "session_digest")?,
+        created_at: get(row, "created_at")?,
+        expires_at: get(row, "expires_at")?,
+        used_at: get(row, "used_at")?,
+        grant_id: get(row, "grant_id")?,
+    })
+}
+
+pub const GRANT_COLS: &str = "id, tenant_id, client_id, user_id, scope, nonce, auth_time, amr, \
+                              created_at, expires_at, revoked_at";
+
+pub fn grant(row: &AnyRow) -> R<Grant> {
+    Ok(Grant {
+        id: get(row, "id")?,
+        tenant_id: get(row, "tenant_id")?,
+        client_id: get(row, "client_id")?,
+        user_id: get(row, "user_id")?,
+        scope: get(row, "scope")?,
+        nonce: get(row, "nonce")?,
+        auth_time: get(row, "auth_time")?,
+        amr: json_vec(row, "amr")?,
+        created_at: get(row, "created_at")?,
+        expires_at: get(row, "expires_at")?,
+        revoked_at: get(row, "revoked_at")?,
+    })
+}
+
+pub const REFRESH_COLS: &str = "token_digest, grant_id, created_at, expires_at, used_at";
+
+pub fn refresh(row: &AnyRow) -> R<RefreshToken> {
+    Ok(RefreshToken {
+        token_digest: get(row, "token_digest")?,
+        grant_id: get(row, "grant_id")?,
+        created_at: get(row, "created_at")?,
+        expires_at: get(row, "expires_at")?,
+        used_at: get(row, "used_at")?,
+    })
+}
+
+pub fn signing_key(row: &AnyRow) -> R<SigningKey> {
+    let alg: String = get(row, "alg")?;
+    Ok(SigningKey {
+        kid: get(row, "kid")?,
+        alg: SigningAlg::parse(&alg)
+            .ok_or_else(|| StoreError::Backend(format!("unknown algorithm {alg}")))?,
+        private_pkcs8: Secret::new(get::<String>(row, "private_pkcs8")?),
+        created_at: get(row, "created_at")?,
+        retired_at: get(row, "retired_at")?,
+    })
+}
+
+pub const SIGNIN_COLS: &str = "id, tenant_id, at, user_id, typed_name, client_id, client_addr, \
+                               method, result, failure_reason";
+
+pub fn signin(row: &AnyRow) -> R<SignInLogEntry> {
+    let result: String = get(row, "result")?;
+    Ok(SignInLogEntry {
+        id: get(row, "id")?,
+        tenant_id: get(row, "tenant_id")?,
+        at: get(row, "at")?,
+        user_id: get(row, "user_id")?,
+        typed_name: get(row, "typed_name")?,
+        client_id: get(row, "client_id")?,
+        client_addr: get(row, "client_addr")?,
+        method: get(row, "method")?,
+        result: if result == "success" {
+            SignInResult::Success
+        } else {
+            SignInResult::Failure
+        },
+        failure_reason: get(row, "failure_reason")?,
+    })
+}
+
+pub fn throttle(row: &AnyRow) -> R<ThrottleState> {
+    Ok(ThrottleState {
+        failures: get::<i64>(row, "failures")?.clamp(0, u32::MAX as i64) as u32,
+        last_failure_at: get(row, "last_failure_at")?,
+    })
+}
+
+pub fn role(s: &str) -> R<AdminRole> {
+    AdminRole::parse(s).ok_or_else(|| StoreError::Backend(format!("unknown role {s}")))
+}

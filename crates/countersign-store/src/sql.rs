@@ -1,0 +1,927 @@
+//! The `Store` implementation in SQL common to SQLite and PostgreSQL (`$n` placeholders,
+//! `ON CONFLICT`, `RETURNING`). Single-use credentials are consumed with a conditional UPDATE, so
+//! exactly one of any number of parallel callers sees `Fresh`.
+
+use crate::rows::{self, to_json, R};
+use crate::{backend_err, SqlStore};
+use async_trait::async_trait;
+use countersign_core::clock::Timestamp;
+use countersign_core::model::*;
+use countersign_core::store::Store;
+use countersign_core::StoreError;
+use sqlx::any::AnyRow;
+use sqlx::{Any, Transaction};
+
+/// Maps a unique-constraint violation to `Conflict(what)`, anything else to `Backend`.
+fn conflict(e: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(what()),
+        _ => backend_err(e),
+    }
+}
+
+type Q<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
+
+fn opt_i64(v: Option<i64>) -> Option<i64> {
+    v
+}
+
+impl SqlStore {
+    async fn fetch_opt<'q, T>(&self, q: Q<'q>, map: fn(&AnyRow) -> R<T>) -> R<Option<T>> {
+        q.fetch_optional(&self.pool)
+            .await
+            .map_err(backend_err)?
+            .as_ref()
+            .map(map)
+            .transpose()
+    }
+
+    async fn fetch_all<'q, T>(&self, q: Q<'q>, map: fn(&AnyRow) -> R<T>) -> R<Vec<T>> {
+        q.fetch_all(&self.pool)
+            .await
+            .map_err(backend_err)?
+            .iter()
+            .map(map)
+            .collect()
+    }
+
+    async fn exec<'q>(&self, q: Q<'q>) -> R<u64> {
+        Ok(q.execute(&self.pool)
+            .await
+            .map_err(backend_err)?
+            .rows_affected())
+    }
+
+    async fn domains_of(&self, tenant_id: &str) -> R<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT domain FROM tenant_domains WHERE tenant_id = $1 ORDER BY position",
+        )
+        .bind(tenant_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend_err)
+    }
+
+    async fn tenant_from(&self, row: Option<AnyRow>) -> R<Option<Tenant>> {
+        let Some(row) = row else { return Ok(None) };
+        use sqlx::Row;
+        let id: String = row.try_get("id").map_err(backend_err)?;
+        Ok(Some(Tenant {
+            domains: self.domains_of(&id).await?,
+            name: row.try_get("name").map_err(backend_err)?,
+            display_name: row.try_get("display_name").map_err(backend_err)?,
+            created_at: row.try_get("created_at").map_err(backend_err)?,
+            id,
+        }))
+    }
+
+    async fn write_domains(tx: &mut Transaction<'_, Any>, t: &Tenant) -> R<()> {
+        sqlx::query("DELETE FROM tenant_domains WHERE tenant_id = $1")
+            .bind(&t.id)
+            .execute(&mut **tx)
+            .await
+            .map_err(backend_err)?;
+        for (i, d) in t.domains.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO tenant_domains (domain, tenant_id, position) VALUES ($1, $2, $3)",
+            )
+            .bind(d)
+            .bind(&t.id)
+            .bind(i as i64)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| conflict(e, || format!("domain {d}")))?;
+        }
+        Ok(())
+    }
+
+    async fn consume<'q>(&self, update: Q<'q>, tx: Option<&mut Transaction<'_, Any>>) -> R<bool> {
+        let n = match tx {
+            Some(tx) => update.execute(&mut **tx).await,
+            None => update.execute(&self.pool).await,
+        }
+        .map_err(backend_err)?
+        .rows_affected();
+        Ok(n == 1)
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn ping(&self) -> R<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        Ok(())
+    }
+
+    // --- tenants ---
+
+    async fn insert_tenant(&self, t: &Tenant) -> R<()> {
+        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        sqlx::query(
+            "INSERT INTO tenants (id, name, display_name, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&t.id)
+        .bind(&t.name)
+        .bind(&t.display_name)
+        .bind(t.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| conflict(e, || format!("tenant {}", t.name)))?;
+        Self::write_domains(&mut tx, t).await?;
+        tx.commit().await.map_err(backend_err)
+    }
+
+    async fn update_tenant(&self, t: &Tenant) -> R<()> {
+        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        sqlx::query("UPDATE tenants SET display_name = $2 WHERE id = $1")
+            .bind(&t.id)
+            .bind(&t.display_name)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+        Self::write_domains(&mut tx, t).await?;
+        tx.commit().await.map_err(backend_err)
+    }
+
+    async fn delete_tenant(&self, id: &str) -> R<bool> {
+        Ok(self
+            .exec(sqlx::query("DELETE FROM tenants WHERE id = $1").bind(id))
+            .await?
+            > 0)
+    }
+
+    async fn tenant_by_name(&self, name: &str) -> R<Option<Tenant>> {
+        let row =
+            sqlx::query("SELECT id, name, display_name, created_at FROM tenants WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend_err)?;
+        self.tenant_from(row).await
+    }
+
+    async fn tenant_by_id(&self, id: &str) -> R<Option<Tenant>> {
+        let row =
+            sqlx::query("SELECT id, name, display_name, created_at FROM tenants WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend_err)?;
+        self.tenant_from(row).await
+    }
+
+    async fn list_tenants(&self) -> R<Vec<Tenant>> {
+        let rows =
+            sqlx::query("SELECT id, name, display_name, created_at FROM tenants ORDER BY name")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend_err)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            if let Some(t) = self.tenant_from(Some(r)).await? {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
+
+    // --- users ---
+
+    async fn insert_user(&self, u: &User) -> R<()> {
+        sqlx::query(&format!(
+            "INSERT INTO users ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            rows::USER_COLS
+        ))
+        .bind(&u.id)
+        .bind(&u.tenant_id)
+        .bind(&u.upn)
+        .bind(&u.display_name)
+        .bind(&u.email)
+        .bind(u.enabled as i64)
+        .bind(u.password_hash.as_ref().map(|h| h.expose().to_string()))
+        .bind(u.created_at)
+        .bind(u.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| conflict(e, || format!("user {}", u.upn)))?;
+        Ok(())
+    }
+
+    async fn update_user(&self, u: &User) -> R<()> {
+        sqlx::query(
+            "UPDATE users SET upn = $2, display_name = $3, email = $4, enabled = $5, \
+             password_hash = $6, updated_at = $7 WHERE id = $1",
+        )
+        .bind(&u.id)
+        .bind(&u.upn)
+        .bind(&u.display_name)
+        .bind(&u.email)
+        .bind(u.enabled as i64)
+        .bind(u.password_hash.as_ref().map(|h| h.expose().to_string()))
+        .bind(u.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| conflict(e, || format!("user {}", u.upn)))?;
+        Ok(())
+    }
+
+    async fn delete_user(&self, id: &str) -> R<bool> {
+        Ok(self
+            .exec(sqlx::query("DELETE FROM users WHERE id = $1").bind(id))
+            .await?
+            > 0)
+    }
+
+    async fn user_by_id(&self, id: &str) -> R<Option<User>> {
+        let sql = format!("SELECT {} FROM users WHERE id = $1", rows::USER_COLS);
+        self.fetch_opt(sqlx::query(&sql).bind(id), rows::user).await
+    }
+
+    async fn user_by_upn(&self, tenant_id: &str, upn: &str) -> R<Option<User>> {
+        let sql = format!(
+            "SELECT {} FROM users WHERE tenant_id = $1 AND upn = $2",
+            rows::USER_COLS
+        );
+        self.fetch_opt(sqlx::query(&sql).bind(tenant_id).bind(upn), rows::user)
+            .await
+    }
+
+    async fn list_users(&self, tenant_id: &str) -> R<Vec<User>> {
+        let sql = format!(
+            "SELECT {} FROM users WHERE tenant_id = $1 ORDER BY upn",
+            rows::USER_COLS
+        );
+        self.fetch_all(sqlx::query(&sql).bind(tenant_id), rows::user)
+            .await
+    }
+
+    // --- groups and membership ---
+
+    async fn insert_group(&self, g: &Group) -> R<()> {
+        sqlx::query(&format!(
+            "INSERT INTO user_groups ({}) VALUES ($1, $2, $3, $4, $5)",
+            rows::GROUP_COLS
+        ))
+        .bind(&g.id)
+        .bind(&g.tenant_id)
+        .bind(&g.name)
+        .bind(&g.description)
+        .bind(g.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| conflict(e, || format!("group {}", g.name)))?;
+        Ok(())
+    }
+
+    async fn update_group(&self, g: &Group) -> R<()> {
+        sqlx::query("UPDATE user_groups SET name = $2, description = $3 WHERE id = $1")
+            .bind(&g.id)
+            .bind(&g.name)
+            .bind(&g.description)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| conflict(e, || format!("group {}", g.name)))?;
+        Ok(())
+    }
+
+    async fn delete_group(&self, id: &str) -> R<bool> {
+        Ok(self
+            .exec(sqlx::query("DELETE FROM user_groups WHERE id = $1").bind(id))
+            .await?
+            > 0)
+    }
+
+    async fn group_by_name(&self, tenant_id: &str, name: &str) -> R<Option<Group>> {
+        let sql = format!(
+            "SELECT {} FROM user_groups WHERE tenant_id = $1 AND name = $2",
+            rows::GROUP_COLS
+        );
+        self.fetch_opt(sqlx::query(&sql).bind(tenant_id).bind(name), rows::group)
+            .await
+    }
+
+    async fn list_groups(&self, tenant_id: &str) -> R<Vec<Group>> {
+        let sql = format!(
+            "SELECT {} FROM user_groups WHERE tenant_id = $1 ORDER BY name",
+            rows::GROUP_COLS
+        );
+        self.fetch_all(sqlx::query(&sql).bind(tenant_id), rows::group)
+            .await
+    }
+
+    async fn add_member(&self, group_id: &str, user_id: &str) -> R<bool> {
+        Ok(self
+            .exec(
+                sqlx::query(
+                    "INSERT INTO group_members (group_id, user_id) VALUES ($1, $2) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(group_id)
+                .bind(user_id),
+            )
+            .await?
+            == 1)
+    }
+
+    async fn remove_member(&self, group_id: &str, user_id: &str) -> R<bool> {
+        Ok(self
+            .exec(
+                sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2")
+                    .bind(group_id)
+                    .bind(user_id),
+            )
+            .await?
+            == 1)
+    }
+
+    async fn group_members(&self, group_id: &str) -> R<Vec<User>> {
+        let cols: Vec<String> = rows::USER_COLS
+            .split(", ")
+            .map(|c| format!("u.{c}"))
+            .collect();
+        let sql = format!(
+            "SELECT {} FROM users u JOIN group_members m ON m.user_id = u.id \
+             WHERE m.group_id = $1 ORDER BY u.upn",
+            cols.join(", ")
+        );
+        self.fetch_all(sqlx::query(&sql).bind(group_id), rows::user)
+            .await
+    }
+
+    async fn groups_of_user(&self, user_id: &str) -> R<Vec<Group>> {
+        let cols: Vec<String> = rows::GROUP_COLS
+            .split(", ")
+            .map(|c| format!("g.{c}"))
+            .collect();
+        let sql = format!(
+            "SELECT {} FROM user_groups g JOIN group_members m ON m.group_id = g.id \
+             WHERE m.user_id = $1 ORDER BY g.name",
+            cols.join(", ")
+        );
+        self.fetch_all(sqlx::query(&sql).bind(user_id), rows::group)
+            .await
+    }
+
+    // --- admin roles ---
+
+    async fn assign_role(&self, user_id: &str, role: AdminRole) -> R<bool> {
+        Ok(self
+            .exec(
+                sqlx::query(
+                    "INSERT INTO role_assignments (user_id, role) VALUES ($1, $2) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(user_id)
+                .bind(role.as_str()),
+            )
+            .await?
+            == 1)
+    }
+
+    async fn unassign_role(&self, user_id: &str, role: AdminRole) -> R<bool> {
+        Ok(self
+            .exec(
+                sqlx::query("DELETE FROM role_assignments WHERE user_id = $1 AND role = $2")
+                    .bind(user_id)
+                    .bind(role.as_str()),
+            )
+            .await?
+            == 1)
+    }
+
+    async fn roles_of_user(&self, user_id: &str) -> R<Vec<AdminRole>> {
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT role FROM role_assignments WHERE user_id = $1 ORDER BY role",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        names.iter().map(|n| rows::role(n)).collect()
+    }
+
+    // --- OIDC clients ---
+
+    async fn insert_client(&self, c: &OidcClient) -> R<()> {
+        sqlx::query(&format!(
+            "INSERT INTO oidc_clients ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            rows::CLIENT_COLS
+        ))
+        .bind(&c.id)
+        .bind(&c.tenant_id)
+        .bind(&c.name)
+        .bind(to_json(&c.redirect_uris))
+        .bind(to_json(&c.post_logout_redirect_uris))
+        .bind(c.secret_digest.as_ref().map(|s| s.expose().to_string()))
+        .bind(c.id_token_alg.as_str())
+        .bind(c.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| conflict(e, || format!("application {}", c.id)))?;
+        Ok(())
+    }
+
+    async fn update_client(&self, c: &OidcClient) -> R<()> {
+        sqlx::query(
+            "UPDATE oidc_clients SET name = $2, redirect_uris = $3, post_logout_redirect_uris = $4, \
+             secret_digest = $5, id_token_alg = $6 WHERE id = $1",
+        )
+        .bind(&c.id)
+        .bind(&c.name)
+        .bind(to_json(&c.redirect_uris))
+        .bind(to_json(&c.post_logout_redirect_uris))
+        .bind(c.secret_digest.as_ref().map(|s| s.expose().to_string()))
+        .bind(c.id_token_alg.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn delete_client(&self, id: &str) -> R<bool> {
+        Ok(self
+            .exec(sqlx::query("DELETE FROM oidc_clients WHERE id = $1").bind(id))
+            .await?
+            > 0)
+    }
+
+    async fn client_by_id(&self, id: &str) -> R<Option<OidcClient>> {
+        let sql = format!(
+            "SELECT {} FROM oidc_clients WHERE id = $1",
+            rows::CLIENT_COLS
+        );
+        self.fetch_opt(sqlx::query(&sql).bind(id), rows::client)
+            .await
+    }
+
+    async fn list_clients(&self, tenant_id: &str) -> R<Vec<OidcClient>> {
+        let sql = format!(
+            "SELECT {} FROM oidc_clients WHERE tenant_id = $1 ORDER BY name, id",
+            rows::CLIENT_COLS
+        );
+        self.fetch_all(sqlx::query(&sql).bind(tenant_id), rows::client)
+            .await
+    }
+
+    // --- throttling ---
+
+    async fn throttle_state(&self, key: &str) -> R<ThrottleState> {
+        Ok(self
+            .fetch_opt(
+                sqlx::query("SELECT failures, last_failure_at FROM throttle WHERE key = $1")
+                    .bind(key),
+                rows::throttle,
+            )
+            .await?
+            .unwrap_or_default())
+    }
+
+    async fn record_failure(
+        &self,
+        key: &str,
+        now: Timestamp,
+        decay_after: Option<i64>,
+    ) -> R<ThrottleState> {
+        // One statement, so that parallel failures are all counted.
+        let row = sqlx::query(
+            "INSERT INTO throttle (key, failures, last_failure_at) VALUES ($1, 1, $2) \
+             ON CONFLICT (key) DO UPDATE SET \
+               failures = CASE WHEN $3 >= 0 AND $2 - throttle.last_failure_at > $3 \
+                               THEN 1 ELSE throttle.failures + 1 END, \
+               last_failure_at = $2 \
+             RETURNING failures, last_failure_at",
+        )
+        .bind(key)
+        .bind(now)
+        .bind(decay_after.unwrap_or(-1))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        rows::throttle(&row)
+    }
+
+    async fn clear_throttle(&self, key: &str) -> R<()> {
+        self.exec(sqlx::query("DELETE FROM throttle WHERE key = $1").bind(key))
+            .await?;
+        Ok(())
+    }
+
+    // --- sign-in flows ---
+
+    async fn insert_flow(&self, f: &SignInFlow) -> R<()> {
+        let request = f
+            .request
+            .as_ref()
+            .map(|r| serde_json::to_string(r).unwrap_or_default());
+        sqlx::query(&format!(
+            "INSERT INTO signin_flows ({}) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            rows::FLOW_COLS
+        ))
+        .bind(&f.id)
+        .bind(&f.tenant_id)
+        .bind(&f.csrf)
+        .bind(request)
+        .bind(&f.username)
+        .bind(f.created_at)
+        .bind(f.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn update_flow(&self, f: &SignInFlow) -> R<()> {
+        let request = f
+            .request
+            .as_ref()
+            .map(|r| serde_json::to_string(r).unwrap_or_default());
+        self.exec(
+            sqlx::query(
+                "UPDATE signin_flows SET csrf = $2, request = $3, username = $4, expires_at = $5 \
+                 WHERE id = $1",
+            )
+            .bind(&f.id)
+            .bind(&f.csrf)
+            .bind(request)
+            .bind(&f.username)
+            .bind(f.expires_at),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn flow_by_id(&self, id: &str) -> R<Option<SignInFlow>> {
+        let sql = format!("SELECT {} FROM signin_flows WHERE id = $1", rows::FLOW_COLS);
+        self.fetch_opt(sqlx::query(&sql).bind(id), rows::flow).await
+    }
+
+    async fn delete_flow(&self, id: &str) -> R<()> {
+        self.exec(sqlx::query("DELETE FROM signin_flows WHERE id = $1").bind(id))
+            .await?;
+        Ok(())
+    }
+
+    // --- sessions ---
+
+    async fn insert_session(&self, s: &Session) -> R<()> {
+        sqlx::query(&format!(
+            "INSERT INTO sessions ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            rows::SESSION_COLS
+        ))
+        .bind(&s.id_digest)
+        .bind(&s.tenant_id)
+        .bind(&s.user_id)
+        .bind(&s.csrf)
+        .bind(s.auth_time)
+        .bind(to_json(&s.amr))
+        .bind(s.created_at)
+        .bind(s.last_seen_at)
+        .execute(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn session_by_digest(&self, digest: &str) -> R<Option<Session>> {
+        let sql = format!(
+            "SELECT {} FROM sessions WHERE id_digest = $1",
+            rows::SESSION_COLS
+        );
+        self.fetch_opt(sqlx::query(&sql).bind(digest), rows::session)
+            .await
+    }
+
+    async fn touch_session(&self, digest: &str, at: Timestamp) -> R<()> {
+        self.exec(
+            sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id_digest = $1")
+                .bind(digest)
+                .bind(at),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, digest: &str) -> R<()> {
+        self.exec(sqlx::query("DELETE FROM sessions WHERE id_digest = $1").bind(digest))
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> R<u64> {
+        self.exec(
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_digest <> $2")
+                .bind(user_id)
+                .bind(keep.unwrap_or("")),
+        )
+        .await
+    }
+
+    // --- codes, grants, refresh tokens ---
+
+    async fn insert_code(&self, c: &AuthCode) -> R<()> {
+        sqlx::query(&format!(
+            "INSERT INTO auth_codes ({}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            rows::CODE_COLS
+        ))
+        .bind(&c.code_digest)
+        .bind(&c.tenant_id)
+        .bind(&c.client_id)
+        .bind(&c.user_id)
+        .bind(&c.redirect_uri)
+        .bind(&c.scope)
+        .bind(&c.nonce)
+        .bind(&c.code_challenge)
+        .bind(c.auth_time)
+        .bind(to_json(&c.amr))
+        .bind(&c.session_digest)
+        .bind(c.created_at)
+        .bind(c.expires_at)
+        .bind(opt_i64(c.used_at))
+        .bind(&c.grant_id)
+        .execute(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn code_by_digest(&self, digest: &str) -> R<Option<AuthCode>> {
+        let sql = format!(
+            "SELECT {} FROM auth_codes WHERE code_digest = $1",
+            rows::CODE_COLS
+        );
+        self.fetch_opt(sqlx::query(&sql).bind(digest), rows::code)
+            .await
+    }
+
+    async fn consume_code(
+        &self,
+        digest: &str,
+        now: Timestamp,
+        grant_id: &str,
+    ) -> R<Consumed<AuthCode>> {
+        let first = self
+            .consume(
+                sqlx::query(
+                    "UPDATE auth_codes SET used_at = $2, grant_id = $3 \
+                     WHERE code_digest = $1 AND used_at IS NULL",
+                )
+                .bind(digest)
+                .bind(now)
+                .bind(grant_id),
+                None,
+            )
+            .await?;
+        Ok(match (first, self.code_by_digest(digest).await?) {
+            (_, None) => Consumed::Missing,
+            (true, Some(c)) => Consumed::Fresh(c),
+            (false, Some(c)) => Consumed::Replayed(c),
+        })
+    }
+
+    async fn insert_grant(&self, g: &Grant) -> R<()> {
+        sqlx::query(&format!(
+            "INSERT INTO grants ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            rows::GRANT_COLS
+        ))
+        .bind(&g.id)
+        .bind(&g.tenant_id)
+        .bind(&g.client_id)
+        .bind(&g.user_id)
+        .bind(&g.scope)
+        .bind(&g.nonce)
+        .bind(g.auth_time)
+        .bind(to_json(&g.amr))
+        .bind(g.created_at)
+        .bind(g.expires_at)
+        .bind(opt_i64(g.revoked_at))
+        .execute(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn delete_grant(&self, id: &str) -> R<()> {
+        self.exec(sqlx::query("DELETE FROM grants WHERE id = $1").bind(id))
+            .await?;
+        Ok(())
+    }
+
+    async fn grant_by_id(&self, id: &str) -> R<Option<Grant>> {
+        let sql = format!("SELECT {} FROM grants WHERE id = $1", rows::GRANT_COLS);
+        self.fetch_opt(sqlx::query(&sql).bind(id), rows::grant)
+            .await
+    }
+
+    async fn revoke_grant(&self, id: &str, at: Timestamp) -> R<()> {
+        self.exec(
+            sqlx::query("UPDATE grants SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                .bind(id)
+                .bind(at),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_refresh(&self, r: &RefreshToken) -> R<()> {
+        sqlx::query(&format!(
+            "INSERT INTO refresh_tokens ({}) VALUES ($1, $2, $3, $4, $5)",
+            rows::REFRESH_COLS
+        ))
+        .bind(&r.token_digest)
+        .bind(&r.grant_id)
+        .bind(r.created_at)
+        .bind(r.expires_at)
+        .bind(opt_i64(r.used_at))
+        .execute(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn refresh_by_digest(&self, digest: &str) -> R<Option<RefreshToken>> {
+        let sql = format!(
+            "SELECT {} FROM refresh_tokens WHERE token_digest = $1",
+            rows::REFRESH_COLS
+        );
+        self.fetch_opt(sqlx::query(&sql).bind(digest), rows::refresh)
+            .await
+    }
+
+    async fn consume_refresh(&self, digest: &str, now: Timestamp) -> R<Consumed<RefreshToken>> {
+        let first = self
+            .consume(
+                sqlx::query(
+                    "UPDATE refresh_tokens SET used_at = $2 \
+                     WHERE token_digest = $1 AND used_at IS NULL",
+                )
+                .bind(digest)
+                .bind(now),
+                None,
+            )
+            .await?;
+        Ok(match (first, self.refresh_by_digest(digest).await?) {
+            (_, None) => Consumed::Missing,
+            (true, Some(r)) => Consumed::Fresh(r),
+            (false, Some(r)) => Consumed::Replayed(r),
+        })
+    }
+
+    async fn rotate_refresh(
+        &self,
+        old_digest: &str,
+        now: Timestamp,
+        new: &RefreshToken,
+    ) -> R<Consumed<RefreshToken>> {
+        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        let first = self
+            .consume(
+                sqlx::query(
+                    "UPDATE refresh_tokens SET used_at = $2 \
+                     WHERE token_digest = $1 AND used_at IS NULL",
+                )
+                .bind(old_digest)
+                .bind(now),
+                Some(&mut tx),
+            )
+            .await?;
+        if !first {
+            tx.rollback().await.map_err(backend_err)?;
+            return Ok(match self.refresh_by_digest(old_digest).await? {
+                Some(r) => Consumed::Replayed(r),
+                None => Consumed::Missing,
+            });
+        }
+        sqlx::query(&format!(
+            "INSERT INTO refresh_tokens ({}) VALUES ($1, $2, $3, $4, $5)",
+            rows::REFRESH_COLS
+        ))
+        .bind(&new.token_digest)
+        .bind(&new.grant_id)
+        .bind(new.created_at)
+        .bind(new.expires_at)
+        .bind(opt_i64(new.used_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_err)?;
+        tx.commit().await.map_err(backend_err)?;
+        Ok(Consumed::Fresh(RefreshToken {
+            token_digest: old_digest.to_string(),
+            grant_id: new.grant_id.clone(),
+            created_at: now,
+            expires_at: now,
+            used_at: Some(now),
+        }))
+    }
+
+    // --- signing keys ---
+
+    async fn insert_signing_key(&self, k: &SigningKey) -> R<()> {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, private_pkcs8, created_at, retired_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&k.kid)
+        .bind(k.alg.as_str())
+        .bind(k.private_pkcs8.expose())
+        .bind(k.created_at)
+        .bind(opt_i64(k.retired_at))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| conflict(e, || format!("signing key {}", k.kid)))?;
+        Ok(())
+    }
+
+    async fn retire_signing_key(&self, kid: &str, at: Timestamp) -> R<()> {
+        self.exec(
+            sqlx::query(
+                "UPDATE signing_keys SET retired_at = $2 WHERE kid = $1 AND retired_at IS NULL",
+            )
+            .bind(kid)
+            .bind(at),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_signing_key(&self, kid: &str) -> R<()> {
+        self.exec(sqlx::query("DELETE FROM signing_keys WHERE kid = $1").bind(kid))
+            .await?;
+        Ok(())
+    }
+
+    async fn list_signing_keys(&self) -> R<Vec<SigningKey>> {
+        self.fetch_all(
+            sqlx::query(
+                "SELECT kid, alg, private_pkcs8, created_at, retired_at FROM signing_keys \
+                 ORDER BY created_at, kid",
+            ),
+            rows::signing_key,
+        )
+        .await
+    }
+
+    // --- sign-in log ---
+
+    async fn append_signin(&self, e: &SignInLogEntry) -> R<()> {
+        sqlx::query(&format!(
+            "INSERT INTO signin_log ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            rows::SIGNIN_COLS
+        ))
+        .bind(&e.id)
+        .bind(&e.tenant_id)
+        .bind(e.at)
+        .bind(&e.user_id)
+        .bind(&e.typed_name)
+        .bind(&e.client_id)
+        .bind(&e.client_addr)
+        .bind(&e.method)
+        .bind(e.result.as_str())
+        .bind(&e.failure_reason)
+        .execute(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn list_signins(&self, tenant_id: &str, limit: u32) -> R<Vec<SignInLogEntry>> {
+        let sql = format!(
+            "SELECT {} FROM signin_log WHERE tenant_id = $1 ORDER BY seq DESC LIMIT $2",
+            rows::SIGNIN_COLS
+        );
+        self.fetch_all(
+            sqlx::query(&sql).bind(tenant_id).bind(limit as i64),
+            rows::signin,
+        )
+        .await
+    }
+
+    // --- housekeeping ---
+
+    async fn purge_expired(&self, now: Timestamp, session_idle: i64) -> R<u64> {
+        let mut n = 0;
+        n += self
+            .exec(sqlx::query("DELETE FROM signin_flows WHERE expires_at <= $1").bind(now))
+            .await?;
+        n += self
+            .exec(
+                sqlx::query("DELETE FROM sessions WHERE last_seen_at <= $1")
+                    .bind(now - session_idle),
+            )
+            .await?;
+        // Used codes are kept until expiry so that a replay is still recognised as one.
+        n += self
+            .exec(sqlx::query("DELETE FROM auth_codes WHERE expires_at <= $1").bind(now))
+            .await?;
+        n += self
+            .exec(sqlx::query("DELETE FROM grants WHERE expires_at <= $1").bind(now))
+            .await?;
+        n += self
+            .exec(sqlx::query("DELETE FROM refresh_tokens WHERE expires_at <= $1").bind(now))
+            .await?;
+        Ok(n)
+    }
+}

@@ -1,0 +1,535 @@
+//! One conformance suite for every `Store` backend: each test runs against SQLite (a temporary
+//! directory) and PostgreSQL (a schema of its own). Atomicity rules are checked under parallel load.
+
+use countersign_core::clock::Timestamp;
+use countersign_core::model::*;
+use countersign_core::secret::Secret;
+use countersign_core::store::Store;
+use countersign_core::StoreError;
+use countersign_store::SqlStore;
+use std::sync::Arc;
+
+const NOW: Timestamp = 1_800_000_000;
+
+fn tenant(id: &str, name: &str, domains: &[&str]) -> Tenant {
+    Tenant {
+        id: id.into(),
+        name: name.into(),
+        display_name: format!("{name} Ltd"),
+        domains: domains.iter().map(|d| d.to_string()).collect(),
+        created_at: NOW,
+    }
+}
+
+fn user(id: &str, tenant_id: &str, upn: &str) -> User {
+    User {
+        id: id.into(),
+        tenant_id: tenant_id.into(),
+        upn: upn.into(),
+        display_name: "Some One".into(),
+        email: Some("someone@mail.example".into()),
+        enabled: true,
+        password_hash: Some(Secret::new("$argon2id$v=19$m=19456,t=2,p=1$x$y")),
+        created_at: NOW,
+        updated_at: NOW,
+    }
+}
+
+fn client(id: &str, tenant_id: &str) -> OidcClient {
+    OidcClient {
+        id: id.into(),
+        tenant_id: tenant_id.into(),
+        name: "App".into(),
+        redirect_uris: vec![
+            "https://app.example/cb".into(),
+            "http://localhost:9/cb".into(),
+        ],
+        post_logout_redirect_uris: vec!["https://app.example/bye".into()],
+        secret_digest: Some(Secret::new("abc")),
+        id_token_alg: SigningAlg::RS256,
+        created_at: NOW,
+    }
+}
+
+/// A tenant "t1" with user "u1" and client "c1".
+async fn seed(s: &dyn Store) {
+    s.insert_tenant(&tenant("t1", "contoso", &["contoso.com", "contoso.org"]))
+        .await
+        .unwrap();
+    s.insert_user(&user("u1", "t1", "alice@contoso.com"))
+        .await
+        .unwrap();
+    s.insert_client(&client("c1", "t1")).await.unwrap();
+}
+
+fn grant(id: &str) -> Grant {
+    Grant {
+        id: id.into(),
+        tenant_id: "t1".into(),
+        client_id: "c1".into(),
+        user_id: "u1".into(),
+        scope: "openid offline_access".into(),
+        nonce: Some("n".into()),
+        auth_time: NOW,
+        amr: vec!["pwd".into()],
+        created_at: NOW,
+        expires_at: NOW + 1000,
+        revoked_at: None,
+    }
+}
+
+fn code(digest: &str) -> AuthCode {
+    AuthCode {
+        code_digest: digest.into(),
+        tenant_id: "t1".into(),
+        client_id: "c1".into(),
+        user_id: "u1".into(),
+        redirect_uri: "https://app.example/cb".into(),
+        scope: "openid".into(),
+        nonce: None,
+        code_challenge: "ch".into(),
+        auth_time: NOW,
+        amr: vec!["pwd".into()],
+        session_digest: None,
+        created_at: NOW,
+        expires_at: NOW + 300,
+        used_at: None,
+        grant_id: None,
+    }
+}
+
+fn refresh(digest: &str, grant_id: &str) -> RefreshToken {
+    RefreshToken {
+        token_digest: digest.into(),
+        grant_id: grant_id.into(),
+        created_at: NOW,
+        expires_at: NOW + 100,
+        used_at: None,
+    }
+}
+
+async fn tenants_roundtrip_and_conflicts(s: Arc<SqlStore>) {
+    seed(s.as_ref()).await;
+    let t = s.tenant_by_name("contoso").await.unwrap().unwrap();
+    assert_eq!(t.domains, vec!["contoso.com", "contoso.org"]);
+    assert_eq!(s.tenant_by_id("t1").await.unwrap().unwrap(), t);
+    let dup = s.insert_tenant(&tenant("t2", "contoso", &["x.com"])).await;
+    assert!(matches!(dup, Err(StoreError::Conflict(m)) if m == "tenant contoso"));
+    // a domain belongs to one tenant only, and a failed insert leaves nothing behind
+    let dup = s
+        .insert_tenant(&tenant("t3", "fabrikam", &["contoso.com"]))
+        .await;
+    assert!(matches!(dup, Err(StoreError::Conflict(m)) if m == "domain contoso.com"));
+    assert!(s.tenant_by_name("fabrikam").await.unwrap().is_none());
+    let mut t2 = t.clone();
+    t2.display_name = "Contoso Pharmaceuticals".into();
+    t2.domains = vec!["contoso.org".into(), "contoso.net".into()];
+    s.update_tenant(&t2).await.unwrap();
+    assert_eq!(s.tenant_by_id("t1").await.unwrap().unwrap(), t2);
+    assert_eq!(s.list_tenants().await.unwrap().len(), 1);
+}
+
+async fn users_roundtrip_and_uniqueness(s: Arc<SqlStore>) {
+    seed(s.as_ref()).await;
+    let u = s
+        .user_by_upn("t1", "alice@contoso.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(u, user("u1", "t1", "alice@contoso.com"));
+    let dup = s.insert_user(&user("u2", "t1", "alice@contoso.com")).await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))));
+    let mut u2 = user("u2", "t1", "bob@contoso.com");
+    u2.password_hash = None;
+    u2.email = None;
+    s.insert_user(&u2).await.unwrap();
+    assert_eq!(s.user_by_id("u2").await.unwrap().unwrap(), u2);
+    let mut u3 = u.clone();
+    u3.enabled = false;
+    u3.display_name = "Alice A.".into();
+    s.update_user(&u3).await.unwrap();
+    assert_eq!(s.user_by_id("u1").await.unwrap().unwrap(), u3);
+    // renaming onto an existing name is a conflict
+    u3.upn = "bob@contoso.com".into();
+    assert!(matches!(
+        s.update_user(&u3).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.list_users("t1").await.unwrap().len(), 2);
+    assert!(s.delete_user("u2").await.unwrap());
+    assert!(!s.delete_user("u2").await.unwrap());
+}
+
+async fn groups_and_roles(s: Arc<SqlStore>) {
+    seed(s.as_ref()).await;
+    let g = Group {
+        id: "g1".into(),
+        tenant_id: "t1".into(),
+        name: "Sales".into(),
+        description: "the sales team".into(),
+        created_at: NOW,
+    };
+    s.insert_group(&g).await.unwrap();
+    assert!(matches!(
+        s.insert_group(&Group {
+            id: "g2".into(),
+            ..g.clone()
+        })
+        .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(s.add_member("g1", "u1").await.unwrap());
+    assert!(!s.add_member("g1", "u1").await.unwrap());
+    assert_eq!(s.group_members("g1").await.unwrap()[0].id, "u1");
+    assert_eq!(s.groups_of_user("u1").await.unwrap(), vec![g.clone()]);
+    assert!(s.remove_member("g1", "u1").await.unwrap());
+    assert!(!s.remove_member("g1", "u1").await.unwrap());
+    assert!(s
+        .assign_role("u1", AdminRole::GlobalAdministrator)
+        .await
+        .unwrap());
+    assert!(!s
+        .assign_role("u1", AdminRole::GlobalAdministrator)
+        .await
+        .unwrap());
+    assert_eq!(
+        s.roles_of_user("u1").await.unwrap(),
+        vec![AdminRole::GlobalAdministrator]
+    );
+    assert!(s
+        .unassign_role("u1", AdminRole::GlobalAdministrator)
+        .await
+        .unwrap());
+    assert!(s.roles_of_user("u1").await.unwrap().is_empty());
+    assert!(s.delete_group("g1").await.unwrap());
+}
+
+async fn clients_roundtrip(s: Arc<SqlStore>) {
+    seed(s.as_ref()).await;
+    let c = s.client_by_id("c1").await.unwrap().unwrap();
+    assert_eq!(c, client("c1", "t1"));
+    assert!(matches!(
+        s.insert_client(&c).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let mut c2 = c.clone();
+    c2.secret_digest = None;
+    c2.id_token_alg = SigningAlg::ES256;
+    c2.redirect_uris = vec!["https://other.example/cb".into()];
+    s.update_client(&c2).await.unwrap();
+    assert_eq!(s.client_by_id("c1").await.unwrap().unwrap(), c2);
+    assert_eq!(s.list_clients("t1").await.unwrap().len(), 1);
+    assert!(s.delete_client("c1").await.unwrap());
+}
+
+async fn throttle_counts_every_parallel_failure(s: Arc<SqlStore>) {
+    let mut tasks = Vec::new();
+    for _ in 0..40 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.record_failure("acct:x", NOW, None).await.unwrap()
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let st = s.throttle_state("acct:x").await.unwrap();
+    assert_eq!(st.failures, 40);
+    assert_eq!(st.last_failure_at, NOW);
+    // decay restarts the count, no decay keeps counting
+    let st = s
+        .record_failure("acct:x", NOW + 100, Some(50))
+        .await
+        .unwrap();
+    assert_eq!(st.failures, 1);
+    let st = s.record_failure("acct:x", NOW + 120, None).await.unwrap();
+    assert_eq!(st.failures, 2);
+    s.clear_throttle("acct:x").await.unwrap();
+    assert_eq!(
+        s.throttle_state("acct:x").await.unwrap(),
+        ThrottleState::default()
+    );
+}
+
+async fn flows_and_sessions(s: Arc<SqlStore>) {
+    seed(s.as_ref()).await;
+    let mut f = SignInFlow {
+        id: "f1".into(),
+        tenant_id: "t1".into(),
+        csrf: "c".into(),
+        request: Some(AuthorizeRequest {
+            client_id: "c1".into(),
+            redirect_uri: "https://app.example/cb".into(),
+            scope: "openid".into(),
+            state: Some("st".into()),
+            nonce: None,
+            code_challenge: "ch".into(),
+            prompt: None,
+            max_age: Some(10),
+            login_hint: None,
+        }),
+        username: None,
+        created_at: NOW,
+        expires_at: NOW + 900,
+    };
+    s.insert_flow(&f).await.unwrap();
+    assert_eq!(s.flow_by_id("f1").await.unwrap().unwrap(), f);
+    f.username = Some("alice@contoso.com".into());
+    s.update_flow(&f).await.unwrap();
+    assert_eq!(s.flow_by_id("f1").await.unwrap().unwrap(), f);
+    s.delete_flow("f1").await.unwrap();
+    assert!(s.flow_by_id("f1").await.unwrap().is_none());
+
+    let sess = |d: &str| Session {
+        id_digest: d.into(),
+        tenant_id: "t1".into(),
+        user_id: "u1".into(),
+        csrf: "x".into(),
+        auth_time: NOW,
+        amr: vec!["pwd".into()],
+        created_at: NOW,
+        last_seen_at: NOW,
+    };
+    for d in ["s1", "s2", "s3"] {
+        s.insert_session(&sess(d)).await.unwrap();
+    }
+    s.touch_session("s1", NOW + 5).await.unwrap();
+    assert_eq!(
+        s.session_by_digest("s1")
+            .await
+            .unwrap()
+            .unwrap()
+            .last_seen_at,
+        NOW + 5
+    );
+    assert_eq!(s.delete_user_sessions("u1", Some("s1")).await.unwrap(), 2);
+    assert!(s.session_by_digest("s1").await.unwrap().is_some());
+    s.delete_session("s1").await.unwrap();
+    assert!(s.session_by_digest("s1").await.unwrap().is_none());
+}
+
+async fn code_is_consumed_exactly_once_in_parallel(s: Arc<SqlStore>) {
+    seed(s.as_ref()).await;
+    s.insert_code(&code("d1")).await.unwrap();
+    assert_eq!(s.code_by_digest("d1").await.unwrap().unwrap(), code("d1"));
+    let mut tasks = Vec::new();
+    for i in 0..30 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.consume_code("d1", NOW + 1, &format!("g{i}"))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut fresh = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Consumed::Fresh(c) => {
+                fresh += 1;
+                assert_eq!(c.used_at, Some(NOW + 1));
+            }
+            Consumed::Replayed(c) => assert!(c.grant_id.is_some()),
+            Consumed::Missing => panic!("code vanished"),
+        }
+    }
+    assert_eq!(fresh, 1);
+    assert_eq!(
+        s.consume_code("nope", NOW, "g").await.unwrap(),
+        Consumed::Missing
+    );
+}
+
+async fn refresh_rotates_exactly_once_in_parallel(s: Arc<SqlStore>) {
+    seed(s.as_ref()).await;
+    s.insert_grant(&grant("g1")).await.unwrap();
+    assert_eq!(s.grant_by_id("g1").await.unwrap().unwrap(), grant("g1"));
+    s.insert_refresh(&refresh("r1", "g1")).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..30 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.rotate_refresh("r1", NOW + 1, &refresh(&format!("r1-{i}"), "g1"))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut fresh = Vec::new();
+    for (i, t) in tasks.into_iter().enumerate() {
+        if let Consumed::Fresh(_) = t.await.unwrap() {
+            fresh.push(i);
+        }
+    }
+    assert_eq!(fresh.len(), 1);
+    // only the winner's new token was stored
+    for i in 0..30 {
+        let stored = s
+            .refresh_by_digest(&format!("r1-{i}"))
+            .await
+            .unwrap()
+            .is_some();
+        assert_eq!(stored, fresh.contains(&i), "token r1-{i}");
+    }
+    s.revoke_grant("g1", NOW + 2).await.unwrap();
+    s.revoke_grant("g1", NOW + 3).await.unwrap();
+    assert_eq!(
+        s.grant_by_id("g1").await.unwrap().unwrap().revoked_at,
+        Some(NOW + 2)
+    );
+    s.delete_grant("g1").await.unwrap();
+    assert!(
+        s.refresh_by_digest("r1").await.unwrap().is_none(),
+        "tokens go with their grant"
+    );
+}
+
+async fn signing_keys_and_signin_log(s: Arc<SqlStore>) {
+    seed(s.as_ref()).await;
+    let k = SigningKey {
+        kid: "k1".into(),
+        alg: SigningAlg::ES256,
+        private_pkcs8: Secret::new("AAAA"),
+        created_at: NOW,
+        retired_at: None,
+    };
+    s.insert_signing_key(&k).await.unwrap();
+    s.retire_signing_key("k1", NOW + 1).await.unwrap();
+    assert_eq!(
+        s.list_signing_keys().await.unwrap()[0].retired_at,
+        Some(NOW + 1)
+    );
+    s.delete_signing_key("k1").await.unwrap();
+    assert!(s.list_signing_keys().await.unwrap().is_empty());
+
+    for i in 0..5 {
+        s.append_signin(&SignInLogEntry {
+            id: format!("e{i}"),
+            tenant_id: "t1".into(),
+            at: NOW, // same second: order must still be insertion order
+            user_id: (i % 2 == 0).then(|| "u1".to_string()),
+            typed_name: "alice@contoso.com".into(),
+            client_id: Some("c1".into()),
+            client_addr: Some("192.0.2.1".into()),
+            method: "password".into(),
+            result: if i == 4 {
+                SignInResult::Success
+            } else {
+                SignInResult::Failure
+            },
+            failure_reason: (i != 4).then(|| "wrong password".to_string()),
+        })
+        .await
+        .unwrap();
+    }
+    let log = s.list_signins("t1", 3).await.unwrap();
+    assert_eq!(
+        log.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        ["e4", "e3", "e2"]
+    );
+    assert_eq!(log[0].result, SignInResult::Success);
+    assert_eq!(log[1].user_id, None);
+}
+
+async fn deleting_a_tenant_removes_everything_in_it(s: Arc<SqlStore>) {
+    seed(s.as_ref()).await;
+    s.insert_grant(&grant("g1")).await.unwrap();
+    s.insert_refresh(&refresh("r1", "g1")).await.unwrap();
+    s.insert_code(&code("d1")).await.unwrap();
+    assert!(s.delete_tenant("t1").await.unwrap());
+    assert!(s.user_by_id("u1").await.unwrap().is_none());
+    assert!(s.client_by_id("c1").await.unwrap().is_none());
+    assert!(s.code_by_digest("d1").await.unwrap().is_none());
+    assert!(s.refresh_by_digest("r1").await.unwrap().is_none());
+    // its domains are free again
+    s.insert_tenant(&tenant("t9", "contoso", &["contoso.com"]))
+        .await
+        .unwrap();
+}
+
+async fn purge_removes_only_expired(s: Arc<SqlStore>) {
+    seed(s.as_ref()).await;
+    s.insert_code(&code("d1")).await.unwrap();
+    s.insert_grant(&grant("g1")).await.unwrap();
+    let mut r = refresh("r1", "g1");
+    r.expires_at = NOW + 500;
+    s.insert_refresh(&r).await.unwrap();
+    assert_eq!(s.purge_expired(NOW, 3600).await.unwrap(), 0);
+    s.purge_expired(NOW + 301, 3600).await.unwrap();
+    assert!(s.code_by_digest("d1").await.unwrap().is_none());
+    assert!(s.refresh_by_digest("r1").await.unwrap().is_some());
+    s.purge_expired(NOW + 1001, 3600).await.unwrap();
+    assert!(s.grant_by_id("g1").await.unwrap().is_none());
+}
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let s = std::sync::Arc::new(
+                        countersign_store::SqlStore::open_sqlite(dir.path()).await.unwrap(),
+                    );
+                    super::$name(s.clone()).await;
+                    s.close().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some((s, schema)) = countersign_store::testing::postgres_store().await
+                    else {
+                        return;
+                    };
+                    let s = std::sync::Arc::new(s);
+                    super::$name(s.clone()).await;
+                    s.drop_schema(&schema).await.unwrap();
+                    s.close().await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    tenants_roundtrip_and_conflicts,
+    users_roundtrip_and_uniqueness,
+    groups_and_roles,
+    clients_roundtrip,
+    throttle_counts_every_parallel_failure,
+    flows_and_sessions,
+    code_is_consumed_exactly_once_in_parallel,
+    refresh_rotates_exactly_once_in_parallel,
+    signing_keys_and_signin_log,
+    deleting_a_tenant_removes_everything_in_it,
+    purge_removes_only_expired,
+);
+
+#[tokio::test]
+async fn sqlite_data_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = SqlStore::open_sqlite(dir.path()).await.unwrap();
+        seed(&s).await;
+        s.close().await;
+    }
+    let s = SqlStore::open_sqlite(dir.path()).await.unwrap();
+    assert!(s
+        .user_by_upn("t1", "alice@contoso.com")
+        .await
+        .unwrap()
+        .is_some());
+}
+
+#[tokio::test]
+async fn bad_urls_are_refused_clearly() {
+    let e = SqlStore::open("mysql://x", None).await.err().unwrap();
+    assert!(e.to_string().contains("unsupported database URL"));
+    let e = SqlStore::open("postgres://u:hunter2@127.0.0.1:1/x", None)
+        .await
+        .err()
+        .unwrap();
+    assert!(!e.to_string().contains("hunter2"), "password leaked: {e}");
+}
