@@ -1,1 +1,206 @@
-//! placeholder while bootstrapping
+//! Countersign's HTTP server as a library: the OpenID Connect provider, the sign-in and account
+//! pages, health and metrics. `router(state)` builds the app; `run` serves it until shutdown.
+//! The binary (`countersign`) only reads configuration and calls these.
+
+pub mod error;
+pub mod hasher;
+pub mod http;
+pub mod keys;
+pub mod metrics;
+pub mod oidc;
+pub mod pages;
+mod tenants;
+
+use axum::routing::{get, post};
+use axum::Router;
+use countersign_core::clock::Clock;
+use countersign_core::random::OsRandom;
+use countersign_core::store::Store;
+use countersign_core::{Deps, Settings};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What the server needs to know beyond the core's settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The externally visible base URL, e.g. `https://login.contoso.com`; issuers are
+    /// `{public_url}/{tenant}/v2.0`.
+    pub public_url: String,
+    /// Take the client address from the last `X-Forwarded-For` entry (behind a reverse proxy).
+    pub trust_forwarded_for: bool,
+    /// At most this many Argon2 computations at once.
+    pub max_concurrent_hashes: usize,
+    pub settings: Settings,
+}
+
+impl ServerConfig {
+    pub fn new(public_url: &str) -> Self {
+        Self {
+            public_url: public_url.trim_end_matches('/').to_string(),
+            trust_forwarded_for: false,
+            max_concurrent_hashes: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            settings: Settings::default(),
+        }
+    }
+
+    /// Cookies get `Secure` unless the server is reached over plain http (only allowed on
+    /// loopback addresses, see the binary's config validation).
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+
+    pub fn issuer(&self, tenant: &str) -> String {
+        format!("{}/{tenant}/v2.0", self.public_url)
+    }
+}
+
+/// Shared state of every request.
+#[derive(Clone)]
+pub struct AppState {
+    pub deps: Deps,
+    pub keys: keys::KeyRing,
+    pub config: Arc<ServerConfig>,
+    pub metrics: Arc<metrics::Metrics>,
+    pub hasher: hasher::BoundedHasher,
+    tenants: tenants::TenantCache,
+    backend: &'static str,
+}
+
+impl AppState {
+    /// Builds the state: loads (or creates) signing keys from the store.
+    pub async fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        config: ServerConfig,
+        backend: &'static str,
+    ) -> anyhow::Result<Self> {
+        let hasher =
+            hasher::BoundedHasher::new(config.max_concurrent_hashes, Duration::from_secs(10));
+        let deps = Deps {
+            store,
+            clock,
+            rng: Arc::new(OsRandom),
+            hasher: Arc::new(hasher.clone()),
+            settings: config.settings,
+        };
+        let keys = keys::KeyRing::load(deps.store.as_ref(), deps.now()).await?;
+        Ok(Self {
+            deps,
+            keys,
+            metrics: Arc::new(metrics::Metrics::new()),
+            hasher,
+            config: Arc::new(config),
+            tenants: tenants::TenantCache::default(),
+            backend,
+        })
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/healthz", get(http::healthz))
+        .route("/metrics", get(metrics::render))
+        .route("/static/app.css", get(pages::assets::css))
+        .route("/static/app.js", get(pages::assets::js))
+        .route("/{tenant}", get(pages::account::show))
+        .route("/{tenant}/", get(pages::account::show))
+        .route("/{tenant}/signout", post(pages::account::sign_out))
+        .route("/{tenant}/login", get(pages::signin::show))
+        .route("/{tenant}/login/username", post(pages::signin::username))
+        .route("/{tenant}/login/password", post(pages::signin::password))
+        .route("/{tenant}/login/back", post(pages::signin::back))
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(oidc::discovery),
+        )
+        .route("/{tenant}/discovery/v2.0/keys", get(oidc::jwks))
+        .route("/{tenant}/oauth2/v2.0/authorize", get(oidc::authorize))
+        .route("/{tenant}/oauth2/v2.0/token", post(oidc::token))
+        .route(
+            "/{tenant}/oidc/userinfo",
+            get(oidc::userinfo).post(oidc::userinfo),
+        )
+        .route(
+            "/{tenant}/oauth2/v2.0/logout",
+            get(oidc::end_session).post(oidc::end_session_confirm),
+        )
+        .fallback(pages::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            http::common_layer,
+        ))
+        .with_state(state)
+}
+
+/// Background upkeep: reload signing keys (another instance may have rotated them) every 30 s and
+/// purge expired rows every 10 minutes.
+fn spawn_upkeep(state: &AppState) -> tokio::task::JoinHandle<()> {
+    let state = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(30));
+        let mut n: u64 = 0;
+        loop {
+            tick.tick().await;
+            let now = state.deps.now();
+            if let Err(e) = state.keys.reload(state.deps.store.as_ref(), now).await {
+                tracing::warn!(error = %e, "reloading signing keys failed");
+            }
+            if n % 20 == 0 {
+                match state
+                    .deps
+                    .store
+                    .purge_expired(now, state.deps.settings.session_idle)
+                    .await
+                {
+                    Ok(rows) if rows > 0 => tracing::info!(rows, "purged expired records"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "purging expired records failed"),
+                }
+            }
+            n += 1;
+        }
+    })
+}
+
+/// Serves plain HTTP on `listener` until `shutdown` resolves, then finishes in-flight requests.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let upkeep = spawn_upkeep(&state);
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let r = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    upkeep.abort();
+    r
+}
+
+/// Serves HTTPS with the certificate chain and key of `tls` until `shutdown` resolves.
+pub async fn run_tls(
+    listener: std::net::TcpListener,
+    tls: axum_server::tls_rustls::RustlsConfig,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let upkeep = spawn_upkeep(&state);
+    let handle = axum_server::Handle::new();
+    let h = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        h.graceful_shutdown(Some(Duration::from_secs(10)));
+    });
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let r = axum_server::from_tcp_rustls(listener, tls)
+        .handle(handle)
+        .serve(app)
+        .await;
+    upkeep.abort();
+    r
+}

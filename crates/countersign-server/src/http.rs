@@ -1,0 +1,162 @@
+//! HTTP plumbing shared by all routes: security headers and metrics on every response, cookies,
+//! CSRF checks, the client address, tenant lookup, and the health check.
+
+use crate::error::AppError;
+use crate::AppState;
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use countersign_core::model::Tenant;
+use countersign_core::secret::ct_eq;
+use countersign_proto::Health;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// Content Security Policy of every page: only our own script and style. `form-action` is left
+/// out on purpose: browsers apply it to the redirect back to the application after a sign-in form.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+pub async fn common_layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().as_str().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if state.config.secure_cookies() {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    let status = res.status().as_u16();
+    state
+        .metrics
+        .http(&method, &route, status, started.elapsed().as_secs_f64());
+    tracing::debug!(%method, %route, status, elapsed_ms = started.elapsed().as_millis() as u64, "request");
+    res
+}
+
+/// The value of cookie `name`, if the request carries it.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// A `Set-Cookie` value: HttpOnly, SameSite=Lax (the browser must send it on the top-level
+/// navigation from an application back to /authorize), Secure unless on plain-http localhost.
+pub fn set_cookie(
+    state: &AppState,
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: Option<i64>,
+) -> HeaderValue {
+    let mut c = format!("{name}={value}; Path={path}; HttpOnly; SameSite=Lax");
+    if let Some(a) = max_age {
+        c.push_str(&format!("; Max-Age={a}"));
+    }
+    if state.config.secure_cookies() {
+        c.push_str("; Secure");
+    }
+    HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static("invalid=1"))
+}
+
+pub fn clear_cookie(state: &AppState, name: &str, path: &str) -> HeaderValue {
+    set_cookie(state, name, "", path, Some(0))
+}
+
+/// Compares a submitted anti-CSRF token with the expected one, in constant time.
+pub fn check_csrf(expected: &str, submitted: Option<&str>) -> Result<(), AppError> {
+    match submitted {
+        Some(s) if ct_eq(expected.as_bytes(), s.as_bytes()) => Ok(()),
+        _ => Err(AppError::csrf()),
+    }
+}
+
+/// The client's address: the socket peer, or behind a trusted reverse proxy the last address it
+/// appended to `X-Forwarded-For`.
+pub fn client_addr(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Option<&ConnectInfo<SocketAddr>>,
+) -> Option<String> {
+    if state.config.trust_forwarded_for {
+        if let Some(last) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+        {
+            let a = last.trim();
+            if !a.is_empty() && a.len() <= 64 {
+                return Some(a.to_string());
+            }
+        }
+    }
+    peer.map(|c| c.0.ip().to_string())
+}
+
+/// Looks up the tenant named in the path; an unknown name is a 404.
+pub async fn tenant(state: &AppState, name: &str) -> Result<Tenant, AppError> {
+    state
+        .tenants
+        .get(state.deps.store.as_ref(), name)
+        .await
+        .map_err(|e| AppError::from(countersign_core::CoreError::from(e)))?
+        .ok_or_else(|| {
+            AppError::not_found(format!("There is no organisation called '{name}' here."))
+        })
+}
+
+pub async fn healthz(State(state): State<AppState>) -> Response {
+    match state.deps.store.ping().await {
+        Ok(()) => Json(Health {
+            status: "ok".into(),
+            store: state.backend.into(),
+        })
+        .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: store unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(Health {
+                    status: "unavailable".into(),
+                    store: state.backend.into(),
+                }),
+            )
+                .into_response()
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! The OpenID Connect provider's HTTP endpoints (per tenant, issuer `{public_url}/{tenant}/v2.0`):
+//! discovery and JWKS here, the authorization endpoint here, the token and userinfo endpoints in
+//! `token`, RP-initiated logout in `logout`.
+
+mod logout;
+mod token;
+
+pub use logout::{end_session, end_session_confirm};
+pub use token::{token, userinfo};
+
+use crate::error::{AppError, PageError};
+use crate::http;
+use crate::pages::signin::{begin, current_session};
+use crate::AppState;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Json;
+use countersign_core::error::{OAuthError, OAuthErrorCode};
+use countersign_core::oidc::authorize::error_redirect;
+use countersign_core::oidc::claims::{ACR_1FA, ACR_MFA};
+use countersign_core::oidc::{self as core_oidc, AuthorizeError, AuthorizeParams};
+use countersign_core::session;
+use countersign_proto::ProviderMetadata;
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+pub async fn discovery(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, AppError> {
+    let tenant = http::tenant(&state, &name).await?;
+    let base = format!("{}/{}", state.config.public_url, tenant.name);
+    let doc = ProviderMetadata {
+        issuer: state.config.issuer(&tenant.name),
+        authorization_endpoint: format!("{base}/oauth2/v2.0/authorize"),
+        token_endpoint: format!("{base}/oauth2/v2.0/token"),
+        userinfo_endpoint: format!("{base}/oidc/userinfo"),
+        jwks_uri: format!("{base}/discovery/v2.0/keys"),
+        end_session_endpoint: format!("{base}/oauth2/v2.0/logout"),
+        response_types_supported: strings(&["code"]),
+        response_modes_supported: strings(&["query"]),
+        grant_types_supported: strings(&["authorization_code", "refresh_token"]),
+        subject_types_supported: strings(&["public"]),
+        id_token_signing_alg_values_supported: strings(&["RS256", "ES256"]),
+        token_endpoint_auth_methods_supported: strings(&[
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ]),
+        code_challenge_methods_supported: strings(&["S256"]),
+        scopes_supported: strings(core_oidc::SCOPES),
+        claims_supported: strings(&[
+            "sub",
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "tid",
+            "name",
+            "preferred_username",
+            "email",
+            "amr",
+            "acr",
+        ]),
+        acr_values_supported: strings(&[ACR_1FA, ACR_MFA]),
+    };
+    Ok(([(header::CACHE_CONTROL, "public, max-age=300")], Json(doc)).into_response())
+}
+
+pub async fn jwks(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, AppError> {
+    http::tenant(&state, &name).await?;
+    Ok((
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        Json(state.keys.jwks()),
+    )
+        .into_response())
+}
+
+/// The authorization endpoint (OpenID Connect Core §3.1.2). A browser with a live session gets a
+/// code at once (unless `prompt=login` or `max_age` asks for a new sign-in); otherwise a sign-in
+/// flow starts, or with `prompt=none` the client is told `login_required`.
+pub async fn authorize(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let tenant = http::tenant(&state, &name).await?;
+    let issuer = state.config.issuer(&tenant.name);
+    let params: AuthorizeParams = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
+        .map_err(|_| {
+            AppError::bad_request(
+                "The sign-in request is malformed (a parameter is repeated or invalid).",
+            )
+        })?;
+    let (_, req) = match core_oidc::validate_authorize(&state.deps, &tenant, &params).await {
+        Ok(v) => v,
+        Err(AuthorizeError::NoRedirect(msg)) => return Err(AppError::bad_request(msg).into()),
+        Err(AuthorizeError::Redirect {
+            redirect_uri,
+            state: st,
+            error,
+        }) => {
+            let to = error_redirect(&redirect_uri, st.as_deref(), &error, &issuer)?;
+            return Ok(Redirect::to(&to).into_response());
+        }
+    };
+    let prompts: Vec<&str> = req.prompt.as_deref().unwrap_or("").split(' ').collect();
+    let now = state.deps.now();
+    if let Some((s, _)) = current_session(&state, &tenant, &headers).await? {
+        let too_old = req.max_age.is_some_and(|m| now - s.auth_time > m);
+        if !prompts.contains(&"login") && !too_old {
+            let to = core_oidc::issue_code(&state.deps, &req, &s, &issuer).await?;
+            return Ok(Redirect::to(&to).into_response());
+        }
+    }
+    if prompts.contains(&"none") {
+        let e = OAuthError::new(OAuthErrorCode::LoginRequired, "the user is not signed in");
+        let to = error_redirect(&req.redirect_uri, req.state.as_deref(), &e, &issuer)?;
+        return Ok(Redirect::to(&to).into_response());
+    }
+    let flow = session::start_flow(&state.deps, &tenant, Some(req)).await?;
+    Ok(begin(&state, &tenant, &flow).await)
+}

@@ -1,0 +1,325 @@
+//! The sign-in pages, username first as in Entra: "Sign in" → name → "Next" → "Enter password" →
+//! back to the application (or to the account page). A flow cookie ties the steps to one browser;
+//! every form carries the flow's anti-CSRF token. Failures never say whether the account exists.
+
+use crate::error::{AppError, PageError};
+use crate::http::{self, check_csrf, clear_cookie, cookie, set_cookie};
+use crate::pages::{layout, page};
+use crate::AppState;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Extension;
+use axum::Form;
+use countersign_core::model::{Session, SignInFlow, Tenant, User};
+use countersign_core::session;
+use countersign_core::signin::{normalize_typed_name, password_sign_in, PasswordAttempt};
+use countersign_core::CoreError;
+use maud::{html, Markup};
+use serde::Deserialize;
+use std::net::SocketAddr;
+
+pub const FLOW_COOKIE: &str = "cs_flow";
+pub const SESSION_COOKIE: &str = "cs_session";
+
+#[derive(Debug, Deserialize)]
+pub struct UsernameForm {
+    pub csrf: Option<String>,
+    pub username: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PasswordForm {
+    pub csrf: Option<String>,
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    pub csrf: Option<String>,
+}
+
+pub fn tenant_path(t: &Tenant) -> String {
+    format!("/{}", t.name)
+}
+
+/// The live session of this browser in `tenant`, with its user.
+pub async fn current_session(
+    state: &AppState,
+    tenant: &Tenant,
+    headers: &HeaderMap,
+) -> Result<Option<(Session, User)>, AppError> {
+    match cookie(headers, SESSION_COOKIE) {
+        Some(c) => Ok(session::load_session(&state.deps, tenant, &c).await?),
+        None => Ok(None),
+    }
+}
+
+async fn current_flow(
+    state: &AppState,
+    tenant: &Tenant,
+    headers: &HeaderMap,
+) -> Result<Option<SignInFlow>, AppError> {
+    let Some(id) = cookie(headers, FLOW_COOKIE) else {
+        return Ok(None);
+    };
+    match session::load_flow(&state.deps, tenant, &id).await {
+        Ok(f) => Ok(Some(f)),
+        Err(CoreError::FlowExpired) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn require_flow(
+    state: &AppState,
+    tenant: &Tenant,
+    headers: &HeaderMap,
+) -> Result<SignInFlow, AppError> {
+    current_flow(state, tenant, headers)
+        .await?
+        .ok_or_else(|| AppError::from(CoreError::FlowExpired))
+}
+
+/// Starts a sign-in flow and sends the browser to its first page.
+pub async fn begin(state: &AppState, tenant: &Tenant, flow: &SignInFlow) -> Response {
+    let mut res = Redirect::to(&format!("{}/login", tenant_path(tenant))).into_response();
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(
+            state,
+            FLOW_COOKIE,
+            &flow.id,
+            &tenant_path(tenant),
+            Some(state.deps.settings.flow_ttl),
+        ),
+    );
+    res
+}
+
+fn username_page(tenant: &Tenant, flow: &SignInFlow, error: Option<&str>) -> Markup {
+    let action = format!("{}/login/username", tenant_path(tenant));
+    layout(
+        "Sign in",
+        Some(&tenant.display_name),
+        html! {
+            h1 { "Sign in" }
+            form method="post" action=(action) {
+                input type="hidden" name="csrf" value=(flow.csrf);
+                label for="username" { "Email or username" }
+                input id="username" name="username" type="text" autocomplete="username"
+                    autocapitalize="none" spellcheck="false" required autofocus
+                    placeholder="someone@example.com"
+                    value=(flow.username.as_deref().unwrap_or(""))
+                    aria-describedby=[error.map(|_| "username-error")];
+                @if let Some(e) = error {
+                    p id="username-error" class="error" role="alert" { (e) }
+                }
+                div class="actions" {
+                    button type="submit" class="primary" { "Next" }
+                }
+            }
+        },
+    )
+}
+
+fn password_page(tenant: &Tenant, flow: &SignInFlow, error: Option<&str>) -> Markup {
+    let base = tenant_path(tenant);
+    let name = flow.username.as_deref().unwrap_or("");
+    layout(
+        "Enter password",
+        Some(&tenant.display_name),
+        html! {
+            form method="post" action=(format!("{base}/login/back")) class="identity" {
+                input type="hidden" name="csrf" value=(flow.csrf);
+                button type="submit" class="link" aria-label="Back: use another account" { "←" }
+                span { (name) }
+            }
+            h1 { "Enter password" }
+            form method="post" action=(format!("{base}/login/password")) {
+                input type="hidden" name="csrf" value=(flow.csrf);
+                label for="password" { "Password" }
+                input id="password" name="password" type="password"
+                    autocomplete="current-password" required autofocus
+                    aria-describedby=[error.map(|_| "password-error")];
+                @if let Some(e) = error {
+                    p id="password-error" class="error" role="alert" { (e) }
+                }
+                div class="actions" {
+                    button type="submit" class="primary" { "Sign in" }
+                }
+            }
+        },
+    )
+}
+
+fn step_page(tenant: &Tenant, flow: &SignInFlow, error: Option<&str>) -> Markup {
+    match flow.username {
+        None => username_page(tenant, flow, error),
+        Some(_) => password_page(tenant, flow, error),
+    }
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let tenant = http::tenant(&state, &name).await?;
+    if let Some(flow) = current_flow(&state, &tenant, &headers).await? {
+        return Ok(page(StatusCode::OK, step_page(&tenant, &flow, None)));
+    }
+    // A direct visit: sign in to the account page, unless already signed in.
+    if current_session(&state, &tenant, &headers).await?.is_some() {
+        return Ok(Redirect::to(&format!("{}/", tenant_path(&tenant))).into_response());
+    }
+    let flow = session::start_flow(&state.deps, &tenant, None).await?;
+    let mut res = page(StatusCode::OK, step_page(&tenant, &flow, None));
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(
+            &state,
+            FLOW_COOKIE,
+            &flow.id,
+            &tenant_path(&tenant),
+            Some(state.deps.settings.flow_ttl),
+        ),
+    );
+    Ok(res)
+}
+
+pub async fn username(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<UsernameForm>,
+) -> Result<Response, PageError> {
+    let tenant = http::tenant(&state, &name).await?;
+    let mut flow = require_flow(&state, &tenant, &headers).await?;
+    check_csrf(&flow.csrf, form.csrf.as_deref())?;
+    let typed = form.username.as_deref().unwrap_or("").trim();
+    if typed.is_empty() || typed.chars().count() > 256 || typed.chars().any(char::is_control) {
+        let msg = "Enter your sign-in name, like alice@contoso.com.";
+        return Ok(page(
+            StatusCode::BAD_REQUEST,
+            username_page(&tenant, &flow, Some(msg)),
+        ));
+    }
+    flow.username = Some(normalize_typed_name(&tenant, typed));
+    state
+        .deps
+        .store
+        .update_flow(&flow)
+        .await
+        .map_err(CoreError::from)?;
+    Ok(Redirect::to(&format!("{}/login", tenant_path(&tenant))).into_response())
+}
+
+pub async fn back(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    let tenant = http::tenant(&state, &name).await?;
+    let mut flow = require_flow(&state, &tenant, &headers).await?;
+    check_csrf(&flow.csrf, form.csrf.as_deref())?;
+    flow.username = None;
+    state
+        .deps
+        .store
+        .update_flow(&flow)
+        .await
+        .map_err(CoreError::from)?;
+    Ok(Redirect::to(&format!("{}/login", tenant_path(&tenant))).into_response())
+}
+
+pub async fn password(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    Form(form): Form<PasswordForm>,
+) -> Result<Response, PageError> {
+    let tenant = http::tenant(&state, &name).await?;
+    let flow = require_flow(&state, &tenant, &headers).await?;
+    check_csrf(&flow.csrf, form.csrf.as_deref())?;
+    let Some(typed) = flow.username.clone() else {
+        return Ok(Redirect::to(&format!("{}/login", tenant_path(&tenant))).into_response());
+    };
+    let password = form.password.unwrap_or_default();
+    if password.is_empty() {
+        let msg = "Please enter your password.";
+        return Ok(page(
+            StatusCode::BAD_REQUEST,
+            password_page(&tenant, &flow, Some(msg)),
+        ));
+    }
+    let addr = http::client_addr(&state, &headers, peer.as_ref().map(|p| &p.0));
+    let attempt = PasswordAttempt {
+        tenant: &tenant,
+        typed_name: &typed,
+        password: &password,
+        client_id: flow.request.as_ref().map(|r| r.client_id.as_str()),
+        client_addr: addr.as_deref(),
+    };
+    match password_sign_in(&state.deps, attempt).await {
+        Ok(user) => {
+            state.metrics.signin("password", "success");
+            finish(&state, &tenant, &headers, flow, &user, vec!["pwd".into()]).await
+        }
+        Err(CoreError::SignInFailed) => {
+            state.metrics.signin("password", "failure");
+            let msg = "Your account or password is incorrect. If you can't remember your \
+                       password, ask your administrator to reset it.";
+            Ok(page(
+                StatusCode::UNAUTHORIZED,
+                password_page(&tenant, &flow, Some(msg)),
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The sign-in succeeded: replace any old session with a new one (no session fixation), end the
+/// flow, and continue to the application or the account page.
+async fn finish(
+    state: &AppState,
+    tenant: &Tenant,
+    headers: &HeaderMap,
+    flow: SignInFlow,
+    user: &User,
+    amr: Vec<String>,
+) -> Result<Response, PageError> {
+    if let Some(old) = cookie(headers, SESSION_COOKIE) {
+        session::end_session(&state.deps, &old).await?;
+    }
+    let now = state.deps.now();
+    let (token, s) = session::create_session(&state.deps, user, amr, now).await?;
+    state
+        .deps
+        .store
+        .delete_flow(&flow.id)
+        .await
+        .map_err(CoreError::from)?;
+    let target = match &flow.request {
+        Some(req) => {
+            countersign_core::oidc::issue_code(
+                &state.deps,
+                req,
+                &s,
+                &state.config.issuer(&tenant.name),
+            )
+            .await?
+        }
+        None => format!("{}/", tenant_path(tenant)),
+    };
+    let mut res = Redirect::to(&target).into_response();
+    let path = tenant_path(tenant);
+    let h = res.headers_mut();
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(state, SESSION_COOKIE, &token, &path, None),
+    );
+    h.append(header::SET_COOKIE, clear_cookie(state, FLOW_COOKIE, &path));
+    Ok(res)
+}

@@ -1,0 +1,40 @@
+//! A short-lived in-memory cache of tenants by name: every request names its tenant, and tenants
+//! change rarely. Entries live five seconds, so changes made by `countersign admin` (another
+//! process) show up promptly.
+
+use countersign_core::model::Tenant;
+use countersign_core::store::Store;
+use countersign_core::StoreError;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const TTL: Duration = Duration::from_secs(5);
+
+#[derive(Clone, Default)]
+pub(crate) struct TenantCache(Arc<Mutex<HashMap<String, (Option<Tenant>, Instant)>>>);
+
+impl TenantCache {
+    pub(crate) async fn get(
+        &self,
+        store: &dyn Store,
+        name: &str,
+    ) -> Result<Option<Tenant>, StoreError> {
+        if let Some((t, at)) = self.0.lock().expect("tenant cache").get(name) {
+            if at.elapsed() < TTL {
+                return Ok(t.clone());
+            }
+        }
+        // Names that are not tenant-shaped never reach the store (and never fill the cache).
+        if name.len() > 63 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Ok(None);
+        }
+        let t = store.tenant_by_name(name).await?;
+        let mut map = self.0.lock().expect("tenant cache");
+        if map.len() > 10_000 {
+            map.clear();
+        }
+        map.insert(name.to_string(), (t.clone(), Instant::now()));
+        Ok(t)
+    }
+}
