@@ -1,1 +1,68 @@
-fn main() {}
+//! `countersign`: the server binary. `serve` runs the identity provider; `admin` manages tenants,
+//! users, groups, roles, applications, keys and reads the sign-in log, on the configured store.
+
+mod admin;
+mod config;
+mod demo;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "countersign",
+    version,
+    about = "Countersign: self-hosted sign-in with OpenID Connect"
+)]
+struct Cli {
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "COUNTERSIGN_CONFIG")]
+    config: Option<PathBuf>,
+    /// Directory of the embedded SQLite database.
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// PostgreSQL URL (postgres://user@host/db) instead of the embedded database.
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(serve::ServeArgs),
+    /// Manage the directory and read logs.
+    Admin(admin::AdminArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let overrides = config::Overrides {
+        data_dir: cli.data_dir.clone(),
+        database_url: cli.database_url.clone(),
+        ..Default::default()
+    };
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve::run(cli.config.as_deref(), overrides, args).await,
+            Command::Admin(args) => admin::run(cli.config.as_deref(), overrides, args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

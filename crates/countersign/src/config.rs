@@ -1,0 +1,245 @@
+//! The server's configuration: one typed struct built from defaults, then a TOML file, then
+//! `COUNTERSIGN_*` environment variables, then command-line flags; validated once at start-up.
+
+use anyhow::{bail, Context};
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: String,
+    /// Externally visible base URL; defaults to `http://localhost:{port}`.
+    pub public_url: Option<String>,
+    /// Where the embedded SQLite database lives (ignored with `database_url`).
+    pub data_dir: PathBuf,
+    /// `postgres://…` (or `sqlite://…`) to use instead of the embedded database.
+    pub database_url: Option<String>,
+    /// PostgreSQL schema to use (created if missing).
+    pub database_schema: Option<String>,
+    /// PEM certificate chain and private key; both or neither.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Behind a reverse proxy: take the client address from `X-Forwarded-For`.
+    pub trust_forwarded_for: bool,
+    /// Argon2 computations at once (default: number of CPUs).
+    pub max_concurrent_hashes: Option<usize>,
+    pub session_idle_timeout_secs: i64,
+    pub session_absolute_timeout_secs: i64,
+    /// `text` or `json`.
+    pub log_format: String,
+    /// A tracing filter such as `info` or `countersign=debug`; `RUST_LOG` overrides it.
+    pub log_level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let s = countersign_core::Settings::default();
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            public_url: None,
+            data_dir: PathBuf::from("countersign-data"),
+            database_url: None,
+            database_schema: None,
+            tls_cert: None,
+            tls_key: None,
+            trust_forwarded_for: false,
+            max_concurrent_hashes: None,
+            session_idle_timeout_secs: s.session_idle,
+            session_absolute_timeout_secs: s.session_absolute,
+            log_format: "text".into(),
+            log_level: "info".into(),
+        }
+    }
+}
+
+const KEYS: &[&str] = &[
+    "listen",
+    "public_url",
+    "data_dir",
+    "database_url",
+    "database_schema",
+    "tls_cert",
+    "tls_key",
+    "trust_forwarded_for",
+    "max_concurrent_hashes",
+    "session_idle_timeout_secs",
+    "session_absolute_timeout_secs",
+    "log_format",
+    "log_level",
+];
+
+/// Command-line values that override the file and the environment.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl Config {
+    pub fn load(file: Option<&Path>, overrides: Overrides) -> anyhow::Result<Self> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(f) = file {
+            if !f.exists() {
+                bail!("config file {} does not exist", f.display());
+            }
+            fig = fig.merge(Toml::file(f));
+        }
+        fig = fig
+            .merge(Env::prefixed("COUNTERSIGN_").only(KEYS))
+            .merge(Serialized::defaults(overrides));
+        let cfg: Config = fig.extract().context("invalid configuration")?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn listen_addr(&self) -> anyhow::Result<SocketAddr> {
+        self.listen.parse().with_context(|| {
+            format!(
+                "listen: '{}' is not an address like 127.0.0.1:8080",
+                self.listen
+            )
+        })
+    }
+
+    /// The public URL, defaulting to localhost on the listening port.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => {
+                let port = self.listen_addr().map(|a| a.port()).unwrap_or(8080);
+                let scheme = if self.tls_cert.is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
+                format!("{scheme}://localhost:{port}")
+            }
+        }
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.listen_addr()?;
+        let public = self.public_url();
+        let u = url::Url::parse(&public)
+            .with_context(|| format!("public_url: '{public}' is not a URL"))?;
+        let loopback = matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+        match u.scheme() {
+            "https" => {}
+            "http" if loopback => {}
+            "http" => bail!(
+                "public_url: '{public}' uses plain http; use https (plain http is only allowed for localhost)"
+            ),
+            s => bail!("public_url: scheme '{s}' is not supported"),
+        }
+        if u.path() != "/" || u.query().is_some() {
+            bail!("public_url: '{public}' must not have a path or query");
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            bail!("tls_cert and tls_key go together: give both or neither");
+        }
+        if self.session_idle_timeout_secs <= 0 || self.session_absolute_timeout_secs <= 0 {
+            bail!("session timeouts must be positive numbers of seconds");
+        }
+        if self.max_concurrent_hashes == Some(0) {
+            bail!("max_concurrent_hashes must be at least 1");
+        }
+        if !["text", "json"].contains(&self.log_format.as_str()) {
+            bail!("log_format: use text or json");
+        }
+        Ok(())
+    }
+
+    /// The configuration as it may be logged: the database password replaced.
+    pub fn redacted(&self) -> Config {
+        let mut c = self.clone();
+        c.database_url = c.database_url.as_deref().map(countersign_store::redact_url);
+        c
+    }
+
+    pub async fn open_store(&self) -> anyhow::Result<(countersign_store::SqlStore, &'static str)> {
+        let store = match &self.database_url {
+            Some(url) => {
+                countersign_store::SqlStore::open(url, self.database_schema.as_deref()).await?
+            }
+            None => countersign_store::SqlStore::open_sqlite(&self.data_dir).await?,
+        };
+        let kind = match store.backend() {
+            countersign_store::Backend::Sqlite => "sqlite",
+            countersign_store::Backend::Postgres => "postgres",
+        };
+        Ok((store, kind))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = Config::default();
+        c.validate().unwrap();
+        assert_eq!(c.public_url(), "http://localhost:8080");
+    }
+
+    #[test]
+    fn plain_http_only_on_loopback() {
+        let mut c = Config {
+            public_url: Some("http://login.contoso.com".into()),
+            ..Config::default()
+        };
+        assert!(c.validate().unwrap_err().to_string().contains("https"));
+        c.public_url = Some("https://login.contoso.com".into());
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn tls_files_go_together_and_secrets_are_redacted() {
+        let c = Config {
+            tls_cert: Some("a.pem".into()),
+            ..Config::default()
+        };
+        assert!(c.validate().is_err());
+        let c = Config {
+            database_url: Some("postgres://u:hunter2@db/x".into()),
+            ..Config::default()
+        };
+        assert!(!format!("{:?}", c.redacted()).contains("hunter2"));
+    }
+
+    #[test]
+    fn file_then_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "listen = \"127.0.0.1:9000\"\nlog_format = \"json\"\n").unwrap();
+        let c = Config::load(Some(&f), Overrides::default()).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:9000");
+        assert_eq!(c.log_format, "json");
+        let c = Config::load(
+            Some(&f),
+            Overrides {
+                listen: Some("127.0.0.1:9100".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(c.public_url(), "http://localhost:9100");
+        std::fs::write(&f, "lisen = \"x\"\n").unwrap();
+        assert!(Config::load(Some(&f), Overrides::default()).is_err());
+    }
+}

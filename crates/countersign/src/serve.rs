@@ -1,0 +1,125 @@
+//! `countersign serve`: load the configuration, open the store, optionally seed demo data, and
+//! serve HTTP or HTTPS until SIGINT/SIGTERM, then finish in-flight requests.
+
+use crate::config::{Config, Overrides};
+use crate::demo;
+use anyhow::Context;
+use clap::Args;
+use countersign_core::clock::SystemClock;
+use countersign_server::{AppState, ServerConfig};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on, e.g. 127.0.0.1:8080 or 0.0.0.0:443.
+    #[arg(long)]
+    listen: Option<String>,
+    /// Externally visible base URL (default http://localhost:PORT).
+    #[arg(long)]
+    public_url: Option<String>,
+    /// PEM certificate chain for HTTPS.
+    #[arg(long)]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS.
+    #[arg(long)]
+    tls_key: Option<PathBuf>,
+    /// Seed the demo tenant (Contoso) once and print how to sign in.
+    #[arg(long)]
+    demo: bool,
+}
+
+fn init_logging(cfg: &Config) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.log_level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // try_init: tests may start several servers in one process.
+    let _ = if cfg.log_format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+pub async fn run(
+    file: Option<&Path>,
+    mut overrides: Overrides,
+    args: ServeArgs,
+) -> anyhow::Result<()> {
+    overrides.listen = args.listen;
+    overrides.public_url = args.public_url;
+    overrides.tls_cert = args.tls_cert;
+    overrides.tls_key = args.tls_key;
+    let cfg = Config::load(file, overrides)?;
+    init_logging(&cfg);
+    tracing::info!(config = ?cfg.redacted(), "starting");
+    let (store, backend) = cfg.open_store().await?;
+    let store = Arc::new(store);
+    let public_url = cfg.public_url();
+    let mut sc = ServerConfig::new(&public_url);
+    sc.trust_forwarded_for = cfg.trust_forwarded_for;
+    if let Some(n) = cfg.max_concurrent_hashes {
+        sc.max_concurrent_hashes = n;
+    }
+    sc.settings.session_idle = cfg.session_idle_timeout_secs;
+    sc.settings.session_absolute = cfg.session_absolute_timeout_secs;
+    let state = AppState::new(store.clone(), Arc::new(SystemClock), sc, backend).await?;
+    if args.demo {
+        demo::seed(&state.deps, &public_url).await?;
+    }
+    let addr = cfg.listen_addr()?;
+    let result = match (&cfg.tls_cert, &cfg.tls_key) {
+        (Some(cert), Some(key)) => {
+            let tls = axum_server_config(cert, key).await?;
+            let listener = std::net::TcpListener::bind(addr)
+                .with_context(|| format!("cannot listen on {addr}"))?;
+            listener.set_nonblocking(true)?;
+            println!("Countersign is listening on https://{addr} (public URL {public_url})");
+            countersign_server::run_tls(listener, tls, state, shutdown_signal()).await
+        }
+        _ => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr}"))?;
+            println!("Countersign is listening on http://{addr} (public URL {public_url})");
+            countersign_server::run(listener, state, shutdown_signal()).await
+        }
+    };
+    store.close().await;
+    result.context("server failed")
+}
+
+async fn axum_server_config(
+    cert: &Path,
+    key: &Path,
+) -> anyhow::Result<axum_server::tls_rustls::RustlsConfig> {
+    axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot load TLS certificate {} and key {}",
+                cert.display(),
+                key.display()
+            )
+        })
+}
