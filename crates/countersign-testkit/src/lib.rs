@@ -1,1 +1,346 @@
-//! placeholder while bootstrapping
+//! Test support for Countersign: an in-process server on port 0 (SQLite in a temporary directory
+//! or PostgreSQL in a schema of its own) with a manual clock, demo fixtures, a cookie-keeping HTTP
+//! client that walks the sign-in pages, a relying-party web app built on a standard OpenID Connect
+//! client library, and a headless Chromium driven through ChromeDriver.
+
+pub mod browser;
+pub mod rp;
+
+use countersign_core::clock::{Clock, ManualClock, SystemClock};
+use countersign_core::directory::{self, NewClient, NewUser};
+use countersign_core::model::{OidcClient, SigningAlg, Tenant, User};
+use countersign_server::{AppState, ServerConfig};
+use countersign_store::SqlStore;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+pub use countersign_store::testing::{require_all, skip};
+
+pub const PASSWORD: &str = "violet-tuba-engine";
+pub const REDIRECT: &str = "https://app.example/callback";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// A running in-process server.
+pub struct TestServer {
+    pub base: String,
+    pub state: AppState,
+    pub clock: Arc<ManualClock>,
+    pub store: Arc<SqlStore>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    schema: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// The demo-like fixture every HTTP test starts from.
+pub struct Fixture {
+    pub tenant: Tenant,
+    pub alice: User,
+    /// A confidential client with redirect `REDIRECT` and its secret.
+    pub app: OidcClient,
+    pub secret: String,
+    /// A public (PKCE-only) client with redirect `REDIRECT`.
+    pub spa: OidcClient,
+}
+
+impl TestServer {
+    /// On SQLite.
+    pub async fn start() -> Self {
+        Self::start_on(Db::Sqlite)
+            .await
+            .expect("SQLite is always available")
+    }
+
+    /// On the chosen database; `None` when PostgreSQL is not configured (and skipping is allowed).
+    pub async fn start_on(db: Db) -> Option<Self> {
+        Self::start_with(db, |_| {}).await
+    }
+
+    /// Like `start_on`, letting the caller adjust the server configuration.
+    pub async fn start_with(db: Db, tweak: impl FnOnce(&mut ServerConfig)) -> Option<Self> {
+        let (store, schema, dir) = match db {
+            Db::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let s = SqlStore::open_sqlite(dir.path()).await.expect("sqlite");
+                (s, None, Some(dir))
+            }
+            Db::Postgres => {
+                let (s, schema) = countersign_store::testing::postgres_store().await?;
+                (s, Some(schema), None)
+            }
+        };
+        let store = Arc::new(store);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let base = format!("http://127.0.0.1:{}", addr.port());
+        let clock = Arc::new(ManualClock::new(SystemClock.now()));
+        let mut cfg = ServerConfig::new(&base);
+        tweak(&mut cfg);
+        let backend = if schema.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        };
+        let state = AppState::new(store.clone(), clock.clone() as Arc<dyn Clock>, cfg, backend)
+            .await
+            .expect("state");
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(countersign_server::run(listener, state.clone(), async {
+            let _ = rx.await;
+        }));
+        Some(Self {
+            base,
+            state,
+            clock,
+            store,
+            shutdown: Some(tx),
+            task: Some(task),
+            schema,
+            _dir: dir,
+        })
+    }
+
+    pub fn issuer(&self, tenant: &str) -> String {
+        format!("{}/{tenant}/v2.0", self.base)
+    }
+
+    /// Tenant "contoso" (contoso.com) with alice (password `PASSWORD`), a confidential and a
+    /// public client.
+    pub async fn seed(&self) -> Fixture {
+        let deps = &self.state.deps;
+        let tenant = directory::create_tenant(deps, "contoso", "Contoso", &["contoso.com".into()])
+            .await
+            .unwrap();
+        let alice = directory::create_user(
+            deps,
+            &tenant,
+            NewUser {
+                upn: "alice@contoso.com",
+                display_name: "Alice Smith",
+                email: Some("alice.smith@mail.example"),
+                password: Some(PASSWORD),
+                enabled: true,
+            },
+        )
+        .await
+        .unwrap();
+        let redirects = [REDIRECT.to_string()];
+        let bye = ["https://app.example/bye".to_string()];
+        let client = |name, confidential| NewClient {
+            name,
+            redirect_uris: &redirects,
+            post_logout_redirect_uris: &bye,
+            confidential,
+            id_token_alg: SigningAlg::RS256,
+            client_id: None,
+        };
+        let (app, secret) = directory::create_client(deps, &tenant, client("App", true))
+            .await
+            .unwrap();
+        let (spa, _) = directory::create_client(deps, &tenant, client("SPA", false))
+            .await
+            .unwrap();
+        Fixture {
+            tenant,
+            alice,
+            app,
+            secret: secret.unwrap(),
+            spa,
+        }
+    }
+
+    /// Stops the server and removes its PostgreSQL schema.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+        if let Some(s) = &self.schema {
+            let _ = self.store.drop_schema(s).await;
+        }
+        self.store.close().await;
+    }
+}
+
+/// A PKCE verifier and its S256 challenge.
+pub fn pkce() -> (String, String) {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use rand::RngCore;
+    use sha2::Digest;
+    let mut b = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    let verifier = URL_SAFE_NO_PAD.encode(b);
+    let challenge = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+/// Pulls `name="csrf" value="…"` out of a page.
+pub fn csrf_of(html: &str) -> Option<String> {
+    let i = html.find("name=\"csrf\" value=\"")?;
+    let rest = &html[i + "name=\"csrf\" value=\"".len()..];
+    Some(rest[..rest.find('"')?].to_string())
+}
+
+/// A cookie-keeping HTTP client that does not follow redirects: it walks the pages step by step
+/// as a browser would, so tests can look at every response.
+pub struct WebClient {
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+impl WebClient {
+    pub fn new(base: &str) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: base.to_string(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.base)
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The authorization URL of a client with PKCE; returns (url, verifier).
+    pub fn authorize_url(
+        &self,
+        tenant: &str,
+        client_id: &str,
+        extra: &[(&str, &str)],
+    ) -> (String, String) {
+        let (verifier, challenge) = pkce();
+        let mut u =
+            url::Url::parse(&self.url(&format!("/{tenant}/oauth2/v2.0/authorize"))).unwrap();
+        {
+            let mut q = u.query_pairs_mut();
+            q.append_pair("client_id", client_id)
+                .append_pair("redirect_uri", REDIRECT)
+                .append_pair("response_type", "code")
+                .append_pair("scope", "openid profile email offline_access")
+                .append_pair("state", "st-123")
+                .append_pair("nonce", "nonce-456")
+                .append_pair("code_challenge", &challenge)
+                .append_pair("code_challenge_method", "S256");
+            for (k, v) in extra {
+                q.append_pair(k, v);
+            }
+        }
+        (u.to_string(), verifier)
+    }
+
+    /// Walks the sign-in pages of the current flow with a username and password; returns the
+    /// final response (a redirect on success).
+    pub async fn sign_in(&self, tenant: &str, username: &str, password: &str) -> reqwest::Response {
+        let page = self
+            .get(&format!("/{tenant}/login"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        let csrf = csrf_of(&page).expect("csrf on the username page");
+        let r = self
+            .post_form(
+                &format!("/{tenant}/login/username"),
+                &[("csrf", &csrf), ("username", username)],
+            )
+            .await;
+        assert_eq!(r.status(), 303, "username step");
+        let page = self
+            .get(&format!("/{tenant}/login"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("Enter password"), "password page expected");
+        let csrf = csrf_of(&page).expect("csrf on the password page");
+        self.post_form(
+            &format!("/{tenant}/login/password"),
+            &[("csrf", &csrf), ("password", password)],
+        )
+        .await
+    }
+
+    /// Full browser part of the code flow: authorize, sign in, return the code from the redirect.
+    pub async fn code_flow(
+        &self,
+        tenant: &str,
+        client_id: &str,
+        user: &str,
+        password: &str,
+    ) -> (String, String) {
+        let (url, verifier) = self.authorize_url(tenant, client_id, &[]);
+        let r = self.get(&url).await;
+        assert_eq!(r.status(), 303, "authorize redirects to the sign-in page");
+        let r = self.sign_in(tenant, user, password).await;
+        assert_eq!(r.status(), 303, "sign-in succeeded");
+        let loc = location(&r);
+        (
+            query_param(&loc, "code").expect("code in redirect"),
+            verifier,
+        )
+    }
+}
+
+pub fn location(r: &reqwest::Response) -> String {
+    r.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    let u = url::Url::parse(url).ok()?;
+    u.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Posts to the token endpoint with form-encoded parameters.
+pub async fn token_request(
+    base: &str,
+    tenant: &str,
+    basic: Option<(&str, &str)>,
+    form: &[(&str, &str)],
+) -> (u16, serde_json::Value) {
+    let http = reqwest::Client::new();
+    let mut req = http
+        .post(format!("{base}/{tenant}/oauth2/v2.0/token"))
+        .form(form);
+    if let Some((id, secret)) = basic {
+        req = req.basic_auth(id, Some(secret));
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}

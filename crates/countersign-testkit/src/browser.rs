@@ -1,0 +1,151 @@
+//! A real headless Chromium for page tests, driven over WebDriver by ChromeDriver (Debian's
+//! `chromium` and `chromium-driver`). Elements are found the way people find them: inputs by their
+//! label's text, buttons by their accessible name.
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub struct Browser {
+    pub client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+fn find_binary(env: &str, candidates: &[&str]) -> Option<String> {
+    if let Ok(p) = std::env::var(env) {
+        return Some(p);
+    }
+    candidates
+        .iter()
+        .find(|c| Path::new(c).exists())
+        .map(|c| c.to_string())
+}
+
+impl Browser {
+    /// Starts ChromeDriver and a headless Chromium; `None` (skipped) when they are not installed,
+    /// a failure under `COUNTERSIGN_REQUIRE_ALL=1`.
+    pub async fn launch() -> Option<Self> {
+        let Some(chrome) = find_binary(
+            "CHROME_BIN",
+            &["/usr/bin/chromium", "/usr/bin/chromium-browser"],
+        ) else {
+            return crate::skip(
+                "browser test",
+                "Chromium is not installed (apt-get install chromium)",
+            );
+        };
+        let Some(driver_bin) = find_binary("CHROMEDRIVER", &["/usr/bin/chromedriver"]) else {
+            return crate::skip(
+                "browser test",
+                "ChromeDriver is not installed (apt-get install chromium-driver)",
+            );
+        };
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let driver = Command::new(&driver_bin)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {driver_bin}: {e}"));
+        let profile = tempfile::tempdir().unwrap();
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": chrome,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--window-size=1200,900",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ]
+            }),
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        let mut last_err = String::new();
+        for _ in 0..100 {
+            match ClientBuilder::rustls()
+                .expect("rustls")
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(client) => {
+                    return Some(Self {
+                        client,
+                        driver,
+                        _profile: profile,
+                    })
+                }
+                Err(e) => {
+                    last_err = e.to_string();
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        panic!("ChromeDriver did not start: {last_err}");
+    }
+
+    pub async fn goto(&self, url: &str) {
+        self.client.goto(url).await.unwrap();
+    }
+
+    /// Types into the input labelled `label`, waiting for it to appear.
+    pub async fn fill(&self, label: &str, value: &str) {
+        let xpath = format!("//input[@id=//label[normalize-space()='{label}']/@for]");
+        let el = self
+            .client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::XPath(&xpath))
+            .await
+            .unwrap_or_else(|e| panic!("no input labelled '{label}': {e}"));
+        el.send_keys(value).await.unwrap();
+    }
+
+    /// Clicks the button whose accessible name is `name`.
+    pub async fn click(&self, name: &str) {
+        let xpath = format!("//button[normalize-space()='{name}' or @aria-label='{name}']");
+        let el = self
+            .client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::XPath(&xpath))
+            .await
+            .unwrap_or_else(|e| panic!("no button '{name}': {e}"));
+        el.click().await.unwrap();
+    }
+
+    /// Waits for an element with the given CSS selector and returns its text.
+    pub async fn text(&self, css: &str) -> String {
+        let el = self
+            .client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element '{css}': {e}"));
+        el.text().await.unwrap()
+    }
+
+    pub async fn url(&self) -> String {
+        self.client.current_url().await.unwrap().to_string()
+    }
+
+    /// Saves a screenshot (PNG) for a person to look at.
+    pub async fn screenshot(&self, path: &Path) {
+        let png = self.client.screenshot().await.unwrap();
+        std::fs::write(path, png).unwrap();
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.client.clone().close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
