@@ -427,11 +427,17 @@ impl TokenSigner for PlainSigner {
     fn sign(&self, alg: SigningAlg, typ: &str, claims: &serde_json::Value) -> CoreResult<String> {
         Ok(format!("{}.{typ}.{claims}", alg.as_str()))
     }
-    fn verify(&self, token: &str, issuer: &str, typ: &str) -> Option<serde_json::Value> {
+    fn verify(
+        &self,
+        token: &str,
+        issuer: &str,
+        typ: &str,
+        now: Timestamp,
+    ) -> Option<serde_json::Value> {
         let mut parts = token.splitn(3, '.');
         let (_alg, t, body) = (parts.next()?, parts.next()?, parts.next()?);
         let v: serde_json::Value = serde_json::from_str(body).ok()?;
-        (t == typ && v["iss"] == issuer).then_some(v)
+        (t == typ && v["iss"] == issuer && v["exp"].as_i64()? > now).then_some(v)
     }
 }
 

@@ -256,7 +256,7 @@ impl KeyRing {
     /// Verifies a token's signature and issuer, without looking at its expiry (for
     /// `id_token_hint`, which may be an expired ID token).
     pub fn verify_ignoring_expiry(&self, token: &str, issuer: &str) -> Option<serde_json::Value> {
-        self.verify_inner(token, issuer, None, false)
+        self.verify_inner(token, issuer, None, None)
     }
 
     fn verify_inner(
@@ -264,7 +264,7 @@ impl KeyRing {
         token: &str,
         issuer: &str,
         typ: Option<&str>,
-        check_exp: bool,
+        now: Option<Timestamp>,
     ) -> Option<serde_json::Value> {
         let header = jsonwebtoken::decode_header(token).ok()?;
         if let Some(t) = typ {
@@ -282,12 +282,17 @@ impl KeyRing {
         let mut v = Validation::new(*alg);
         v.set_issuer(&[issuer]);
         v.validate_aud = false;
-        v.validate_exp = check_exp;
-        v.leeway = 0;
+        // Expiry is checked against the server's clock (below), not the system's, so that it is
+        // the same clock that issued the token.
+        v.validate_exp = false;
         v.set_required_spec_claims(&["exp", "iss", "sub"]);
-        jsonwebtoken::decode::<serde_json::Value>(token, key, &v)
-            .ok()
-            .map(|d| d.claims)
+        let claims = jsonwebtoken::decode::<serde_json::Value>(token, key, &v)
+            .ok()?
+            .claims;
+        match now {
+            Some(now) if claims["exp"].as_i64()? <= now => None,
+            _ => Some(claims),
+        }
     }
 }
 
@@ -322,7 +327,13 @@ impl TokenSigner for KeyRing {
         Ok(out)
     }
 
-    fn verify(&self, token: &str, issuer: &str, typ: &str) -> Option<serde_json::Value> {
-        self.verify_inner(token, issuer, Some(typ), true)
+    fn verify(
+        &self,
+        token: &str,
+        issuer: &str,
+        typ: &str,
+        now: Timestamp,
+    ) -> Option<serde_json::Value> {
+        self.verify_inner(token, issuer, Some(typ), Some(now))
     }
 }

@@ -27,6 +27,8 @@ impl Browser {
     /// Starts ChromeDriver and a headless Chromium; `None` (skipped) when they are not installed,
     /// a failure under `COUNTERSIGN_REQUIRE_ALL=1`.
     pub async fn launch() -> Option<Self> {
+        // Several rustls providers are linked in (reqwest's ring, aws-lc-rs); pick one.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let Some(chrome) = find_binary(
             "CHROME_BIN",
             &["/usr/bin/chromium", "/usr/bin/chromium-browser"],

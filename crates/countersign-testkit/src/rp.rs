@@ -7,7 +7,9 @@ use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+};
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
     PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
@@ -194,7 +196,11 @@ async fn finish(inner: &Inner, q: Callback) -> anyhow::Result<SignedIn> {
         .id_token()
         .ok_or_else(|| anyhow::anyhow!("no ID token"))?;
     // Signature against the JWKS, issuer, audience, expiry and nonce.
-    let claims = id_token.claims(&c.id_token_verifier(), &nonce)?;
+    let verifier = c.id_token_verifier().set_allowed_algs(vec![
+        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+        CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+    ]);
+    let claims = id_token.claims(&verifier, &nonce)?;
     let s = SignedIn {
         subject: claims.subject().to_string(),
         name: claims

@@ -72,6 +72,8 @@ pub async fn run(
     overrides.tls_key = args.tls_key;
     let cfg = Config::load(file, overrides)?;
     init_logging(&cfg);
+    // One process-wide TLS crypto provider: aws-lc-rs, as for token signing.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     tracing::info!(config = ?cfg.redacted(), "starting");
     let (store, backend) = cfg.open_store().await?;
     let store = Arc::new(store);

@@ -23,8 +23,14 @@ pub trait TokenSigner: Send + Sync {
     /// Signs `claims` as a compact JWS with the active key of `alg`.
     fn sign(&self, alg: SigningAlg, typ: &str, claims: &serde_json::Value) -> CoreResult<String>;
     /// Verifies a JWT this provider signed: signature by one of its published keys, `typ`,
-    /// `iss` and expiry. Returns the claims, or `None` for anything else.
-    fn verify(&self, token: &str, issuer: &str, typ: &str) -> Option<serde_json::Value>;
+    /// `iss`, and expiry against `now`. Returns the claims, or `None` for anything else.
+    fn verify(
+        &self,
+        token: &str,
+        issuer: &str,
+        typ: &str,
+        now: crate::clock::Timestamp,
+    ) -> Option<serde_json::Value>;
 }
 
 /// Scopes Countersign understands (OpenID Connect Core §5.4, §11).

@@ -288,7 +288,7 @@ pub async fn userinfo(
 ) -> CoreResult<serde_json::Value> {
     let invalid = || oauth(OAuthErrorCode::InvalidToken, "the access token is invalid");
     let claims = signer
-        .verify(access_token, issuer, ACCESS_TOKEN_TYP)
+        .verify(access_token, issuer, ACCESS_TOKEN_TYP, deps.now())
         .ok_or_else(invalid)?;
     let gid = claims["gid"].as_str().ok_or_else(invalid)?;
     let scope = claims["scope"].as_str().unwrap_or("");

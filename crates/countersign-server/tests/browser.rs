@@ -1,0 +1,63 @@
+//! The sign-in pages in a real headless Chromium: a person opens an application built on a
+//! standard OIDC client library, types their name, clicks Next, types their password, clicks
+//! Sign in, and lands back in the application signed in (the application validated the ID token
+//! against the JWKS).
+
+use countersign_core::directory::{self, NewClient};
+use countersign_core::model::SigningAlg;
+use countersign_testkit::browser::Browser;
+use countersign_testkit::rp::RelyingParty;
+use countersign_testkit::{TestServer, PASSWORD};
+
+#[tokio::test]
+async fn password_sign_in_in_chromium_lands_back_in_the_application() {
+    let Some(browser) = Browser::launch().await else {
+        return;
+    };
+    let s = TestServer::start().await;
+    s.seed().await;
+    let (listener, rp_base) = RelyingParty::bind().await;
+    let t = directory::tenant(&s.state.deps, "contoso").await.unwrap();
+    let (c, secret) = directory::create_client(
+        &s.state.deps,
+        &t,
+        NewClient {
+            name: "Demo app",
+            redirect_uris: &[format!("{rp_base}/callback")],
+            post_logout_redirect_uris: &[],
+            confidential: true,
+            id_token_alg: SigningAlg::RS256,
+            client_id: None,
+        },
+    )
+    .await
+    .unwrap();
+    let rp = RelyingParty::start(listener, &s.issuer("contoso"), &c.id, secret.as_deref())
+        .await
+        .unwrap();
+
+    browser.goto(&format!("{}/login", rp.base)).await;
+    browser.fill("Email or username", "alice@contoso.com").await;
+    browser.click("Next").await;
+    // a wrong password first: the page says so and stays
+    browser.fill("Password", "not-my-password").await;
+    browser.click("Sign in").await;
+    let err = browser.text("#password-error").await;
+    assert!(
+        err.contains("Your account or password is incorrect"),
+        "{err}"
+    );
+    browser.fill("Password", PASSWORD).await;
+    if let Ok(dir) = std::env::var("COUNTERSIGN_SCREENSHOTS") {
+        browser
+            .screenshot(&std::path::Path::new(&dir).join("password-page.png"))
+            .await;
+    }
+    browser.click("Sign in").await;
+    let who = browser.text("#who").await;
+    assert_eq!(who, "Signed in as Alice Smith");
+    assert!(browser.url().await.starts_with(&rp.base));
+    assert_eq!(rp.signed_in().len(), 1);
+    browser.close().await;
+    s.stop().await;
+}
