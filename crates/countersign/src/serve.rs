@@ -75,9 +75,25 @@ pub async fn run(
     // One process-wide TLS crypto provider: aws-lc-rs, as for token signing.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     tracing::info!(config = ?cfg.redacted(), "starting");
+    let addr = cfg.listen_addr()?;
+    // Bind before anything else so that port 0 works and the public URL names the real port.
+    let listener =
+        std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+    listener.set_nonblocking(true)?;
+    let local = listener.local_addr()?;
+    let public_url = match cfg.public_url {
+        Some(_) => cfg.public_url(),
+        None => {
+            let scheme = if cfg.tls_cert.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://localhost:{}", local.port())
+        }
+    };
     let (store, backend) = cfg.open_store().await?;
     let store = Arc::new(store);
-    let public_url = cfg.public_url();
     let mut sc = ServerConfig::new(&public_url);
     sc.trust_forwarded_for = cfg.trust_forwarded_for;
     if let Some(n) = cfg.max_concurrent_hashes {
@@ -89,21 +105,15 @@ pub async fn run(
     if args.demo {
         demo::seed(&state.deps, &public_url).await?;
     }
-    let addr = cfg.listen_addr()?;
     let result = match (&cfg.tls_cert, &cfg.tls_key) {
         (Some(cert), Some(key)) => {
             let tls = axum_server_config(cert, key).await?;
-            let listener = std::net::TcpListener::bind(addr)
-                .with_context(|| format!("cannot listen on {addr}"))?;
-            listener.set_nonblocking(true)?;
-            println!("Countersign is listening on https://{addr} (public URL {public_url})");
+            println!("Countersign is listening on https://{local} (public URL {public_url})");
             countersign_server::run_tls(listener, tls, state, shutdown_signal()).await
         }
         _ => {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot listen on {addr}"))?;
-            println!("Countersign is listening on http://{addr} (public URL {public_url})");
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            println!("Countersign is listening on http://{local} (public URL {public_url})");
             countersign_server::run(listener, state, shutdown_signal()).await
         }
     };

@@ -1,0 +1,445 @@
+//! The `countersign` binary as an administrator uses it: `admin` commands with their errors,
+//! `serve --demo` on a fresh data directory, durability of acknowledged writes across `kill -9`,
+//! and HTTPS from certificate files.
+
+use countersign_testkit::WebClient;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_countersign");
+
+fn admin(dir: &Path, args: &[&str]) -> (bool, String, String) {
+    admin_with_stdin(dir, args, None)
+}
+
+fn admin_with_stdin(dir: &Path, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--data-dir").arg(dir).arg("admin").args(args);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    if let Some(s) = stdin {
+        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+    } else {
+        drop(child.stdin.take());
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn admin_commands_manage_the_directory_with_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (ok, out, _) = admin(
+        d,
+        &[
+            "tenant",
+            "create",
+            "fabrikam",
+            "--display-name",
+            "Fabrikam",
+            "--domain",
+            "fabrikam.com",
+        ],
+    );
+    assert!(ok, "{out}");
+    let (ok, _, err) = admin(
+        d,
+        &[
+            "tenant",
+            "create",
+            "fabrikam",
+            "--display-name",
+            "F",
+            "--domain",
+            "f.com",
+        ],
+    );
+    assert!(!ok);
+    assert!(err.contains("tenant fabrikam already exists"), "{err}");
+    let (ok, _, err) = admin(
+        d,
+        &[
+            "tenant",
+            "create",
+            "Bad Name",
+            "--display-name",
+            "F",
+            "--domain",
+            "f.com",
+        ],
+    );
+    assert!(!ok && err.contains("invalid tenant name"), "{err}");
+
+    let (ok, out, err) = admin_with_stdin(
+        d,
+        &[
+            "user",
+            "create",
+            "Megan@Fabrikam.com",
+            "--tenant",
+            "fabrikam",
+            "--display-name",
+            "Megan Bowen",
+            "--password-stdin",
+        ],
+        Some("sapphire-otter-canyon\n"),
+    );
+    assert!(ok, "{out}{err}");
+    let (ok, _, err) = admin_with_stdin(
+        d,
+        &[
+            "user",
+            "create",
+            "lee@fabrikam.com",
+            "--tenant",
+            "fabrikam",
+            "--display-name",
+            "Lee",
+            "--password-stdin",
+        ],
+        Some("password123\n"),
+    );
+    assert!(!ok && err.contains("too common"), "{err}");
+    let (ok, _, err) = admin(
+        d,
+        &[
+            "user",
+            "create",
+            "x@other.com",
+            "--tenant",
+            "fabrikam",
+            "--display-name",
+            "X",
+        ],
+    );
+    assert!(
+        !ok && err.contains("not a domain of tenant fabrikam"),
+        "{err}"
+    );
+    // passwordless account
+    let (ok, _, _) = admin(
+        d,
+        &[
+            "user",
+            "create",
+            "lee@fabrikam.com",
+            "--tenant",
+            "fabrikam",
+            "--display-name",
+            "Lee Gu",
+        ],
+    );
+    assert!(ok);
+    let (ok, out, _) = admin(d, &["--json", "user", "list", "--tenant", "fabrikam"]);
+    assert!(ok);
+    let users: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(users.as_array().unwrap().len(), 2);
+    assert_eq!(users[0]["upn"], "lee@fabrikam.com");
+    assert_eq!(users[0]["has_password"], false);
+    assert!(!out.contains("argon2"), "no hashes in output");
+
+    assert!(admin(d, &["group", "create", "Sales", "--tenant", "fabrikam"]).0);
+    assert!(
+        admin(
+            d,
+            &[
+                "group",
+                "add-member",
+                "Sales",
+                "megan@fabrikam.com",
+                "--tenant",
+                "fabrikam"
+            ]
+        )
+        .0
+    );
+    let (ok, _, err) = admin(
+        d,
+        &[
+            "group",
+            "add-member",
+            "Sales",
+            "megan@fabrikam.com",
+            "--tenant",
+            "fabrikam",
+        ],
+    );
+    assert!(!ok && err.contains("already exists"), "{err}");
+    let (_, out, _) = admin(d, &["group", "show", "Sales", "--tenant", "fabrikam"]);
+    assert!(out.contains("megan@fabrikam.com"));
+    assert!(
+        admin(
+            d,
+            &[
+                "role",
+                "assign",
+                "megan@fabrikam.com",
+                "Global Administrator",
+                "--tenant",
+                "fabrikam"
+            ]
+        )
+        .0
+    );
+    let (ok, _, err) = admin(
+        d,
+        &[
+            "role",
+            "assign",
+            "megan@fabrikam.com",
+            "superuser",
+            "--tenant",
+            "fabrikam",
+        ],
+    );
+    assert!(!ok && err.contains("not a role"), "{err}");
+    let (_, out, _) = admin(
+        d,
+        &["user", "show", "megan@fabrikam.com", "--tenant", "fabrikam"],
+    );
+    assert!(
+        out.contains("Global Administrator") && out.contains("Sales"),
+        "{out}"
+    );
+
+    let (ok, out, _) = admin(
+        d,
+        &[
+            "--json",
+            "app",
+            "create",
+            "--tenant",
+            "fabrikam",
+            "--name",
+            "Portal",
+            "--redirect-uri",
+            "https://portal.fabrikam.com/cb",
+        ],
+    );
+    assert!(ok);
+    let app: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(app["type"], "confidential");
+    assert!(app["client_secret"].as_str().unwrap().len() >= 43);
+    let (_, out, _) = admin(d, &["--json", "app", "list", "--tenant", "fabrikam"]);
+    assert!(
+        !out.contains("client_secret"),
+        "the secret is shown only once"
+    );
+    let (ok, _, err) = admin(
+        d,
+        &[
+            "app",
+            "create",
+            "--tenant",
+            "fabrikam",
+            "--name",
+            "Bad",
+            "--redirect-uri",
+            "http://portal.fabrikam.com/cb",
+        ],
+    );
+    assert!(!ok && err.contains("https"), "{err}");
+
+    assert!(
+        admin(
+            d,
+            &[
+                "user",
+                "disable",
+                "megan@fabrikam.com",
+                "--tenant",
+                "fabrikam"
+            ]
+        )
+        .0
+    );
+    let (ok, _, err) = admin(
+        d,
+        &[
+            "user",
+            "show",
+            "nobody@fabrikam.com",
+            "--tenant",
+            "fabrikam",
+        ],
+    );
+    assert!(
+        !ok && err.contains("user 'nobody@fabrikam.com' was not found"),
+        "{err}"
+    );
+    let (ok, _, err) = admin(d, &["tenant", "delete", "fabrikam"]);
+    assert!(!ok && err.contains("--yes"), "{err}");
+    assert!(admin(d, &["tenant", "delete", "fabrikam", "--yes"]).0);
+    let (_, out, _) = admin(d, &["tenant", "list"]);
+    assert!(out.contains("(none)"));
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    output: String,
+}
+
+fn serve(dir: &Path, extra: &[&str]) -> Server {
+    let mut child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut output = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            panic!("server exited early: {output}");
+        }
+        output.push_str(&line);
+        if let Some(rest) = line.strip_prefix("Countersign is listening on ") {
+            let url = rest.split_whitespace().next().unwrap().to_string();
+            std::thread::spawn(move || {
+                let mut sink = String::new();
+                while reader.read_line(&mut sink).unwrap_or(0) > 0 {}
+            });
+            return Server {
+                child,
+                base: url,
+                output,
+            };
+        }
+    }
+}
+
+#[tokio::test]
+async fn demo_sign_in_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = serve(dir.path(), &["--demo"]);
+    assert!(
+        s.output
+            .contains("alice@contoso.com / tulip-harbor-lantern"),
+        "{}",
+        s.output
+    );
+    let web = WebClient::new(&s.base);
+    let r = web
+        .sign_in("contoso", "alice", "tulip-harbor-lantern")
+        .await;
+    assert_eq!(r.status(), 303);
+    assert!(web
+        .get("/contoso/")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("My account"));
+    // SIGKILL: no chance to flush anything
+    s.child.kill().unwrap();
+    s.child.wait().unwrap();
+    let mut s2 = serve(dir.path(), &["--demo"]);
+    assert!(!s2.output.contains("Seeded"), "demo data is seeded once");
+    let web2 = WebClient {
+        http: web.http.clone(),
+        base: s2.base.clone(),
+    };
+    let page = web2.get("/contoso/").await.text().await.unwrap();
+    assert!(
+        page.contains("My account"),
+        "the session written before kill -9 is still there"
+    );
+    let (_, log, _) = admin(dir.path(), &["signins", "--tenant", "contoso"]);
+    assert!(
+        log.contains("success") && log.contains("alice@contoso.com"),
+        "{log}"
+    );
+    s2.child.kill().unwrap();
+    s2.child.wait().unwrap();
+}
+
+#[tokio::test]
+async fn serves_https_from_certificate_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    let ok = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !ok.is_ok_and(|s| s.success()) {
+        countersign_testkit::skip::<()>("HTTPS test", "openssl is not installed");
+        return;
+    }
+    let data = dir.path().join("data");
+    let mut s = serve(
+        &data,
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert!(s.base.starts_with("https://"), "{}", s.output);
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let http = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let r = http
+        .get(format!("{}/healthz", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().contains_key("strict-transport-security"));
+    s.child.kill().unwrap();
+    s.child.wait().unwrap();
+}
+
+#[test]
+fn bad_configuration_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["serve", "--public-url", "http://login.contoso.com"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("plain http is only allowed for localhost")
+    );
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", "nonsense"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not an address"));
+}
