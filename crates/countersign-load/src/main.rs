@@ -1,1 +1,132 @@
-fn main() {}
+//! `countersign-load`: drives a running Countersign over HTTP with a fixed number of concurrent
+//! workers for a bounded time and prints throughput and latency percentiles per scenario.
+//!
+//! Scenarios:
+//! - `password-signin`: the whole browser-and-client code flow with a password (authorize →
+//!   username → password → code → token); one iteration is one sign-in.
+//! - `refresh`: refresh-token exchanges, each worker rotating its own token family.
+//! - `throttled`: password attempts against a locked account (refused without hashing).
+//!
+//! Only loopback targets are accepted: this tool is for measuring a server on this machine.
+
+mod flow;
+mod stats;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use std::time::{Duration, Instant};
+
+#[derive(Parser, Clone)]
+#[command(name = "countersign-load", about = "Load generator for a running Countersign")]
+pub struct Args {
+    /// Base URL of the server (loopback only).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub base: String,
+    #[arg(long, default_value = "contoso")]
+    pub tenant: String,
+    /// A public client with redirect URI `--redirect-uri` (the demo data has one).
+    #[arg(long, default_value = "demo-app")]
+    pub client_id: String,
+    #[arg(long, default_value = "http://localhost:8081/callback")]
+    pub redirect_uri: String,
+    #[arg(long, default_value = "alice@contoso.com")]
+    pub user: String,
+    #[arg(long, default_value = "tulip-harbor-lantern")]
+    pub password: String,
+    /// Scenarios to run, comma-separated: password-signin, refresh, throttled.
+    #[arg(long, default_value = "password-signin,refresh,throttled")]
+    pub scenarios: String,
+    /// Concurrent workers per scenario.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Seconds per scenario (after warm-up).
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// Upper bound on requests per scenario.
+    #[arg(long, default_value_t = 2_000_000)]
+    pub max_requests: u64,
+}
+
+fn check_loopback(base: &str) -> anyhow::Result<()> {
+    let u = url::Url::parse(base).context("--base is not a URL")?;
+    match u.host_str() {
+        Some("127.0.0.1" | "localhost" | "[::1]") => Ok(()),
+        other => bail!("refusing to load {other:?}: only loopback targets are allowed"),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    check_loopback(&args.base)?;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(args.concurrency * 2)
+        .build()?;
+    println!(
+        "target {}  tenant {}  concurrency {}  duration {} s",
+        args.base, args.tenant, args.concurrency, args.duration
+    );
+    println!("{}", stats::Summary::header());
+    for scenario in args.scenarios.split(',').map(str::trim) {
+        let summary = match scenario {
+            "password-signin" => run(&args, &client, scenario, flow::Scenario::PasswordSignIn).await?,
+            "refresh" => run(&args, &client, scenario, flow::Scenario::Refresh).await?,
+            "throttled" => run(&args, &client, scenario, flow::Scenario::Throttled).await?,
+            other => bail!("unknown scenario '{other}'"),
+        };
+        println!("{}", summary.line());
+    }
+    Ok(())
+}
+
+async fn run(
+    args: &Args,
+    client: &reqwest::Client,
+    name: &str,
+    scenario: flow::Scenario,
+) -> anyhow::Result<stats::Summary> {
+    let deadline = Duration::from_secs(args.duration);
+    let budget = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(args.max_requests));
+    let mut workers = Vec::new();
+    for w in 0..args.concurrency {
+        let mut state = flow::Worker::prepare(args, client, scenario, w).await?;
+        let budget = budget.clone();
+        workers.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0u64;
+            let start = Instant::now();
+            while start.elapsed() < deadline
+                && budget
+                    .fetch_update(
+                        std::sync::atomic::Ordering::Relaxed,
+                        std::sync::atomic::Ordering::Relaxed,
+                        |b| b.checked_sub(1),
+                    )
+                    .is_ok()
+            {
+                let t = Instant::now();
+                match state.step().await {
+                    Ok(()) => lat.push(t.elapsed()),
+                    Err(e) => {
+                        errors += 1;
+                        if errors <= 3 {
+                            eprintln!("error: {e:#}");
+                        }
+                    }
+                }
+            }
+            (lat, errors, start.elapsed())
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    let mut elapsed = Duration::ZERO;
+    for w in workers {
+        let (lat, e, el) = w.await?;
+        all.extend(lat);
+        errors += e;
+        elapsed = elapsed.max(el);
+    }
+    Ok(stats::Summary::new(name, all, errors, elapsed))
+}

@@ -150,7 +150,7 @@ fn spawn_upkeep(state: &AppState) -> tokio::task::JoinHandle<()> {
             if let Err(e) = state.keys.reload(state.deps.store.as_ref(), now).await {
                 tracing::warn!(error = %e, "reloading signing keys failed");
             }
-            if n % 20 == 0 {
+            if n.is_multiple_of(20) {
                 match state
                     .deps
                     .store

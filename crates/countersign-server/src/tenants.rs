@@ -11,8 +11,11 @@ use std::time::{Duration, Instant};
 
 const TTL: Duration = Duration::from_secs(5);
 
+/// A tenant (or its known absence) and when it was read.
+type Entry = (Option<Tenant>, Instant);
+
 #[derive(Clone, Default)]
-pub(crate) struct TenantCache(Arc<Mutex<HashMap<String, (Option<Tenant>, Instant)>>>);
+pub(crate) struct TenantCache(Arc<Mutex<HashMap<String, Entry>>>);
 
 impl TenantCache {
     pub(crate) async fn get(

@@ -9,7 +9,7 @@ const SQLITE: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_ini
 const POSTGRES: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
 
 /// Arbitrary constant naming the advisory lock that serialises concurrent migrators on PostgreSQL.
-const PG_LOCK: i64 = 0x636f_756e_7465_72;
+const PG_LOCK: i64 = 0x0063_6f75_6e74_6572;
 
 pub(crate) async fn run(store: &SqlStore) -> Result<(), StoreError> {
     let mut conn = store.pool.acquire().await.map_err(backend_err)?;

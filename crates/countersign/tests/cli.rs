@@ -288,8 +288,16 @@ struct Server {
     output: String,
 }
 
+impl Drop for Server {
+    /// A failing test must not leave a server running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn serve(dir: &Path, extra: &[&str]) -> Server {
-    let mut child = Command::new(BIN)
+    let child = Command::new(BIN)
         .arg("--data-dir")
         .arg(dir)
         .args(["serve", "--listen", "127.0.0.1:0"])
@@ -299,25 +307,26 @@ fn serve(dir: &Path, extra: &[&str]) -> Server {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let mut output = String::new();
+    // From here on, Drop kills and reaps the process whatever happens.
+    let mut server = Server {
+        child,
+        base: String::new(),
+        output: String::new(),
+    };
+    let mut reader = BufReader::new(server.child.stdout.take().unwrap());
     loop {
         let mut line = String::new();
-        if reader.read_line(&mut line).unwrap() == 0 {
-            panic!("server exited early: {output}");
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            panic!("server exited early: {}", server.output);
         }
-        output.push_str(&line);
+        server.output.push_str(&line);
         if let Some(rest) = line.strip_prefix("Countersign is listening on ") {
-            let url = rest.split_whitespace().next().unwrap().to_string();
+            server.base = rest.split_whitespace().next().unwrap().to_string();
             std::thread::spawn(move || {
                 let mut sink = String::new();
                 while reader.read_line(&mut sink).unwrap_or(0) > 0 {}
             });
-            return Server {
-                child,
-                base: url,
-                output,
-            };
+            return server;
         }
     }
 }
