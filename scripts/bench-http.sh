@@ -1,26 +1,46 @@
 #!/usr/bin/env bash
-# Measures a release build of Countersign over HTTP on this machine: idle RSS, then the load
-# generator's scenarios against a fresh demo server (SQLite, or PostgreSQL with
-# COUNTERSIGN_BENCH_POSTGRES_URL). Prints everything; nothing is asserted.
-#   scripts/bench-http.sh [concurrency] [seconds]
+# Measures a release build of Countersign over HTTP on this machine: idle RSS, then each load
+# generator scenario against a fresh demo server (SQLite, or PostgreSQL with
+# COUNTERSIGN_BENCH_POSTGRES_URL), with the server's own CPU time per operation. The load generator
+# runs on the same machine and takes its share of the cores. Prints everything; asserts nothing.
+#   scripts/bench-http.sh [concurrency] [seconds] [scenarios]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 conc="${1:-16}"
 secs="${2:-10}"
+scenarios="${3:-password-signin refresh refresh-es256 throttled}"
 cargo build --release -q -p countersign -p countersign-load
 data="$(mktemp -d)"
 args=(--data-dir "$data")
 if [[ -n "${COUNTERSIGN_BENCH_POSTGRES_URL:-}" ]]; then
-  schema="bench_$(date +%s)"
   args=(--database-url "$COUNTERSIGN_BENCH_POSTGRES_URL")
-  export COUNTERSIGN_DATABASE_SCHEMA="$schema"
+  export COUNTERSIGN_DATABASE_SCHEMA="bench_$(date +%s)"
 fi
-RUST_LOG=warn ./target/release/countersign "${args[@]}" serve --demo --listen 127.0.0.1:18089 >"$data/serve.log" 2>&1 &
+cs=./target/release/countersign
+RUST_LOG=warn $cs "${args[@]}" serve --demo --listen 127.0.0.1:18089 >"$data/serve.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 1 50); do curl -sf http://127.0.0.1:18089/healthz >/dev/null && break; sleep 0.2; done
+# An ES256 twin of the demo app, to show what RSA signing costs on refresh.
+$cs "${args[@]}" admin app create --tenant contoso --name "Bench ES256" --public --client-id bench-es256 \
+  --id-token-alg ES256 --redirect-uri http://localhost:8081/callback >/dev/null
 sleep 2
-echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r)"
-echo "idle RSS: $(awk '/VmRSS/{print $2 " " $3}' /proc/$pid/status)"
-./target/release/countersign-load --base http://127.0.0.1:18089 --concurrency "$conc" --duration "$secs"
+tick=$(getconf CLK_TCK)
+cpu() { awk '{print $14 + $15}' /proc/$pid/stat; }
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, kernel $(uname -r); store: ${COUNTERSIGN_BENCH_POSTGRES_URL:+postgres}${COUNTERSIGN_BENCH_POSTGRES_URL:-sqlite}"
+echo "idle RSS after start and demo seeding: $(awk '/VmRSS/{print $2 " " $3}' /proc/$pid/status)"
+echo "concurrency $conc, $secs s per scenario"
+printf '%-14s %9s %7s %10s %9s %9s %9s %9s %12s\n' scenario ok errors "per sec" "p50 ms" "p90 ms" "p99 ms" "max ms" "srv CPU ms"
+for s in $scenarios; do
+  extra=()
+  name=$s
+  if [[ $s == refresh-es256 ]]; then name=refresh; extra=(--client-id bench-es256); fi
+  before=$(cpu)
+  out=$(./target/release/countersign-load --base http://127.0.0.1:18089 --concurrency "$conc" \
+    --duration "$secs" --scenarios "$name" "${extra[@]}")
+  after=$(cpu)
+  read -r _ ok errors rate p50 p90 p99 max <<<"$(echo "$out" | tail -n 1)"
+  per_op=$(echo "($after - $before) * 1000 / $tick / ($ok + 0.000001)" | bc -l)
+  printf '%-14s %9s %7s %10s %9s %9s %9s %9s %12.3f\n' "$s" "$ok" "$errors" "$rate" "$p50" "$p90" "$p99" "$max" "$per_op"
+done
 echo "RSS after load: $(awk '/VmRSS/{print $2 " " $3}' /proc/$pid/status)"

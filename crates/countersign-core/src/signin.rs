@@ -61,10 +61,13 @@ pub async fn password_sign_in(deps: &Deps, a: PasswordAttempt<'_>) -> CoreResult
     let addr_key = a.client_addr.map(throttle::address_key);
 
     // 1. Throttling first, with no hashing: a locked key costs one read.
-    let acct_state = deps.store.throttle_state(&acct_key).await?;
+    let mut keys = vec![acct_key.as_str()];
+    keys.extend(addr_key.as_deref());
+    let states = deps.store.throttle_states(&keys).await?;
+    let acct_state = states[0];
     let acct_lock = LockoutPolicy::ACCOUNT.lock(&acct_state, now);
-    let addr_lock = match &addr_key {
-        Some(k) => LockoutPolicy::ADDRESS.lock(&deps.store.throttle_state(k).await?, now),
+    let addr_lock = match states.get(1) {
+        Some(st) => LockoutPolicy::ADDRESS.lock(st, now),
         None => throttle::Lock::Open,
     };
     if acct_lock.is_locked() || addr_lock.is_locked() {

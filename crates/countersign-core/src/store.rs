@@ -55,7 +55,8 @@ pub trait Store: Send + Sync {
     async fn list_clients(&self, tenant_id: &str) -> StoreResult<Vec<OidcClient>>;
 
     // --- throttling ---
-    async fn throttle_state(&self, key: &str) -> StoreResult<ThrottleState>;
+    /// The states of several keys in one round trip, in the order asked (zero for unknown keys).
+    async fn throttle_states(&self, keys: &[&str]) -> StoreResult<Vec<ThrottleState>>;
     /// Atomically count one more failure. When `decay_after` is set and the previous failure is
     /// older than that many seconds, counting restarts at one.
     async fn record_failure(
@@ -117,6 +118,7 @@ pub trait Store: Send + Sync {
     async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKey>>;
 
     // --- sign-in log ---
+    /// May be written asynchronously (batched); `list_signins` sees every entry appended before it.
     async fn append_signin(&self, e: &SignInLogEntry) -> StoreResult<()>;
     /// Newest first.
     async fn list_signins(&self, tenant_id: &str, limit: u32) -> StoreResult<Vec<SignInLogEntry>>;

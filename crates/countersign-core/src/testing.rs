@@ -219,15 +219,12 @@ impl Store for MemStore {
             .cloned()
             .collect())
     }
-    async fn throttle_state(&self, key: &str) -> StoreResult<ThrottleState> {
-        Ok(self
-            .0
-            .lock()
-            .unwrap()
-            .throttle
-            .get(key)
-            .copied()
-            .unwrap_or_default())
+    async fn throttle_states(&self, keys: &[&str]) -> StoreResult<Vec<ThrottleState>> {
+        let d = self.0.lock().unwrap();
+        Ok(keys
+            .iter()
+            .map(|k| d.throttle.get(*k).copied().unwrap_or_default())
+            .collect())
     }
     async fn record_failure(
         &self,

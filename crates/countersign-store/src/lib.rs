@@ -2,6 +2,7 @@
 //! directory) and PostgreSQL (for several stateless servers sharing one database). One SQL
 //! implementation serves both through sqlx's `Any` driver; schemas and migrations are per backend.
 
+mod logwriter;
 mod migrate;
 mod rows;
 mod sql;
@@ -24,6 +25,7 @@ pub enum Backend {
 pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
+    log: logwriter::LogWriter,
 }
 
 fn backend_err(e: sqlx::Error) -> StoreError {
@@ -109,7 +111,8 @@ impl SqlStore {
                 .await
                 .map_err(backend_err)?;
         }
-        let store = Self { pool, backend };
+        let log = logwriter::LogWriter::start(pool.clone());
+        let store = Self { pool, backend, log };
         migrate::run(&store).await?;
         Ok(store)
     }
@@ -120,6 +123,7 @@ impl SqlStore {
 
     /// Closes the pool, waiting for connections to finish (checkpointing SQLite's WAL).
     pub async fn close(&self) {
+        self.log.flush().await;
         self.pool.close().await;
     }
 

@@ -468,15 +468,30 @@ impl Store for SqlStore {
 
     // --- throttling ---
 
-    async fn throttle_state(&self, key: &str) -> R<ThrottleState> {
-        Ok(self
-            .fetch_opt(
-                sqlx::query("SELECT failures, last_failure_at FROM throttle WHERE key = $1")
-                    .bind(key),
-                rows::throttle,
-            )
-            .await?
-            .unwrap_or_default())
+    async fn throttle_states(&self, keys: &[&str]) -> R<Vec<ThrottleState>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (1..=keys.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT key, failures, last_failure_at FROM throttle WHERE key IN ({})",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for k in keys {
+            q = q.bind(*k);
+        }
+        let rows = q.fetch_all(&self.pool).await.map_err(backend_err)?;
+        let mut found = std::collections::HashMap::new();
+        for row in &rows {
+            use sqlx::Row;
+            let key: String = row.try_get("key").map_err(backend_err)?;
+            found.insert(key, rows::throttle(row)?);
+        }
+        Ok(keys
+            .iter()
+            .map(|k| found.get(*k).copied().unwrap_or_default())
+            .collect())
     }
 
     async fn record_failure(
@@ -867,27 +882,15 @@ impl Store for SqlStore {
     // --- sign-in log ---
 
     async fn append_signin(&self, e: &SignInLogEntry) -> R<()> {
-        sqlx::query(&format!(
-            "INSERT INTO signin_log ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            rows::SIGNIN_COLS
-        ))
-        .bind(&e.id)
-        .bind(&e.tenant_id)
-        .bind(e.at)
-        .bind(&e.user_id)
-        .bind(&e.typed_name)
-        .bind(&e.client_id)
-        .bind(&e.client_addr)
-        .bind(&e.method)
-        .bind(e.result.as_str())
-        .bind(&e.failure_reason)
-        .execute(&self.pool)
-        .await
-        .map_err(backend_err)?;
-        Ok(())
+        if self.log.append(e.clone()).await {
+            Ok(())
+        } else {
+            Err(StoreError::Backend("the sign-in log writer has stopped".into()))
+        }
     }
 
     async fn list_signins(&self, tenant_id: &str, limit: u32) -> R<Vec<SignInLogEntry>> {
+        self.log.flush().await;
         let sql = format!(
             "SELECT {} FROM signin_log WHERE tenant_id = $1 ORDER BY seq DESC LIMIT $2",
             rows::SIGNIN_COLS

@@ -233,7 +233,9 @@ async fn throttle_counts_every_parallel_failure(s: Arc<SqlStore>) {
     for t in tasks {
         t.await.unwrap();
     }
-    let st = s.throttle_state("acct:x").await.unwrap();
+    let st = s.throttle_states(&["addr:y", "acct:x"]).await.unwrap();
+    assert_eq!(st[0], ThrottleState::default());
+    let st = st[1];
     assert_eq!(st.failures, 40);
     assert_eq!(st.last_failure_at, NOW);
     // decay restarts the count, no decay keeps counting
@@ -246,8 +248,8 @@ async fn throttle_counts_every_parallel_failure(s: Arc<SqlStore>) {
     assert_eq!(st.failures, 2);
     s.clear_throttle("acct:x").await.unwrap();
     assert_eq!(
-        s.throttle_state("acct:x").await.unwrap(),
-        ThrottleState::default()
+        s.throttle_states(&["acct:x"]).await.unwrap(),
+        vec![ThrottleState::default()]
     );
 }
 

@@ -7,6 +7,12 @@ mod demo;
 mod serve;
 
 use clap::{Parser, Subcommand};
+
+/// mimalloc returns freed memory to the system: with glibc's allocator every Argon2 hash (19 MiB)
+/// raised the mmap threshold and the freed blocks stayed resident (480 MB after a sign-in load
+/// test, against 16 MB with mimalloc; see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
