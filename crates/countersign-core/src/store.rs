@@ -97,6 +97,8 @@ pub trait Store: Send + Sync {
     async fn revoke_grant(&self, id: &str, at: Timestamp) -> StoreResult<()>;
     async fn insert_refresh(&self, r: &RefreshToken) -> StoreResult<()>;
     async fn refresh_by_digest(&self, digest: &str) -> StoreResult<Option<RefreshToken>>;
+    /// A refresh token with its grant, in one round trip (the token endpoint's hot path).
+    async fn refresh_with_grant(&self, digest: &str) -> StoreResult<Option<(RefreshToken, Grant)>>;
     /// Atomically mark the refresh token used; only the first caller gets `Fresh`.
     async fn consume_refresh(
         &self,

@@ -347,6 +347,12 @@ impl Store for MemStore {
     async fn refresh_by_digest(&self, digest: &str) -> StoreResult<Option<RefreshToken>> {
         Ok(self.0.lock().unwrap().refresh.get(digest).cloned())
     }
+    async fn refresh_with_grant(&self, digest: &str) -> StoreResult<Option<(RefreshToken, Grant)>> {
+        let d = self.0.lock().unwrap();
+        Ok(d.refresh
+            .get(digest)
+            .and_then(|r| d.grants.get(&r.grant_id).map(|g| (r.clone(), g.clone()))))
+    }
     async fn consume_refresh(
         &self,
         digest: &str,

@@ -44,7 +44,9 @@ fn location(r: &reqwest::Response) -> String {
 
 fn csrf_of(html: &str) -> anyhow::Result<String> {
     let key = "name=\"csrf\" value=\"";
-    let i = html.find(key).ok_or_else(|| anyhow!("no csrf token on the page"))?;
+    let i = html
+        .find(key)
+        .ok_or_else(|| anyhow!("no csrf token on the page"))?;
     let rest = &html[i + key.len()..];
     Ok(rest[..rest.find('"').unwrap_or(0)].to_string())
 }
@@ -75,7 +77,10 @@ impl Worker {
         match scenario {
             Scenario::PasswordSignIn => {}
             Scenario::Refresh => {
-                let tokens = w.sign_in().await.context("signing in to get a refresh token")?;
+                let tokens = w
+                    .sign_in()
+                    .await
+                    .context("signing in to get a refresh token")?;
                 w.refresh_token = tokens["refresh_token"]
                     .as_str()
                     .ok_or_else(|| anyhow!("no refresh token (is offline_access allowed?)"))?
@@ -194,7 +199,8 @@ impl Worker {
             ])
             .send()
             .await?;
-        let flow = set_cookie(&r, "cs_flow").ok_or_else(|| anyhow!("authorize: no flow ({})", r.status()))?;
+        let flow = set_cookie(&r, "cs_flow")
+            .ok_or_else(|| anyhow!("authorize: no flow ({})", r.status()))?;
         let page = self
             .client
             .get(self.url("/login"))
@@ -214,7 +220,10 @@ impl Worker {
             .await?;
         let to = location(&r);
         if r.status() != 303 || !to.starts_with(&self.args.redirect_uri) {
-            bail!("password step: {} (throttled or wrong password?)", r.status());
+            bail!(
+                "password step: {} (throttled or wrong password?)",
+                r.status()
+            );
         }
         let code = url::Url::parse(&to)?
             .query_pairs()

@@ -17,7 +17,10 @@ use clap::Parser;
 use std::time::{Duration, Instant};
 
 #[derive(Parser, Clone)]
-#[command(name = "countersign-load", about = "Load generator for a running Countersign")]
+#[command(
+    name = "countersign-load",
+    about = "Load generator for a running Countersign"
+)]
 pub struct Args {
     /// Base URL of the server (loopback only).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
@@ -70,7 +73,9 @@ async fn main() -> anyhow::Result<()> {
     println!("{}", stats::Summary::header());
     for scenario in args.scenarios.split(',').map(str::trim) {
         let summary = match scenario {
-            "password-signin" => run(&args, &client, scenario, flow::Scenario::PasswordSignIn).await?,
+            "password-signin" => {
+                run(&args, &client, scenario, flow::Scenario::PasswordSignIn).await?
+            }
             "refresh" => run(&args, &client, scenario, flow::Scenario::Refresh).await?,
             "throttled" => run(&args, &client, scenario, flow::Scenario::Throttled).await?,
             other => bail!("unknown scenario '{other}'"),

@@ -26,14 +26,25 @@ fn benches(c: &mut Criterion) {
         "amr": ["pwd"], "acr": "urn:countersign:acr:1fa", "gid": "g", "scope": "openid profile",
     });
     c.bench_function("sign_id_token_rs256", |b| {
-        b.iter(|| keys.sign(SigningAlg::RS256, ID_TOKEN_TYP, black_box(&claims)).unwrap())
+        b.iter(|| {
+            keys.sign(SigningAlg::RS256, ID_TOKEN_TYP, black_box(&claims))
+                .unwrap()
+        })
     });
     c.bench_function("sign_access_token_es256", |b| {
-        b.iter(|| keys.sign(SigningAlg::ES256, ACCESS_TOKEN_TYP, black_box(&claims)).unwrap())
+        b.iter(|| {
+            keys.sign(SigningAlg::ES256, ACCESS_TOKEN_TYP, black_box(&claims))
+                .unwrap()
+        })
     });
-    let at = keys.sign(SigningAlg::ES256, ACCESS_TOKEN_TYP, &claims).unwrap();
+    let at = keys
+        .sign(SigningAlg::ES256, ACCESS_TOKEN_TYP, &claims)
+        .unwrap();
     c.bench_function("verify_access_token_es256", |b| {
-        b.iter(|| keys.verify(black_box(&at), iss, ACCESS_TOKEN_TYP, now).unwrap())
+        b.iter(|| {
+            keys.verify(black_box(&at), iss, ACCESS_TOKEN_TYP, now)
+                .unwrap()
+        })
     });
 }
 

@@ -147,6 +147,7 @@ fn spawn_upkeep(state: &AppState) -> tokio::task::JoinHandle<()> {
         loop {
             tick.tick().await;
             let now = state.deps.now();
+            state.hasher.trim_if_idle(Duration::from_secs(60));
             if let Err(e) = state.keys.reload(state.deps.store.as_ref(), now).await {
                 tracing::warn!(error = %e, "reloading signing keys failed");
             }

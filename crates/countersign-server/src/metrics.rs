@@ -34,11 +34,9 @@ impl Metrics {
         let mut registry = Registry::with_prefix("countersign");
         let http_requests = Family::<Labels, Counter>::default();
         let http_latency = Family::<Labels, Histogram>::new_with_constructor(|| {
-            Histogram::new(
-                [
-                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-                ],
-            )
+            Histogram::new([
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ])
         });
         let signins = Family::<Labels, Counter>::default();
         let tokens = Family::<Labels, Counter>::default();

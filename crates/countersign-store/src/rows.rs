@@ -161,6 +161,18 @@ pub fn refresh(row: &AnyRow) -> R<RefreshToken> {
     })
 }
 
+/// A row of `refresh_tokens r JOIN grants g`, the token's own times aliased `r_*`.
+pub fn refresh_and_grant(row: &AnyRow) -> R<(RefreshToken, Grant)> {
+    let r = RefreshToken {
+        token_digest: get(row, "token_digest")?,
+        grant_id: get(row, "grant_id")?,
+        created_at: get(row, "r_created_at")?,
+        expires_at: get(row, "r_expires_at")?,
+        used_at: get(row, "used_at")?,
+    };
+    Ok((r, grant(row)?))
+}
+
 pub fn signing_key(row: &AnyRow) -> R<SigningKey> {
     let alg: String = get(row, "alg")?;
     Ok(SigningKey {

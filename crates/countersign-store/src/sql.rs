@@ -766,6 +766,21 @@ impl Store for SqlStore {
             .await
     }
 
+    async fn refresh_with_grant(&self, digest: &str) -> R<Option<(RefreshToken, Grant)>> {
+        let g_cols: Vec<String> = rows::GRANT_COLS
+            .split(", ")
+            .map(|c| format!("g.{c}"))
+            .collect();
+        let sql = format!(
+            "SELECT r.token_digest, r.grant_id, r.created_at AS r_created_at, \
+             r.expires_at AS r_expires_at, r.used_at, {} \
+             FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.token_digest = $1",
+            g_cols.join(", ")
+        );
+        self.fetch_opt(sqlx::query(&sql).bind(digest), rows::refresh_and_grant)
+            .await
+    }
+
     async fn consume_refresh(&self, digest: &str, now: Timestamp) -> R<Consumed<RefreshToken>> {
         let first = self
             .consume(
@@ -885,7 +900,9 @@ impl Store for SqlStore {
         if self.log.append(e.clone()).await {
             Ok(())
         } else {
-            Err(StoreError::Backend("the sign-in log writer has stopped".into()))
+            Err(StoreError::Backend(
+                "the sign-in log writer has stopped".into(),
+            ))
         }
     }
 

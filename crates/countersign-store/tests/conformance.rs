@@ -346,6 +346,9 @@ async fn refresh_rotates_exactly_once_in_parallel(s: Arc<SqlStore>) {
     s.insert_grant(&grant("g1")).await.unwrap();
     assert_eq!(s.grant_by_id("g1").await.unwrap().unwrap(), grant("g1"));
     s.insert_refresh(&refresh("r1", "g1")).await.unwrap();
+    let (r, g) = s.refresh_with_grant("r1").await.unwrap().unwrap();
+    assert_eq!((r, g), (refresh("r1", "g1"), grant("g1")));
+    assert!(s.refresh_with_grant("nope").await.unwrap().is_none());
     let mut tasks = Vec::new();
     for i in 0..30 {
         let s = s.clone();

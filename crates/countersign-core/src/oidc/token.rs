@@ -223,14 +223,9 @@ pub async fn refresh(
     let bad = "the refresh token is invalid, expired or revoked";
     let digest = token_digest(refresh_token);
     let now = deps.now();
-    let r = deps
+    let (r, grant) = deps
         .store
-        .refresh_by_digest(&digest)
-        .await?
-        .ok_or_else(|| invalid_grant(bad))?;
-    let grant = deps
-        .store
-        .grant_by_id(&r.grant_id)
+        .refresh_with_grant(&digest)
         .await?
         .ok_or_else(|| invalid_grant(bad))?;
     if grant.client_id != client.id || grant.tenant_id != tenant.id {
