@@ -4,6 +4,8 @@
 # COUNTERSIGN_BENCH_POSTGRES_URL), with the server's own CPU time per operation. The load generator
 # runs on the same machine and takes its share of the cores. Prints everything; asserts nothing.
 #   scripts/bench-http.sh [concurrency] [seconds] [scenarios]
+# With PIN=1 the server runs on CPU 0 and the load generator on CPU 1, which isolates the server's
+# own capacity on one core. `throttled` locks the client address: keep it last.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 conc="${1:-16}"
@@ -17,7 +19,9 @@ if [[ -n "${COUNTERSIGN_BENCH_POSTGRES_URL:-}" ]]; then
   export COUNTERSIGN_DATABASE_SCHEMA="bench_$(date +%s)"
 fi
 cs=./target/release/countersign
-RUST_LOG=warn $cs "${args[@]}" serve --demo --listen 127.0.0.1:18089 >"$data/serve.log" 2>&1 &
+srv_pin=(); gen_pin=()
+if [[ "${PIN:-0}" == 1 ]]; then srv_pin=(taskset -c 0); gen_pin=(taskset -c 1); fi
+RUST_LOG=warn "${srv_pin[@]}" $cs "${args[@]}" serve --demo --listen 127.0.0.1:18089 >"$data/serve.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 1 50); do curl -sf http://127.0.0.1:18089/healthz >/dev/null && break; sleep 0.2; done
@@ -29,14 +33,14 @@ tick=$(getconf CLK_TCK)
 cpu() { awk '{print $14 + $15}' /proc/$pid/stat; }
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, kernel $(uname -r); store: ${COUNTERSIGN_BENCH_POSTGRES_URL:+postgres}${COUNTERSIGN_BENCH_POSTGRES_URL:-sqlite}"
 echo "idle RSS after start and demo seeding: $(awk '/VmRSS/{print $2 " " $3}' /proc/$pid/status)"
-echo "concurrency $conc, $secs s per scenario"
+echo "concurrency $conc, $secs s per scenario, pinned: ${PIN:-0}"
 printf '%-14s %9s %7s %10s %9s %9s %9s %9s %12s\n' scenario ok errors "per sec" "p50 ms" "p90 ms" "p99 ms" "max ms" "srv CPU ms"
 for s in $scenarios; do
   extra=()
   name=$s
   if [[ $s == refresh-es256 ]]; then name=refresh; extra=(--client-id bench-es256); fi
   before=$(cpu)
-  out=$(./target/release/countersign-load --base http://127.0.0.1:18089 --concurrency "$conc" \
+  out=$("${gen_pin[@]}" ./target/release/countersign-load --base http://127.0.0.1:18089 --concurrency "$conc" \
     --duration "$secs" --scenarios "$name" "${extra[@]}")
   after=$(cpu)
   read -r _ ok errors rate p50 p90 p99 max <<<"$(echo "$out" | tail -n 1)"

@@ -118,6 +118,10 @@ async fn run(
                         if errors <= 3 {
                             eprintln!("error: {e:#}");
                         }
+                        // Nothing works: stop instead of hammering the server with failures.
+                        if errors >= 50 && lat.is_empty() {
+                            break;
+                        }
                     }
                 }
             }

@@ -23,7 +23,12 @@ pub enum Backend {
 /// The SQL store. Cheap to clone (the pool is shared).
 #[derive(Clone)]
 pub struct SqlStore {
+    /// Reads (several connections).
     pool: AnyPool,
+    /// Writes. For SQLite a single connection, so writers queue here in order instead of
+    /// colliding on SQLite's lock and sleeping in its busy handler (which made the tail latency);
+    /// for PostgreSQL the same pool as reads.
+    write: AnyPool,
     backend: Backend,
     log: logwriter::LogWriter,
 }
@@ -71,13 +76,45 @@ impl SqlStore {
             }
         }
         let opts = AnyConnectOptions::from_str(url).map_err(backend_err)?;
-        let schema_owned = schema.map(str::to_string);
-        let pool_opts = match backend {
-            // SQLite has one writer at a time; a few connections serve concurrent readers.
-            Backend::Sqlite => AnyPoolOptions::new().max_connections(8),
-            Backend::Postgres => AnyPoolOptions::new().max_connections(16),
+        let pool = Self::pool(
+            backend,
+            schema,
+            &opts,
+            if backend == Backend::Sqlite { 8 } else { 16 },
+        )
+        .await
+        .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", redact_url(url))))?;
+        if let Some(s) = schema {
+            pool.execute(format!("CREATE SCHEMA IF NOT EXISTS \"{s}\"").as_str())
+                .await
+                .map_err(backend_err)?;
+        }
+        let write = match backend {
+            Backend::Sqlite => Self::pool(backend, schema, &opts, 1)
+                .await
+                .map_err(backend_err)?,
+            Backend::Postgres => pool.clone(),
         };
-        let pool = pool_opts
+        let log = logwriter::LogWriter::start(write.clone());
+        let store = Self {
+            pool,
+            write,
+            backend,
+            log,
+        };
+        migrate::run(&store).await?;
+        Ok(store)
+    }
+
+    async fn pool(
+        backend: Backend,
+        schema: Option<&str>,
+        opts: &AnyConnectOptions,
+        size: u32,
+    ) -> Result<AnyPool, sqlx::Error> {
+        let schema_owned = schema.map(str::to_string);
+        AnyPoolOptions::new()
+            .max_connections(size)
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |conn, _| {
                 let schema = schema_owned.clone();
@@ -103,18 +140,8 @@ impl SqlStore {
                     Ok(())
                 })
             })
-            .connect_with(opts)
+            .connect_with(opts.clone())
             .await
-            .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", redact_url(url))))?;
-        if let Some(s) = schema {
-            pool.execute(format!("CREATE SCHEMA IF NOT EXISTS \"{s}\"").as_str())
-                .await
-                .map_err(backend_err)?;
-        }
-        let log = logwriter::LogWriter::start(pool.clone());
-        let store = Self { pool, backend, log };
-        migrate::run(&store).await?;
-        Ok(store)
     }
 
     pub fn backend(&self) -> Backend {
@@ -124,6 +151,7 @@ impl SqlStore {
     /// Closes the pool, waiting for connections to finish (checkpointing SQLite's WAL).
     pub async fn close(&self) {
         self.log.flush().await;
+        self.write.close().await;
         self.pool.close().await;
     }
 

@@ -46,7 +46,7 @@ impl SqlStore {
     }
 
     async fn exec<'q>(&self, q: Q<'q>) -> R<u64> {
-        Ok(q.execute(&self.pool)
+        Ok(q.execute(&self.write)
             .await
             .map_err(backend_err)?
             .rows_affected())
@@ -98,7 +98,7 @@ impl SqlStore {
     async fn consume<'q>(&self, update: Q<'q>, tx: Option<&mut Transaction<'_, Any>>) -> R<bool> {
         let n = match tx {
             Some(tx) => update.execute(&mut **tx).await,
-            None => update.execute(&self.pool).await,
+            None => update.execute(&self.write).await,
         }
         .map_err(backend_err)?
         .rows_affected();
@@ -110,7 +110,7 @@ impl SqlStore {
 impl Store for SqlStore {
     async fn ping(&self) -> R<()> {
         sqlx::query("SELECT 1")
-            .execute(&self.pool)
+            .execute(&self.write)
             .await
             .map_err(backend_err)?;
         Ok(())
@@ -119,7 +119,7 @@ impl Store for SqlStore {
     // --- tenants ---
 
     async fn insert_tenant(&self, t: &Tenant) -> R<()> {
-        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        let mut tx = self.write.begin().await.map_err(backend_err)?;
         sqlx::query(
             "INSERT INTO tenants (id, name, display_name, created_at) VALUES ($1, $2, $3, $4)",
         )
@@ -135,7 +135,7 @@ impl Store for SqlStore {
     }
 
     async fn update_tenant(&self, t: &Tenant) -> R<()> {
-        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        let mut tx = self.write.begin().await.map_err(backend_err)?;
         sqlx::query("UPDATE tenants SET display_name = $2 WHERE id = $1")
             .bind(&t.id)
             .bind(&t.display_name)
@@ -204,7 +204,7 @@ impl Store for SqlStore {
         .bind(u.password_hash.as_ref().map(|h| h.expose().to_string()))
         .bind(u.created_at)
         .bind(u.updated_at)
-        .execute(&self.pool)
+        .execute(&self.write)
         .await
         .map_err(|e| conflict(e, || format!("user {}", u.upn)))?;
         Ok(())
@@ -222,7 +222,7 @@ impl Store for SqlStore {
         .bind(u.enabled as i64)
         .bind(u.password_hash.as_ref().map(|h| h.expose().to_string()))
         .bind(u.updated_at)
-        .execute(&self.pool)
+        .execute(&self.write)
         .await
         .map_err(|e| conflict(e, || format!("user {}", u.upn)))?;
         Ok(())
@@ -270,7 +270,7 @@ impl Store for SqlStore {
         .bind(&g.name)
         .bind(&g.description)
         .bind(g.created_at)
-        .execute(&self.pool)
+        .execute(&self.write)
         .await
         .map_err(|e| conflict(e, || format!("group {}", g.name)))?;
         Ok(())
@@ -281,7 +281,7 @@ impl Store for SqlStore {
             .bind(&g.id)
             .bind(&g.name)
             .bind(&g.description)
-            .execute(&self.pool)
+            .execute(&self.write)
             .await
             .map_err(|e| conflict(e, || format!("group {}", g.name)))?;
         Ok(())
@@ -418,7 +418,7 @@ impl Store for SqlStore {
         .bind(c.secret_digest.as_ref().map(|s| s.expose().to_string()))
         .bind(c.id_token_alg.as_str())
         .bind(c.created_at)
-        .execute(&self.pool)
+        .execute(&self.write)
         .await
         .map_err(|e| conflict(e, || format!("application {}", c.id)))?;
         Ok(())
@@ -435,7 +435,7 @@ impl Store for SqlStore {
         .bind(to_json(&c.post_logout_redirect_uris))
         .bind(c.secret_digest.as_ref().map(|s| s.expose().to_string()))
         .bind(c.id_token_alg.as_str())
-        .execute(&self.pool)
+        .execute(&self.write)
         .await
         .map_err(backend_err)?;
         Ok(())
@@ -512,7 +512,7 @@ impl Store for SqlStore {
         .bind(key)
         .bind(now)
         .bind(decay_after.unwrap_or(-1))
-        .fetch_one(&self.pool)
+        .fetch_one(&self.write)
         .await
         .map_err(backend_err)?;
         rows::throttle(&row)
@@ -542,7 +542,7 @@ impl Store for SqlStore {
         .bind(&f.username)
         .bind(f.created_at)
         .bind(f.expires_at)
-        .execute(&self.pool)
+        .execute(&self.write)
         .await
         .map_err(backend_err)?;
         Ok(())
@@ -594,7 +594,7 @@ impl Store for SqlStore {
         .bind(to_json(&s.amr))
         .bind(s.created_at)
         .bind(s.last_seen_at)
-        .execute(&self.pool)
+        .execute(&self.write)
         .await
         .map_err(backend_err)?;
         Ok(())
@@ -657,7 +657,7 @@ impl Store for SqlStore {
         .bind(c.expires_at)
         .bind(opt_i64(c.used_at))
         .bind(&c.grant_id)
-        .execute(&self.pool)
+        .execute(&self.write)
         .await
         .map_err(backend_err)?;
         Ok(())
@@ -713,7 +713,7 @@ impl Store for SqlStore {
         .bind(g.created_at)
         .bind(g.expires_at)
         .bind(opt_i64(g.revoked_at))
-        .execute(&self.pool)
+        .execute(&self.write)
         .await
         .map_err(backend_err)?;
         Ok(())
@@ -751,7 +751,7 @@ impl Store for SqlStore {
         .bind(r.created_at)
         .bind(r.expires_at)
         .bind(opt_i64(r.used_at))
-        .execute(&self.pool)
+        .execute(&self.write)
         .await
         .map_err(backend_err)?;
         Ok(())
@@ -806,7 +806,7 @@ impl Store for SqlStore {
         now: Timestamp,
         new: &RefreshToken,
     ) -> R<Consumed<RefreshToken>> {
-        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        let mut tx = self.write.begin().await.map_err(backend_err)?;
         let first = self
             .consume(
                 sqlx::query(
@@ -859,7 +859,7 @@ impl Store for SqlStore {
         .bind(k.private_pkcs8.expose())
         .bind(k.created_at)
         .bind(opt_i64(k.retired_at))
-        .execute(&self.pool)
+        .execute(&self.write)
         .await
         .map_err(|e| conflict(e, || format!("signing key {}", k.kid)))?;
         Ok(())
