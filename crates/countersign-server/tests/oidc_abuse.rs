@@ -5,21 +5,18 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use countersign_testkit::{
-    location, query_param, token_request, Fixture, TestServer, WebClient, PASSWORD, REDIRECT,
+    location, query_param, redeem_code, token_request, Fixture, TestServer, WebClient, PASSWORD,
+    REDIRECT,
 };
 use serde_json::{json, Value};
 
 async fn redeem(s: &TestServer, f: &Fixture, code: &str, verifier: &str) -> (u16, Value) {
-    token_request(
+    redeem_code(
         &s.base,
         "contoso",
         Some((&f.app.id, &f.secret)),
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", verifier),
-        ],
+        code,
+        verifier,
     )
     .await
 }
@@ -79,19 +76,9 @@ async fn parallel_redemptions_of_one_code_succeed_once() {
             verifier.clone(),
         );
         tasks.push(tokio::spawn(async move {
-            token_request(
-                &base,
-                "contoso",
-                Some((&id, &secret)),
-                &[
-                    ("grant_type", "authorization_code"),
-                    ("code", &code),
-                    ("redirect_uri", REDIRECT),
-                    ("code_verifier", &verifier),
-                ],
-            )
-            .await
-            .0
+            redeem_code(&base, "contoso", Some((&id, &secret)), &code, &verifier)
+                .await
+                .0
         }));
     }
     let mut ok = 0;

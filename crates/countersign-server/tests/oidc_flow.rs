@@ -3,7 +3,8 @@
 //! prompt and max_age, RP-initiated logout — on SQLite and on PostgreSQL.
 
 use countersign_testkit::{
-    location, query_param, token_request, Db, TestServer, WebClient, PASSWORD, REDIRECT,
+    location, query_param, redeem_code, token_request, Db, TestServer, WebClient, PASSWORD,
+    REDIRECT,
 };
 use serde_json::Value;
 
@@ -49,16 +50,12 @@ async fn full_flow(db: Db) {
     let (code, verifier) = web.code_flow("contoso", &f.app.id, "alice", PASSWORD).await;
 
     // client_secret_basic
-    let (status, body) = token_request(
+    let (status, body) = redeem_code(
         &s.base,
         "contoso",
         Some((&f.app.id, &f.secret)),
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", &verifier),
-        ],
+        &code,
+        &verifier,
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -184,16 +181,12 @@ async fn logout_with_hint_ends_the_session_and_returns_to_the_app() {
     let f = s.seed().await;
     let web = WebClient::new(&s.base);
     let (code, verifier) = web.code_flow("contoso", &f.app.id, "alice", PASSWORD).await;
-    let (_, body) = token_request(
+    let (_, body) = redeem_code(
         &s.base,
         "contoso",
         Some((&f.app.id, &f.secret)),
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", &verifier),
-        ],
+        &code,
+        &verifier,
     )
     .await;
     let hint = body["id_token"].as_str().unwrap();

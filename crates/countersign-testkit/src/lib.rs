@@ -344,3 +344,26 @@ pub async fn token_request(
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(serde_json::Value::Null))
 }
+
+/// Redeems an authorization code for `REDIRECT` at the token endpoint, with HTTP Basic client
+/// authentication when `basic` is given.
+pub async fn redeem_code(
+    base: &str,
+    tenant: &str,
+    basic: Option<(&str, &str)>,
+    code: &str,
+    verifier: &str,
+) -> (u16, serde_json::Value) {
+    token_request(
+        base,
+        tenant,
+        basic,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", verifier),
+        ],
+    )
+    .await
+}

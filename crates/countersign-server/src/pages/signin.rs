@@ -96,6 +96,44 @@ pub async fn begin(state: &AppState, tenant: &Tenant, flow: &SignInFlow) -> Resp
     res
 }
 
+/// The one input of a sign-in step.
+pub struct Field<'a> {
+    pub name: &'a str,
+    pub label: &'a str,
+    pub kind: &'a str,
+    pub autocomplete: &'a str,
+    pub value: &'a str,
+    pub placeholder: &'a str,
+}
+
+/// A form with one labelled input, its error (announced to screen readers) and a submit button.
+pub fn one_field_form(
+    action: &str,
+    csrf: &str,
+    f: &Field<'_>,
+    error: Option<&str>,
+    button: &str,
+) -> Markup {
+    let error_id = format!("{}-error", f.name);
+    html! {
+        form method="post" action=(action) {
+            input type="hidden" name="csrf" value=(csrf);
+            label for=(f.name) { (f.label) }
+            input id=(f.name) name=(f.name) type=(f.kind) autocomplete=(f.autocomplete)
+                autocapitalize="none" spellcheck="false" required autofocus
+                placeholder=[(!f.placeholder.is_empty()).then_some(f.placeholder)]
+                value=[(!f.value.is_empty()).then_some(f.value)]
+                aria-describedby=[error.map(|_| error_id.as_str())];
+            @if let Some(e) = error {
+                p id=(error_id) class="error" role="alert" { (e) }
+            }
+            div class="actions" {
+                button type="submit" class="primary" { (button) }
+            }
+        }
+    }
+}
+
 fn username_page(tenant: &Tenant, flow: &SignInFlow, error: Option<&str>) -> Markup {
     let action = format!("{}/login/username", tenant_path(tenant));
     layout(
@@ -103,21 +141,14 @@ fn username_page(tenant: &Tenant, flow: &SignInFlow, error: Option<&str>) -> Mar
         Some(&tenant.display_name),
         html! {
             h1 { "Sign in" }
-            form method="post" action=(action) {
-                input type="hidden" name="csrf" value=(flow.csrf);
-                label for="username" { "Email or username" }
-                input id="username" name="username" type="text" autocomplete="username"
-                    autocapitalize="none" spellcheck="false" required autofocus
-                    placeholder="someone@example.com"
-                    value=(flow.username.as_deref().unwrap_or(""))
-                    aria-describedby=[error.map(|_| "username-error")];
-                @if let Some(e) = error {
-                    p id="username-error" class="error" role="alert" { (e) }
-                }
-                div class="actions" {
-                    button type="submit" class="primary" { "Next" }
-                }
-            }
+            (one_field_form(&action, &flow.csrf, &Field {
+                name: "username",
+                label: "Email or username",
+                kind: "text",
+                autocomplete: "username",
+                value: flow.username.as_deref().unwrap_or(""),
+                placeholder: "someone@example.com",
+            }, error, "Next"))
         },
     )
 }
@@ -135,19 +166,14 @@ fn password_page(tenant: &Tenant, flow: &SignInFlow, error: Option<&str>) -> Mar
                 span { (name) }
             }
             h1 { "Enter password" }
-            form method="post" action=(format!("{base}/login/password")) {
-                input type="hidden" name="csrf" value=(flow.csrf);
-                label for="password" { "Password" }
-                input id="password" name="password" type="password"
-                    autocomplete="current-password" required autofocus
-                    aria-describedby=[error.map(|_| "password-error")];
-                @if let Some(e) = error {
-                    p id="password-error" class="error" role="alert" { (e) }
-                }
-                div class="actions" {
-                    button type="submit" class="primary" { "Sign in" }
-                }
-            }
+            (one_field_form(&format!("{base}/login/password"), &flow.csrf, &Field {
+                name: "password",
+                label: "Password",
+                kind: "password",
+                autocomplete: "current-password",
+                value: "",
+                placeholder: "",
+            }, error, "Sign in"))
         },
     )
 }
