@@ -7,6 +7,7 @@ pub mod clock;
 pub mod directory;
 pub mod error;
 pub mod model;
+pub mod oath;
 pub mod oidc;
 pub mod password;
 pub mod random;
@@ -16,6 +17,8 @@ pub mod signin;
 pub mod store;
 pub mod throttle;
 
+#[cfg(test)]
+mod oath_tests;
 #[cfg(test)]
 mod testing;
 #[cfg(test)]

@@ -139,6 +139,12 @@ pub struct SignInFlow {
     pub request: Option<AuthorizeRequest>,
     /// The name typed at the first step.
     pub username: Option<String>,
+    /// Set once the first factor succeeded and a second one is due: the user it proved.
+    pub pending_user_id: Option<String>,
+    /// Methods proved so far in this flow (RFC 8176 values).
+    pub amr: Vec<String>,
+    /// Where to go after signing in when there is no authorization request (a local path).
+    pub return_to: Option<String>,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
 }

@@ -24,6 +24,9 @@ pub async fn start_flow(
         csrf: deps.secret_token(),
         username: request.as_ref().and_then(|r| r.login_hint.clone()),
         request,
+        pending_user_id: None,
+        amr: Vec::new(),
+        return_to: None,
         created_at: now,
         expires_at: now + deps.settings.flow_ttl,
     };

@@ -54,6 +54,21 @@ pub trait Store: Send + Sync {
     async fn client_by_id(&self, id: &str) -> StoreResult<Option<OidcClient>>;
     async fn list_clients(&self, tenant_id: &str) -> StoreResult<Vec<OidcClient>>;
 
+    // --- OATH tokens ---
+    /// Inserts tokens in one transaction: all or none (a duplicate serial is a conflict).
+    async fn insert_oath_tokens(&self, tokens: &[crate::oath::OathToken]) -> StoreResult<()>;
+    async fn oath_tokens_of_user(&self, user_id: &str) -> StoreResult<Vec<crate::oath::OathToken>>;
+    async fn list_oath_tokens(&self, tenant_id: &str) -> StoreResult<Vec<crate::oath::OathToken>>;
+    async fn delete_oath_token(&self, id: &str) -> StoreResult<bool>;
+    async fn set_oath_active(&self, id: &str, active: bool) -> StoreResult<()>;
+    /// Atomically accepts time step `step` for the token if no step at or after it was accepted
+    /// before; true for exactly one of any number of parallel callers with the same step.
+    async fn accept_oath_step(&self, id: &str, step: i64, now: Timestamp) -> StoreResult<bool>;
+    /// Counts a wrong code in time step `step`; returns the wrong codes of that step so far.
+    async fn record_oath_failure(&self, id: &str, step: i64) -> StoreResult<u32>;
+    /// Wrong codes of the token in time step `step`.
+    async fn oath_failures(&self, id: &str, step: i64) -> StoreResult<u32>;
+
     // --- throttling ---
     /// The states of several keys in one round trip, in the order asked (zero for unknown keys).
     async fn throttle_states(&self, keys: &[&str]) -> StoreResult<Vec<ThrottleState>>;

@@ -4,6 +4,7 @@
 use crate::clock::{ManualClock, Timestamp};
 use crate::error::StoreError;
 use crate::model::*;
+use crate::oath::OathToken;
 use crate::oidc::TokenSigner;
 use crate::password::PasswordHasher;
 use crate::random::OsRandom;
@@ -30,6 +31,8 @@ struct Data {
     refresh: HashMap<String, RefreshToken>,
     keys: Vec<SigningKey>,
     signins: Vec<SignInLogEntry>,
+    /// token, (fail step, fail count)
+    oath: Vec<(OathToken, (i64, u32))>,
 }
 
 #[derive(Default)]
@@ -218,6 +221,79 @@ impl Store for MemStore {
             .filter(|c| c.tenant_id == tenant_id)
             .cloned()
             .collect())
+    }
+    async fn insert_oath_tokens(&self, tokens: &[OathToken]) -> StoreResult<()> {
+        let mut d = self.0.lock().unwrap();
+        for t in tokens {
+            d.oath.push((t.clone(), (0, 0)));
+        }
+        Ok(())
+    }
+    async fn oath_tokens_of_user(&self, user_id: &str) -> StoreResult<Vec<OathToken>> {
+        let d = self.0.lock().unwrap();
+        Ok(d.oath
+            .iter()
+            .filter(|(t, _)| t.user_id == user_id)
+            .map(|(t, _)| t.clone())
+            .collect())
+    }
+    async fn list_oath_tokens(&self, tenant_id: &str) -> StoreResult<Vec<OathToken>> {
+        let d = self.0.lock().unwrap();
+        Ok(d.oath
+            .iter()
+            .filter(|(t, _)| t.tenant_id == tenant_id)
+            .map(|(t, _)| t.clone())
+            .collect())
+    }
+    async fn delete_oath_token(&self, id: &str) -> StoreResult<bool> {
+        let mut d = self.0.lock().unwrap();
+        let before = d.oath.len();
+        d.oath.retain(|(t, _)| t.id != id);
+        Ok(d.oath.len() < before)
+    }
+    async fn set_oath_active(&self, id: &str, active: bool) -> StoreResult<()> {
+        for (t, _) in self
+            .0
+            .lock()
+            .unwrap()
+            .oath
+            .iter_mut()
+            .filter(|(t, _)| t.id == id)
+        {
+            t.active = active;
+        }
+        Ok(())
+    }
+    async fn accept_oath_step(&self, id: &str, step: i64, now: Timestamp) -> StoreResult<bool> {
+        let mut d = self.0.lock().unwrap();
+        for (t, _) in d.oath.iter_mut().filter(|(t, _)| t.id == id) {
+            if t.last_step < step {
+                t.last_step = step;
+                t.last_used_at = Some(now);
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+    async fn record_oath_failure(&self, id: &str, step: i64) -> StoreResult<u32> {
+        let mut d = self.0.lock().unwrap();
+        for (_, f) in d.oath.iter_mut().filter(|(t, _)| t.id == id) {
+            *f = if f.0 == step {
+                (step, f.1 + 1)
+            } else {
+                (step, 1)
+            };
+            return Ok(f.1);
+        }
+        Ok(0)
+    }
+    async fn oath_failures(&self, id: &str, step: i64) -> StoreResult<u32> {
+        let d = self.0.lock().unwrap();
+        Ok(d.oath
+            .iter()
+            .find(|(t, _)| t.id == id)
+            .map(|(_, f)| if f.0 == step { f.1 } else { 0 })
+            .unwrap_or(0))
     }
     async fn throttle_states(&self, keys: &[&str]) -> StoreResult<Vec<ThrottleState>> {
         let d = self.0.lock().unwrap();

@@ -1,0 +1,330 @@
+//! OATH verification codes (RFC 6238 TOTP) for software tokens (authenticator apps enrolled from
+//! a QR code) and hardware tokens (imported by an administrator, activated by the user): the
+//! token records, enrolment, and the check of a code — the current time step ±1, each step
+//! accepted once per token (atomically, in the store), three wrong codes lock the token until the
+//! step ends, and per-user failures throttled like passwords.
+
+use crate::clock::Timestamp;
+use crate::error::{CoreError, CoreResult};
+use crate::model::{Tenant, User};
+use crate::secret::{ct_eq, Secret};
+use crate::throttle::{self, LockoutPolicy};
+use crate::Deps;
+
+/// At most this many OATH tokens (software and hardware together) per user.
+pub const MAX_TOKENS_PER_USER: usize = 5;
+/// Wrong codes allowed per token within one time step.
+pub const WRONG_CODES_PER_STEP: u32 = 3;
+/// Accepted clock drift, in time steps each way (RFC 6238 §5.2 recommends at most one).
+pub const DRIFT_STEPS: i64 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OathKind {
+    Software,
+    Hardware,
+}
+
+impl OathKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Software => "software",
+            Self::Hardware => "hardware",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "software" => Some(Self::Software),
+            "hardware" => Some(Self::Hardware),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OathAlgorithm {
+    Sha1,
+    Sha256,
+    Sha512,
+}
+
+impl OathAlgorithm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sha1 => "SHA1",
+            Self::Sha256 => "SHA256",
+            Self::Sha512 => "SHA512",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_uppercase().replace('-', "").as_str() {
+            "SHA1" => Some(Self::Sha1),
+            "SHA256" => Some(Self::Sha256),
+            "SHA512" => Some(Self::Sha512),
+            _ => None,
+        }
+    }
+    fn totp(self) -> totp_rs::Algorithm {
+        match self {
+            Self::Sha1 => totp_rs::Algorithm::SHA1,
+            Self::Sha256 => totp_rs::Algorithm::SHA256,
+            Self::Sha512 => totp_rs::Algorithm::SHA512,
+        }
+    }
+}
+
+/// One OATH token of a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OathToken {
+    pub id: String,
+    pub tenant_id: String,
+    /// Hardware tokens are imported before they are assigned; `None` until then is not allowed:
+    /// every imported row names its user.
+    pub user_id: String,
+    pub kind: OathKind,
+    /// What the user sees ("Authenticator app", "Hardware token 1234567").
+    pub name: String,
+    pub serial: Option<String>,
+    pub manufacturer: Option<String>,
+    pub model: Option<String>,
+    /// Base32 secret (RFC 4648, no padding).
+    pub secret: Secret,
+    pub algorithm: OathAlgorithm,
+    pub digits: u32,
+    pub period: u32,
+    /// Usable for sign-in: a software token after its enrolment code, a hardware token after the
+    /// user activated it.
+    pub active: bool,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    /// The last accepted time step: a step at or below it is a replay.
+    pub last_step: i64,
+}
+
+impl OathToken {
+    fn secret_bytes(&self) -> CoreResult<Vec<u8>> {
+        decode_base32(self.secret.expose())
+    }
+
+    /// The code of time step `step` (RFC 6238 §4).
+    pub fn code_at_step(&self, step: i64) -> CoreResult<String> {
+        let totp = totp_rs::TOTP::new(
+            self.algorithm.totp(),
+            self.digits as usize,
+            0,
+            self.period as u64,
+            self.secret_bytes()?,
+        )
+        .map_err(|e| CoreError::invalid("secret key", e.to_string()))?;
+        Ok(totp.generate(step.max(0) as u64 * self.period as u64))
+    }
+
+    pub fn step_at(&self, now: Timestamp) -> i64 {
+        now.max(0) / self.period.max(1) as i64
+    }
+
+    /// The `otpauth://` URI an authenticator app enrols from (Google Authenticator key URI format).
+    pub fn otpauth_uri(&self, issuer: &str, account: &str) -> String {
+        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let label = format!("{}:{}", enc(issuer), enc(account)).replace('+', "%20");
+        format!(
+            "otpauth://totp/{label}?secret={}&issuer={}&algorithm={}&digits={}&period={}",
+            self.secret.expose(),
+            enc(issuer).replace('+', "%20"),
+            self.algorithm.as_str(),
+            self.digits,
+            self.period
+        )
+    }
+}
+
+pub fn decode_base32(s: &str) -> CoreResult<Vec<u8>> {
+    let clean: String = s
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-' && *c != '=')
+        .collect::<String>()
+        .to_ascii_uppercase();
+    base32::decode(base32::Alphabet::Rfc4648 { padding: false }, &clean)
+        .filter(|b| !b.is_empty())
+        .ok_or_else(|| CoreError::invalid("secret key", "not a base32 value"))
+}
+
+pub fn encode_base32(b: &[u8]) -> String {
+    base32::encode(base32::Alphabet::Rfc4648 { padding: false }, b)
+}
+
+/// Checks parameters of a token before it is stored.
+pub fn validate(t: &OathToken) -> CoreResult<()> {
+    if !matches!(t.digits, 6 | 8) {
+        return Err(CoreError::invalid("digits", "use 6 or 8"));
+    }
+    if !matches!(t.period, 30 | 60) {
+        return Err(CoreError::invalid("time interval", "use 30 or 60 seconds"));
+    }
+    let bytes = t.secret_bytes()?;
+    if bytes.len() < 16 {
+        return Err(CoreError::invalid(
+            "secret key",
+            "must carry at least 128 bits (RFC 4226 §4)",
+        ));
+    }
+    Ok(())
+}
+
+/// Starts enrolling an authenticator app: a new inactive software token with a 160-bit secret.
+/// Refused when the user already has the maximum number of tokens.
+pub async fn begin_enrolment(deps: &Deps, user: &User) -> CoreResult<OathToken> {
+    let existing = deps.store.oath_tokens_of_user(&user.id).await?;
+    // Abandoned enrolments older than the flow lifetime don't count and are cleared.
+    let now = deps.now();
+    for t in existing
+        .iter()
+        .filter(|t| !t.active && t.kind == OathKind::Software)
+    {
+        if now - t.created_at > deps.settings.flow_ttl {
+            deps.store.delete_oath_token(&t.id).await?;
+        }
+    }
+    let live = deps
+        .store
+        .oath_tokens_of_user(&user.id)
+        .await?
+        .into_iter()
+        .filter(|t| t.active || t.kind == OathKind::Hardware)
+        .count();
+    if live >= MAX_TOKENS_PER_USER {
+        return Err(CoreError::invalid(
+            "authenticator",
+            format!(
+                "you already have {MAX_TOKENS_PER_USER} verification code methods; delete one before adding another"
+            ),
+        ));
+    }
+    let mut secret = [0u8; 20];
+    deps.rng.fill(&mut secret);
+    let t = OathToken {
+        id: deps.new_id(),
+        tenant_id: user.tenant_id.clone(),
+        user_id: user.id.clone(),
+        kind: OathKind::Software,
+        name: "Authenticator app".into(),
+        serial: None,
+        manufacturer: None,
+        model: None,
+        secret: Secret::new(encode_base32(&secret)),
+        algorithm: OathAlgorithm::Sha1,
+        digits: 6,
+        period: 30,
+        active: false,
+        created_at: now,
+        last_used_at: None,
+        last_step: 0,
+    };
+    deps.store
+        .insert_oath_tokens(std::slice::from_ref(&t))
+        .await?;
+    Ok(t)
+}
+
+/// Outcome of checking a code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeCheck {
+    /// Accepted with this token.
+    Accepted(OathToken),
+    /// Wrong, replayed, locked or throttled — deliberately one answer.
+    Rejected,
+}
+
+fn normalize_code(code: &str) -> Option<String> {
+    let c: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    (c.len() <= 8 && !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit())).then_some(c)
+}
+
+/// Which step (if any) within the drift window `code` matches. All candidate steps are computed
+/// and compared in constant time, so the answer takes the same time wherever it matched.
+fn matching_step(t: &OathToken, code: &str, now: Timestamp) -> CoreResult<Option<i64>> {
+    let current = t.step_at(now);
+    let mut found = None;
+    for step in (current - DRIFT_STEPS)..=(current + DRIFT_STEPS) {
+        let expected = t.code_at_step(step)?;
+        if ct_eq(expected.as_bytes(), code.as_bytes()) && found.is_none() {
+            found = Some(step);
+        }
+    }
+    Ok(found)
+}
+
+/// Checks a verification code against a user's tokens (only `active` ones unless `token_id`
+/// names an inactive token being enrolled or activated).
+pub async fn check_code(
+    deps: &Deps,
+    tenant: &Tenant,
+    user: &User,
+    code: &str,
+    token_id: Option<&str>,
+) -> CoreResult<CodeCheck> {
+    let now = deps.now();
+    let user_key = format!("otp:{}", throttle::account_key(&tenant.id, &user.upn));
+    let state = deps.store.throttle_states(&[user_key.as_str()]).await?[0];
+    if LockoutPolicy::ACCOUNT.lock(&state, now).is_locked() {
+        return Ok(CodeCheck::Rejected);
+    }
+    let Some(code) = normalize_code(code) else {
+        deps.store.record_failure(&user_key, now, None).await?;
+        return Ok(CodeCheck::Rejected);
+    };
+    let tokens: Vec<OathToken> = deps
+        .store
+        .oath_tokens_of_user(&user.id)
+        .await?
+        .into_iter()
+        .filter(|t| match token_id {
+            Some(id) => t.id == id,
+            None => t.active,
+        })
+        .collect();
+    for t in &tokens {
+        if code.len() != t.digits as usize {
+            continue;
+        }
+        let current = t.step_at(now);
+        let locked = deps.store.oath_failures(&t.id, current).await? >= WRONG_CODES_PER_STEP;
+        if let Some(step) = matching_step(t, &code, now)? {
+            // A locked token refuses even the right code, and says nothing different.
+            if !locked && deps.store.accept_oath_step(&t.id, step, now).await? {
+                if state.failures > 0 {
+                    deps.store.clear_throttle(&user_key).await?;
+                }
+                let mut used = t.clone();
+                used.last_step = step;
+                used.last_used_at = Some(now);
+                return Ok(CodeCheck::Accepted(used));
+            }
+            // replay or locked: fall through to the failure accounting
+        }
+    }
+    for t in &tokens {
+        deps.store
+            .record_oath_failure(&t.id, t.step_at(now))
+            .await?;
+    }
+    deps.store.record_failure(&user_key, now, None).await?;
+    Ok(CodeCheck::Rejected)
+}
+
+/// Confirms an enrolment or activation: the token becomes usable once a correct code proves the
+/// user holds it.
+pub async fn activate(
+    deps: &Deps,
+    tenant: &Tenant,
+    user: &User,
+    token_id: &str,
+    code: &str,
+) -> CoreResult<bool> {
+    match check_code(deps, tenant, user, code, Some(token_id)).await? {
+        CodeCheck::Accepted(_) => {
+            deps.store.set_oath_active(token_id, true).await?;
+            Ok(true)
+        }
+        CodeCheck::Rejected => Ok(false),
+    }
+}
