@@ -5,8 +5,14 @@ use crate::{backend_err, Backend, SqlStore};
 use countersign_core::StoreError;
 use sqlx::Executor;
 
-const SQLITE: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
-const POSTGRES: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
+const SQLITE: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../migrations/sqlite/0002_oath.sql")),
+];
+const POSTGRES: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/postgres/0001_init.sql")),
+    (2, include_str!("../migrations/postgres/0002_oath.sql")),
+];
 
 /// Arbitrary constant naming the advisory lock that serialises concurrent migrators on PostgreSQL.
 const PG_LOCK: i64 = 0x0063_6f75_6e74_6572;

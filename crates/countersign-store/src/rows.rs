@@ -2,6 +2,7 @@
 //! columns (URI lists, `amr`, a flow's authorization request) are stored as text.
 
 use countersign_core::model::*;
+use countersign_core::oath::{OathAlgorithm, OathKind, OathToken};
 use countersign_core::secret::Secret;
 use countersign_core::StoreError;
 use sqlx::any::AnyRow;
@@ -73,7 +74,8 @@ pub fn client(row: &AnyRow) -> R<OidcClient> {
     })
 }
 
-pub const FLOW_COLS: &str = "id, tenant_id, csrf, request, username, created_at, expires_at";
+pub const FLOW_COLS: &str = "id, tenant_id, csrf, request, username, pending_user_id, amr, \
+                             return_to, created_at, expires_at";
 
 pub fn flow(row: &AnyRow) -> R<SignInFlow> {
     let request: Option<String> = get(row, "request")?;
@@ -86,8 +88,39 @@ pub fn flow(row: &AnyRow) -> R<SignInFlow> {
             .transpose()
             .map_err(|e| StoreError::Backend(format!("column request: {e}")))?,
         username: get(row, "username")?,
+        pending_user_id: get(row, "pending_user_id")?,
+        amr: json_vec(row, "amr")?,
+        return_to: get(row, "return_to")?,
         created_at: get(row, "created_at")?,
         expires_at: get(row, "expires_at")?,
+    })
+}
+
+pub const OATH_COLS: &str = "id, tenant_id, user_id, kind, name, serial, manufacturer, model, \
+    secret, algorithm, digits, period, active, created_at, last_used_at, last_step";
+
+pub fn oath(row: &AnyRow) -> R<OathToken> {
+    let kind: String = get(row, "kind")?;
+    let alg: String = get(row, "algorithm")?;
+    Ok(OathToken {
+        id: get(row, "id")?,
+        tenant_id: get(row, "tenant_id")?,
+        user_id: get(row, "user_id")?,
+        kind: OathKind::parse(&kind)
+            .ok_or_else(|| StoreError::Backend(format!("unknown token kind {kind}")))?,
+        name: get(row, "name")?,
+        serial: get(row, "serial")?,
+        manufacturer: get(row, "manufacturer")?,
+        model: get(row, "model")?,
+        secret: Secret::new(get::<String>(row, "secret")?),
+        algorithm: OathAlgorithm::parse(&alg)
+            .ok_or_else(|| StoreError::Backend(format!("unknown algorithm {alg}")))?,
+        digits: get::<i64>(row, "digits")? as u32,
+        period: get::<i64>(row, "period")? as u32,
+        active: get::<i64>(row, "active")? != 0,
+        created_at: get(row, "created_at")?,
+        last_used_at: get(row, "last_used_at")?,
+        last_step: get(row, "last_step")?,
     })
 }
 

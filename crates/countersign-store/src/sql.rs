@@ -7,6 +7,7 @@ use crate::{backend_err, SqlStore};
 use async_trait::async_trait;
 use countersign_core::clock::Timestamp;
 use countersign_core::model::*;
+use countersign_core::oath::OathToken;
 use countersign_core::store::Store;
 use countersign_core::StoreError;
 use sqlx::any::AnyRow;
@@ -466,6 +467,126 @@ impl Store for SqlStore {
             .await
     }
 
+    // --- OATH tokens ---
+
+    async fn insert_oath_tokens(&self, tokens: &[OathToken]) -> R<()> {
+        let mut tx = self.write.begin().await.map_err(backend_err)?;
+        let sql = format!(
+            "INSERT INTO oath_tokens ({}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+            rows::OATH_COLS
+        );
+        for t in tokens {
+            sqlx::query(&sql)
+                .bind(&t.id)
+                .bind(&t.tenant_id)
+                .bind(&t.user_id)
+                .bind(t.kind.as_str())
+                .bind(&t.name)
+                .bind(&t.serial)
+                .bind(&t.manufacturer)
+                .bind(&t.model)
+                .bind(t.secret.expose())
+                .bind(t.algorithm.as_str())
+                .bind(t.digits as i64)
+                .bind(t.period as i64)
+                .bind(t.active as i64)
+                .bind(t.created_at)
+                .bind(opt_i64(t.last_used_at))
+                .bind(t.last_step)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| {
+                    conflict(e, || {
+                        format!("hardware token {}", t.serial.as_deref().unwrap_or(&t.id))
+                    })
+                })?;
+        }
+        tx.commit().await.map_err(backend_err)
+    }
+
+    async fn oath_tokens_of_user(&self, user_id: &str) -> R<Vec<OathToken>> {
+        let sql = format!(
+            "SELECT {} FROM oath_tokens WHERE user_id = $1 ORDER BY created_at, id",
+            rows::OATH_COLS
+        );
+        self.fetch_all(sqlx::query(&sql).bind(user_id), rows::oath)
+            .await
+    }
+
+    async fn list_oath_tokens(&self, tenant_id: &str) -> R<Vec<OathToken>> {
+        let sql = format!(
+            "SELECT {} FROM oath_tokens WHERE tenant_id = $1 ORDER BY created_at, id",
+            rows::OATH_COLS
+        );
+        self.fetch_all(sqlx::query(&sql).bind(tenant_id), rows::oath)
+            .await
+    }
+
+    async fn delete_oath_token(&self, id: &str) -> R<bool> {
+        Ok(self
+            .exec(sqlx::query("DELETE FROM oath_tokens WHERE id = $1").bind(id))
+            .await?
+            > 0)
+    }
+
+    async fn set_oath_active(&self, id: &str, active: bool) -> R<()> {
+        self.exec(
+            sqlx::query("UPDATE oath_tokens SET active = $2 WHERE id = $1")
+                .bind(id)
+                .bind(active as i64),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn accept_oath_step(&self, id: &str, step: i64, now: Timestamp) -> R<bool> {
+        self.consume(
+            sqlx::query(
+                "UPDATE oath_tokens SET last_step = $2, last_used_at = $3 \
+                 WHERE id = $1 AND last_step < $2",
+            )
+            .bind(id)
+            .bind(step)
+            .bind(now),
+            None,
+        )
+        .await
+    }
+
+    async fn record_oath_failure(&self, id: &str, step: i64) -> R<u32> {
+        let row = sqlx::query(
+            "UPDATE oath_tokens SET \
+               fail_count = CASE WHEN fail_step = $2 THEN fail_count + 1 ELSE 1 END, \
+               fail_step = $2 \
+             WHERE id = $1 RETURNING fail_count",
+        )
+        .bind(id)
+        .bind(step)
+        .fetch_optional(&self.write)
+        .await
+        .map_err(backend_err)?;
+        Ok(match row {
+            Some(r) => {
+                use sqlx::Row;
+                r.try_get::<i64, _>("fail_count").map_err(backend_err)? as u32
+            }
+            None => 0,
+        })
+    }
+
+    async fn oath_failures(&self, id: &str, step: i64) -> R<u32> {
+        let n: Option<i64> = sqlx::query_scalar(
+            "SELECT CASE WHEN fail_step = $2 THEN fail_count ELSE 0 END FROM oath_tokens WHERE id = $1",
+        )
+        .bind(id)
+        .bind(step)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        Ok(n.unwrap_or(0) as u32)
+    }
+
     // --- throttling ---
 
     async fn throttle_states(&self, keys: &[&str]) -> R<Vec<ThrottleState>> {
@@ -532,7 +653,7 @@ impl Store for SqlStore {
             .as_ref()
             .map(|r| serde_json::to_string(r).unwrap_or_default());
         sqlx::query(&format!(
-            "INSERT INTO signin_flows ({}) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO signin_flows ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             rows::FLOW_COLS
         ))
         .bind(&f.id)
@@ -540,6 +661,9 @@ impl Store for SqlStore {
         .bind(&f.csrf)
         .bind(request)
         .bind(&f.username)
+        .bind(&f.pending_user_id)
+        .bind(to_json(&f.amr))
+        .bind(&f.return_to)
         .bind(f.created_at)
         .bind(f.expires_at)
         .execute(&self.write)
@@ -555,14 +679,17 @@ impl Store for SqlStore {
             .map(|r| serde_json::to_string(r).unwrap_or_default());
         self.exec(
             sqlx::query(
-                "UPDATE signin_flows SET csrf = $2, request = $3, username = $4, expires_at = $5 \
-                 WHERE id = $1",
+                "UPDATE signin_flows SET csrf = $2, request = $3, username = $4, expires_at = $5, \
+                 pending_user_id = $6, amr = $7, return_to = $8 WHERE id = $1",
             )
             .bind(&f.id)
             .bind(&f.csrf)
             .bind(request)
             .bind(&f.username)
-            .bind(f.expires_at),
+            .bind(f.expires_at)
+            .bind(&f.pending_user_id)
+            .bind(to_json(&f.amr))
+            .bind(&f.return_to),
         )
         .await?;
         Ok(())

@@ -3,6 +3,7 @@
 
 use countersign_core::clock::Timestamp;
 use countersign_core::model::*;
+use countersign_core::oath::{OathAlgorithm, OathKind, OathToken};
 use countersign_core::secret::Secret;
 use countersign_core::store::Store;
 use countersign_core::StoreError;
@@ -271,12 +272,17 @@ async fn flows_and_sessions(s: Arc<SqlStore>) {
             login_hint: None,
         }),
         username: None,
+        pending_user_id: None,
+        amr: vec![],
+        return_to: Some("/contoso/security-info".into()),
         created_at: NOW,
         expires_at: NOW + 900,
     };
     s.insert_flow(&f).await.unwrap();
     assert_eq!(s.flow_by_id("f1").await.unwrap().unwrap(), f);
     f.username = Some("alice@contoso.com".into());
+    f.pending_user_id = Some("u1".into());
+    f.amr = vec!["pwd".into()];
     s.update_flow(&f).await.unwrap();
     assert_eq!(s.flow_by_id("f1").await.unwrap().unwrap(), f);
     s.delete_flow("f1").await.unwrap();
@@ -465,6 +471,81 @@ async fn purge_removes_only_expired(s: Arc<SqlStore>) {
     assert!(s.grant_by_id("g1").await.unwrap().is_none());
 }
 
+fn oath(id: &str, serial: Option<&str>) -> OathToken {
+    OathToken {
+        id: id.into(),
+        tenant_id: "t1".into(),
+        user_id: "u1".into(),
+        kind: if serial.is_some() {
+            OathKind::Hardware
+        } else {
+            OathKind::Software
+        },
+        name: "Token".into(),
+        serial: serial.map(str::to_string),
+        manufacturer: Some("Contoso".into()),
+        model: Some("T1".into()),
+        secret: Secret::new("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"),
+        algorithm: OathAlgorithm::Sha256,
+        digits: 8,
+        period: 60,
+        active: false,
+        created_at: NOW,
+        last_used_at: None,
+        last_step: 0,
+    }
+}
+
+async fn oath_tokens_roundtrip_and_import_is_all_or_nothing(s: Arc<SqlStore>) {
+    seed(s.as_ref()).await;
+    s.insert_oath_tokens(&[oath("o1", Some("100")), oath("o2", None)])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.oath_tokens_of_user("u1").await.unwrap(),
+        vec![oath("o1", Some("100")), oath("o2", None)]
+    );
+    // a duplicate serial fails the whole batch
+    let dup = s
+        .insert_oath_tokens(&[oath("o3", Some("101")), oath("o4", Some("100"))])
+        .await;
+    assert!(matches!(dup, Err(StoreError::Conflict(m)) if m == "hardware token 100"));
+    assert_eq!(s.list_oath_tokens("t1").await.unwrap().len(), 2);
+    s.set_oath_active("o1", true).await.unwrap();
+    assert!(s.oath_tokens_of_user("u1").await.unwrap()[0].active);
+    assert_eq!(s.record_oath_failure("o1", 7).await.unwrap(), 1);
+    assert_eq!(s.record_oath_failure("o1", 7).await.unwrap(), 2);
+    assert_eq!(s.oath_failures("o1", 7).await.unwrap(), 2);
+    assert_eq!(s.oath_failures("o1", 8).await.unwrap(), 0);
+    assert_eq!(s.record_oath_failure("o1", 8).await.unwrap(), 1);
+    assert!(s.delete_oath_token("o2").await.unwrap());
+    assert!(!s.delete_oath_token("o2").await.unwrap());
+}
+
+async fn a_code_step_is_accepted_exactly_once_in_parallel(s: Arc<SqlStore>) {
+    seed(s.as_ref()).await;
+    s.insert_oath_tokens(&[oath("o1", None)]).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..30 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.accept_oath_step("o1", 1000, NOW).await.unwrap()
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        wins += t.await.unwrap() as usize;
+    }
+    assert_eq!(wins, 1);
+    assert!(
+        !s.accept_oath_step("o1", 999, NOW).await.unwrap(),
+        "older steps are replays"
+    );
+    assert!(s.accept_oath_step("o1", 1001, NOW).await.unwrap());
+    let t = &s.oath_tokens_of_user("u1").await.unwrap()[0];
+    assert_eq!((t.last_step, t.last_used_at), (1001, Some(NOW)));
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -510,6 +591,8 @@ conformance!(
     signing_keys_and_signin_log,
     deleting_a_tenant_removes_everything_in_it,
     purge_removes_only_expired,
+    oath_tokens_roundtrip_and_import_is_all_or_nothing,
+    a_code_step_is_accepted_exactly_once_in_parallel,
 );
 
 #[tokio::test]
