@@ -28,9 +28,18 @@ pub fn normalize_typed_name(tenant: &Tenant, typed: &str) -> String {
     }
 }
 
+/// Where an attempt came from, for the sign-in log.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    pub tenant: &'a Tenant,
+    pub client_id: Option<&'a str>,
+    pub client_addr: Option<&'a str>,
+}
+
 async fn log_attempt(
     deps: &Deps,
-    a: &PasswordAttempt<'_>,
+    o: Origin<'_>,
+    method: &str,
     name: &str,
     user: Option<&User>,
     result: SignInResult,
@@ -39,13 +48,13 @@ async fn log_attempt(
     deps.store
         .append_signin(&SignInLogEntry {
             id: deps.new_id(),
-            tenant_id: a.tenant.id.clone(),
+            tenant_id: o.tenant.id.clone(),
             at: deps.now(),
             user_id: user.map(|u| u.id.clone()),
             typed_name: name.chars().take(256).collect(),
-            client_id: a.client_id.map(str::to_string),
-            client_addr: a.client_addr.map(str::to_string),
-            method: "password".into(),
+            client_id: o.client_id.map(str::to_string),
+            client_addr: o.client_addr.map(str::to_string),
+            method: method.into(),
             result,
             failure_reason: reason,
         })
@@ -53,10 +62,38 @@ async fn log_attempt(
     Ok(())
 }
 
+/// The second factor: a verification code from one of the user's OATH tokens. Logged like every
+/// attempt; a refusal is `SignInFailed` whatever the reason (wrong, reused, locked, throttled).
+pub async fn code_sign_in(deps: &Deps, o: Origin<'_>, user: &User, code: &str) -> CoreResult<()> {
+    let ok = matches!(
+        crate::oath::check_code(deps, o.tenant, user, code, None).await?,
+        crate::oath::CodeCheck::Accepted(_)
+    );
+    let (result, reason) = if ok {
+        (SignInResult::Success, None)
+    } else {
+        (
+            SignInResult::Failure,
+            Some("wrong, reused or locked verification code".to_string()),
+        )
+    };
+    log_attempt(deps, o, "otp", &user.upn, Some(user), result, reason).await?;
+    if ok {
+        Ok(())
+    } else {
+        Err(CoreError::SignInFailed)
+    }
+}
+
 /// Checks a password sign-in. On success returns the user (the caller then creates the session).
 pub async fn password_sign_in(deps: &Deps, a: PasswordAttempt<'_>) -> CoreResult<User> {
     let name = normalize_typed_name(a.tenant, a.typed_name);
     let now = deps.now();
+    let origin = Origin {
+        tenant: a.tenant,
+        client_id: a.client_id,
+        client_addr: a.client_addr,
+    };
     let acct_key = throttle::account_key(&a.tenant.id, &name);
     let addr_key = a.client_addr.map(throttle::address_key);
 
@@ -76,7 +113,16 @@ pub async fn password_sign_in(deps: &Deps, a: PasswordAttempt<'_>) -> CoreResult
         } else {
             format!("client address locked ({addr_lock:?})")
         };
-        log_attempt(deps, &a, &name, None, SignInResult::Failure, Some(reason)).await?;
+        log_attempt(
+            deps,
+            origin,
+            "password",
+            &name,
+            None,
+            SignInResult::Failure,
+            Some(reason),
+        )
+        .await?;
         return Err(CoreError::SignInFailed);
     }
 
@@ -117,7 +163,16 @@ pub async fn password_sign_in(deps: &Deps, a: PasswordAttempt<'_>) -> CoreResult
         if acct_state.failures > 0 {
             deps.store.clear_throttle(&acct_key).await?;
         }
-        log_attempt(deps, &a, &name, Some(&user), SignInResult::Success, None).await?;
+        log_attempt(
+            deps,
+            origin,
+            "password",
+            &name,
+            Some(&user),
+            SignInResult::Success,
+            None,
+        )
+        .await?;
         return Ok(user);
     }
     deps.store
@@ -130,7 +185,8 @@ pub async fn password_sign_in(deps: &Deps, a: PasswordAttempt<'_>) -> CoreResult
     }
     log_attempt(
         deps,
-        &a,
+        origin,
+        "password",
         &name,
         user.as_ref(),
         SignInResult::Failure,

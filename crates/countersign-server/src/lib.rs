@@ -114,6 +114,20 @@ pub fn router(state: AppState) -> Router {
         .route("/{tenant}/login/username", post(pages::signin::username))
         .route("/{tenant}/login/password", post(pages::signin::password))
         .route("/{tenant}/login/back", post(pages::signin::back))
+        .route("/{tenant}/login/code", post(pages::signin::code))
+        .route("/{tenant}/security-info", get(pages::security_info::show))
+        .route(
+            "/{tenant}/security-info/add",
+            post(pages::security_info::add),
+        )
+        .route(
+            "/{tenant}/security-info/verify",
+            post(pages::security_info::verify),
+        )
+        .route(
+            "/{tenant}/security-info/delete",
+            post(pages::security_info::delete),
+        )
         .route(
             "/{tenant}/v2.0/.well-known/openid-configuration",
             get(oidc::discovery),

@@ -367,3 +367,61 @@ pub async fn redeem_code(
     )
     .await
 }
+
+/// A TOTP code from Debian's `oathtool` (a third-party peer) for a base32 secret at Unix time
+/// `at`; `None` (skipped) when oathtool is not installed.
+pub fn oathtool_code(secret_b32: &str, at: i64, extra: &[&str]) -> Option<String> {
+    let out = std::process::Command::new("oathtool")
+        .args(["--totp", "-b"])
+        .args(extra)
+        .arg(format!("--now=@{at}"))
+        .arg(secret_b32.replace(' ', ""))
+        .output();
+    match out {
+        Ok(o) if o.status.success() => Some(String::from_utf8_lossy(&o.stdout).trim().to_string()),
+        Ok(o) => panic!("oathtool failed: {}", String::from_utf8_lossy(&o.stderr)),
+        Err(_) => skip(
+            "verification code test",
+            "oathtool is not installed (apt-get install oathtool)",
+        ),
+    }
+}
+
+impl WebClient {
+    /// Enrols an authenticator app through the security info pages (already signed in) and
+    /// returns its base32 secret as shown to the user. `code_for` turns the secret into a code.
+    pub async fn enrol_authenticator(
+        &self,
+        tenant: &str,
+        code_for: impl Fn(&str) -> Option<String>,
+    ) -> Option<String> {
+        let page = self
+            .get(&format!("/{tenant}/security-info"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        let csrf = csrf_of(&page).expect("csrf on security info");
+        let page = self
+            .post_form(&format!("/{tenant}/security-info/add"), &[("csrf", &csrf)])
+            .await
+            .text()
+            .await
+            .unwrap();
+        let i = page
+            .find("id=\"secret-key\">")
+            .expect("secret key on the page")
+            + 16;
+        let secret = page[i..i + page[i..].find('<').unwrap()].replace(' ', "");
+        let code = code_for(&secret)?;
+        let r = self
+            .post_form(
+                &format!("/{tenant}/security-info/verify"),
+                &[("csrf", &csrf), ("code", &code)],
+            )
+            .await;
+        assert_eq!(r.status(), 303, "enrolment code accepted");
+        assert!(location(&r).ends_with("done=added"));
+        Some(secret)
+    }
+}

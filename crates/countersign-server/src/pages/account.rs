@@ -36,6 +36,7 @@ pub async fn show(
             dt { "Organisation" } dd { (tenant.display_name) }
             dt { "Signed in" } dd { (format_time(s.auth_time)) }
         }
+        p { a href=(format!("{}/security-info", tenant_path(&tenant))) { "Security info" } }
         form method="post" action=(format!("{}/signout", tenant_path(&tenant))) {
             input type="hidden" name="csrf" value=(s.csrf);
             div class="actions" {

@@ -13,7 +13,9 @@ use axum::Extension;
 use axum::Form;
 use countersign_core::model::{Session, SignInFlow, Tenant, User};
 use countersign_core::session;
-use countersign_core::signin::{normalize_typed_name, password_sign_in, PasswordAttempt};
+use countersign_core::signin::{
+    code_sign_in, normalize_typed_name, password_sign_in, Origin, PasswordAttempt,
+};
 use countersign_core::CoreError;
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -178,10 +180,33 @@ fn password_page(tenant: &Tenant, flow: &SignInFlow, error: Option<&str>) -> Mar
     )
 }
 
+/// The second step for users with a verification-code method (Entra's "Enter code").
+fn code_page(tenant: &Tenant, flow: &SignInFlow, error: Option<&str>) -> Markup {
+    let base = tenant_path(tenant);
+    layout(
+        "Enter code",
+        Some(&tenant.display_name),
+        html! {
+            p class="identity" { (flow.username.as_deref().unwrap_or("")) }
+            h1 { "Enter code" }
+            p { "Enter the code displayed in the authenticator app on your mobile device or on your hardware token." }
+            (one_field_form(&format!("{base}/login/code"), &flow.csrf, &Field {
+                name: "code",
+                label: "Code",
+                kind: "text",
+                autocomplete: "one-time-code",
+                value: "",
+                placeholder: "",
+            }, error, "Verify"))
+        },
+    )
+}
+
 fn step_page(tenant: &Tenant, flow: &SignInFlow, error: Option<&str>) -> Markup {
-    match flow.username {
-        None => username_page(tenant, flow, error),
-        Some(_) => password_page(tenant, flow, error),
+    match (&flow.username, &flow.pending_user_id) {
+        (None, _) => username_page(tenant, flow, error),
+        (Some(_), None) => password_page(tenant, flow, error),
+        (Some(_), Some(_)) => code_page(tenant, flow, error),
     }
 }
 
@@ -291,6 +316,27 @@ pub async fn password(
     match password_sign_in(&state.deps, attempt).await {
         Ok(user) => {
             state.metrics.signin("password", "success");
+            let has_codes = state
+                .deps
+                .store
+                .oath_tokens_of_user(&user.id)
+                .await
+                .map_err(CoreError::from)?
+                .iter()
+                .any(|t| t.active);
+            if has_codes {
+                // A second factor is due: remember who proved the first one.
+                let mut flow = flow;
+                flow.pending_user_id = Some(user.id.clone());
+                flow.amr = vec!["pwd".into()];
+                state
+                    .deps
+                    .store
+                    .update_flow(&flow)
+                    .await
+                    .map_err(CoreError::from)?;
+                return Ok(Redirect::to(&format!("{}/login", tenant_path(&tenant))).into_response());
+            }
             finish(&state, &tenant, &headers, flow, &user, vec!["pwd".into()]).await
         }
         Err(CoreError::SignInFailed) => {
@@ -304,6 +350,66 @@ pub async fn password(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CodeForm {
+    pub csrf: Option<String>,
+    pub code: Option<String>,
+}
+
+/// The verification-code step after the password.
+pub async fn code(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    Form(form): Form<CodeForm>,
+) -> Result<Response, PageError> {
+    let tenant = http::tenant(&state, &name).await?;
+    let flow = require_flow(&state, &tenant, &headers).await?;
+    check_csrf(&flow.csrf, form.csrf.as_deref())?;
+    let user = match &flow.pending_user_id {
+        Some(id) => state
+            .deps
+            .store
+            .user_by_id(id)
+            .await
+            .map_err(CoreError::from)?,
+        None => None,
+    };
+    let Some(user) = user.filter(|u| u.enabled) else {
+        return Ok(Redirect::to(&format!("{}/login", tenant_path(&tenant))).into_response());
+    };
+    let code = form.code.unwrap_or_default();
+    if code.trim().is_empty() {
+        let msg = "Please enter the code.";
+        return Ok(page(
+            StatusCode::BAD_REQUEST,
+            code_page(&tenant, &flow, Some(msg)),
+        ));
+    }
+    let addr = http::client_addr(&state, &headers, peer.as_ref().map(|p| &p.0));
+    let origin = Origin {
+        tenant: &tenant,
+        client_id: flow.request.as_ref().map(|r| r.client_id.as_str()),
+        client_addr: addr.as_deref(),
+    };
+    match code_sign_in(&state.deps, origin, &user, &code).await {
+        Ok(()) => {}
+        Err(CoreError::SignInFailed) => {
+            state.metrics.signin("otp", "failure");
+            let msg = "You didn't enter the expected verification code. Please try again.";
+            return Ok(page(
+                StatusCode::UNAUTHORIZED,
+                code_page(&tenant, &flow, Some(msg)),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    state.metrics.signin("otp", "success");
+    let amr = vec!["pwd".into(), "otp".into(), "mfa".into()];
+    finish(&state, &tenant, &headers, flow, &user, amr).await
 }
 
 /// The sign-in succeeded: replace any old session with a new one (no session fixation), end the
@@ -337,7 +443,10 @@ async fn finish(
             )
             .await?
         }
-        None => format!("{}/", tenant_path(tenant)),
+        None => flow
+            .return_to
+            .clone()
+            .unwrap_or_else(|| format!("{}/", tenant_path(tenant))),
     };
     let mut res = Redirect::to(&target).into_response();
     let path = tenant_path(tenant);

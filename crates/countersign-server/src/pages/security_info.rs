@@ -1,0 +1,368 @@
+//! Security info: the signed-in user lists their sign-in methods, adds an authenticator app (QR
+//! code, manual key, then a code to prove it works), activates a hardware token, and deletes a
+//! method — deletion needs a sign-in within the last ten minutes and ends the user's other
+//! sessions.
+
+use crate::error::{AppError, PageError};
+use crate::http::{self, check_csrf, cookie};
+use crate::pages::account::format_time;
+use crate::pages::signin::{
+    begin, current_session, one_field_form, tenant_path, Field, SESSION_COOKIE,
+};
+use crate::pages::{layout, page};
+use crate::AppState;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use countersign_core::model::{Session, Tenant, User};
+use countersign_core::oath::{self, OathKind, OathToken};
+use countersign_core::secret::token_digest;
+use countersign_core::{session, CoreError};
+use maud::{html, Markup};
+use serde::Deserialize;
+
+/// How recent a sign-in must be to delete a method.
+const RECENT_AUTH: i64 = 600;
+
+#[derive(Debug, Deserialize)]
+pub struct MethodForm {
+    pub csrf: Option<String>,
+    pub id: Option<String>,
+    pub code: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Notice {
+    pub done: Option<String>,
+}
+
+fn base(t: &Tenant) -> String {
+    format!("{}/security-info", tenant_path(t))
+}
+
+async fn signed_in(
+    state: &AppState,
+    tenant: &Tenant,
+    headers: &HeaderMap,
+) -> Result<Option<(Session, User)>, AppError> {
+    current_session(state, tenant, headers).await
+}
+
+fn to_login(tenant: &Tenant) -> Response {
+    Redirect::to(&format!("{}/login", tenant_path(tenant))).into_response()
+}
+
+fn method_label(t: &OathToken) -> &'static str {
+    match (t.kind, t.active) {
+        (OathKind::Software, _) => "Authenticator app",
+        (OathKind::Hardware, true) => "Hardware token",
+        (OathKind::Hardware, false) => "Hardware token (not activated)",
+    }
+}
+
+fn list_page(
+    tenant: &Tenant,
+    s: &Session,
+    user: &User,
+    tokens: &[OathToken],
+    notice: Option<&str>,
+    error: Option<&str>,
+) -> Markup {
+    let b = base(tenant);
+    layout(
+        "Security info",
+        Some(&tenant.display_name),
+        html! {
+            h1 { "Security info" }
+            p { "These are the methods you use to sign into your account or reset your password." }
+            @if let Some(n) = notice { p class="notice" role="status" { (n) } }
+            @if let Some(e) = error { p class="error" role="alert" { (e) } }
+            form method="post" action=(format!("{b}/add")) {
+                input type="hidden" name="csrf" value=(s.csrf);
+                button type="submit" class="primary" { "Add sign-in method" }
+            }
+            table {
+                thead { tr { th { "Method" } th { "Detail" } th { "Added" } th { "Last used" } th { span class="hidden" { "Actions" } } } }
+                tbody {
+                    @if user.password_hash.is_some() {
+                        tr { td { "Password" } td {} td {} td {} td {} }
+                    }
+                    @for t in tokens.iter().filter(|t| t.active || t.kind == OathKind::Hardware) {
+                        tr {
+                            td { (method_label(t)) }
+                            td { (t.serial.as_deref().map(|s| format!("Serial {s}")).unwrap_or_else(|| t.name.clone())) }
+                            td { (format_time(t.created_at)) }
+                            td { (t.last_used_at.map(format_time).unwrap_or_else(|| "Never".into())) }
+                            td {
+                                @if t.kind == OathKind::Hardware && !t.active {
+                                    (one_field_form(&format!("{b}/verify"), &s.csrf, &Field {
+                                        name: "code", label: "Code from the token", kind: "text",
+                                        autocomplete: "one-time-code", value: "", placeholder: "",
+                                    }, None, "Activate"))
+                                }
+                                form method="post" action=(format!("{b}/delete")) {
+                                    input type="hidden" name="csrf" value=(s.csrf);
+                                    input type="hidden" name="id" value=(t.id);
+                                    button type="submit" class="secondary"
+                                        aria-label=(format!("Delete {}", method_label(t))) { "Delete" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            p { a href=(format!("{}/", tenant_path(tenant))) { "Back to My account" } }
+        },
+    )
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<Notice>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let tenant = http::tenant(&state, &name).await?;
+    let Some((s, user)) = signed_in(&state, &tenant, &headers).await? else {
+        return Ok(to_login(&tenant));
+    };
+    let tokens = state
+        .deps
+        .store
+        .oath_tokens_of_user(&user.id)
+        .await
+        .map_err(CoreError::from)?;
+    let notice = match q.done.as_deref() {
+        Some("added") => Some("Authenticator app was successfully registered."),
+        Some("activated") => Some("Your hardware token is activated."),
+        Some("deleted") => Some("The method was deleted. You were signed out everywhere else."),
+        _ => None,
+    };
+    Ok(page(
+        StatusCode::OK,
+        list_page(&tenant, &s, &user, &tokens, notice, None),
+    ))
+}
+
+fn qr_svg(data: &str) -> Result<String, AppError> {
+    let code = qrcode::QrCode::new(data.as_bytes()).map_err(|_| AppError::internal())?;
+    Ok(code
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(220, 220)
+        .quiet_zone(true)
+        .build())
+}
+
+fn enrol_page(
+    tenant: &Tenant,
+    s: &Session,
+    user: &User,
+    t: &OathToken,
+    error: Option<&str>,
+) -> Result<Markup, AppError> {
+    let uri = t.otpauth_uri(&tenant.display_name, &user.upn);
+    let svg = qr_svg(&uri)?;
+    let key: Vec<String> = t
+        .secret
+        .expose()
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    Ok(layout(
+        "Authenticator app",
+        Some(&tenant.display_name),
+        html! {
+            h1 { "Set up your account in the app" }
+            ol {
+                li { "Open your authenticator app and choose to add an account." }
+                li { "Scan the QR code." }
+            }
+            img id="qr-code" alt="QR code to scan with your authenticator app" width="220" height="220"
+                src=(format!("data:image/svg+xml;base64,{}", STANDARD.encode(svg)));
+            details {
+                summary { "Can't scan the QR code?" }
+                dl {
+                    dt { "Account name" } dd { (tenant.display_name) ":" (user.upn) }
+                    dt { "Secret key" } dd id="secret-key" { (key.join(" ")) }
+                }
+                p class="hint" { "Time-based (TOTP), 6 digits, every 30 seconds, SHA-1." }
+            }
+            p { "Then enter the 6-digit code shown in the app." }
+            (one_field_form(&format!("{}/verify", base(tenant)), &s.csrf, &Field {
+                name: "code", label: "Code", kind: "text", autocomplete: "one-time-code",
+                value: "", placeholder: "",
+            }, error, "Next"))
+        },
+    ))
+}
+
+async fn pending_token(
+    state: &AppState,
+    user: &User,
+    id: Option<&str>,
+) -> Result<Option<OathToken>, AppError> {
+    let tokens = state
+        .deps
+        .store
+        .oath_tokens_of_user(&user.id)
+        .await
+        .map_err(CoreError::from)?;
+    Ok(match id {
+        Some(id) => tokens.into_iter().find(|t| t.id == id && !t.active),
+        // the newest pending software enrolment
+        None => tokens
+            .into_iter()
+            .rev()
+            .find(|t| !t.active && t.kind == OathKind::Software),
+    })
+}
+
+pub async fn add(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<MethodForm>,
+) -> Result<Response, PageError> {
+    let tenant = http::tenant(&state, &name).await?;
+    let Some((s, user)) = signed_in(&state, &tenant, &headers).await? else {
+        return Ok(to_login(&tenant));
+    };
+    check_csrf(&s.csrf, form.csrf.as_deref())?;
+    match oath::begin_enrolment(&state.deps, &user).await {
+        Ok(t) => Ok(page(
+            StatusCode::OK,
+            enrol_page(&tenant, &s, &user, &t, None)?,
+        )),
+        Err(CoreError::Invalid { reason, .. }) => {
+            let tokens = state
+                .deps
+                .store
+                .oath_tokens_of_user(&user.id)
+                .await
+                .map_err(CoreError::from)?;
+            Ok(page(
+                StatusCode::CONFLICT,
+                list_page(
+                    &tenant,
+                    &s,
+                    &user,
+                    &tokens,
+                    None,
+                    Some(&capitalise(&reason)),
+                ),
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+/// Proves a pending software enrolment or a hardware token with a code, which activates it.
+pub async fn verify(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<MethodForm>,
+) -> Result<Response, PageError> {
+    let tenant = http::tenant(&state, &name).await?;
+    let Some((s, user)) = signed_in(&state, &tenant, &headers).await? else {
+        return Ok(to_login(&tenant));
+    };
+    check_csrf(&s.csrf, form.csrf.as_deref())?;
+    let Some(t) = pending_token(&state, &user, form.id.as_deref()).await? else {
+        return Err(
+            AppError::bad_request("There is no method waiting for a code. Start again.").into(),
+        );
+    };
+    let code = form.code.unwrap_or_default();
+    if oath::activate(&state.deps, &tenant, &user, &t.id, &code).await? {
+        let done = if t.kind == OathKind::Hardware {
+            "activated"
+        } else {
+            "added"
+        };
+        return Ok(Redirect::to(&format!("{}?done={done}", base(&tenant))).into_response());
+    }
+    let msg = "The code is wrong. Check your authenticator app and enter the code it shows now.";
+    match t.kind {
+        OathKind::Software => Ok(page(
+            StatusCode::BAD_REQUEST,
+            enrol_page(&tenant, &s, &user, &t, Some(msg))?,
+        )),
+        OathKind::Hardware => {
+            let tokens = state
+                .deps
+                .store
+                .oath_tokens_of_user(&user.id)
+                .await
+                .map_err(CoreError::from)?;
+            Ok(page(
+                StatusCode::BAD_REQUEST,
+                list_page(&tenant, &s, &user, &tokens, None, Some(msg)),
+            ))
+        }
+    }
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<MethodForm>,
+) -> Result<Response, PageError> {
+    let tenant = http::tenant(&state, &name).await?;
+    let Some((s, user)) = signed_in(&state, &tenant, &headers).await? else {
+        return Ok(to_login(&tenant));
+    };
+    check_csrf(&s.csrf, form.csrf.as_deref())?;
+    let tokens = state
+        .deps
+        .store
+        .oath_tokens_of_user(&user.id)
+        .await
+        .map_err(CoreError::from)?;
+    let Some(t) = tokens
+        .iter()
+        .find(|t| Some(t.id.as_str()) == form.id.as_deref())
+    else {
+        return Err(AppError::not_found("That sign-in method does not exist.").into());
+    };
+    if state.deps.now() - s.auth_time > RECENT_AUTH {
+        // Re-authenticate first, then come back here.
+        let mut flow = session::start_flow(&state.deps, &tenant, None).await?;
+        flow.username = Some(user.upn.clone());
+        flow.return_to = Some(format!("{}?reauth=1", base(&tenant)));
+        state
+            .deps
+            .store
+            .update_flow(&flow)
+            .await
+            .map_err(CoreError::from)?;
+        return Ok(begin(&state, &tenant, &flow).await);
+    }
+    state
+        .deps
+        .store
+        .delete_oath_token(&t.id)
+        .await
+        .map_err(CoreError::from)?;
+    let keep = cookie(&headers, SESSION_COOKIE).map(|c| token_digest(&c));
+    state
+        .deps
+        .store
+        .delete_user_sessions(&user.id, keep.as_deref())
+        .await
+        .map_err(CoreError::from)?;
+    Ok(Redirect::to(&format!("{}?done=deleted", base(&tenant))).into_response())
+}
