@@ -328,3 +328,89 @@ pub async fn activate(
         CodeCheck::Rejected => Ok(false),
     }
 }
+
+/// One row of a hardware-token import (the columns of Entra's CSV: upn, serial number, secret
+/// key, time interval, manufacturer, model).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HardwareRow {
+    pub upn: String,
+    pub serial: String,
+    pub secret: String,
+    pub interval: String,
+    pub manufacturer: String,
+    pub model: String,
+}
+
+/// Imports hardware tokens: every row is checked first (user, secret, interval, the per-user
+/// limit) and the tokens are stored in one transaction, so a bad file changes nothing. Tokens are
+/// inactive until their user enters a code from them in security info.
+pub async fn import_hardware(
+    deps: &Deps,
+    tenant: &Tenant,
+    rows: &[HardwareRow],
+) -> CoreResult<Vec<OathToken>> {
+    let mut tokens: Vec<OathToken> = Vec::new();
+    let mut per_user: std::collections::HashMap<String, usize> = Default::default();
+    for (i, r) in rows.iter().enumerate() {
+        let line = i + 2; // the header is line 1
+        let at = |e: CoreError| CoreError::invalid("import", format!("line {line}: {e}"));
+        let upn = r.upn.trim().to_lowercase();
+        let user = deps
+            .store
+            .user_by_upn(&tenant.id, &upn)
+            .await?
+            .ok_or_else(|| at(CoreError::not_found("user", &upn)))?;
+        let serial = r.serial.trim();
+        if serial.is_empty() || serial.len() > 64 {
+            return Err(at(CoreError::invalid("serial number", "1 to 64 characters")));
+        }
+        if tokens.iter().any(|t| t.serial.as_deref() == Some(serial)) {
+            return Err(at(CoreError::Conflict(format!("hardware token {serial} in this file"))));
+        }
+        let period: u32 = r
+            .interval
+            .trim()
+            .parse()
+            .map_err(|_| at(CoreError::invalid("time interval", "use 30 or 60")))?;
+        let count = match per_user.get(&user.id) {
+            Some(n) => *n,
+            None => deps.store.oath_tokens_of_user(&user.id).await?.len(),
+        };
+        if count >= MAX_TOKENS_PER_USER {
+            return Err(at(CoreError::invalid(
+                "import",
+                format!("{upn} already has {MAX_TOKENS_PER_USER} verification code methods"),
+            )));
+        }
+        per_user.insert(user.id.clone(), count + 1);
+        let secret: String = r
+            .secret
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .to_ascii_uppercase();
+        let opt = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_string());
+        let t = OathToken {
+            id: deps.new_id(),
+            tenant_id: tenant.id.clone(),
+            user_id: user.id.clone(),
+            kind: OathKind::Hardware,
+            name: format!("Hardware token {serial}"),
+            serial: Some(serial.to_string()),
+            manufacturer: opt(&r.manufacturer),
+            model: opt(&r.model),
+            secret: Secret::new(secret),
+            algorithm: OathAlgorithm::Sha1,
+            digits: 6,
+            period,
+            active: false,
+            created_at: deps.now(),
+            last_used_at: None,
+            last_step: 0,
+        };
+        validate(&t).map_err(at)?;
+        tokens.push(t);
+    }
+    deps.store.insert_oath_tokens(&tokens).await?;
+    Ok(tokens)
+}

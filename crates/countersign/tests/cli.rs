@@ -452,3 +452,64 @@ fn bad_configuration_is_refused_at_start() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("not an address"));
 }
+
+#[tokio::test]
+async fn hardware_tokens_are_imported_all_or_nothing_then_activated_by_their_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = serve(dir.path(), &["--demo"]);
+    let secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"; // 160 bits
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        format!(
+            "upn,serial number,secret key,time interval,manufacturer,model\n\
+             alice@contoso.com,1000001,{secret},30,\"Contoso, Inc.\",HT1\n\
+             nobody@contoso.com,1000002,{secret},30,Contoso,HT1\n"
+        ),
+    )
+    .unwrap();
+    let (ok, _, err) = admin(dir.path(), &["oath", "import", bad.to_str().unwrap(), "--tenant", "contoso"]);
+    assert!(!ok && err.contains("line 3") && err.contains("nobody@contoso.com"), "{err}");
+    let (_, out, _) = admin(dir.path(), &["oath", "list", "--tenant", "contoso"]);
+    assert!(out.contains("(none)"), "nothing half-imported: {out}");
+
+    let good = dir.path().join("good.csv");
+    std::fs::write(
+        &good,
+        format!(
+            "upn,serial number,secret key,time interval,manufacturer,model\n\
+             alice@contoso.com,1000001,{secret},30,\"Contoso, Inc.\",HT1\n"
+        ),
+    )
+    .unwrap();
+    let (ok, out, err) = admin(dir.path(), &["oath", "import", good.to_str().unwrap(), "--tenant", "contoso"]);
+    assert!(ok, "{out}{err}");
+    let (_, out, _) = admin(dir.path(), &["oath", "list", "--tenant", "contoso"]);
+    assert!(out.contains("1000001") && out.contains("not activated"), "{out}");
+
+    // alice signs in with her password (the token is not active yet) and activates it
+    let web = WebClient::new(&s.base);
+    let r = web.sign_in("contoso", "alice", "tulip-harbor-lantern").await;
+    assert_eq!(r.status(), 303);
+    let page = web.get("/contoso/security-info").await.text().await.unwrap();
+    assert!(page.contains("Hardware token (not activated)"), "{page}");
+    let csrf = countersign_testkit::csrf_of(&page).unwrap();
+    let i = page.find("name=\"id\" value=\"").unwrap() + 17;
+    let id = page[i..i + 32].to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let Some(code) = countersign_testkit::oathtool_code(secret, now, &[]) else {
+        return;
+    };
+    let r = web
+        .post_form(
+            "/contoso/security-info/verify",
+            &[("csrf", &csrf), ("id", &id), ("code", &code)],
+        )
+        .await;
+    assert_eq!(countersign_testkit::location(&r), "/contoso/security-info?done=activated");
+    let (_, out, _) = admin(dir.path(), &["oath", "list", "--tenant", "contoso"]);
+    assert!(out.contains("active") && !out.contains("not activated"), "{out}");
+}

@@ -98,7 +98,7 @@ fn list_page(
                             td { (t.last_used_at.map(format_time).unwrap_or_else(|| "Never".into())) }
                             td {
                                 @if t.kind == OathKind::Hardware && !t.active {
-                                    (one_field_form(&format!("{b}/verify"), &s.csrf, &Field {
+                                    (one_field_form(&format!("{b}/verify"), &[("csrf", &s.csrf), ("id", &t.id)], &Field {
                                         name: "code", label: "Code from the token", kind: "text",
                                         autocomplete: "one-time-code", value: "", placeholder: "",
                                     }, None, "Activate"))
@@ -192,7 +192,7 @@ fn enrol_page(
                 p class="hint" { "Time-based (TOTP), 6 digits, every 30 seconds, SHA-1." }
             }
             p { "Then enter the 6-digit code shown in the app." }
-            (one_field_form(&format!("{}/verify", base(tenant)), &s.csrf, &Field {
+            (one_field_form(&format!("{}/verify", base(tenant)), &[("csrf", &s.csrf), ("id", &t.id)], &Field {
                 name: "code", label: "Code", kind: "text", autocomplete: "one-time-code",
                 value: "", placeholder: "",
             }, error, "Next"))

@@ -111,7 +111,7 @@ pub struct Field<'a> {
 /// A form with one labelled input, its error (announced to screen readers) and a submit button.
 pub fn one_field_form(
     action: &str,
-    csrf: &str,
+    hidden: &[(&str, &str)],
     f: &Field<'_>,
     error: Option<&str>,
     button: &str,
@@ -119,7 +119,9 @@ pub fn one_field_form(
     let error_id = format!("{}-error", f.name);
     html! {
         form method="post" action=(action) {
-            input type="hidden" name="csrf" value=(csrf);
+            @for (name, value) in hidden {
+                input type="hidden" name=(name) value=(value);
+            }
             label for=(f.name) { (f.label) }
             input id=(f.name) name=(f.name) type=(f.kind) autocomplete=(f.autocomplete)
                 autocapitalize="none" spellcheck="false" required autofocus
@@ -143,7 +145,7 @@ fn username_page(tenant: &Tenant, flow: &SignInFlow, error: Option<&str>) -> Mar
         Some(&tenant.display_name),
         html! {
             h1 { "Sign in" }
-            (one_field_form(&action, &flow.csrf, &Field {
+            (one_field_form(&action, &[("csrf", &flow.csrf)], &Field {
                 name: "username",
                 label: "Email or username",
                 kind: "text",
@@ -168,7 +170,7 @@ fn password_page(tenant: &Tenant, flow: &SignInFlow, error: Option<&str>) -> Mar
                 span { (name) }
             }
             h1 { "Enter password" }
-            (one_field_form(&format!("{base}/login/password"), &flow.csrf, &Field {
+            (one_field_form(&format!("{base}/login/password"), &[("csrf", &flow.csrf)], &Field {
                 name: "password",
                 label: "Password",
                 kind: "password",
@@ -190,7 +192,7 @@ fn code_page(tenant: &Tenant, flow: &SignInFlow, error: Option<&str>) -> Markup 
             p class="identity" { (flow.username.as_deref().unwrap_or("")) }
             h1 { "Enter code" }
             p { "Enter the code displayed in the authenticator app on your mobile device or on your hardware token." }
-            (one_field_form(&format!("{base}/login/code"), &flow.csrf, &Field {
+            (one_field_form(&format!("{base}/login/code"), &[("csrf", &flow.csrf)], &Field {
                 name: "code",
                 label: "Code",
                 kind: "text",
