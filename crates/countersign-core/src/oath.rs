@@ -362,10 +362,15 @@ pub async fn import_hardware(
             .ok_or_else(|| at(CoreError::not_found("user", &upn)))?;
         let serial = r.serial.trim();
         if serial.is_empty() || serial.len() > 64 {
-            return Err(at(CoreError::invalid("serial number", "1 to 64 characters")));
+            return Err(at(CoreError::invalid(
+                "serial number",
+                "1 to 64 characters",
+            )));
         }
         if tokens.iter().any(|t| t.serial.as_deref() == Some(serial)) {
-            return Err(at(CoreError::Conflict(format!("hardware token {serial} in this file"))));
+            return Err(at(CoreError::Conflict(format!(
+                "hardware token {serial} in this file"
+            ))));
         }
         let period: u32 = r
             .interval

@@ -61,3 +61,71 @@ async fn password_sign_in_in_chromium_lands_back_in_the_application() {
     browser.close().await;
     s.stop().await;
 }
+
+/// Security info in Chromium: add the authenticator app by scanning the QR code on the page
+/// (decoded from a screenshot; the URI is then handed to the Python `pyotp` library, a
+/// third-party peer, for the confirmation code), then sign in with password + code from
+/// `oathtool`.
+#[tokio::test]
+async fn enrol_an_authenticator_from_the_qr_code_and_sign_in_with_a_code() {
+    let Some(browser) = Browser::launch().await else {
+        return;
+    };
+    let s = TestServer::start().await;
+    s.seed().await;
+    browser.goto(&format!("{}/contoso/login", s.base)).await;
+    browser.fill("Email or username", "alice").await;
+    browser.click("Next").await;
+    browser.fill("Password", PASSWORD).await;
+    browser.click("Sign in").await;
+    browser.wait_text("h1", "My account").await;
+    browser
+        .goto(&format!("{}/contoso/security-info", s.base))
+        .await;
+    browser.click("Add sign-in method").await;
+    let uri = browser.read_qr("#qr-code").await;
+    assert!(
+        uri.starts_with("otpauth://totp/Contoso:alice%40contoso.com?secret="),
+        "{uri}"
+    );
+    let now = countersign_core::clock::Clock::now(s.clock.as_ref());
+    let Some(code) = countersign_testkit::pyotp_code(&uri, now) else {
+        browser.close().await;
+        return;
+    };
+    browser.fill("Code", &code).await;
+    browser.click("Next").await;
+    let notice = browser.text(".notice").await;
+    assert!(notice.contains("successfully registered"), "{notice}");
+
+    // sign out, then sign in again: now a code is asked for
+    browser.goto(&format!("{}/contoso/", s.base)).await;
+    browser.click("Sign out").await;
+    browser
+        .wait_text("h1", "You signed out of your account")
+        .await;
+    s.clock.advance(30);
+    browser.goto(&format!("{}/contoso/login", s.base)).await;
+    browser.fill("Email or username", "alice").await;
+    browser.click("Next").await;
+    browser.fill("Password", PASSWORD).await;
+    browser.click("Sign in").await;
+    browser.wait_text("h1", "Enter code").await;
+    let secret = uri
+        .split("secret=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    let now = countersign_core::clock::Clock::now(s.clock.as_ref());
+    let Some(code) = countersign_testkit::oathtool_code(secret, now, &[]) else {
+        browser.close().await;
+        return;
+    };
+    browser.fill("Code", &code).await;
+    browser.click("Verify").await;
+    browser.wait_text("h1", "My account").await;
+    browser.close().await;
+    s.stop().await;
+}

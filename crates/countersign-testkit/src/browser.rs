@@ -123,16 +123,37 @@ impl Browser {
         el.click().await.unwrap();
     }
 
-    /// Waits for an element with the given CSS selector and returns its text.
+    /// Waits for an element with the given CSS selector and returns its text. Survives the
+    /// page changing under it (a navigation that a click started).
     pub async fn text(&self, css: &str) -> String {
-        let el = self
-            .client
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no element '{css}': {e}"));
-        el.text().await.unwrap()
+        let mut last = String::new();
+        for _ in 0..100 {
+            if let Ok(el) = self.client.find(Locator::Css(css)).await {
+                match el.text().await {
+                    Ok(t) => return t,
+                    Err(e) => last = e.to_string(),
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no element '{css}': {last}");
+    }
+
+    /// Waits until the element with the given CSS selector shows `expected`.
+    pub async fn wait_text(&self, css: &str, expected: &str) {
+        let mut seen = String::new();
+        for _ in 0..100 {
+            if let Ok(el) = self.client.find(Locator::Css(css)).await {
+                if let Ok(t) = el.text().await {
+                    if t == expected {
+                        return;
+                    }
+                    seen = t;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("'{css}' never showed '{expected}' (last: '{seen}')");
     }
 
     pub async fn url(&self) -> String {
@@ -149,5 +170,20 @@ impl Browser {
         let _ = self.client.clone().close().await;
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+    }
+}
+
+impl Browser {
+    /// Screenshots the element matching `css` and decodes the QR code in it.
+    pub async fn read_qr(&self, css: &str) -> String {
+        let el = self
+            .client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element '{css}': {e}"));
+        let png = el.screenshot().await.unwrap();
+        crate::decode_qr(&png)
     }
 }

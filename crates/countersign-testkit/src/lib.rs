@@ -425,3 +425,53 @@ impl WebClient {
         Some(secret)
     }
 }
+
+/// Decodes the one QR code in a PNG image.
+pub fn decode_qr(png: &[u8]) -> String {
+    if let Ok(dir) = std::env::var("COUNTERSIGN_SCREENSHOTS") {
+        std::fs::write(std::path::Path::new(&dir).join("qr.png"), png)
+            .expect("saving the QR screenshot");
+    }
+    let img = image::load_from_memory(png)
+        .expect("a PNG image")
+        .to_luma8();
+    // A browser renders modules of fractional pixel size with soft edges: enlarge and threshold
+    // so the detector sees crisp modules.
+    let (w, h) = img.dimensions();
+    let big = image::imageops::resize(&img, w * 4, h * 4, image::imageops::FilterType::Nearest);
+    let crisp = image::ImageBuffer::from_fn(big.width(), big.height(), |x, y| {
+        image::Luma([if big.get_pixel(x, y)[0] < 128 {
+            0u8
+        } else {
+            255
+        }])
+    });
+    let mut prepared = rqrr::PreparedImage::prepare(crisp);
+    let grids = prepared.detect_grids();
+    assert_eq!(grids.len(), 1, "exactly one QR code in the image");
+    grids[0].decode().expect("a readable QR code").1
+}
+
+/// The current code of an `otpauth://` URI according to the Python `pyotp` library (a
+/// third-party peer); `None` (skipped) when python3 or pyotp is missing.
+pub fn pyotp_code(uri: &str, at: i64) -> Option<String> {
+    let script = "import sys, pyotp\nprint(pyotp.parse_uri(sys.argv[1]).at(int(sys.argv[2])))";
+    match std::process::Command::new("python3")
+        .args(["-c", script, uri, &at.to_string()])
+        .output()
+    {
+        Ok(o) if o.status.success() => Some(String::from_utf8_lossy(&o.stdout).trim().to_string()),
+        Ok(o) => {
+            let err = String::from_utf8_lossy(&o.stderr);
+            if err.contains("No module named") {
+                skip(
+                    "pyotp interoperability",
+                    "pyotp is not installed (pip install pyotp)",
+                )
+            } else {
+                panic!("pyotp failed: {err}")
+            }
+        }
+        Err(_) => skip("pyotp interoperability", "python3 is not installed"),
+    }
+}

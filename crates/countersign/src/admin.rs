@@ -981,10 +981,12 @@ fn read_hardware_csv(path: &Path) -> anyhow::Result<Vec<oath::HardwareRow>> {
         .map(|h| h.to_ascii_lowercase())
         .collect();
     let col = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h == name)
-            .ok_or_else(|| anyhow::anyhow!("the CSV has no '{name}' column (header: {})", headers.join(",")))
+        headers.iter().position(|h| h == name).ok_or_else(|| {
+            anyhow::anyhow!(
+                "the CSV has no '{name}' column (header: {})",
+                headers.join(",")
+            )
+        })
     };
     let (upn, serial, secret, interval) = (
         col("upn")?,

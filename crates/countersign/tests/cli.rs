@@ -468,8 +468,20 @@ async fn hardware_tokens_are_imported_all_or_nothing_then_activated_by_their_use
         ),
     )
     .unwrap();
-    let (ok, _, err) = admin(dir.path(), &["oath", "import", bad.to_str().unwrap(), "--tenant", "contoso"]);
-    assert!(!ok && err.contains("line 3") && err.contains("nobody@contoso.com"), "{err}");
+    let (ok, _, err) = admin(
+        dir.path(),
+        &[
+            "oath",
+            "import",
+            bad.to_str().unwrap(),
+            "--tenant",
+            "contoso",
+        ],
+    );
+    assert!(
+        !ok && err.contains("line 3") && err.contains("nobody@contoso.com"),
+        "{err}"
+    );
     let (_, out, _) = admin(dir.path(), &["oath", "list", "--tenant", "contoso"]);
     assert!(out.contains("(none)"), "nothing half-imported: {out}");
 
@@ -482,16 +494,35 @@ async fn hardware_tokens_are_imported_all_or_nothing_then_activated_by_their_use
         ),
     )
     .unwrap();
-    let (ok, out, err) = admin(dir.path(), &["oath", "import", good.to_str().unwrap(), "--tenant", "contoso"]);
+    let (ok, out, err) = admin(
+        dir.path(),
+        &[
+            "oath",
+            "import",
+            good.to_str().unwrap(),
+            "--tenant",
+            "contoso",
+        ],
+    );
     assert!(ok, "{out}{err}");
     let (_, out, _) = admin(dir.path(), &["oath", "list", "--tenant", "contoso"]);
-    assert!(out.contains("1000001") && out.contains("not activated"), "{out}");
+    assert!(
+        out.contains("1000001") && out.contains("not activated"),
+        "{out}"
+    );
 
     // alice signs in with her password (the token is not active yet) and activates it
     let web = WebClient::new(&s.base);
-    let r = web.sign_in("contoso", "alice", "tulip-harbor-lantern").await;
+    let r = web
+        .sign_in("contoso", "alice", "tulip-harbor-lantern")
+        .await;
     assert_eq!(r.status(), 303);
-    let page = web.get("/contoso/security-info").await.text().await.unwrap();
+    let page = web
+        .get("/contoso/security-info")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("Hardware token (not activated)"), "{page}");
     let csrf = countersign_testkit::csrf_of(&page).unwrap();
     let i = page.find("name=\"id\" value=\"").unwrap() + 17;
@@ -509,7 +540,13 @@ async fn hardware_tokens_are_imported_all_or_nothing_then_activated_by_their_use
             &[("csrf", &csrf), ("id", &id), ("code", &code)],
         )
         .await;
-    assert_eq!(countersign_testkit::location(&r), "/contoso/security-info?done=activated");
+    assert_eq!(
+        countersign_testkit::location(&r),
+        "/contoso/security-info?done=activated"
+    );
     let (_, out, _) = admin(dir.path(), &["oath", "list", "--tenant", "contoso"]);
-    assert!(out.contains("active") && !out.contains("not activated"), "{out}");
+    assert!(
+        out.contains("active") && !out.contains("not activated"),
+        "{out}"
+    );
 }
