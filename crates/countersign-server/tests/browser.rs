@@ -63,9 +63,9 @@ async fn password_sign_in_in_chromium_lands_back_in_the_application() {
 }
 
 /// Security info in Chromium: add the authenticator app by scanning the QR code on the page
-/// (decoded from a screenshot; the URI is then handed to the Python `pyotp` library, a
-/// third-party peer, for the confirmation code), then sign in with password + code from
-/// `oathtool`.
+/// (decoded from a screenshot by `countersign-authenticator`, which then holds the account; the
+/// Python `pyotp` library, a third-party peer, must compute the same code from the same URI),
+/// then sign in with password + a code from `countersign-authenticator`.
 #[tokio::test]
 async fn enrol_an_authenticator_from_the_qr_code_and_sign_in_with_a_code() {
     let Some(browser) = Browser::launch().await else {
@@ -88,11 +88,14 @@ async fn enrol_an_authenticator_from_the_qr_code_and_sign_in_with_a_code() {
         uri.starts_with("otpauth://totp/Contoso:alice%40contoso.com?secret="),
         "{uri}"
     );
+    let account = countersign_authenticator::uri::parse_otpauth(&uri).unwrap();
     let now = countersign_core::clock::Clock::now(s.clock.as_ref());
-    let Some(code) = countersign_testkit::pyotp_code(&uri, now) else {
+    let code = account.code(now as u64).code;
+    let Some(py) = countersign_testkit::pyotp_code(&uri, now) else {
         browser.close().await;
         return;
     };
+    assert_eq!(py, code, "pyotp and the authenticator agree");
     browser.fill("Code", &code).await;
     browser.click("Next").await;
     let notice = browser.text(".notice").await;

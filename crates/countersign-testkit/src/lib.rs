@@ -426,30 +426,13 @@ impl WebClient {
     }
 }
 
-/// Decodes the one QR code in a PNG image.
+/// Decodes the QR code in a PNG image (with the authenticator's own reader, as a person would).
 pub fn decode_qr(png: &[u8]) -> String {
     if let Ok(dir) = std::env::var("COUNTERSIGN_SCREENSHOTS") {
         std::fs::write(std::path::Path::new(&dir).join("qr.png"), png)
             .expect("saving the QR screenshot");
     }
-    let img = image::load_from_memory(png)
-        .expect("a PNG image")
-        .to_luma8();
-    // A browser renders modules of fractional pixel size with soft edges: enlarge and threshold
-    // so the detector sees crisp modules.
-    let (w, h) = img.dimensions();
-    let big = image::imageops::resize(&img, w * 4, h * 4, image::imageops::FilterType::Nearest);
-    let crisp = image::ImageBuffer::from_fn(big.width(), big.height(), |x, y| {
-        image::Luma([if big.get_pixel(x, y)[0] < 128 {
-            0u8
-        } else {
-            255
-        }])
-    });
-    let mut prepared = rqrr::PreparedImage::prepare(crisp);
-    let grids = prepared.detect_grids();
-    assert_eq!(grids.len(), 1, "exactly one QR code in the image");
-    grids[0].decode().expect("a readable QR code").1
+    countersign_authenticator::qr::decode_png(png, "screenshot").expect("a readable QR code")
 }
 
 /// The current code of an `otpauth://` URI according to the Python `pyotp` library (a
