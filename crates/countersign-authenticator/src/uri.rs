@@ -202,29 +202,6 @@ pub fn parse_any(uri: &str) -> Result<Vec<Account>, UriError> {
 }
 
 #[cfg(test)]
-pub(crate) fn migration_uri_for_tests(accounts: &[(&[u8], &str, &str, i32, i32, i64)]) -> String {
-    let payload = MigrationPayload {
-        otp_parameters: accounts
-            .iter()
-            .map(|(secret, name, issuer, alg, typ, counter)| OtpParameters {
-                secret: secret.to_vec(),
-                name: name.to_string(),
-                issuer: issuer.to_string(),
-                algorithm: *alg,
-                digits: 1,
-                otp_type: *typ,
-                counter: *counter,
-            })
-            .collect(),
-    };
-    let data = base64::engine::general_purpose::STANDARD.encode(payload.encode_to_vec());
-    format!(
-        "otpauth-migration://offline?data={}",
-        url::form_urlencoded::byte_serialize(data.as_bytes()).collect::<String>()
-    )
-}
-
-#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -278,32 +255,30 @@ mod tests {
         }
     }
 
+    /// A Google Authenticator export of two accounts (a TOTP one and an HOTP one at counter 3),
+    /// protobuf-encoded by hand from the format's field numbers.
+    const MIGRATION: &str = "otpauth-migration://offline?data=CjUKFDEyMzQ1Njc4OTAxMjM0NTY3ODkwEg9hbGljZUBnbWFpbC5jb20aBkdvb2dsZSABKAEwAgo4ChQxMjM0NTY3ODkwMTIzNDU2Nzg5MBIPYm9iQGV4YW1wbGUuY29tGgdFeGFtcGxlIAEoATABOAMQARgB";
+
     #[test]
     fn google_authenticator_export() {
-        let uri = migration_uri_for_tests(&[
-            (
-                b"12345678901234567890",
-                "alice@gmail.com",
-                "Google",
-                1,
-                2,
-                0,
-            ),
-            (b"abcdefghijabcdefghij", "Example:bob", "", 2, 1, 5),
-        ]);
-        let accts = parse_migration(&uri).unwrap();
+        let accts = parse_migration(MIGRATION).unwrap();
         assert_eq!(accts.len(), 2);
         assert_eq!(
             (accts[0].issuer.as_str(), accts[0].name.as_str()),
             ("Google", "alice@gmail.com")
         );
-        assert_eq!(accts[0].digits, 6);
+        assert_eq!(
+            (accts[0].digits, accts[0].kind),
+            (6, Kind::Totp { period: 30 })
+        );
+        assert_eq!(accts[0].secret, b"12345678901234567890");
         assert_eq!(
             (accts[1].issuer.as_str(), accts[1].name.as_str()),
-            ("Example", "bob")
+            ("Example", "bob@example.com")
         );
-        assert_eq!(accts[1].algorithm, Algorithm::Sha256);
-        assert_eq!(accts[1].kind, Kind::Hotp { counter: 5 });
+        assert_eq!(accts[1].algorithm, Algorithm::Sha1);
+        assert_eq!(accts[1].kind, Kind::Hotp { counter: 3 });
         assert!(parse_migration("otpauth-migration://offline?data=AAAA").is_err());
+        assert!(parse_migration("otpauth-migration://offline").is_err());
     }
 }

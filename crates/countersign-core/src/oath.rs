@@ -229,7 +229,7 @@ pub async fn begin_enrolment(deps: &Deps, user: &User) -> CoreResult<OathToken> 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodeCheck {
     /// Accepted with this token.
-    Accepted(OathToken),
+    Accepted(Box<OathToken>),
     /// Wrong, replayed, locked or throttled — deliberately one answer.
     Rejected,
 }
@@ -297,7 +297,7 @@ pub async fn check_code(
                 let mut used = t.clone();
                 used.last_step = step;
                 used.last_used_at = Some(now);
-                return Ok(CodeCheck::Accepted(used));
+                return Ok(CodeCheck::Accepted(Box::new(used)));
             }
             // replay or locked: fall through to the failure accounting
         }

@@ -277,15 +277,17 @@ impl Store for MemStore {
     }
     async fn record_oath_failure(&self, id: &str, step: i64) -> StoreResult<u32> {
         let mut d = self.0.lock().unwrap();
-        for (_, f) in d.oath.iter_mut().filter(|(t, _)| t.id == id) {
-            *f = if f.0 == step {
-                (step, f.1 + 1)
-            } else {
-                (step, 1)
-            };
-            return Ok(f.1);
-        }
-        Ok(0)
+        Ok(match d.oath.iter_mut().find(|(t, _)| t.id == id) {
+            Some((_, f)) => {
+                *f = if f.0 == step {
+                    (step, f.1 + 1)
+                } else {
+                    (step, 1)
+                };
+                f.1
+            }
+            None => 0,
+        })
     }
     async fn oath_failures(&self, id: &str, step: i64) -> StoreResult<u32> {
         let d = self.0.lock().unwrap();
