@@ -14,6 +14,18 @@ async fn password_step(web: &WebClient) -> String {
     web.get("/contoso/login").await.text().await.unwrap()
 }
 
+/// Submits the password on the current flow's password page.
+async fn password_step_again(web: &WebClient, csrf: &str) -> String {
+    let r = web
+        .post_form(
+            "/contoso/login/password",
+            &[("csrf", csrf), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    web.get("/contoso/login").await.text().await.unwrap()
+}
+
 async fn enrolled(s: &TestServer) -> Option<(WebClient, String)> {
     let web = WebClient::new(&s.base);
     web.sign_in("contoso", "alice", PASSWORD).await;
@@ -61,6 +73,21 @@ async fn enrol_then_sign_in_with_password_and_code() {
         .await
         .unwrap()
         .contains("expected verification code"));
+    // "Back" forgets the proved password: naming an account again starts from its password
+    web.post_form("/contoso/login/back", &[("csrf", &csrf)])
+        .await;
+    web.post_form(
+        "/contoso/login/username",
+        &[("csrf", &csrf), ("username", "alice")],
+    )
+    .await;
+    let page = web.get("/contoso/login").await.text().await.unwrap();
+    assert!(
+        page.contains("Enter password"),
+        "back must not skip the password"
+    );
+    let page = password_step_again(&web, &csrf).await;
+    assert!(page.contains("Enter code"));
     let code = oathtool_code(&secret, s.clock.now_secs(), &[]).unwrap();
     let r = web
         .post_form("/contoso/login/code", &[("csrf", &csrf), ("code", &code)])

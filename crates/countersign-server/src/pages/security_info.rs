@@ -51,6 +51,15 @@ async fn signed_in(
     current_session(state, tenant, headers).await
 }
 
+async fn tokens_of(state: &AppState, user: &User) -> Result<Vec<OathToken>, AppError> {
+    Ok(state
+        .deps
+        .store
+        .oath_tokens_of_user(&user.id)
+        .await
+        .map_err(CoreError::from)?)
+}
+
 fn to_login(tenant: &Tenant) -> Response {
     Redirect::to(&format!("{}/login", tenant_path(tenant))).into_response()
 }
@@ -129,12 +138,7 @@ pub async fn show(
     let Some((s, user)) = signed_in(&state, &tenant, &headers).await? else {
         return Ok(to_login(&tenant));
     };
-    let tokens = state
-        .deps
-        .store
-        .oath_tokens_of_user(&user.id)
-        .await
-        .map_err(CoreError::from)?;
+    let tokens = tokens_of(&state, &user).await?;
     let notice = match q.done.as_deref() {
         Some("added") => Some("Authenticator app was successfully registered."),
         Some("activated") => Some("Your hardware token is activated."),
@@ -205,12 +209,7 @@ async fn pending_token(
     user: &User,
     id: Option<&str>,
 ) -> Result<Option<OathToken>, AppError> {
-    let tokens = state
-        .deps
-        .store
-        .oath_tokens_of_user(&user.id)
-        .await
-        .map_err(CoreError::from)?;
+    let tokens = tokens_of(state, user).await?;
     Ok(match id {
         Some(id) => tokens.into_iter().find(|t| t.id == id && !t.active),
         // the newest pending software enrolment
@@ -238,12 +237,7 @@ pub async fn add(
             enrol_page(&tenant, &s, &user, &t, None)?,
         )),
         Err(CoreError::Invalid { reason, .. }) => {
-            let tokens = state
-                .deps
-                .store
-                .oath_tokens_of_user(&user.id)
-                .await
-                .map_err(CoreError::from)?;
+            let tokens = tokens_of(&state, &user).await?;
             Ok(page(
                 StatusCode::CONFLICT,
                 list_page(
@@ -301,12 +295,7 @@ pub async fn verify(
             enrol_page(&tenant, &s, &user, &t, Some(msg))?,
         )),
         OathKind::Hardware => {
-            let tokens = state
-                .deps
-                .store
-                .oath_tokens_of_user(&user.id)
-                .await
-                .map_err(CoreError::from)?;
+            let tokens = tokens_of(&state, &user).await?;
             Ok(page(
                 StatusCode::BAD_REQUEST,
                 list_page(&tenant, &s, &user, &tokens, None, Some(msg)),
@@ -326,12 +315,7 @@ pub async fn delete(
         return Ok(to_login(&tenant));
     };
     check_csrf(&s.csrf, form.csrf.as_deref())?;
-    let tokens = state
-        .deps
-        .store
-        .oath_tokens_of_user(&user.id)
-        .await
-        .map_err(CoreError::from)?;
+    let tokens = tokens_of(&state, &user).await?;
     let Some(t) = tokens
         .iter()
         .find(|t| Some(t.id.as_str()) == form.id.as_deref())

@@ -82,6 +82,34 @@ async fn require_flow(
         .ok_or_else(|| AppError::from(CoreError::FlowExpired))
 }
 
+/// The tenant and live flow of a posted sign-in form, after its anti-CSRF check.
+async fn posted_flow(
+    state: &AppState,
+    name: &str,
+    headers: &HeaderMap,
+    csrf: Option<&str>,
+) -> Result<(Tenant, SignInFlow), PageError> {
+    let tenant = http::tenant(state, name).await?;
+    let flow = require_flow(state, &tenant, headers).await?;
+    check_csrf(&flow.csrf, csrf)?;
+    Ok((tenant, flow))
+}
+
+/// Saves the flow and sends the browser to the page of its current step.
+async fn save_and_continue(
+    state: &AppState,
+    tenant: &Tenant,
+    flow: &SignInFlow,
+) -> Result<Response, PageError> {
+    state
+        .deps
+        .store
+        .update_flow(flow)
+        .await
+        .map_err(CoreError::from)?;
+    Ok(Redirect::to(&format!("{}/login", tenant_path(tenant))).into_response())
+}
+
 /// Starts a sign-in flow and sends the browser to its first page.
 pub async fn begin(state: &AppState, tenant: &Tenant, flow: &SignInFlow) -> Response {
     let mut res = Redirect::to(&format!("{}/login", tenant_path(tenant))).into_response();
@@ -246,9 +274,7 @@ pub async fn username(
     headers: HeaderMap,
     Form(form): Form<UsernameForm>,
 ) -> Result<Response, PageError> {
-    let tenant = http::tenant(&state, &name).await?;
-    let mut flow = require_flow(&state, &tenant, &headers).await?;
-    check_csrf(&flow.csrf, form.csrf.as_deref())?;
+    let (tenant, mut flow) = posted_flow(&state, &name, &headers, form.csrf.as_deref()).await?;
     let typed = form.username.as_deref().unwrap_or("").trim();
     if typed.is_empty() || typed.chars().count() > 256 || typed.chars().any(char::is_control) {
         let msg = "Enter your sign-in name, like alice@contoso.com.";
@@ -258,13 +284,9 @@ pub async fn username(
         ));
     }
     flow.username = Some(normalize_typed_name(&tenant, typed));
-    state
-        .deps
-        .store
-        .update_flow(&flow)
-        .await
-        .map_err(CoreError::from)?;
-    Ok(Redirect::to(&format!("{}/login", tenant_path(&tenant))).into_response())
+    flow.pending_user_id = None;
+    flow.amr.clear();
+    save_and_continue(&state, &tenant, &flow).await
 }
 
 pub async fn back(
@@ -273,17 +295,12 @@ pub async fn back(
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
-    let tenant = http::tenant(&state, &name).await?;
-    let mut flow = require_flow(&state, &tenant, &headers).await?;
-    check_csrf(&flow.csrf, form.csrf.as_deref())?;
+    let (tenant, mut flow) = posted_flow(&state, &name, &headers, form.csrf.as_deref()).await?;
+    // Going back to the first step forgets whatever the earlier name had proved.
     flow.username = None;
-    state
-        .deps
-        .store
-        .update_flow(&flow)
-        .await
-        .map_err(CoreError::from)?;
-    Ok(Redirect::to(&format!("{}/login", tenant_path(&tenant))).into_response())
+    flow.pending_user_id = None;
+    flow.amr.clear();
+    save_and_continue(&state, &tenant, &flow).await
 }
 
 pub async fn password(
@@ -293,9 +310,7 @@ pub async fn password(
     headers: HeaderMap,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, PageError> {
-    let tenant = http::tenant(&state, &name).await?;
-    let flow = require_flow(&state, &tenant, &headers).await?;
-    check_csrf(&flow.csrf, form.csrf.as_deref())?;
+    let (tenant, flow) = posted_flow(&state, &name, &headers, form.csrf.as_deref()).await?;
     let Some(typed) = flow.username.clone() else {
         return Ok(Redirect::to(&format!("{}/login", tenant_path(&tenant))).into_response());
     };
@@ -368,9 +383,7 @@ pub async fn code(
     headers: HeaderMap,
     Form(form): Form<CodeForm>,
 ) -> Result<Response, PageError> {
-    let tenant = http::tenant(&state, &name).await?;
-    let flow = require_flow(&state, &tenant, &headers).await?;
-    check_csrf(&flow.csrf, form.csrf.as_deref())?;
+    let (tenant, flow) = posted_flow(&state, &name, &headers, form.csrf.as_deref()).await?;
     let user = match &flow.pending_user_id {
         Some(id) => state
             .deps
