@@ -95,7 +95,7 @@ impl SqlStore {
                 .map_err(backend_err)?,
             Backend::Postgres => pool.clone(),
         };
-        let log = logwriter::LogWriter::start(write.clone());
+        let log = logwriter::LogWriter::start(pool.clone());
         let store = Self {
             pool,
             write,
