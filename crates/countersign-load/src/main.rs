@@ -6,9 +6,12 @@
 //!   username → password → code → token); one iteration is one sign-in.
 //! - `refresh`: refresh-token exchanges, each worker rotating its own token family.
 //! - `throttled`: password attempts against a locked account (refused without hashing).
+//! - `codes`: accepted second-factor codes, one per prepared user (see `codes.rs`); the users
+//!   `{user-prefix}{0..users}@domain` with `--password` must exist.
 //!
 //! Only loopback targets are accepted: this tool is for measuring a server on this machine.
 
+mod codes;
 mod flow;
 mod stats;
 
@@ -45,6 +48,11 @@ pub struct Args {
     /// Seconds per scenario (after warm-up).
     #[arg(long, default_value_t = 10)]
     pub duration: u64,
+    /// For `codes`: how many users (created beforehand) to prepare.
+    #[arg(long, default_value_t = 200)]
+    pub users: usize,
+    #[arg(long, default_value = "load")]
+    pub user_prefix: String,
     /// Upper bound on requests per scenario.
     #[arg(long, default_value_t = 2_000_000)]
     pub max_requests: u64,
@@ -78,6 +86,7 @@ async fn main() -> anyhow::Result<()> {
             }
             "refresh" => run(&args, &client, scenario, flow::Scenario::Refresh).await?,
             "throttled" => run(&args, &client, scenario, flow::Scenario::Throttled).await?,
+            "codes" => codes::run(&args, &client).await?,
             other => bail!("unknown scenario '{other}'"),
         };
         println!("{}", summary.line());

@@ -1,0 +1,191 @@
+//! The `codes` scenario: second-factor code checks through HTTP with replay protection on. A
+//! correct code is accepted once per token and time step and ends a sign-in flow that cost a
+//! password check, so the scenario prepares one flow waiting at "Enter code" for each of many
+//! users (each enrols an authenticator app through security info first), waits for a fresh time
+//! step, and then submits every user's current code at once: throughput and latency of the
+//! accepted checks.
+
+use crate::stats::Summary;
+use crate::Args;
+use anyhow::{anyhow, bail, Context};
+use countersign_authenticator::{Account, Algorithm, Kind};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::Semaphore;
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn cookie(r: &reqwest::Response, name: &str) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| v.split(';').next().unwrap_or("").to_string())
+}
+
+fn between<'a>(html: &'a str, start: &str, end: char) -> anyhow::Result<&'a str> {
+    let i = html.find(start).ok_or_else(|| anyhow!("'{start}' not on the page"))? + start.len();
+    let rest = &html[i..];
+    Ok(&rest[..rest.find(end).unwrap_or(rest.len())])
+}
+
+#[derive(Clone)]
+struct Site {
+    args: Args,
+    http: reqwest::Client,
+}
+
+impl Site {
+    fn url(&self, path: &str) -> String {
+        format!("{}/{}{path}", self.args.base, self.args.tenant)
+    }
+
+    /// Username and password on a fresh flow: returns (flow cookie, csrf, response).
+    async fn password_steps(&self, user: &str) -> anyhow::Result<(String, String, reqwest::Response)> {
+        let r = self.http.get(self.url("/login")).send().await?;
+        let flow = cookie(&r, "cs_flow").ok_or_else(|| anyhow!("no flow cookie"))?;
+        let csrf = between(&r.text().await?, "name=\"csrf\" value=\"", '"')?.to_string();
+        let r = self
+            .http
+            .post(self.url("/login/username"))
+            .header("cookie", &flow)
+            .form(&[("csrf", csrf.as_str()), ("username", user)])
+            .send()
+            .await?;
+        if r.status() != 303 {
+            bail!("username step: {}", r.status());
+        }
+        let r = self
+            .http
+            .post(self.url("/login/password"))
+            .header("cookie", &flow)
+            .form(&[("csrf", csrf.as_str()), ("password", self.args.password.as_str())])
+            .send()
+            .await?;
+        if r.status() != 303 {
+            bail!("password step for {user}: {}", r.status());
+        }
+        Ok((flow, csrf, r))
+    }
+
+    /// Signs in, enrols an authenticator app, and returns it.
+    async fn enrol(&self, user: &str) -> anyhow::Result<Account> {
+        let (_, _, r) = self.password_steps(user).await?;
+        let session = cookie(&r, "cs_session").ok_or_else(|| anyhow!("no session for {user}"))?;
+        let page = self
+            .http
+            .get(self.url("/security-info"))
+            .header("cookie", &session)
+            .send()
+            .await?
+            .text()
+            .await?;
+        let csrf = between(&page, "name=\"csrf\" value=\"", '"')?.to_string();
+        let page = self
+            .http
+            .post(self.url("/security-info/add"))
+            .header("cookie", &session)
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await?
+            .text()
+            .await?;
+        let secret = between(&page, "id=\"secret-key\">", '<')?.replace(' ', "");
+        let id = between(&page, "name=\"id\" value=\"", '"')?.to_string();
+        let account = Account {
+            id: id.clone(),
+            issuer: String::new(),
+            name: user.to_string(),
+            secret: base32::decode(base32::Alphabet::Rfc4648 { padding: false }, &secret)
+                .ok_or_else(|| anyhow!("bad secret on the page"))?,
+            algorithm: Algorithm::Sha1,
+            digits: 6,
+            kind: Kind::Totp { period: 30 },
+        };
+        let code = account.code(now()).code;
+        let r = self
+            .http
+            .post(self.url("/security-info/verify"))
+            .header("cookie", &session)
+            .form(&[("csrf", csrf.as_str()), ("id", id.as_str()), ("code", code.as_str())])
+            .send()
+            .await?;
+        if r.status() != 303 {
+            bail!("enrolment of {user}: {}", r.status());
+        }
+        Ok(account)
+    }
+}
+
+struct Waiting {
+    flow: String,
+    csrf: String,
+    account: Account,
+}
+
+pub async fn run(args: &Args, http: &reqwest::Client) -> anyhow::Result<Summary> {
+    let site = Site {
+        args: args.clone(),
+        http: http.clone(),
+    };
+    let domain = args.user.split_once('@').map(|(_, d)| d).unwrap_or("contoso.com");
+    // Set-up, bounded in parallel: enrol, then leave a flow waiting at "Enter code".
+    let gate = Arc::new(Semaphore::new(args.concurrency.max(1)));
+    let started = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..args.users {
+        let user = format!("{}{i}@{domain}", args.user_prefix);
+        let (gate, site) = (gate.clone(), site.clone());
+        set.spawn(async move {
+            let _slot = gate.acquire().await?;
+            let account = site.enrol(&user).await?;
+            let (flow, csrf, _) = site.password_steps(&user).await?;
+            anyhow::Ok(Waiting { flow, csrf, account })
+        });
+    }
+    let mut prepared = Vec::new();
+    while let Some(r) = set.join_next().await {
+        prepared.push(r?.context("preparing a user (did the bench script create them?)")?);
+    }
+    eprintln!(
+        "prepared {} users in {:.1} s",
+        prepared.len(),
+        started.elapsed().as_secs_f64()
+    );
+    // The enrolment codes used the current step: wait for the next one.
+    tokio::time::sleep(Duration::from_secs(30 - now() % 30)).await;
+    let t = now();
+    let begin = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for w in prepared {
+        let (gate, site) = (gate.clone(), site.clone());
+        set.spawn(async move {
+            let _slot = gate.acquire().await?;
+            let code = w.account.code(t).code;
+            let t0 = Instant::now();
+            let r = site
+                .http
+                .post(site.url("/login/code"))
+                .header("cookie", &w.flow)
+                .form(&[("csrf", w.csrf.as_str()), ("code", code.as_str())])
+                .send()
+                .await?;
+            anyhow::Ok((r.status() == 303, t0.elapsed()))
+        });
+    }
+    let mut lat = Vec::new();
+    let mut errors = 0;
+    while let Some(r) = set.join_next().await {
+        match r? {
+            Ok((true, d)) => lat.push(d),
+            _ => errors += 1,
+        }
+    }
+    Ok(Summary::new("codes", lat, errors, begin.elapsed()))
+}
