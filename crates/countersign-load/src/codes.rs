@@ -30,7 +30,10 @@ fn cookie(r: &reqwest::Response, name: &str) -> Option<String> {
 }
 
 fn between<'a>(html: &'a str, start: &str, end: char) -> anyhow::Result<&'a str> {
-    let i = html.find(start).ok_or_else(|| anyhow!("'{start}' not on the page"))? + start.len();
+    let i = html
+        .find(start)
+        .ok_or_else(|| anyhow!("'{start}' not on the page"))?
+        + start.len();
     let rest = &html[i..];
     Ok(&rest[..rest.find(end).unwrap_or(rest.len())])
 }
@@ -47,7 +50,10 @@ impl Site {
     }
 
     /// Username and password on a fresh flow: returns (flow cookie, csrf, response).
-    async fn password_steps(&self, user: &str) -> anyhow::Result<(String, String, reqwest::Response)> {
+    async fn password_steps(
+        &self,
+        user: &str,
+    ) -> anyhow::Result<(String, String, reqwest::Response)> {
         let r = self.http.get(self.url("/login")).send().await?;
         let flow = cookie(&r, "cs_flow").ok_or_else(|| anyhow!("no flow cookie"))?;
         let csrf = between(&r.text().await?, "name=\"csrf\" value=\"", '"')?.to_string();
@@ -65,7 +71,10 @@ impl Site {
             .http
             .post(self.url("/login/password"))
             .header("cookie", &flow)
-            .form(&[("csrf", csrf.as_str()), ("password", self.args.password.as_str())])
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("password", self.args.password.as_str()),
+            ])
             .send()
             .await?;
         if r.status() != 303 {
@@ -113,7 +122,11 @@ impl Site {
             .http
             .post(self.url("/security-info/verify"))
             .header("cookie", &session)
-            .form(&[("csrf", csrf.as_str()), ("id", id.as_str()), ("code", code.as_str())])
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("id", id.as_str()),
+                ("code", code.as_str()),
+            ])
             .send()
             .await?;
         if r.status() != 303 {
@@ -134,7 +147,11 @@ pub async fn run(args: &Args, http: &reqwest::Client) -> anyhow::Result<Summary>
         args: args.clone(),
         http: http.clone(),
     };
-    let domain = args.user.split_once('@').map(|(_, d)| d).unwrap_or("contoso.com");
+    let domain = args
+        .user
+        .split_once('@')
+        .map(|(_, d)| d)
+        .unwrap_or("contoso.com");
     // Set-up, bounded in parallel: enrol, then leave a flow waiting at "Enter code".
     let gate = Arc::new(Semaphore::new(args.concurrency.max(1)));
     let started = Instant::now();
@@ -146,7 +163,11 @@ pub async fn run(args: &Args, http: &reqwest::Client) -> anyhow::Result<Summary>
             let _slot = gate.acquire().await?;
             let account = site.enrol(&user).await?;
             let (flow, csrf, _) = site.password_steps(&user).await?;
-            anyhow::Ok(Waiting { flow, csrf, account })
+            anyhow::Ok(Waiting {
+                flow,
+                csrf,
+                account,
+            })
         });
     }
     let mut prepared = Vec::new();
