@@ -77,8 +77,7 @@ impl OathAlgorithm {
 pub struct OathToken {
     pub id: String,
     pub tenant_id: String,
-    /// Hardware tokens are imported before they are assigned; `None` until then is not allowed:
-    /// every imported row names its user.
+    /// The owner (an imported hardware token names its user in the CSV).
     pub user_id: String,
     pub kind: OathKind,
     /// What the user sees ("Authenticator app", "Hardware token 1234567").

@@ -23,10 +23,6 @@ fn conflict(e: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
 
 type Q<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
 
-fn opt_i64(v: Option<i64>) -> Option<i64> {
-    v
-}
-
 impl SqlStore {
     async fn fetch_opt<'q, T>(&self, q: Q<'q>, map: fn(&AnyRow) -> R<T>) -> R<Option<T>> {
         q.fetch_optional(&self.pool)
@@ -492,7 +488,7 @@ impl Store for SqlStore {
                 .bind(t.period as i64)
                 .bind(t.active as i64)
                 .bind(t.created_at)
-                .bind(opt_i64(t.last_used_at))
+                .bind(t.last_used_at)
                 .bind(t.last_step)
                 .execute(&mut *tx)
                 .await
@@ -782,7 +778,7 @@ impl Store for SqlStore {
         .bind(&c.session_digest)
         .bind(c.created_at)
         .bind(c.expires_at)
-        .bind(opt_i64(c.used_at))
+        .bind(c.used_at)
         .bind(&c.grant_id)
         .execute(&self.write)
         .await
@@ -839,7 +835,7 @@ impl Store for SqlStore {
         .bind(to_json(&g.amr))
         .bind(g.created_at)
         .bind(g.expires_at)
-        .bind(opt_i64(g.revoked_at))
+        .bind(g.revoked_at)
         .execute(&self.write)
         .await
         .map_err(backend_err)?;
@@ -877,7 +873,7 @@ impl Store for SqlStore {
         .bind(&r.grant_id)
         .bind(r.created_at)
         .bind(r.expires_at)
-        .bind(opt_i64(r.used_at))
+        .bind(r.used_at)
         .execute(&self.write)
         .await
         .map_err(backend_err)?;
@@ -960,7 +956,7 @@ impl Store for SqlStore {
         .bind(&new.grant_id)
         .bind(new.created_at)
         .bind(new.expires_at)
-        .bind(opt_i64(new.used_at))
+        .bind(new.used_at)
         .execute(&mut *tx)
         .await
         .map_err(backend_err)?;
@@ -985,7 +981,7 @@ impl Store for SqlStore {
         .bind(k.alg.as_str())
         .bind(k.private_pkcs8.expose())
         .bind(k.created_at)
-        .bind(opt_i64(k.retired_at))
+        .bind(k.retired_at)
         .execute(&self.write)
         .await
         .map_err(|e| conflict(e, || format!("signing key {}", k.kid)))?;

@@ -37,6 +37,7 @@ pub struct MethodForm {
 #[derive(Debug, Deserialize)]
 pub struct Notice {
     pub done: Option<String>,
+    pub reauth: Option<String>,
 }
 
 fn base(t: &Tenant) -> String {
@@ -143,6 +144,7 @@ pub async fn show(
         Some("added") => Some("Authenticator app was successfully registered."),
         Some("activated") => Some("Your hardware token is activated."),
         Some("deleted") => Some("The method was deleted. You were signed out everywhere else."),
+        _ if q.reauth.is_some() => Some("You signed in again. You can now delete the method."),
         _ => None,
     };
     Ok(page(
