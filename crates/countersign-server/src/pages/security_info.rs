@@ -61,6 +61,22 @@ async fn tokens_of(state: &AppState, user: &User) -> Result<Vec<OathToken>, AppE
         .map_err(CoreError::from)?)
 }
 
+/// The tenant, session and user behind a posted security-info form, after its anti-CSRF check;
+/// `Err` holds the redirect to the sign-in page when nobody is signed in.
+async fn posted(
+    state: &AppState,
+    name: &str,
+    headers: &HeaderMap,
+    csrf: Option<&str>,
+) -> Result<Result<(Tenant, Session, User), Response>, PageError> {
+    let tenant = http::tenant(state, name).await?;
+    let Some((s, user)) = signed_in(state, &tenant, headers).await? else {
+        return Ok(Err(to_login(&tenant)));
+    };
+    check_csrf(&s.csrf, csrf)?;
+    Ok(Ok((tenant, s, user)))
+}
+
 fn to_login(tenant: &Tenant) -> Response {
     Redirect::to(&format!("{}/login", tenant_path(tenant))).into_response()
 }
@@ -228,11 +244,10 @@ pub async fn add(
     headers: HeaderMap,
     Form(form): Form<MethodForm>,
 ) -> Result<Response, PageError> {
-    let tenant = http::tenant(&state, &name).await?;
-    let Some((s, user)) = signed_in(&state, &tenant, &headers).await? else {
-        return Ok(to_login(&tenant));
+    let (tenant, s, user) = match posted(&state, &name, &headers, form.csrf.as_deref()).await? {
+        Ok(v) => v,
+        Err(to_login) => return Ok(to_login),
     };
-    check_csrf(&s.csrf, form.csrf.as_deref())?;
     match oath::begin_enrolment(&state.deps, &user).await {
         Ok(t) => Ok(page(
             StatusCode::OK,
@@ -271,11 +286,10 @@ pub async fn verify(
     headers: HeaderMap,
     Form(form): Form<MethodForm>,
 ) -> Result<Response, PageError> {
-    let tenant = http::tenant(&state, &name).await?;
-    let Some((s, user)) = signed_in(&state, &tenant, &headers).await? else {
-        return Ok(to_login(&tenant));
+    let (tenant, s, user) = match posted(&state, &name, &headers, form.csrf.as_deref()).await? {
+        Ok(v) => v,
+        Err(to_login) => return Ok(to_login),
     };
-    check_csrf(&s.csrf, form.csrf.as_deref())?;
     let Some(t) = pending_token(&state, &user, form.id.as_deref()).await? else {
         return Err(
             AppError::bad_request("There is no method waiting for a code. Start again.").into(),
@@ -312,11 +326,10 @@ pub async fn delete(
     headers: HeaderMap,
     Form(form): Form<MethodForm>,
 ) -> Result<Response, PageError> {
-    let tenant = http::tenant(&state, &name).await?;
-    let Some((s, user)) = signed_in(&state, &tenant, &headers).await? else {
-        return Ok(to_login(&tenant));
+    let (tenant, s, user) = match posted(&state, &name, &headers, form.csrf.as_deref()).await? {
+        Ok(v) => v,
+        Err(to_login) => return Ok(to_login),
     };
-    check_csrf(&s.csrf, form.csrf.as_deref())?;
     let tokens = tokens_of(&state, &user).await?;
     let Some(t) = tokens
         .iter()
