@@ -1,9 +1,10 @@
 //! The `codes` scenario: second-factor code checks through HTTP with replay protection on. A
 //! correct code is accepted once per token and time step and ends a sign-in flow that cost a
-//! password check, so the scenario prepares one flow waiting at "Enter code" for each of many
-//! users (each enrols an authenticator app through security info first), waits for a fresh time
-//! step, and then submits every user's current code at once: throughput and latency of the
-//! accepted checks.
+//! password check, so the scenario prepares, for each of many users (each enrols an authenticator
+//! app through security info first), three flows waiting at "Enter code" — one for each time step
+//! the server accepts (previous, current, next) — waits for a fresh time step, and then submits
+//! every user's codes in step order, all users at once: throughput and latency of the accepted
+//! checks.
 
 use crate::stats::Summary;
 use crate::Args;
@@ -136,11 +137,15 @@ impl Site {
     }
 }
 
+/// A user ready for the burst: one flow waiting at "Enter code" per accepted time step.
 struct Waiting {
-    flow: String,
-    csrf: String,
+    flows: Vec<(String, String)>,
     account: Account,
 }
+
+/// The time steps (relative to the current one) whose codes the server accepts: ±1 step, each
+/// once per token, in increasing order (a later step makes the earlier ones replays).
+const STEPS: [i64; 3] = [-1, 0, 1];
 
 pub async fn run(args: &Args, http: &reqwest::Client) -> anyhow::Result<Summary> {
     let site = Site {
@@ -152,7 +157,7 @@ pub async fn run(args: &Args, http: &reqwest::Client) -> anyhow::Result<Summary>
         .split_once('@')
         .map(|(_, d)| d)
         .unwrap_or("contoso.com");
-    // Set-up, bounded in parallel: enrol, then leave a flow waiting at "Enter code".
+    // Set-up, bounded in parallel: enrol, then leave flows waiting at "Enter code".
     let gate = Arc::new(Semaphore::new(args.concurrency.max(1)));
     let started = Instant::now();
     let mut set = tokio::task::JoinSet::new();
@@ -162,50 +167,65 @@ pub async fn run(args: &Args, http: &reqwest::Client) -> anyhow::Result<Summary>
         set.spawn(async move {
             let _slot = gate.acquire().await?;
             let account = site.enrol(&user).await?;
-            let (flow, csrf, _) = site.password_steps(&user).await?;
-            anyhow::Ok(Waiting {
-                flow,
-                csrf,
-                account,
-            })
+            let mut flows = Vec::new();
+            for _ in STEPS {
+                let (flow, csrf, _) = site.password_steps(&user).await?;
+                flows.push((flow, csrf));
+            }
+            anyhow::Ok(Waiting { flows, account })
         });
     }
     let mut prepared = Vec::new();
     while let Some(r) = set.join_next().await {
         prepared.push(r?.context("preparing a user (did the bench script create them?)")?);
     }
+    // The enrolments accepted codes of this step and maybe of the one before: the burst starts at
+    // the beginning of the step after next, so that its "previous step" codes are unused.
+    let wait = 60 - now() % 30;
     eprintln!(
-        "prepared {} users in {:.1} s",
+        "prepared {} users ({} flows) in {:.1} s; burst in {wait} s",
         prepared.len(),
+        prepared.len() * STEPS.len(),
         started.elapsed().as_secs_f64()
     );
-    // The enrolment codes used the current step: wait for the next one.
-    tokio::time::sleep(Duration::from_secs(30 - now() % 30)).await;
+    tokio::time::sleep(Duration::from_secs(wait)).await;
     let t = now();
     let begin = Instant::now();
     let mut set = tokio::task::JoinSet::new();
     for w in prepared {
         let (gate, site) = (gate.clone(), site.clone());
         set.spawn(async move {
-            let _slot = gate.acquire().await?;
-            let code = w.account.code(t).code;
-            let t0 = Instant::now();
-            let r = site
-                .http
-                .post(site.url("/login/code"))
-                .header("cookie", &w.flow)
-                .form(&[("csrf", w.csrf.as_str()), ("code", code.as_str())])
-                .send()
-                .await?;
-            anyhow::Ok((r.status() == 303, t0.elapsed()))
+            let mut out = Vec::new();
+            for ((flow, csrf), step) in w.flows.iter().zip(STEPS) {
+                let code = w.account.code((t as i64 + step * 30) as u64).code;
+                let _slot = gate.acquire().await?;
+                let t0 = Instant::now();
+                let r = site
+                    .http
+                    .post(site.url("/login/code"))
+                    .header("cookie", flow)
+                    .form(&[("csrf", csrf.as_str()), ("code", code.as_str())])
+                    .send()
+                    .await?;
+                out.push((r.status() == 303, t0.elapsed()));
+            }
+            anyhow::Ok(out)
         });
     }
     let mut lat = Vec::new();
     let mut errors = 0;
     while let Some(r) = set.join_next().await {
         match r? {
-            Ok((true, d)) => lat.push(d),
-            _ => errors += 1,
+            Ok(results) => {
+                for (ok, d) in results {
+                    if ok {
+                        lat.push(d);
+                    } else {
+                        errors += 1;
+                    }
+                }
+            }
+            Err(_) => errors += STEPS.len() as u64,
         }
     }
     Ok(Summary::new("codes", lat, errors, begin.elapsed()))

@@ -1,17 +1,17 @@
 //! Countersign's `Store` on SQL: embedded SQLite (the default; WAL, one file in the data
 //! directory) and PostgreSQL (for several stateless servers sharing one database). One SQL
-//! implementation serves both through sqlx's `Any` driver; schemas and migrations are per backend.
+//! implementation serves both through a small driver interface (`db`); schemas and migrations are
+//! per backend.
 
+mod db;
 mod logwriter;
 mod migrate;
 mod rows;
 mod sql;
 
 use countersign_core::StoreError;
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use db::Db;
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,21 +20,12 @@ pub enum Backend {
     Postgres,
 }
 
-/// The SQL store. Cheap to clone (the pool is shared).
+/// The SQL store. Cheap to clone (the connections are shared).
 #[derive(Clone)]
 pub struct SqlStore {
-    /// Reads (several connections).
-    pool: AnyPool,
-    /// Writes. For SQLite a single connection, so writers queue here in order instead of
-    /// colliding on SQLite's lock and sleeping in its busy handler (which made the tail latency);
-    /// for PostgreSQL the same pool as reads.
-    write: AnyPool,
+    db: Db,
     backend: Backend,
     log: logwriter::LogWriter,
-}
-
-fn backend_err(e: sqlx::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
 }
 
 impl SqlStore {
@@ -47,14 +38,13 @@ impl SqlStore {
             ))
         })?;
         let path = data_dir.join("countersign.db");
-        let url = format!("sqlite://{}?mode=rwc", path.display());
-        Self::open(&url, None).await
+        Self::open(&format!("sqlite://{}", path.display()), None).await
     }
 
-    /// Opens a store by URL: `sqlite://path?mode=rwc` or `postgres://…`. With PostgreSQL, `schema`
-    /// (created if missing) isolates one deployment, or one test, from the others.
+    /// Opens a store by URL: `sqlite://path` (created if missing) or `postgres://…`. With
+    /// PostgreSQL, `schema` (created if missing) isolates one deployment, or one test, from the
+    /// others.
     pub async fn open(url: &str, schema: Option<&str>) -> Result<Self, StoreError> {
-        sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
@@ -75,92 +65,71 @@ impl SqlStore {
                 )));
             }
         }
-        let opts = AnyConnectOptions::from_str(url).map_err(backend_err)?;
-        let pool = Self::pool(
-            backend,
-            schema,
-            &opts,
-            if backend == Backend::Sqlite { 8 } else { 16 },
-        )
-        .await
-        .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", redact_url(url))))?;
+        let cannot = |e: db::DbError| {
+            let e: StoreError = e.into();
+            StoreError::Backend(format!("cannot open {}: {e}", redact_url(url)))
+        };
+        let db = match backend {
+            Backend::Sqlite => {
+                let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
+                let path = path.split('?').next().unwrap_or_default();
+                if path.is_empty() || path.starts_with(':') {
+                    return Err(StoreError::Backend(format!(
+                        "database URL '{url}': give a file, as in sqlite:///var/lib/countersign/countersign.db"
+                    )));
+                }
+                Db::Sqlite(std::sync::Arc::new(
+                    db::lite::Lite::open(Path::new(path)).map_err(cannot)?,
+                ))
+            }
+            Backend::Postgres => Db::Postgres(Self::pg_pool(url, schema).await.map_err(cannot)?),
+        };
         if let Some(s) = schema {
-            pool.execute(format!("CREATE SCHEMA IF NOT EXISTS \"{s}\"").as_str())
-                .await
-                .map_err(backend_err)?;
+            db.batch(&format!("CREATE SCHEMA IF NOT EXISTS \"{s}\""))
+                .await?;
         }
-        let write = match backend {
-            Backend::Sqlite => Self::pool(backend, schema, &opts, 1)
-                .await
-                .map_err(backend_err)?,
-            Backend::Postgres => pool.clone(),
-        };
-        let log = logwriter::LogWriter::start(pool.clone());
-        let store = Self {
-            pool,
-            write,
-            backend,
-            log,
-        };
+        let log = logwriter::LogWriter::start(db.clone());
+        let store = Self { db, backend, log };
         migrate::run(&store).await?;
         Ok(store)
     }
 
-    async fn pool(
-        backend: Backend,
-        schema: Option<&str>,
-        opts: &AnyConnectOptions,
-        size: u32,
-    ) -> Result<AnyPool, sqlx::Error> {
+    async fn pg_pool(url: &str, schema: Option<&str>) -> Result<sqlx::PgPool, db::DbError> {
+        use sqlx::Executor;
         let schema_owned = schema.map(str::to_string);
-        AnyPoolOptions::new()
-            .max_connections(size)
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |conn, _| {
                 let schema = schema_owned.clone();
                 Box::pin(async move {
-                    match backend {
-                        Backend::Sqlite => {
-                            // WAL with synchronous=NORMAL: a committed write survives a crash of
-                            // the process (kill -9); FULL would also survive power loss at a
-                            // large cost per commit.
-                            conn.execute(
-                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
-                            )
+                    if let Some(s) = schema {
+                        conn.execute(format!("SET search_path TO \"{s}\"").as_str())
                             .await?;
-                        }
-                        Backend::Postgres => {
-                            if let Some(s) = schema {
-                                conn.execute(format!("SET search_path TO \"{s}\"").as_str())
-                                    .await?;
-                            }
-                        }
                     }
                     Ok(())
                 })
             })
-            .connect_with(opts.clone())
+            .connect(url)
             .await
+            .map_err(db::pg::err)
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
     }
 
-    /// Closes the pool, waiting for connections to finish (checkpointing SQLite's WAL).
+    /// Writes the queued sign-in log and closes the connections (checkpointing SQLite's WAL).
     pub async fn close(&self) {
         self.log.flush().await;
-        self.write.close().await;
-        self.pool.close().await;
+        self.db.close().await;
     }
 
     /// Drops a PostgreSQL schema (test clean-up).
     pub async fn drop_schema(&self, schema: &str) -> Result<(), StoreError> {
-        self.pool
-            .execute(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE").as_str())
-            .await
-            .map_err(backend_err)?;
+        self.db
+            .batch(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .await?;
         Ok(())
     }
 }

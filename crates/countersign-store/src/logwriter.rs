@@ -1,14 +1,14 @@
 //! The sign-in log is written by one background task in batches: under a password-spraying flood
 //! every refused attempt is still logged, but as one transaction per batch instead of one commit
 //! per attempt. Rows go in one prepared statement each (measured faster here than multi-row
-//! INSERTs, whose varying size defeats the statement cache), on the shared pool rather than the
-//! single writer connection (which halved the rate of refused attempts). Entries reach the database within moments; reading the log flushes first. An entry
+//! INSERTs, whose varying size defeats the statement cache). Entries reach the database within
+//! moments; reading the log flushes first. An entry
 //! queued when the process is killed may be lost — the trade-off for not letting an attacker turn
 //! the log into a write amplifier.
 
+use crate::db::{query, Db, DbResult};
 use crate::rows;
 use countersign_core::model::SignInLogEntry;
-use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
 const BATCH: usize = 256;
@@ -25,9 +25,9 @@ pub(crate) struct LogWriter {
 }
 
 impl LogWriter {
-    pub(crate) fn start(pool: AnyPool) -> Self {
+    pub(crate) fn start(db: Db) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(pool, rx));
+        tokio::spawn(run(db, rx));
         Self { tx }
     }
 
@@ -45,7 +45,7 @@ impl LogWriter {
     }
 }
 
-async fn run(pool: AnyPool, mut rx: mpsc::Receiver<Msg>) {
+async fn run(db: Db, mut rx: mpsc::Receiver<Msg>) {
     let mut batch = Vec::with_capacity(BATCH);
     let mut waiters = Vec::new();
     while let Some(first) = rx.recv().await {
@@ -60,7 +60,7 @@ async fn run(pool: AnyPool, mut rx: mpsc::Receiver<Msg>) {
             }
         }
         if !batch.is_empty() {
-            if let Err(e) = write(&pool, &batch).await {
+            if let Err(e) = write(&db, &batch).await {
                 tracing::error!(error = %e, lost = batch.len(), "writing the sign-in log failed");
             }
             batch.clear();
@@ -71,26 +71,27 @@ async fn run(pool: AnyPool, mut rx: mpsc::Receiver<Msg>) {
     }
 }
 
-async fn write(pool: &AnyPool, batch: &[SignInLogEntry]) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
+async fn write(db: &Db, batch: &[SignInLogEntry]) -> DbResult<()> {
+    let mut tx = db.begin().await?;
     let sql = format!(
         "INSERT INTO signin_log ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         rows::SIGNIN_COLS
     );
     for e in batch {
-        sqlx::query(&sql)
-            .bind(&e.id)
-            .bind(&e.tenant_id)
-            .bind(e.at)
-            .bind(&e.user_id)
-            .bind(&e.typed_name)
-            .bind(&e.client_id)
-            .bind(&e.client_addr)
-            .bind(&e.method)
-            .bind(e.result.as_str())
-            .bind(&e.failure_reason)
-            .execute(&mut *tx)
-            .await?;
+        tx.exec(
+            query(&sql)
+                .bind(&e.id)
+                .bind(&e.tenant_id)
+                .bind(e.at)
+                .bind(&e.user_id)
+                .bind(&e.typed_name)
+                .bind(&e.client_id)
+                .bind(&e.client_addr)
+                .bind(&e.method)
+                .bind(e.result.as_str())
+                .bind(&e.failure_reason),
+        )
+        .await?;
     }
     tx.commit().await
 }

@@ -1,9 +1,9 @@
-//! Schema migrations: numbered SQL files per backend, embedded in the binary, each applied once in
-//! its own transaction and recorded in `countersign_migrations`.
+//! Schema migrations: numbered SQL files per backend, embedded in the binary, applied together in
+//! one transaction and recorded in `countersign_migrations`.
 
-use crate::{backend_err, Backend, SqlStore};
+use crate::db::query;
+use crate::{Backend, SqlStore};
 use countersign_core::StoreError;
-use sqlx::Executor;
 
 const SQLITE: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
@@ -14,64 +14,54 @@ const POSTGRES: &[(i64, &str)] = &[
     (2, include_str!("../migrations/postgres/0002_oath.sql")),
 ];
 
-/// Arbitrary constant naming the advisory lock that serialises concurrent migrators on PostgreSQL.
+/// Serialises migrations between server instances starting at once on one PostgreSQL.
 const PG_LOCK: i64 = 0x0063_6f75_6e74_6572;
 
+/// Applies the migrations not applied yet, all in one transaction: a failing one leaves the
+/// schema as it was.
 pub(crate) async fn run(store: &SqlStore) -> Result<(), StoreError> {
-    let mut conn = store.pool.acquire().await.map_err(backend_err)?;
+    let mut tx = store.db.begin().await?;
     if store.backend == Backend::Postgres {
-        // Several servers may start at once against one database.
-        conn.execute(format!("SELECT pg_advisory_lock({PG_LOCK})").as_str())
-            .await
-            .map_err(backend_err)?;
+        tx.batch(&format!("SELECT pg_advisory_xact_lock({PG_LOCK})"))
+            .await?;
     }
-    let result = apply(&mut conn, store.backend).await;
-    if store.backend == Backend::Postgres {
-        let _ = conn
-            .execute(format!("SELECT pg_advisory_unlock({PG_LOCK})").as_str())
-            .await;
-    }
-    result
-}
-
-async fn apply(conn: &mut sqlx::AnyConnection, backend: Backend) -> Result<(), StoreError> {
-    conn.execute(
+    tx.batch(
         "CREATE TABLE IF NOT EXISTS countersign_migrations \
          (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
     )
-    .await
-    .map_err(backend_err)?;
-    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM countersign_migrations")
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(backend_err)?;
-    let list = match backend {
+    .await?;
+    let applied = tx
+        .fetch_all(query("SELECT version FROM countersign_migrations"))
+        .await?
+        .iter()
+        .map(|r| r.first::<i64>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let list = match store.backend {
         Backend::Sqlite => SQLITE,
         Backend::Postgres => POSTGRES,
     };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
     for (version, sql) in list {
         if applied.contains(version) {
             continue;
         }
-        let mut tx = sqlx::Connection::begin(&mut *conn)
-            .await
-            .map_err(backend_err)?;
-        sqlx::raw_sql(sql)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| StoreError::Backend(format!("migration {version} failed: {e}")))?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
-        sqlx::query("INSERT INTO countersign_migrations (version, applied_at) VALUES ($1, $2)")
-            .bind(*version)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend_err)?;
-        tx.commit().await.map_err(backend_err)?;
+        tx.batch(sql).await.map_err(|e| {
+            StoreError::Backend(format!(
+                "migration {version} failed: {}",
+                StoreError::from(e)
+            ))
+        })?;
+        tx.exec(
+            query("INSERT INTO countersign_migrations (version, applied_at) VALUES ($1, $2)")
+                .bind(*version)
+                .bind(now),
+        )
+        .await?;
         tracing::info!(version, "applied schema migration");
     }
+    tx.commit().await?;
     Ok(())
 }

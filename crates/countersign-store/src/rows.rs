@@ -1,24 +1,19 @@
 //! Mapping between SQL rows and domain records: column lists and row decoders. JSON-valued
 //! columns (URI lists, `amr`, a flow's authorization request) are stored as text.
 
+use crate::db::{FromVal, Row};
 use countersign_core::model::*;
 use countersign_core::oath::{OathAlgorithm, OathKind, OathToken};
 use countersign_core::secret::Secret;
 use countersign_core::StoreError;
-use sqlx::any::AnyRow;
-use sqlx::Row;
 
 pub type R<T> = Result<T, StoreError>;
 
-fn get<'r, T>(row: &'r AnyRow, col: &str) -> R<T>
-where
-    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
-{
-    row.try_get(col)
-        .map_err(|e| StoreError::Backend(format!("column {col}: {e}")))
+fn get<T: FromVal>(row: &Row, col: &str) -> R<T> {
+    row.get(col)
 }
 
-fn json_vec(row: &AnyRow, col: &str) -> R<Vec<String>> {
+fn json_vec(row: &Row, col: &str) -> R<Vec<String>> {
     let s: String = get(row, col)?;
     serde_json::from_str(&s).map_err(|e| StoreError::Backend(format!("column {col}: {e}")))
 }
@@ -30,7 +25,7 @@ pub fn to_json(v: &[String]) -> String {
 pub const USER_COLS: &str =
     "id, tenant_id, upn, display_name, email, enabled, password_hash, created_at, updated_at";
 
-pub fn user(row: &AnyRow) -> R<User> {
+pub fn user(row: &Row) -> R<User> {
     Ok(User {
         id: get(row, "id")?,
         tenant_id: get(row, "tenant_id")?,
@@ -46,7 +41,7 @@ pub fn user(row: &AnyRow) -> R<User> {
 
 pub const GROUP_COLS: &str = "id, tenant_id, name, description, created_at";
 
-pub fn group(row: &AnyRow) -> R<Group> {
+pub fn group(row: &Row) -> R<Group> {
     Ok(Group {
         id: get(row, "id")?,
         tenant_id: get(row, "tenant_id")?,
@@ -59,7 +54,7 @@ pub fn group(row: &AnyRow) -> R<Group> {
 pub const CLIENT_COLS: &str = "id, tenant_id, name, redirect_uris, post_logout_redirect_uris, \
                                secret_digest, id_token_alg, created_at";
 
-pub fn client(row: &AnyRow) -> R<OidcClient> {
+pub fn client(row: &Row) -> R<OidcClient> {
     let alg: String = get(row, "id_token_alg")?;
     Ok(OidcClient {
         id: get(row, "id")?,
@@ -77,7 +72,7 @@ pub fn client(row: &AnyRow) -> R<OidcClient> {
 pub const FLOW_COLS: &str = "id, tenant_id, csrf, request, username, pending_user_id, amr, \
                              return_to, created_at, expires_at";
 
-pub fn flow(row: &AnyRow) -> R<SignInFlow> {
+pub fn flow(row: &Row) -> R<SignInFlow> {
     let request: Option<String> = get(row, "request")?;
     Ok(SignInFlow {
         id: get(row, "id")?,
@@ -99,7 +94,7 @@ pub fn flow(row: &AnyRow) -> R<SignInFlow> {
 pub const OATH_COLS: &str = "id, tenant_id, user_id, kind, name, serial, manufacturer, model, \
     secret, algorithm, digits, period, active, created_at, last_used_at, last_step";
 
-pub fn oath(row: &AnyRow) -> R<OathToken> {
+pub fn oath(row: &Row) -> R<OathToken> {
     let kind: String = get(row, "kind")?;
     let alg: String = get(row, "algorithm")?;
     Ok(OathToken {
@@ -127,7 +122,7 @@ pub fn oath(row: &AnyRow) -> R<OathToken> {
 pub const SESSION_COLS: &str =
     "id_digest, tenant_id, user_id, csrf, auth_time, amr, created_at, last_seen_at";
 
-pub fn session(row: &AnyRow) -> R<Session> {
+pub fn session(row: &Row) -> R<Session> {
     Ok(Session {
         id_digest: get(row, "id_digest")?,
         tenant_id: get(row, "tenant_id")?,
@@ -143,7 +138,7 @@ pub fn session(row: &AnyRow) -> R<Session> {
 pub const CODE_COLS: &str = "code_digest, tenant_id, client_id, user_id, redirect_uri, scope, \
     nonce, code_challenge, auth_time, amr, session_digest, created_at, expires_at, used_at, grant_id";
 
-pub fn code(row: &AnyRow) -> R<AuthCode> {
+pub fn code(row: &Row) -> R<AuthCode> {
     Ok(AuthCode {
         code_digest: get(row, "code_digest")?,
         tenant_id: get(row, "tenant_id")?,
@@ -166,7 +161,7 @@ pub fn code(row: &AnyRow) -> R<AuthCode> {
 pub const GRANT_COLS: &str = "id, tenant_id, client_id, user_id, scope, nonce, auth_time, amr, \
                               created_at, expires_at, revoked_at";
 
-pub fn grant(row: &AnyRow) -> R<Grant> {
+pub fn grant(row: &Row) -> R<Grant> {
     Ok(Grant {
         id: get(row, "id")?,
         tenant_id: get(row, "tenant_id")?,
@@ -184,7 +179,7 @@ pub fn grant(row: &AnyRow) -> R<Grant> {
 
 pub const REFRESH_COLS: &str = "token_digest, grant_id, created_at, expires_at, used_at";
 
-pub fn refresh(row: &AnyRow) -> R<RefreshToken> {
+pub fn refresh(row: &Row) -> R<RefreshToken> {
     Ok(RefreshToken {
         token_digest: get(row, "token_digest")?,
         grant_id: get(row, "grant_id")?,
@@ -195,7 +190,7 @@ pub fn refresh(row: &AnyRow) -> R<RefreshToken> {
 }
 
 /// A row of `refresh_tokens r JOIN grants g`, the token's own times aliased `r_*`.
-pub fn refresh_and_grant(row: &AnyRow) -> R<(RefreshToken, Grant)> {
+pub fn refresh_and_grant(row: &Row) -> R<(RefreshToken, Grant)> {
     let r = RefreshToken {
         token_digest: get(row, "token_digest")?,
         grant_id: get(row, "grant_id")?,
@@ -206,7 +201,7 @@ pub fn refresh_and_grant(row: &AnyRow) -> R<(RefreshToken, Grant)> {
     Ok((r, grant(row)?))
 }
 
-pub fn signing_key(row: &AnyRow) -> R<SigningKey> {
+pub fn signing_key(row: &Row) -> R<SigningKey> {
     let alg: String = get(row, "alg")?;
     Ok(SigningKey {
         kid: get(row, "kid")?,
@@ -221,7 +216,7 @@ pub fn signing_key(row: &AnyRow) -> R<SigningKey> {
 pub const SIGNIN_COLS: &str = "id, tenant_id, at, user_id, typed_name, client_id, client_addr, \
                                method, result, failure_reason";
 
-pub fn signin(row: &AnyRow) -> R<SignInLogEntry> {
+pub fn signin(row: &Row) -> R<SignInLogEntry> {
     let result: String = get(row, "result")?;
     Ok(SignInLogEntry {
         id: get(row, "id")?,
@@ -241,7 +236,7 @@ pub fn signin(row: &AnyRow) -> R<SignInLogEntry> {
     })
 }
 
-pub fn throttle(row: &AnyRow) -> R<ThrottleState> {
+pub fn throttle(row: &Row) -> R<ThrottleState> {
     Ok(ThrottleState {
         failures: get::<i64>(row, "failures")?.clamp(0, u32::MAX as i64) as u32,
         last_failure_at: get(row, "last_failure_at")?,

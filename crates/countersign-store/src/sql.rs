@@ -2,103 +2,81 @@
 //! `ON CONFLICT`, `RETURNING`). Single-use credentials are consumed with a conditional UPDATE, so
 //! exactly one of any number of parallel callers sees `Fresh`.
 
+use crate::db::{query, DbError, Query, Row, Tx};
 use crate::rows::{self, to_json, R};
-use crate::{backend_err, SqlStore};
+use crate::SqlStore;
 use async_trait::async_trait;
 use countersign_core::clock::Timestamp;
 use countersign_core::model::*;
 use countersign_core::oath::OathToken;
 use countersign_core::store::Store;
 use countersign_core::StoreError;
-use sqlx::any::AnyRow;
-use sqlx::{Any, Transaction};
 
 /// Maps a unique-constraint violation to `Conflict(what)`, anything else to `Backend`.
-fn conflict(e: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
-    match &e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(what()),
-        _ => backend_err(e),
+fn conflict(e: DbError, what: impl FnOnce() -> String) -> StoreError {
+    match e {
+        DbError::Unique(_) => StoreError::Conflict(what()),
+        e => e.into(),
     }
 }
 
-type Q<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
-
 impl SqlStore {
-    async fn fetch_opt<'q, T>(&self, q: Q<'q>, map: fn(&AnyRow) -> R<T>) -> R<Option<T>> {
-        q.fetch_optional(&self.pool)
-            .await
-            .map_err(backend_err)?
-            .as_ref()
-            .map(map)
-            .transpose()
+    async fn fetch_opt<T>(&self, q: Query, map: fn(&Row) -> R<T>) -> R<Option<T>> {
+        q.fetch_opt(&self.db).await?.as_ref().map(map).transpose()
     }
 
-    async fn fetch_all<'q, T>(&self, q: Q<'q>, map: fn(&AnyRow) -> R<T>) -> R<Vec<T>> {
-        q.fetch_all(&self.pool)
-            .await
-            .map_err(backend_err)?
-            .iter()
-            .map(map)
-            .collect()
+    async fn fetch_all<T>(&self, q: Query, map: fn(&Row) -> R<T>) -> R<Vec<T>> {
+        q.fetch_all(&self.db).await?.iter().map(map).collect()
     }
 
-    async fn exec<'q>(&self, q: Q<'q>) -> R<u64> {
-        Ok(q.execute(&self.write)
-            .await
-            .map_err(backend_err)?
-            .rows_affected())
+    async fn exec(&self, q: Query) -> R<u64> {
+        Ok(q.execute(&self.db).await?)
     }
 
     async fn domains_of(&self, tenant_id: &str) -> R<Vec<String>> {
-        sqlx::query_scalar(
-            "SELECT domain FROM tenant_domains WHERE tenant_id = $1 ORDER BY position",
-        )
-        .bind(tenant_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend_err)
+        query("SELECT domain FROM tenant_domains WHERE tenant_id = $1 ORDER BY position")
+            .bind(tenant_id)
+            .fetch_all(&self.db)
+            .await?
+            .iter()
+            .map(Row::first)
+            .collect()
     }
 
-    async fn tenant_from(&self, row: Option<AnyRow>) -> R<Option<Tenant>> {
+    async fn tenant_from(&self, row: Option<Row>) -> R<Option<Tenant>> {
         let Some(row) = row else { return Ok(None) };
-        use sqlx::Row;
-        let id: String = row.try_get("id").map_err(backend_err)?;
+        let id: String = row.get("id")?;
         Ok(Some(Tenant {
             domains: self.domains_of(&id).await?,
-            name: row.try_get("name").map_err(backend_err)?,
-            display_name: row.try_get("display_name").map_err(backend_err)?,
-            created_at: row.try_get("created_at").map_err(backend_err)?,
+            name: row.get("name")?,
+            display_name: row.get("display_name")?,
+            created_at: row.get("created_at")?,
             id,
         }))
     }
 
-    async fn write_domains(tx: &mut Transaction<'_, Any>, t: &Tenant) -> R<()> {
-        sqlx::query("DELETE FROM tenant_domains WHERE tenant_id = $1")
+    async fn write_domains(tx: &mut Tx<'_>, t: &Tenant) -> R<()> {
+        query("DELETE FROM tenant_domains WHERE tenant_id = $1")
             .bind(&t.id)
-            .execute(&mut **tx)
-            .await
-            .map_err(backend_err)?;
+            .execute_in(tx)
+            .await?;
         for (i, d) in t.domains.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO tenant_domains (domain, tenant_id, position) VALUES ($1, $2, $3)",
-            )
-            .bind(d)
-            .bind(&t.id)
-            .bind(i as i64)
-            .execute(&mut **tx)
-            .await
-            .map_err(|e| conflict(e, || format!("domain {d}")))?;
+            query("INSERT INTO tenant_domains (domain, tenant_id, position) VALUES ($1, $2, $3)")
+                .bind(d)
+                .bind(&t.id)
+                .bind(i as i64)
+                .execute_in(tx)
+                .await
+                .map_err(|e| conflict(e, || format!("domain {d}")))?;
         }
         Ok(())
     }
 
-    async fn consume<'q>(&self, update: Q<'q>, tx: Option<&mut Transaction<'_, Any>>) -> R<bool> {
+    async fn consume(&self, update: Query, tx: Option<&mut Tx<'_>>) -> R<bool> {
         let n = match tx {
-            Some(tx) => update.execute(&mut **tx).await,
-            None => update.execute(&self.write).await,
-        }
-        .map_err(backend_err)?
-        .rows_affected();
+            Some(tx) => update.execute_in(tx).await,
+            None => update.execute(&self.db).await,
+        }?;
         Ok(n == 1)
     }
 }
@@ -106,76 +84,64 @@ impl SqlStore {
 #[async_trait]
 impl Store for SqlStore {
     async fn ping(&self) -> R<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.write)
-            .await
-            .map_err(backend_err)?;
+        query("SELECT 1").execute(&self.db).await?;
         Ok(())
     }
 
     // --- tenants ---
 
     async fn insert_tenant(&self, t: &Tenant) -> R<()> {
-        let mut tx = self.write.begin().await.map_err(backend_err)?;
-        sqlx::query(
-            "INSERT INTO tenants (id, name, display_name, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&t.id)
-        .bind(&t.name)
-        .bind(&t.display_name)
-        .bind(t.created_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| conflict(e, || format!("tenant {}", t.name)))?;
+        let mut tx = self.db.begin().await?;
+        query("INSERT INTO tenants (id, name, display_name, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(&t.id)
+            .bind(&t.name)
+            .bind(&t.display_name)
+            .bind(t.created_at)
+            .execute_in(&mut tx)
+            .await
+            .map_err(|e| conflict(e, || format!("tenant {}", t.name)))?;
         Self::write_domains(&mut tx, t).await?;
-        tx.commit().await.map_err(backend_err)
+        tx.commit().await.map_err(StoreError::from)
     }
 
     async fn update_tenant(&self, t: &Tenant) -> R<()> {
-        let mut tx = self.write.begin().await.map_err(backend_err)?;
-        sqlx::query("UPDATE tenants SET display_name = $2 WHERE id = $1")
+        let mut tx = self.db.begin().await?;
+        query("UPDATE tenants SET display_name = $2 WHERE id = $1")
             .bind(&t.id)
             .bind(&t.display_name)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend_err)?;
+            .execute_in(&mut tx)
+            .await?;
         Self::write_domains(&mut tx, t).await?;
-        tx.commit().await.map_err(backend_err)
+        tx.commit().await.map_err(StoreError::from)
     }
 
     async fn delete_tenant(&self, id: &str) -> R<bool> {
         Ok(self
-            .exec(sqlx::query("DELETE FROM tenants WHERE id = $1").bind(id))
+            .exec(query("DELETE FROM tenants WHERE id = $1").bind(id))
             .await?
             > 0)
     }
 
     async fn tenant_by_name(&self, name: &str) -> R<Option<Tenant>> {
-        let row =
-            sqlx::query("SELECT id, name, display_name, created_at FROM tenants WHERE name = $1")
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(backend_err)?;
+        let row = query("SELECT id, name, display_name, created_at FROM tenants WHERE name = $1")
+            .bind(name)
+            .fetch_opt(&self.db)
+            .await?;
         self.tenant_from(row).await
     }
 
     async fn tenant_by_id(&self, id: &str) -> R<Option<Tenant>> {
-        let row =
-            sqlx::query("SELECT id, name, display_name, created_at FROM tenants WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(backend_err)?;
+        let row = query("SELECT id, name, display_name, created_at FROM tenants WHERE id = $1")
+            .bind(id)
+            .fetch_opt(&self.db)
+            .await?;
         self.tenant_from(row).await
     }
 
     async fn list_tenants(&self) -> R<Vec<Tenant>> {
-        let rows =
-            sqlx::query("SELECT id, name, display_name, created_at FROM tenants ORDER BY name")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(backend_err)?;
+        let rows = query("SELECT id, name, display_name, created_at FROM tenants ORDER BY name")
+            .fetch_all(&self.db)
+            .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             if let Some(t) = self.tenant_from(Some(r)).await? {
@@ -188,7 +154,7 @@ impl Store for SqlStore {
     // --- users ---
 
     async fn insert_user(&self, u: &User) -> R<()> {
-        sqlx::query(&format!(
+        query(&format!(
             "INSERT INTO users ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             rows::USER_COLS
         ))
@@ -201,14 +167,14 @@ impl Store for SqlStore {
         .bind(u.password_hash.as_ref().map(|h| h.expose().to_string()))
         .bind(u.created_at)
         .bind(u.updated_at)
-        .execute(&self.write)
+        .execute(&self.db)
         .await
         .map_err(|e| conflict(e, || format!("user {}", u.upn)))?;
         Ok(())
     }
 
     async fn update_user(&self, u: &User) -> R<()> {
-        sqlx::query(
+        query(
             "UPDATE users SET upn = $2, display_name = $3, email = $4, enabled = $5, \
              password_hash = $6, updated_at = $7 WHERE id = $1",
         )
@@ -219,7 +185,7 @@ impl Store for SqlStore {
         .bind(u.enabled as i64)
         .bind(u.password_hash.as_ref().map(|h| h.expose().to_string()))
         .bind(u.updated_at)
-        .execute(&self.write)
+        .execute(&self.db)
         .await
         .map_err(|e| conflict(e, || format!("user {}", u.upn)))?;
         Ok(())
@@ -227,14 +193,14 @@ impl Store for SqlStore {
 
     async fn delete_user(&self, id: &str) -> R<bool> {
         Ok(self
-            .exec(sqlx::query("DELETE FROM users WHERE id = $1").bind(id))
+            .exec(query("DELETE FROM users WHERE id = $1").bind(id))
             .await?
             > 0)
     }
 
     async fn user_by_id(&self, id: &str) -> R<Option<User>> {
         let sql = format!("SELECT {} FROM users WHERE id = $1", rows::USER_COLS);
-        self.fetch_opt(sqlx::query(&sql).bind(id), rows::user).await
+        self.fetch_opt(query(&sql).bind(id), rows::user).await
     }
 
     async fn user_by_upn(&self, tenant_id: &str, upn: &str) -> R<Option<User>> {
@@ -242,7 +208,7 @@ impl Store for SqlStore {
             "SELECT {} FROM users WHERE tenant_id = $1 AND upn = $2",
             rows::USER_COLS
         );
-        self.fetch_opt(sqlx::query(&sql).bind(tenant_id).bind(upn), rows::user)
+        self.fetch_opt(query(&sql).bind(tenant_id).bind(upn), rows::user)
             .await
     }
 
@@ -251,14 +217,14 @@ impl Store for SqlStore {
             "SELECT {} FROM users WHERE tenant_id = $1 ORDER BY upn",
             rows::USER_COLS
         );
-        self.fetch_all(sqlx::query(&sql).bind(tenant_id), rows::user)
+        self.fetch_all(query(&sql).bind(tenant_id), rows::user)
             .await
     }
 
     // --- groups and membership ---
 
     async fn insert_group(&self, g: &Group) -> R<()> {
-        sqlx::query(&format!(
+        query(&format!(
             "INSERT INTO user_groups ({}) VALUES ($1, $2, $3, $4, $5)",
             rows::GROUP_COLS
         ))
@@ -267,18 +233,18 @@ impl Store for SqlStore {
         .bind(&g.name)
         .bind(&g.description)
         .bind(g.created_at)
-        .execute(&self.write)
+        .execute(&self.db)
         .await
         .map_err(|e| conflict(e, || format!("group {}", g.name)))?;
         Ok(())
     }
 
     async fn update_group(&self, g: &Group) -> R<()> {
-        sqlx::query("UPDATE user_groups SET name = $2, description = $3 WHERE id = $1")
+        query("UPDATE user_groups SET name = $2, description = $3 WHERE id = $1")
             .bind(&g.id)
             .bind(&g.name)
             .bind(&g.description)
-            .execute(&self.write)
+            .execute(&self.db)
             .await
             .map_err(|e| conflict(e, || format!("group {}", g.name)))?;
         Ok(())
@@ -286,7 +252,7 @@ impl Store for SqlStore {
 
     async fn delete_group(&self, id: &str) -> R<bool> {
         Ok(self
-            .exec(sqlx::query("DELETE FROM user_groups WHERE id = $1").bind(id))
+            .exec(query("DELETE FROM user_groups WHERE id = $1").bind(id))
             .await?
             > 0)
     }
@@ -296,7 +262,7 @@ impl Store for SqlStore {
             "SELECT {} FROM user_groups WHERE tenant_id = $1 AND name = $2",
             rows::GROUP_COLS
         );
-        self.fetch_opt(sqlx::query(&sql).bind(tenant_id).bind(name), rows::group)
+        self.fetch_opt(query(&sql).bind(tenant_id).bind(name), rows::group)
             .await
     }
 
@@ -305,14 +271,14 @@ impl Store for SqlStore {
             "SELECT {} FROM user_groups WHERE tenant_id = $1 ORDER BY name",
             rows::GROUP_COLS
         );
-        self.fetch_all(sqlx::query(&sql).bind(tenant_id), rows::group)
+        self.fetch_all(query(&sql).bind(tenant_id), rows::group)
             .await
     }
 
     async fn add_member(&self, group_id: &str, user_id: &str) -> R<bool> {
         Ok(self
             .exec(
-                sqlx::query(
+                query(
                     "INSERT INTO group_members (group_id, user_id) VALUES ($1, $2) \
                      ON CONFLICT DO NOTHING",
                 )
@@ -326,7 +292,7 @@ impl Store for SqlStore {
     async fn remove_member(&self, group_id: &str, user_id: &str) -> R<bool> {
         Ok(self
             .exec(
-                sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2")
+                query("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2")
                     .bind(group_id)
                     .bind(user_id),
             )
@@ -344,8 +310,7 @@ impl Store for SqlStore {
              WHERE m.group_id = $1 ORDER BY u.upn",
             cols.join(", ")
         );
-        self.fetch_all(sqlx::query(&sql).bind(group_id), rows::user)
-            .await
+        self.fetch_all(query(&sql).bind(group_id), rows::user).await
     }
 
     async fn groups_of_user(&self, user_id: &str) -> R<Vec<Group>> {
@@ -358,8 +323,7 @@ impl Store for SqlStore {
              WHERE m.user_id = $1 ORDER BY g.name",
             cols.join(", ")
         );
-        self.fetch_all(sqlx::query(&sql).bind(user_id), rows::group)
-            .await
+        self.fetch_all(query(&sql).bind(user_id), rows::group).await
     }
 
     // --- admin roles ---
@@ -367,7 +331,7 @@ impl Store for SqlStore {
     async fn assign_role(&self, user_id: &str, role: AdminRole) -> R<bool> {
         Ok(self
             .exec(
-                sqlx::query(
+                query(
                     "INSERT INTO role_assignments (user_id, role) VALUES ($1, $2) \
                      ON CONFLICT DO NOTHING",
                 )
@@ -381,7 +345,7 @@ impl Store for SqlStore {
     async fn unassign_role(&self, user_id: &str, role: AdminRole) -> R<bool> {
         Ok(self
             .exec(
-                sqlx::query("DELETE FROM role_assignments WHERE user_id = $1 AND role = $2")
+                query("DELETE FROM role_assignments WHERE user_id = $1 AND role = $2")
                     .bind(user_id)
                     .bind(role.as_str()),
             )
@@ -390,20 +354,19 @@ impl Store for SqlStore {
     }
 
     async fn roles_of_user(&self, user_id: &str) -> R<Vec<AdminRole>> {
-        let names: Vec<String> = sqlx::query_scalar(
-            "SELECT role FROM role_assignments WHERE user_id = $1 ORDER BY role",
-        )
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend_err)?;
-        names.iter().map(|n| rows::role(n)).collect()
+        query("SELECT role FROM role_assignments WHERE user_id = $1 ORDER BY role")
+            .bind(user_id)
+            .fetch_all(&self.db)
+            .await?
+            .iter()
+            .map(|r| rows::role(&r.first::<String>()?))
+            .collect()
     }
 
     // --- OIDC clients ---
 
     async fn insert_client(&self, c: &OidcClient) -> R<()> {
-        sqlx::query(&format!(
+        query(&format!(
             "INSERT INTO oidc_clients ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             rows::CLIENT_COLS
         ))
@@ -415,14 +378,14 @@ impl Store for SqlStore {
         .bind(c.secret_digest.as_ref().map(|s| s.expose().to_string()))
         .bind(c.id_token_alg.as_str())
         .bind(c.created_at)
-        .execute(&self.write)
+        .execute(&self.db)
         .await
         .map_err(|e| conflict(e, || format!("application {}", c.id)))?;
         Ok(())
     }
 
     async fn update_client(&self, c: &OidcClient) -> R<()> {
-        sqlx::query(
+        query(
             "UPDATE oidc_clients SET name = $2, redirect_uris = $3, post_logout_redirect_uris = $4, \
              secret_digest = $5, id_token_alg = $6 WHERE id = $1",
         )
@@ -432,15 +395,14 @@ impl Store for SqlStore {
         .bind(to_json(&c.post_logout_redirect_uris))
         .bind(c.secret_digest.as_ref().map(|s| s.expose().to_string()))
         .bind(c.id_token_alg.as_str())
-        .execute(&self.write)
-        .await
-        .map_err(backend_err)?;
+        .execute(&self.db)
+        .await?;
         Ok(())
     }
 
     async fn delete_client(&self, id: &str) -> R<bool> {
         Ok(self
-            .exec(sqlx::query("DELETE FROM oidc_clients WHERE id = $1").bind(id))
+            .exec(query("DELETE FROM oidc_clients WHERE id = $1").bind(id))
             .await?
             > 0)
     }
@@ -450,8 +412,7 @@ impl Store for SqlStore {
             "SELECT {} FROM oidc_clients WHERE id = $1",
             rows::CLIENT_COLS
         );
-        self.fetch_opt(sqlx::query(&sql).bind(id), rows::client)
-            .await
+        self.fetch_opt(query(&sql).bind(id), rows::client).await
     }
 
     async fn list_clients(&self, tenant_id: &str) -> R<Vec<OidcClient>> {
@@ -459,21 +420,21 @@ impl Store for SqlStore {
             "SELECT {} FROM oidc_clients WHERE tenant_id = $1 ORDER BY name, id",
             rows::CLIENT_COLS
         );
-        self.fetch_all(sqlx::query(&sql).bind(tenant_id), rows::client)
+        self.fetch_all(query(&sql).bind(tenant_id), rows::client)
             .await
     }
 
     // --- OATH tokens ---
 
     async fn insert_oath_tokens(&self, tokens: &[OathToken]) -> R<()> {
-        let mut tx = self.write.begin().await.map_err(backend_err)?;
+        let mut tx = self.db.begin().await?;
         let sql = format!(
             "INSERT INTO oath_tokens ({}) VALUES \
              ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
             rows::OATH_COLS
         );
         for t in tokens {
-            sqlx::query(&sql)
+            query(&sql)
                 .bind(&t.id)
                 .bind(&t.tenant_id)
                 .bind(&t.user_id)
@@ -490,7 +451,7 @@ impl Store for SqlStore {
                 .bind(t.created_at)
                 .bind(t.last_used_at)
                 .bind(t.last_step)
-                .execute(&mut *tx)
+                .execute_in(&mut tx)
                 .await
                 .map_err(|e| {
                     conflict(e, || {
@@ -498,7 +459,7 @@ impl Store for SqlStore {
                     })
                 })?;
         }
-        tx.commit().await.map_err(backend_err)
+        tx.commit().await.map_err(StoreError::from)
     }
 
     async fn oath_tokens_of_user(&self, user_id: &str) -> R<Vec<OathToken>> {
@@ -506,8 +467,7 @@ impl Store for SqlStore {
             "SELECT {} FROM oath_tokens WHERE user_id = $1 ORDER BY created_at, id",
             rows::OATH_COLS
         );
-        self.fetch_all(sqlx::query(&sql).bind(user_id), rows::oath)
-            .await
+        self.fetch_all(query(&sql).bind(user_id), rows::oath).await
     }
 
     async fn list_oath_tokens(&self, tenant_id: &str) -> R<Vec<OathToken>> {
@@ -515,20 +475,20 @@ impl Store for SqlStore {
             "SELECT {} FROM oath_tokens WHERE tenant_id = $1 ORDER BY created_at, id",
             rows::OATH_COLS
         );
-        self.fetch_all(sqlx::query(&sql).bind(tenant_id), rows::oath)
+        self.fetch_all(query(&sql).bind(tenant_id), rows::oath)
             .await
     }
 
     async fn delete_oath_token(&self, id: &str) -> R<bool> {
         Ok(self
-            .exec(sqlx::query("DELETE FROM oath_tokens WHERE id = $1").bind(id))
+            .exec(query("DELETE FROM oath_tokens WHERE id = $1").bind(id))
             .await?
             > 0)
     }
 
     async fn set_oath_active(&self, id: &str, active: bool) -> R<()> {
         self.exec(
-            sqlx::query("UPDATE oath_tokens SET active = $2 WHERE id = $1")
+            query("UPDATE oath_tokens SET active = $2 WHERE id = $1")
                 .bind(id)
                 .bind(active as i64),
         )
@@ -538,7 +498,7 @@ impl Store for SqlStore {
 
     async fn accept_oath_step(&self, id: &str, step: i64, now: Timestamp) -> R<bool> {
         self.consume(
-            sqlx::query(
+            query(
                 "UPDATE oath_tokens SET last_step = $2, last_used_at = $3 \
                  WHERE id = $1 AND last_step < $2",
             )
@@ -551,7 +511,7 @@ impl Store for SqlStore {
     }
 
     async fn record_oath_failure(&self, id: &str, step: i64) -> R<u32> {
-        let row = sqlx::query(
+        let row = query(
             "UPDATE oath_tokens SET \
                fail_count = CASE WHEN fail_step = $2 THEN fail_count + 1 ELSE 1 END, \
                fail_step = $2 \
@@ -559,28 +519,26 @@ impl Store for SqlStore {
         )
         .bind(id)
         .bind(step)
-        .fetch_optional(&self.write)
-        .await
-        .map_err(backend_err)?;
+        .fetch_write(&self.db)
+        .await?;
         Ok(match row {
-            Some(r) => {
-                use sqlx::Row;
-                r.try_get::<i64, _>("fail_count").map_err(backend_err)? as u32
-            }
+            Some(r) => r.get::<i64>("fail_count")? as u32,
             None => 0,
         })
     }
 
     async fn oath_failures(&self, id: &str, step: i64) -> R<u32> {
-        let n: Option<i64> = sqlx::query_scalar(
+        let row = query(
             "SELECT CASE WHEN fail_step = $2 THEN fail_count ELSE 0 END FROM oath_tokens WHERE id = $1",
         )
         .bind(id)
         .bind(step)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend_err)?;
-        Ok(n.unwrap_or(0) as u32)
+        .fetch_opt(&self.db)
+        .await?;
+        Ok(match row {
+            Some(r) => r.first::<i64>()? as u32,
+            None => 0,
+        })
     }
 
     // --- throttling ---
@@ -594,15 +552,14 @@ impl Store for SqlStore {
             "SELECT key, failures, last_failure_at FROM throttle WHERE key IN ({})",
             placeholders.join(", ")
         );
-        let mut q = sqlx::query(&sql);
+        let mut q = query(&sql);
         for k in keys {
             q = q.bind(*k);
         }
-        let rows = q.fetch_all(&self.pool).await.map_err(backend_err)?;
+        let rows = q.fetch_all(&self.db).await?;
         let mut found = std::collections::HashMap::new();
         for row in &rows {
-            use sqlx::Row;
-            let key: String = row.try_get("key").map_err(backend_err)?;
+            let key: String = row.get("key")?;
             found.insert(key, rows::throttle(row)?);
         }
         Ok(keys
@@ -618,7 +575,7 @@ impl Store for SqlStore {
         decay_after: Option<i64>,
     ) -> R<ThrottleState> {
         // One statement, so that parallel failures are all counted.
-        let row = sqlx::query(
+        let row = query(
             "INSERT INTO throttle (key, failures, last_failure_at) VALUES ($1, 1, $2) \
              ON CONFLICT (key) DO UPDATE SET \
                failures = CASE WHEN $3 >= 0 AND $2 - throttle.last_failure_at > $3 \
@@ -629,14 +586,14 @@ impl Store for SqlStore {
         .bind(key)
         .bind(now)
         .bind(decay_after.unwrap_or(-1))
-        .fetch_one(&self.write)
-        .await
-        .map_err(backend_err)?;
+        .fetch_write(&self.db)
+        .await?
+        .ok_or_else(|| StoreError::Backend("upsert returned no row".into()))?;
         rows::throttle(&row)
     }
 
     async fn clear_throttle(&self, key: &str) -> R<()> {
-        self.exec(sqlx::query("DELETE FROM throttle WHERE key = $1").bind(key))
+        self.exec(query("DELETE FROM throttle WHERE key = $1").bind(key))
             .await?;
         Ok(())
     }
@@ -648,7 +605,7 @@ impl Store for SqlStore {
             .request
             .as_ref()
             .map(|r| serde_json::to_string(r).unwrap_or_default());
-        sqlx::query(&format!(
+        query(&format!(
             "INSERT INTO signin_flows ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             rows::FLOW_COLS
         ))
@@ -662,9 +619,8 @@ impl Store for SqlStore {
         .bind(&f.return_to)
         .bind(f.created_at)
         .bind(f.expires_at)
-        .execute(&self.write)
-        .await
-        .map_err(backend_err)?;
+        .execute(&self.db)
+        .await?;
         Ok(())
     }
 
@@ -674,7 +630,7 @@ impl Store for SqlStore {
             .as_ref()
             .map(|r| serde_json::to_string(r).unwrap_or_default());
         self.exec(
-            sqlx::query(
+            query(
                 "UPDATE signin_flows SET csrf = $2, request = $3, username = $4, expires_at = $5, \
                  pending_user_id = $6, amr = $7, return_to = $8 WHERE id = $1",
             )
@@ -693,11 +649,11 @@ impl Store for SqlStore {
 
     async fn flow_by_id(&self, id: &str) -> R<Option<SignInFlow>> {
         let sql = format!("SELECT {} FROM signin_flows WHERE id = $1", rows::FLOW_COLS);
-        self.fetch_opt(sqlx::query(&sql).bind(id), rows::flow).await
+        self.fetch_opt(query(&sql).bind(id), rows::flow).await
     }
 
     async fn delete_flow(&self, id: &str) -> R<()> {
-        self.exec(sqlx::query("DELETE FROM signin_flows WHERE id = $1").bind(id))
+        self.exec(query("DELETE FROM signin_flows WHERE id = $1").bind(id))
             .await?;
         Ok(())
     }
@@ -705,7 +661,7 @@ impl Store for SqlStore {
     // --- sessions ---
 
     async fn insert_session(&self, s: &Session) -> R<()> {
-        sqlx::query(&format!(
+        query(&format!(
             "INSERT INTO sessions ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             rows::SESSION_COLS
         ))
@@ -717,9 +673,8 @@ impl Store for SqlStore {
         .bind(to_json(&s.amr))
         .bind(s.created_at)
         .bind(s.last_seen_at)
-        .execute(&self.write)
-        .await
-        .map_err(backend_err)?;
+        .execute(&self.db)
+        .await?;
         Ok(())
     }
 
@@ -728,13 +683,13 @@ impl Store for SqlStore {
             "SELECT {} FROM sessions WHERE id_digest = $1",
             rows::SESSION_COLS
         );
-        self.fetch_opt(sqlx::query(&sql).bind(digest), rows::session)
+        self.fetch_opt(query(&sql).bind(digest), rows::session)
             .await
     }
 
     async fn touch_session(&self, digest: &str, at: Timestamp) -> R<()> {
         self.exec(
-            sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id_digest = $1")
+            query("UPDATE sessions SET last_seen_at = $2 WHERE id_digest = $1")
                 .bind(digest)
                 .bind(at),
         )
@@ -743,14 +698,14 @@ impl Store for SqlStore {
     }
 
     async fn delete_session(&self, digest: &str) -> R<()> {
-        self.exec(sqlx::query("DELETE FROM sessions WHERE id_digest = $1").bind(digest))
+        self.exec(query("DELETE FROM sessions WHERE id_digest = $1").bind(digest))
             .await?;
         Ok(())
     }
 
     async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> R<u64> {
         self.exec(
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_digest <> $2")
+            query("DELETE FROM sessions WHERE user_id = $1 AND id_digest <> $2")
                 .bind(user_id)
                 .bind(keep.unwrap_or("")),
         )
@@ -760,7 +715,7 @@ impl Store for SqlStore {
     // --- codes, grants, refresh tokens ---
 
     async fn insert_code(&self, c: &AuthCode) -> R<()> {
-        sqlx::query(&format!(
+        query(&format!(
             "INSERT INTO auth_codes ({}) VALUES \
              ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             rows::CODE_COLS
@@ -780,9 +735,8 @@ impl Store for SqlStore {
         .bind(c.expires_at)
         .bind(c.used_at)
         .bind(&c.grant_id)
-        .execute(&self.write)
-        .await
-        .map_err(backend_err)?;
+        .execute(&self.db)
+        .await?;
         Ok(())
     }
 
@@ -791,8 +745,7 @@ impl Store for SqlStore {
             "SELECT {} FROM auth_codes WHERE code_digest = $1",
             rows::CODE_COLS
         );
-        self.fetch_opt(sqlx::query(&sql).bind(digest), rows::code)
-            .await
+        self.fetch_opt(query(&sql).bind(digest), rows::code).await
     }
 
     async fn consume_code(
@@ -803,7 +756,7 @@ impl Store for SqlStore {
     ) -> R<Consumed<AuthCode>> {
         let first = self
             .consume(
-                sqlx::query(
+                query(
                     "UPDATE auth_codes SET used_at = $2, grant_id = $3 \
                      WHERE code_digest = $1 AND used_at IS NULL",
                 )
@@ -821,7 +774,7 @@ impl Store for SqlStore {
     }
 
     async fn insert_grant(&self, g: &Grant) -> R<()> {
-        sqlx::query(&format!(
+        query(&format!(
             "INSERT INTO grants ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             rows::GRANT_COLS
         ))
@@ -836,27 +789,25 @@ impl Store for SqlStore {
         .bind(g.created_at)
         .bind(g.expires_at)
         .bind(g.revoked_at)
-        .execute(&self.write)
-        .await
-        .map_err(backend_err)?;
+        .execute(&self.db)
+        .await?;
         Ok(())
     }
 
     async fn delete_grant(&self, id: &str) -> R<()> {
-        self.exec(sqlx::query("DELETE FROM grants WHERE id = $1").bind(id))
+        self.exec(query("DELETE FROM grants WHERE id = $1").bind(id))
             .await?;
         Ok(())
     }
 
     async fn grant_by_id(&self, id: &str) -> R<Option<Grant>> {
         let sql = format!("SELECT {} FROM grants WHERE id = $1", rows::GRANT_COLS);
-        self.fetch_opt(sqlx::query(&sql).bind(id), rows::grant)
-            .await
+        self.fetch_opt(query(&sql).bind(id), rows::grant).await
     }
 
     async fn revoke_grant(&self, id: &str, at: Timestamp) -> R<()> {
         self.exec(
-            sqlx::query("UPDATE grants SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+            query("UPDATE grants SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
                 .bind(id)
                 .bind(at),
         )
@@ -865,7 +816,7 @@ impl Store for SqlStore {
     }
 
     async fn insert_refresh(&self, r: &RefreshToken) -> R<()> {
-        sqlx::query(&format!(
+        query(&format!(
             "INSERT INTO refresh_tokens ({}) VALUES ($1, $2, $3, $4, $5)",
             rows::REFRESH_COLS
         ))
@@ -874,9 +825,8 @@ impl Store for SqlStore {
         .bind(r.created_at)
         .bind(r.expires_at)
         .bind(r.used_at)
-        .execute(&self.write)
-        .await
-        .map_err(backend_err)?;
+        .execute(&self.db)
+        .await?;
         Ok(())
     }
 
@@ -885,7 +835,7 @@ impl Store for SqlStore {
             "SELECT {} FROM refresh_tokens WHERE token_digest = $1",
             rows::REFRESH_COLS
         );
-        self.fetch_opt(sqlx::query(&sql).bind(digest), rows::refresh)
+        self.fetch_opt(query(&sql).bind(digest), rows::refresh)
             .await
     }
 
@@ -900,14 +850,14 @@ impl Store for SqlStore {
              FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.token_digest = $1",
             g_cols.join(", ")
         );
-        self.fetch_opt(sqlx::query(&sql).bind(digest), rows::refresh_and_grant)
+        self.fetch_opt(query(&sql).bind(digest), rows::refresh_and_grant)
             .await
     }
 
     async fn consume_refresh(&self, digest: &str, now: Timestamp) -> R<Consumed<RefreshToken>> {
         let first = self
             .consume(
-                sqlx::query(
+                query(
                     "UPDATE refresh_tokens SET used_at = $2 \
                      WHERE token_digest = $1 AND used_at IS NULL",
                 )
@@ -929,10 +879,10 @@ impl Store for SqlStore {
         now: Timestamp,
         new: &RefreshToken,
     ) -> R<Consumed<RefreshToken>> {
-        let mut tx = self.write.begin().await.map_err(backend_err)?;
+        let mut tx = self.db.begin().await?;
         let first = self
             .consume(
-                sqlx::query(
+                query(
                     "UPDATE refresh_tokens SET used_at = $2 \
                      WHERE token_digest = $1 AND used_at IS NULL",
                 )
@@ -942,13 +892,13 @@ impl Store for SqlStore {
             )
             .await?;
         if !first {
-            tx.rollback().await.map_err(backend_err)?;
+            tx.rollback().await?;
             return Ok(match self.refresh_by_digest(old_digest).await? {
                 Some(r) => Consumed::Replayed(r),
                 None => Consumed::Missing,
             });
         }
-        sqlx::query(&format!(
+        query(&format!(
             "INSERT INTO refresh_tokens ({}) VALUES ($1, $2, $3, $4, $5)",
             rows::REFRESH_COLS
         ))
@@ -957,10 +907,9 @@ impl Store for SqlStore {
         .bind(new.created_at)
         .bind(new.expires_at)
         .bind(new.used_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend_err)?;
-        tx.commit().await.map_err(backend_err)?;
+        .execute_in(&mut tx)
+        .await?;
+        tx.commit().await?;
         Ok(Consumed::Fresh(RefreshToken {
             token_digest: old_digest.to_string(),
             grant_id: new.grant_id.clone(),
@@ -973,7 +922,7 @@ impl Store for SqlStore {
     // --- signing keys ---
 
     async fn insert_signing_key(&self, k: &SigningKey) -> R<()> {
-        sqlx::query(
+        query(
             "INSERT INTO signing_keys (kid, alg, private_pkcs8, created_at, retired_at) \
              VALUES ($1, $2, $3, $4, $5)",
         )
@@ -982,7 +931,7 @@ impl Store for SqlStore {
         .bind(k.private_pkcs8.expose())
         .bind(k.created_at)
         .bind(k.retired_at)
-        .execute(&self.write)
+        .execute(&self.db)
         .await
         .map_err(|e| conflict(e, || format!("signing key {}", k.kid)))?;
         Ok(())
@@ -990,25 +939,23 @@ impl Store for SqlStore {
 
     async fn retire_signing_key(&self, kid: &str, at: Timestamp) -> R<()> {
         self.exec(
-            sqlx::query(
-                "UPDATE signing_keys SET retired_at = $2 WHERE kid = $1 AND retired_at IS NULL",
-            )
-            .bind(kid)
-            .bind(at),
+            query("UPDATE signing_keys SET retired_at = $2 WHERE kid = $1 AND retired_at IS NULL")
+                .bind(kid)
+                .bind(at),
         )
         .await?;
         Ok(())
     }
 
     async fn delete_signing_key(&self, kid: &str) -> R<()> {
-        self.exec(sqlx::query("DELETE FROM signing_keys WHERE kid = $1").bind(kid))
+        self.exec(query("DELETE FROM signing_keys WHERE kid = $1").bind(kid))
             .await?;
         Ok(())
     }
 
     async fn list_signing_keys(&self) -> R<Vec<SigningKey>> {
         self.fetch_all(
-            sqlx::query(
+            query(
                 "SELECT kid, alg, private_pkcs8, created_at, retired_at FROM signing_keys \
                  ORDER BY created_at, kid",
             ),
@@ -1035,11 +982,8 @@ impl Store for SqlStore {
             "SELECT {} FROM signin_log WHERE tenant_id = $1 ORDER BY seq DESC LIMIT $2",
             rows::SIGNIN_COLS
         );
-        self.fetch_all(
-            sqlx::query(&sql).bind(tenant_id).bind(limit as i64),
-            rows::signin,
-        )
-        .await
+        self.fetch_all(query(&sql).bind(tenant_id).bind(limit as i64), rows::signin)
+            .await
     }
 
     // --- housekeeping ---
@@ -1047,23 +991,20 @@ impl Store for SqlStore {
     async fn purge_expired(&self, now: Timestamp, session_idle: i64) -> R<u64> {
         let mut n = 0;
         n += self
-            .exec(sqlx::query("DELETE FROM signin_flows WHERE expires_at <= $1").bind(now))
+            .exec(query("DELETE FROM signin_flows WHERE expires_at <= $1").bind(now))
             .await?;
         n += self
-            .exec(
-                sqlx::query("DELETE FROM sessions WHERE last_seen_at <= $1")
-                    .bind(now - session_idle),
-            )
+            .exec(query("DELETE FROM sessions WHERE last_seen_at <= $1").bind(now - session_idle))
             .await?;
         // Used codes are kept until expiry so that a replay is still recognised as one.
         n += self
-            .exec(sqlx::query("DELETE FROM auth_codes WHERE expires_at <= $1").bind(now))
+            .exec(query("DELETE FROM auth_codes WHERE expires_at <= $1").bind(now))
             .await?;
         n += self
-            .exec(sqlx::query("DELETE FROM grants WHERE expires_at <= $1").bind(now))
+            .exec(query("DELETE FROM grants WHERE expires_at <= $1").bind(now))
             .await?;
         n += self
-            .exec(sqlx::query("DELETE FROM refresh_tokens WHERE expires_at <= $1").bind(now))
+            .exec(query("DELETE FROM refresh_tokens WHERE expires_at <= $1").bind(now))
             .await?;
         Ok(n)
     }

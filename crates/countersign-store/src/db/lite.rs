@@ -1,0 +1,176 @@
+//! SQLite through rusqlite, on the calling thread: a pool of read connections and one write
+//! connection behind an async mutex (see the parent module for why).
+
+use super::{DbError, DbResult, Query, Row, Val};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags, Statement};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// Read connections kept open; more are opened while many reads run at once, then closed.
+const IDLE_READERS: usize = 8;
+
+pub(crate) struct Lite {
+    path: PathBuf,
+    writer: tokio::sync::Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+pub(crate) fn err(e: rusqlite::Error) -> DbError {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+        {
+            DbError::Unique(e.to_string())
+        }
+        _ => DbError::Other(e.to_string()),
+    }
+}
+
+fn connect(path: &Path) -> DbResult<Connection> {
+    let c = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(err)?;
+    // WAL with synchronous=NORMAL: a committed write survives a crash of the process (kill -9);
+    // FULL would also survive power loss at a large cost per commit. The busy timeout covers the
+    // admin CLI writing to the same file while the server runs. Memory-mapped reads spare a
+    // `pread` per page.
+    c.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+         PRAGMA busy_timeout = 10000; PRAGMA mmap_size = 268435456;",
+    )
+    .map_err(err)?;
+    c.set_prepared_statement_cache_capacity(128);
+    Ok(c)
+}
+
+impl Lite {
+    pub(crate) fn open(path: &Path) -> DbResult<Self> {
+        let writer = connect(path)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            writer: tokio::sync::Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Runs `f` on a read connection.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&mut Connection) -> DbResult<T>) -> DbResult<T> {
+        let idle = self.readers.lock().map(|mut r| r.pop()).unwrap_or(None);
+        let mut conn = match idle {
+            Some(c) => c,
+            None => connect(&self.path)?,
+        };
+        let result = f(&mut conn);
+        if let Ok(mut r) = self.readers.lock() {
+            if r.len() < IDLE_READERS {
+                r.push(conn);
+            }
+        }
+        result
+    }
+
+    /// The write connection, once the writes queued before have finished.
+    pub(crate) async fn writer(&self) -> tokio::sync::MutexGuard<'_, Connection> {
+        self.writer.lock().await
+    }
+
+    pub(crate) async fn begin(&self) -> DbResult<LiteTx<'_>> {
+        let g = self.writer().await;
+        // IMMEDIATE takes the write lock now, so the transaction can't fail half-way on a lock.
+        g.execute_batch("BEGIN IMMEDIATE").map_err(err)?;
+        Ok(LiteTx { g, done: false })
+    }
+
+    /// Closes the idle readers and folds the WAL back into the database file.
+    pub(crate) async fn close(&self) {
+        if let Ok(mut r) = self.readers.lock() {
+            r.clear();
+        }
+        let w = self.writer().await;
+        let _ = w.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+    }
+}
+
+pub(crate) struct LiteTx<'a> {
+    g: tokio::sync::MutexGuard<'a, Connection>,
+    done: bool,
+}
+
+impl LiteTx<'_> {
+    pub(crate) fn conn(&mut self) -> &mut Connection {
+        &mut self.g
+    }
+
+    pub(crate) fn commit(mut self) -> DbResult<()> {
+        self.done = true;
+        self.g.execute_batch("COMMIT").map_err(err)
+    }
+}
+
+impl Drop for LiteTx<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.g.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+/// Binds `$n` placeholders by their number (SQLite would number `$n` by first appearance).
+fn bind(st: &mut Statement<'_>, q: &Query) -> DbResult<()> {
+    for i in 1..=st.parameter_count() {
+        let n = st
+            .parameter_name(i)
+            .and_then(|n| n.strip_prefix('$'))
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(i);
+        let v = q
+            .args
+            .get(n - 1)
+            .ok_or_else(|| DbError::Other(format!("no argument for ${n} in: {}", q.sql)))?;
+        match v {
+            Val::Int(Some(x)) => st.raw_bind_parameter(i, x),
+            Val::Text(Some(s)) => st.raw_bind_parameter(i, s.as_str()),
+            Val::Int(None) | Val::Text(None) => st.raw_bind_parameter(i, rusqlite::types::Null),
+        }
+        .map_err(err)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn fetch(c: &mut Connection, q: &Query) -> DbResult<Vec<Row>> {
+    let mut st = c.prepare_cached(&q.sql).map_err(err)?;
+    bind(&mut st, q)?;
+    let cols: Arc<[String]> = st.column_names().into_iter().map(String::from).collect();
+    let mut rows = st.raw_query();
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().map_err(err)? {
+        let mut vals = Vec::with_capacity(cols.len());
+        for i in 0..cols.len() {
+            vals.push(match r.get_ref(i).map_err(err)? {
+                ValueRef::Null => Val::Text(None),
+                ValueRef::Integer(x) => Val::Int(Some(x)),
+                ValueRef::Real(x) => Val::Int(Some(x as i64)),
+                ValueRef::Text(t) | ValueRef::Blob(t) => {
+                    Val::Text(Some(String::from_utf8_lossy(t).into_owned()))
+                }
+            });
+        }
+        out.push(Row {
+            cols: cols.clone(),
+            vals,
+        });
+    }
+    Ok(out)
+}
+
+pub(crate) fn exec(c: &mut Connection, q: &Query) -> DbResult<u64> {
+    let mut st = c.prepare_cached(&q.sql).map_err(err)?;
+    bind(&mut st, q)?;
+    Ok(st.raw_execute().map_err(err)? as u64)
+}
