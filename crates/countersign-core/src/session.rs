@@ -42,12 +42,14 @@ pub async fn load_flow(deps: &Deps, tenant: &Tenant, id: &str) -> CoreResult<Sig
     }
 }
 
-/// A new session for `user`; returns the cookie value (shown once) and the stored record.
+/// A new session for `user`, ending the sign-in flow `ending_flow` in the same write; returns the
+/// cookie value (shown once) and the stored record.
 pub async fn create_session(
     deps: &Deps,
     user: &User,
     amr: Vec<String>,
     auth_time: Timestamp,
+    ending_flow: Option<&str>,
 ) -> CoreResult<(String, Session)> {
     let token = deps.secret_token();
     let now = deps.now();
@@ -61,7 +63,7 @@ pub async fn create_session(
         created_at: now,
         last_seen_at: now,
     };
-    deps.store.insert_session(&s).await?;
+    deps.store.insert_session(&s, ending_flow).await?;
     Ok((token, s))
 }
 

@@ -89,7 +89,9 @@ pub trait Store: Send + Sync {
     async fn delete_flow(&self, id: &str) -> StoreResult<()>;
 
     // --- sessions ---
-    async fn insert_session(&self, s: &Session) -> StoreResult<()>;
+    /// Stores a session; with `ending_flow`, deletes that sign-in flow in the same transaction
+    /// (a finished sign-in starts its session and ends its flow at once).
+    async fn insert_session(&self, s: &Session, ending_flow: Option<&str>) -> StoreResult<()>;
     async fn session_by_digest(&self, digest: &str) -> StoreResult<Option<Session>>;
     async fn touch_session(&self, digest: &str, at: Timestamp) -> StoreResult<()>;
     async fn delete_session(&self, digest: &str) -> StoreResult<()>;

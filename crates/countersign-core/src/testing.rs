@@ -337,12 +337,12 @@ impl Store for MemStore {
         self.0.lock().unwrap().flows.remove(id);
         Ok(())
     }
-    async fn insert_session(&self, s: &Session) -> StoreResult<()> {
-        self.0
-            .lock()
-            .unwrap()
-            .sessions
-            .insert(s.id_digest.clone(), s.clone());
+    async fn insert_session(&self, s: &Session, ending_flow: Option<&str>) -> StoreResult<()> {
+        let mut m = self.0.lock().unwrap();
+        m.sessions.insert(s.id_digest.clone(), s.clone());
+        if let Some(f) = ending_flow {
+            m.flows.remove(f);
+        }
         Ok(())
     }
     async fn session_by_digest(&self, digest: &str) -> StoreResult<Option<Session>> {

@@ -241,7 +241,7 @@ async fn disabled_and_passwordless_accounts_cannot_use_a_password() {
 async fn sessions_expire_when_idle_and_absolutely() {
     let f = fixture();
     let (t, u, _, _) = setup(&f.deps).await;
-    let (cookie, _) = session::create_session(&f.deps, &u, vec!["pwd".into()], f.deps.now())
+    let (cookie, _) = session::create_session(&f.deps, &u, vec!["pwd".into()], f.deps.now(), None)
         .await
         .unwrap();
     assert!(session::load_session(&f.deps, &t, &cookie)
@@ -262,7 +262,7 @@ async fn sessions_expire_when_idle_and_absolutely() {
         .unwrap()
         .is_none());
 
-    let (cookie, _) = session::create_session(&f.deps, &u, vec!["pwd".into()], f.deps.now())
+    let (cookie, _) = session::create_session(&f.deps, &u, vec!["pwd".into()], f.deps.now(), None)
         .await
         .unwrap();
     f.clock.advance(8 * 3600);
@@ -271,7 +271,7 @@ async fn sessions_expire_when_idle_and_absolutely() {
         .unwrap()
         .is_none());
 
-    let (cookie, _) = session::create_session(&f.deps, &u, vec!["pwd".into()], f.deps.now())
+    let (cookie, _) = session::create_session(&f.deps, &u, vec!["pwd".into()], f.deps.now(), None)
         .await
         .unwrap();
     session::end_session(&f.deps, &cookie).await.unwrap();
@@ -381,7 +381,7 @@ async fn code_for(f: &Fixture, t: &Tenant, u: &User, c: &OidcClient) -> String {
     let (_, req) = oidc::validate_authorize(&f.deps, t, &params(c))
         .await
         .unwrap();
-    let (_, s) = session::create_session(&f.deps, u, vec!["pwd".into()], f.deps.now())
+    let (_, s) = session::create_session(&f.deps, u, vec!["pwd".into()], f.deps.now(), None)
         .await
         .unwrap();
     let url = oidc::issue_code(&f.deps, &req, &s, ISS).await.unwrap();

@@ -660,7 +660,8 @@ impl Store for SqlStore {
 
     // --- sessions ---
 
-    async fn insert_session(&self, s: &Session) -> R<()> {
+    async fn insert_session(&self, s: &Session, ending_flow: Option<&str>) -> R<()> {
+        let mut tx = self.db.begin().await?;
         query(&format!(
             "INSERT INTO sessions ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             rows::SESSION_COLS
@@ -673,9 +674,15 @@ impl Store for SqlStore {
         .bind(to_json(&s.amr))
         .bind(s.created_at)
         .bind(s.last_seen_at)
-        .execute(&self.db)
+        .execute_in(&mut tx)
         .await?;
-        Ok(())
+        if let Some(id) = ending_flow {
+            query("DELETE FROM signin_flows WHERE id = $1")
+                .bind(id)
+                .execute_in(&mut tx)
+                .await?;
+        }
+        Ok(tx.commit().await?)
     }
 
     async fn session_by_digest(&self, digest: &str) -> R<Option<Session>> {

@@ -298,9 +298,14 @@ async fn flows_and_sessions(s: Arc<SqlStore>) {
         created_at: NOW,
         last_seen_at: NOW,
     };
-    for d in ["s1", "s2", "s3"] {
-        s.insert_session(&sess(d)).await.unwrap();
+    for d in ["s1", "s2"] {
+        s.insert_session(&sess(d), None).await.unwrap();
     }
+    // A finished sign-in: its session starts and its flow ends in one write.
+    s.insert_flow(&f).await.unwrap();
+    s.insert_session(&sess("s3"), Some("f1")).await.unwrap();
+    assert!(s.flow_by_id("f1").await.unwrap().is_none());
+    assert!(s.session_by_digest("s3").await.unwrap().is_some());
     s.touch_session("s1", NOW + 5).await.unwrap();
     assert_eq!(
         s.session_by_digest("s1")

@@ -441,13 +441,7 @@ async fn finish(
         session::end_session(&state.deps, &old).await?;
     }
     let now = state.deps.now();
-    let (token, s) = session::create_session(&state.deps, user, amr, now).await?;
-    state
-        .deps
-        .store
-        .delete_flow(&flow.id)
-        .await
-        .map_err(CoreError::from)?;
+    let (token, s) = session::create_session(&state.deps, user, amr, now, Some(&flow.id)).await?;
     let target = match &flow.request {
         Some(req) => {
             countersign_core::oidc::issue_code(
