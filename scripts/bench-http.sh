@@ -6,13 +6,13 @@
 #   scripts/bench-http.sh [concurrency] [seconds] [scenarios]
 # With PIN=1 the server runs on CPU 0 and the load generator on CPU 1, which isolates the server's
 # own capacity on one core. `throttled` locks the client address: keep it last. `codes` prepares
-# CODE_USERS users (default 300), then submits one accepted code per user at once.
+# CODE_USERS users (default 1000) with three flows each, then submits their accepted codes at once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 conc="${1:-16}"
 secs="${2:-10}"
 scenarios="${3:-password-signin refresh refresh-es256 codes throttled}"
-code_users="${CODE_USERS:-300}"
+code_users="${CODE_USERS:-1000}"
 cargo build --release -q -p countersign -p countersign-load
 data="$(mktemp -d)"
 args=(--data-dir "$data")
@@ -42,11 +42,10 @@ for s in $scenarios; do
   name=$s
   if [[ $s == refresh-es256 ]]; then name=refresh; extra=(--client-id bench-es256); fi
   if [[ $s == codes ]]; then
-    # Users for the code scenario, created with the admin CLI (one Argon2 hash each).
-    for i in $(seq 0 $((code_users - 1))); do
-      echo tulip-harbor-lantern | $cs "${args[@]}" admin user create "load$i@contoso.com" \
-        --tenant contoso --display-name "Load $i" --password-stdin >/dev/null
-    done
+    # Users for the code scenario, created with the admin CLI (one Argon2 hash each), two at once.
+    export CS_BIN=$cs CS_ARGS="${args[*]}"
+    seq 0 $((code_users - 1)) | xargs -P 2 -I{} sh -c 'echo tulip-harbor-lantern | $CS_BIN $CS_ARGS \
+      admin user create "load{}@contoso.com" --tenant contoso --display-name "Load {}" --password-stdin >/dev/null'
     extra=(--users "$code_users")
   fi
   before=$(cpu)

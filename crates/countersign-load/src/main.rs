@@ -6,7 +6,7 @@
 //!   username → password → code → token); one iteration is one sign-in.
 //! - `refresh`: refresh-token exchanges, each worker rotating its own token family.
 //! - `throttled`: password attempts against a locked account (refused without hashing).
-//! - `codes`: accepted second-factor codes, one per prepared user (see `codes.rs`); the users
+//! - `codes`: accepted second-factor codes, three per prepared user (see `codes.rs`); the users
 //!   `{user-prefix}{0..users}@domain` with `--password` must exist.
 //!
 //! Only loopback targets are accepted: this tool is for measuring a server on this machine.

@@ -84,7 +84,7 @@ impl SqlStore {
 #[async_trait]
 impl Store for SqlStore {
     async fn ping(&self) -> R<()> {
-        query("SELECT 1").execute(&self.db).await?;
+        query("SELECT 1").fetch_all(&self.db).await?;
         Ok(())
     }
 

@@ -110,6 +110,7 @@ fn refresh(digest: &str, grant_id: &str) -> RefreshToken {
 }
 
 async fn tenants_roundtrip_and_conflicts(s: Arc<SqlStore>) {
+    s.ping().await.expect("the health check's ping answers");
     seed(s.as_ref()).await;
     let t = s.tenant_by_name("contoso").await.unwrap().unwrap();
     assert_eq!(t.domains, vec!["contoso.com", "contoso.org"]);
