@@ -38,7 +38,8 @@ fn connect(path: &Path) -> DbResult<Connection> {
     .map_err(err)?;
     // WAL with synchronous=NORMAL: a committed write survives a crash of the process (kill -9);
     // FULL would also survive power loss at a large cost per commit. The busy timeout covers the
-    // admin CLI writing to the same file while the server runs. (Memory-mapped reads were tried:
+    // admin CLI writing to the same file while the server runs (such a wait holds up the async
+    // thread that runs the statement; the CLI's transactions are short). (Memory-mapped reads were tried:
     // the remaps as the file grows cost more than the `pread`s they save.)
     c.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
