@@ -97,6 +97,15 @@ pub struct OathToken {
     pub last_used_at: Option<Timestamp>,
     /// The last accepted time step: a step at or below it is a replay.
     pub last_step: i64,
+    /// Wrong codes counted against the token in its latest failing time step.
+    pub failures: StepFailures,
+}
+
+/// Wrong codes in one time step: three lock the token until the step ends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StepFailures {
+    pub step: i64,
+    pub count: u32,
 }
 
 impl OathToken {
@@ -115,6 +124,15 @@ impl OathToken {
         )
         .map_err(|e| CoreError::invalid("secret key", e.to_string()))?;
         Ok(totp.generate(step.max(0) as u64 * self.period as u64))
+    }
+
+    /// Wrong codes counted in time step `step`.
+    pub fn failures_in(&self, step: i64) -> u32 {
+        if self.failures.step == step {
+            self.failures.count
+        } else {
+            0
+        }
     }
 
     pub fn step_at(&self, now: Timestamp) -> i64 {
@@ -217,6 +235,7 @@ pub async fn begin_enrolment(deps: &Deps, user: &User) -> CoreResult<OathToken> 
         created_at: now,
         last_used_at: None,
         last_step: 0,
+        failures: StepFailures::default(),
     };
     deps.store
         .insert_oath_tokens(std::slice::from_ref(&t))
@@ -286,7 +305,9 @@ pub async fn check_code(
             continue;
         }
         let current = t.step_at(now);
-        let locked = deps.store.oath_failures(&t.id, current).await? >= WRONG_CODES_PER_STEP;
+        // Read with the token: the count may be a moment old, as any read before the atomic
+        // accept would be; every wrong code is still counted atomically below.
+        let locked = t.failures_in(current) >= WRONG_CODES_PER_STEP;
         if let Some(step) = matching_step(t, &code, now)? {
             // A locked token refuses even the right code, and says nothing different.
             if !locked && deps.store.accept_oath_step(&t.id, step, now).await? {
@@ -411,6 +432,7 @@ pub async fn import_hardware(
             created_at: deps.now(),
             last_used_at: None,
             last_step: 0,
+            failures: StepFailures::default(),
         };
         validate(&t).map_err(at)?;
         tokens.push(t);

@@ -62,6 +62,7 @@ fn token(algorithm: OathAlgorithm, digits: u32, secret: &str) -> OathToken {
         created_at: 0,
         last_used_at: None,
         last_step: 0,
+        failures: Default::default(),
     }
 }
 

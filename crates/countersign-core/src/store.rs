@@ -66,8 +66,6 @@ pub trait Store: Send + Sync {
     async fn accept_oath_step(&self, id: &str, step: i64, now: Timestamp) -> StoreResult<bool>;
     /// Counts a wrong code in time step `step`; returns the wrong codes of that step so far.
     async fn record_oath_failure(&self, id: &str, step: i64) -> StoreResult<u32>;
-    /// Wrong codes of the token in time step `step`.
-    async fn oath_failures(&self, id: &str, step: i64) -> StoreResult<u32>;
 
     // --- throttling ---
     /// The states of several keys in one round trip, in the order asked (zero for unknown keys).

@@ -32,7 +32,7 @@ struct Data {
     keys: Vec<SigningKey>,
     signins: Vec<SignInLogEntry>,
     /// token, (fail step, fail count)
-    oath: Vec<(OathToken, (i64, u32))>,
+    oath: Vec<OathToken>,
 }
 
 #[derive(Default)]
@@ -223,50 +223,41 @@ impl Store for MemStore {
             .collect())
     }
     async fn insert_oath_tokens(&self, tokens: &[OathToken]) -> StoreResult<()> {
-        let mut d = self.0.lock().unwrap();
-        for t in tokens {
-            d.oath.push((t.clone(), (0, 0)));
-        }
+        self.0.lock().unwrap().oath.extend(tokens.iter().cloned());
         Ok(())
     }
     async fn oath_tokens_of_user(&self, user_id: &str) -> StoreResult<Vec<OathToken>> {
         let d = self.0.lock().unwrap();
         Ok(d.oath
             .iter()
-            .filter(|(t, _)| t.user_id == user_id)
-            .map(|(t, _)| t.clone())
+            .filter(|t| t.user_id == user_id)
+            .cloned()
             .collect())
     }
     async fn list_oath_tokens(&self, tenant_id: &str) -> StoreResult<Vec<OathToken>> {
         let d = self.0.lock().unwrap();
         Ok(d.oath
             .iter()
-            .filter(|(t, _)| t.tenant_id == tenant_id)
-            .map(|(t, _)| t.clone())
+            .filter(|t| t.tenant_id == tenant_id)
+            .cloned()
             .collect())
     }
     async fn delete_oath_token(&self, id: &str) -> StoreResult<bool> {
         let mut d = self.0.lock().unwrap();
         let before = d.oath.len();
-        d.oath.retain(|(t, _)| t.id != id);
+        d.oath.retain(|t| t.id != id);
         Ok(d.oath.len() < before)
     }
     async fn set_oath_active(&self, id: &str, active: bool) -> StoreResult<()> {
-        for (t, _) in self
-            .0
-            .lock()
-            .unwrap()
-            .oath
-            .iter_mut()
-            .filter(|(t, _)| t.id == id)
-        {
+        let mut d = self.0.lock().unwrap();
+        for t in d.oath.iter_mut().filter(|t| t.id == id) {
             t.active = active;
         }
         Ok(())
     }
     async fn accept_oath_step(&self, id: &str, step: i64, now: Timestamp) -> StoreResult<bool> {
         let mut d = self.0.lock().unwrap();
-        for (t, _) in d.oath.iter_mut().filter(|(t, _)| t.id == id) {
+        for t in d.oath.iter_mut().filter(|t| t.id == id) {
             if t.last_step < step {
                 t.last_step = step;
                 t.last_used_at = Some(now);
@@ -277,25 +268,14 @@ impl Store for MemStore {
     }
     async fn record_oath_failure(&self, id: &str, step: i64) -> StoreResult<u32> {
         let mut d = self.0.lock().unwrap();
-        Ok(match d.oath.iter_mut().find(|(t, _)| t.id == id) {
-            Some((_, f)) => {
-                *f = if f.0 == step {
-                    (step, f.1 + 1)
-                } else {
-                    (step, 1)
-                };
-                f.1
+        Ok(match d.oath.iter_mut().find(|t| t.id == id) {
+            Some(t) => {
+                t.failures.count = t.failures_in(step) + 1;
+                t.failures.step = step;
+                t.failures.count
             }
             None => 0,
         })
-    }
-    async fn oath_failures(&self, id: &str, step: i64) -> StoreResult<u32> {
-        let d = self.0.lock().unwrap();
-        Ok(d.oath
-            .iter()
-            .find(|(t, _)| t.id == id)
-            .map(|(_, f)| if f.0 == step { f.1 } else { 0 })
-            .unwrap_or(0))
     }
     async fn throttle_states(&self, keys: &[&str]) -> StoreResult<Vec<ThrottleState>> {
         let d = self.0.lock().unwrap();

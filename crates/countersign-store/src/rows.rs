@@ -3,7 +3,7 @@
 
 use crate::db::{FromVal, Row};
 use countersign_core::model::*;
-use countersign_core::oath::{OathAlgorithm, OathKind, OathToken};
+use countersign_core::oath::{OathAlgorithm, OathKind, OathToken, StepFailures};
 use countersign_core::secret::Secret;
 use countersign_core::StoreError;
 
@@ -92,7 +92,8 @@ pub fn flow(row: &Row) -> R<SignInFlow> {
 }
 
 pub const OATH_COLS: &str = "id, tenant_id, user_id, kind, name, serial, manufacturer, model, \
-    secret, algorithm, digits, period, active, created_at, last_used_at, last_step";
+    secret, algorithm, digits, period, active, created_at, last_used_at, last_step, fail_step, \
+    fail_count";
 
 pub fn oath(row: &Row) -> R<OathToken> {
     let kind: String = get(row, "kind")?;
@@ -116,6 +117,10 @@ pub fn oath(row: &Row) -> R<OathToken> {
         created_at: get(row, "created_at")?,
         last_used_at: get(row, "last_used_at")?,
         last_step: get(row, "last_step")?,
+        failures: StepFailures {
+            step: get(row, "fail_step")?,
+            count: get::<i64>(row, "fail_count")?.clamp(0, u32::MAX as i64) as u32,
+        },
     })
 }
 

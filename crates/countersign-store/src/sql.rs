@@ -430,7 +430,7 @@ impl Store for SqlStore {
         let mut tx = self.db.begin().await?;
         let sql = format!(
             "INSERT INTO oath_tokens ({}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
             rows::OATH_COLS
         );
         for t in tokens {
@@ -451,6 +451,8 @@ impl Store for SqlStore {
                 .bind(t.created_at)
                 .bind(t.last_used_at)
                 .bind(t.last_step)
+                .bind(t.failures.step)
+                .bind(t.failures.count)
                 .execute_in(&mut tx)
                 .await
                 .map_err(|e| {
@@ -523,20 +525,6 @@ impl Store for SqlStore {
         .await?;
         Ok(match row {
             Some(r) => r.get::<i64>("fail_count")? as u32,
-            None => 0,
-        })
-    }
-
-    async fn oath_failures(&self, id: &str, step: i64) -> R<u32> {
-        let row = query(
-            "SELECT CASE WHEN fail_step = $2 THEN fail_count ELSE 0 END FROM oath_tokens WHERE id = $1",
-        )
-        .bind(id)
-        .bind(step)
-        .fetch_opt(&self.db)
-        .await?;
-        Ok(match row {
-            Some(r) => r.first::<i64>()? as u32,
             None => 0,
         })
     }
