@@ -78,9 +78,7 @@ impl SqlStore {
                         "database URL '{url}': give a file, as in sqlite:///var/lib/countersign/countersign.db"
                     )));
                 }
-                Db::Sqlite(std::sync::Arc::new(
-                    db::lite::Lite::open(Path::new(path)).map_err(cannot)?,
-                ))
+                Db::Sqlite(db::lite::Lite::open(Path::new(path)).map_err(cannot)?)
             }
             Backend::Postgres => Db::Postgres(Self::pg_pool(url, schema).await.map_err(cannot)?),
         };

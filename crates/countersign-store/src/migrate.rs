@@ -8,6 +8,10 @@ use countersign_core::StoreError;
 const SQLITE: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../migrations/sqlite/0002_oath.sql")),
+    (
+        3,
+        include_str!("../migrations/sqlite/0003_without_rowid.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),

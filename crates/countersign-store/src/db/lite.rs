@@ -5,10 +5,12 @@ use super::{DbError, DbResult, Query, Row, Val};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, Statement};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 /// Read connections kept open; more are opened while many reads run at once, then closed.
 const IDLE_READERS: usize = 8;
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 pub(crate) struct Lite {
     path: PathBuf,
@@ -51,13 +53,20 @@ fn connect(path: &Path) -> DbResult<Connection> {
 }
 
 impl Lite {
-    pub(crate) fn open(path: &Path) -> DbResult<Self> {
+    pub(crate) fn open(path: &Path) -> DbResult<Arc<Self>> {
         let writer = connect(path)?;
-        Ok(Self {
+        // Checkpoints run in the background (`checkpoints`), not in the commit that crosses
+        // SQLite's threshold: that commit's fsync stalled every write queued behind it.
+        writer
+            .execute_batch("PRAGMA wal_autocheckpoint = 0;")
+            .map_err(err)?;
+        let lite = Arc::new(Self {
             path: path.to_path_buf(),
             writer: tokio::sync::Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
-        })
+        });
+        tokio::spawn(checkpoints(Arc::downgrade(&lite)));
+        Ok(lite)
     }
 
     /// Runs `f` on a read connection.
@@ -95,6 +104,36 @@ impl Lite {
         }
         let w = self.writer().await;
         let _ = w.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+    }
+}
+
+/// Copies the WAL into the database file every second on a connection of its own, while the
+/// database is open. PASSIVE: it never waits for readers or the writer, which go on meanwhile.
+async fn checkpoints(lite: Weak<Lite>) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut conn: Option<Connection> = None;
+    loop {
+        tick.tick().await;
+        let Some(path) = lite.upgrade().map(|l| l.path.clone()) else {
+            return;
+        };
+        let idle = conn.take();
+        let done = tokio::task::spawn_blocking(move || {
+            let c = match idle {
+                Some(c) => c,
+                None => connect(&path)?,
+            };
+            c.execute_batch("PRAGMA wal_checkpoint(PASSIVE);")
+                .map_err(err)?;
+            Ok::<_, DbError>(c)
+        })
+        .await;
+        match done {
+            Ok(Ok(c)) => conn = Some(c),
+            Ok(Err(e)) => tracing::warn!(error = %e, "SQLite checkpoint failed; retrying"),
+            Err(_) => return,
+        }
     }
 }
 
