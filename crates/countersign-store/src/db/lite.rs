@@ -124,8 +124,12 @@ async fn checkpoints(lite: Weak<Lite>) {
                 Some(c) => c,
                 None => connect(&path)?,
             };
-            c.execute_batch("PRAGMA wal_checkpoint(PASSIVE);")
-                .map_err(err)?;
+            match c.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
+                // Another process (the admin CLI) is checkpointing: it does the same work.
+                Err(rusqlite::Error::SqliteFailure(f, _))
+                    if f.code == rusqlite::ErrorCode::DatabaseBusy => {}
+                r => r.map_err(err)?,
+            }
             Ok::<_, DbError>(c)
         })
         .await;
