@@ -32,13 +32,8 @@ macro_rules! int_val {
         }
     )*};
 }
-int_val!(i64, i32, u32, u64, usize);
+int_val!(i64, u32);
 
-impl From<bool> for Val {
-    fn from(v: bool) -> Self {
-        Val::Int(Some(v as i64))
-    }
-}
 impl From<&str> for Val {
     fn from(v: &str) -> Self {
         Val::Text(Some(v.to_string()))
@@ -54,11 +49,6 @@ impl From<&String> for Val {
         Val::Text(Some(v.clone()))
     }
 }
-impl From<Option<&str>> for Val {
-    fn from(v: Option<&str>) -> Self {
-        Val::Text(v.map(str::to_string))
-    }
-}
 impl From<Option<String>> for Val {
     fn from(v: Option<String>) -> Self {
         Val::Text(v)
@@ -67,11 +57,6 @@ impl From<Option<String>> for Val {
 impl From<&Option<String>> for Val {
     fn from(v: &Option<String>) -> Self {
         Val::Text(v.clone())
-    }
-}
-impl From<Option<&String>> for Val {
-    fn from(v: Option<&String>) -> Self {
-        Val::Text(v.cloned())
     }
 }
 
