@@ -7,20 +7,23 @@
 # With PIN=1 the server runs on CPU 0 and the load generator on CPU 1, which isolates the server's
 # own capacity on one core. `throttled` locks the client address: keep it last. `codes` prepares
 # CODE_USERS users (default 1000) with three flows each, then submits their accepted codes at once.
+# BIN_DIR=dir measures the countersign and countersign-load binaries in that directory instead of
+# building this checkout (for before/after comparisons).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 conc="${1:-16}"
 secs="${2:-10}"
 scenarios="${3:-password-signin refresh refresh-es256 codes throttled}"
 code_users="${CODE_USERS:-1000}"
-cargo build --release -q -p countersign -p countersign-load
+bin="${BIN_DIR:-./target/release}"
+[[ -n "${BIN_DIR:-}" ]] || cargo build --release -q -p countersign -p countersign-load
 data="$(mktemp -d)"
 args=(--data-dir "$data")
 if [[ -n "${COUNTERSIGN_BENCH_POSTGRES_URL:-}" ]]; then
   args=(--database-url "$COUNTERSIGN_BENCH_POSTGRES_URL")
   export COUNTERSIGN_DATABASE_SCHEMA="bench_$(date +%s)"
 fi
-cs=./target/release/countersign
+cs=$bin/countersign
 srv_pin=(); gen_pin=()
 if [[ "${PIN:-0}" == 1 ]]; then srv_pin=(taskset -c 0); gen_pin=(taskset -c 1); fi
 RUST_LOG=warn "${srv_pin[@]}" $cs "${args[@]}" serve --demo --listen 127.0.0.1:18089 >"$data/serve.log" 2>&1 &
@@ -49,7 +52,7 @@ for s in $scenarios; do
     extra=(--users "$code_users")
   fi
   before=$(cpu)
-  out=$("${gen_pin[@]}" ./target/release/countersign-load --base http://127.0.0.1:18089 --concurrency "$conc" \
+  out=$("${gen_pin[@]}" "$bin/countersign-load" --base http://127.0.0.1:18089 --concurrency "$conc" \
     --duration "$secs" --scenarios "$name" "${extra[@]}")
   after=$(cpu)
   read -r _ ok errors rate p50 p90 p99 max <<<"$(echo "$out" | tail -n 1)"

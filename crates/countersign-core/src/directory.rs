@@ -59,7 +59,7 @@ pub fn normalize_domain(domain: &str) -> CoreResult<String> {
 
 fn clean_text(field: &'static str, value: &str, max: usize) -> CoreResult<String> {
     let v = value.trim();
-    if v.is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
+    if v.is_empty() || v.chars().count() > max || crate::text::has_unsafe_chars(v) {
         return Err(CoreError::invalid(
             field,
             format!("must be 1 to {max} printable characters"),
@@ -253,6 +253,7 @@ pub async fn create_user(deps: &Deps, tenant: &Tenant, new: NewUser<'_>) -> Core
         password_hash,
         created_at: now,
         updated_at: now,
+        tokens_valid_after: 0,
     };
     deps.store.insert_user(&u).await?;
     Ok(u)
@@ -289,13 +290,16 @@ pub async fn update_user(
     u.updated_at = deps.now();
     deps.store.update_user(&u).await?;
     if !u.enabled {
-        // A disabled account keeps no live browser session.
-        deps.store.delete_user_sessions(&u.id, None).await?;
+        // A disabled account keeps no session and no token that works again once it is enabled.
+        deps.store
+            .revoke_user_access(&u.id, deps.now(), None)
+            .await?;
     }
     Ok(u)
 }
 
-/// Sets (or, with `None`, removes) a user's password. Ends the user's sessions either way.
+/// Sets (or, with `None`, removes) a user's password. Ends the user's sessions and revokes their
+/// tokens either way.
 pub async fn set_password(
     deps: &Deps,
     tenant: &Tenant,
@@ -312,17 +316,56 @@ pub async fn set_password(
     };
     u.updated_at = deps.now();
     deps.store.update_user(&u).await?;
-    deps.store.delete_user_sessions(&u.id, None).await?;
+    deps.store
+        .revoke_user_access(&u.id, deps.now(), None)
+        .await?;
     Ok(u)
 }
 
-/// Lifts a sign-in lockout (soft or permanent) from an account.
+/// Entra's "revoke sessions": ends every browser session of the user and revokes every refresh
+/// token and access token issued to them until now. Returns the sessions ended.
+pub async fn revoke_sessions(deps: &Deps, tenant: &Tenant, upn: &str) -> CoreResult<u64> {
+    let u = user(deps, tenant, upn).await?;
+    Ok(deps
+        .store
+        .revoke_user_access(&u.id, deps.now(), None)
+        .await?)
+}
+
+/// Lifts every lockout (soft or permanent) of an account: password sign-in and verification codes.
 pub async fn unlock_user(deps: &Deps, tenant: &Tenant, upn: &str) -> CoreResult<User> {
     let u = user(deps, tenant, upn).await?;
-    deps.store
-        .clear_throttle(&throttle::account_key(&tenant.id, &u.upn))
-        .await?;
+    for (_, key, _) in throttle::account_locks(&tenant.id, &u.upn) {
+        deps.store.clear_throttle(&key).await?;
+    }
     Ok(u)
+}
+
+/// One lock of an account as an administrator sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountLock {
+    /// What it locks ("password", "verification codes").
+    pub what: &'static str,
+    pub lock: throttle::Lock,
+    /// Consecutive failures counted so far.
+    pub failures: u32,
+}
+
+/// The state of each lock of an account now (`admin user show`).
+pub async fn account_locks(deps: &Deps, user: &User) -> CoreResult<Vec<AccountLock>> {
+    let locks = throttle::account_locks(&user.tenant_id, &user.upn);
+    let keys: Vec<&str> = locks.iter().map(|(_, k, _)| k.as_str()).collect();
+    let states = deps.store.throttle_states(&keys).await?;
+    let now = deps.now();
+    Ok(locks
+        .iter()
+        .zip(states)
+        .map(|((what, _, policy), st)| AccountLock {
+            what,
+            lock: policy.lock(&st, now),
+            failures: st.failures,
+        })
+        .collect())
 }
 
 pub async fn delete_user(deps: &Deps, tenant: &Tenant, upn: &str) -> CoreResult<()> {

@@ -15,6 +15,7 @@ pub mod secret;
 pub mod session;
 pub mod signin;
 pub mod store;
+pub mod text;
 pub mod throttle;
 
 #[cfg(test)]

@@ -29,6 +29,10 @@ pub struct User {
     pub password_hash: Option<Secret>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Tokens issued before this time are refused (a password change, disabling, deleting a
+    /// sign-in method or an administrator's "revoke sessions" sets it). Written only by
+    /// `Store::revoke_user_access`.
+    pub tokens_valid_after: Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

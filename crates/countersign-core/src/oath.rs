@@ -281,13 +281,15 @@ pub async fn check_code(
     token_id: Option<&str>,
 ) -> CoreResult<CodeCheck> {
     let now = deps.now();
-    let user_key = format!("otp:{}", throttle::account_key(&tenant.id, &user.upn));
-    let state = deps.store.throttle_states(&[user_key.as_str()]).await?[0];
-    if LockoutPolicy::ACCOUNT.lock(&state, now).is_locked() {
+    let user_key = throttle::code_key(&tenant.id, &user.upn);
+    if throttle::reserve(deps, &[(user_key.as_str(), LockoutPolicy::ACCOUNT)])
+        .await?
+        .is_err()
+    {
         return Ok(CodeCheck::Rejected);
     }
+    // From here on the attempt counts as a failure unless a code is accepted.
     let Some(code) = normalize_code(code) else {
-        deps.store.record_failure(&user_key, now, None).await?;
         return Ok(CodeCheck::Rejected);
     };
     let tokens: Vec<OathToken> = deps
@@ -310,10 +312,12 @@ pub async fn check_code(
         let locked = t.failures_in(current) >= WRONG_CODES_PER_STEP;
         if let Some(step) = matching_step(t, &code, now)? {
             // A locked token refuses even the right code, and says nothing different.
-            if !locked && deps.store.accept_oath_step(&t.id, step, now).await? {
-                if state.failures > 0 {
-                    deps.store.clear_throttle(&user_key).await?;
-                }
+            if !locked
+                && deps
+                    .store
+                    .accept_oath_step(&t.id, step, now, &user_key)
+                    .await?
+            {
                 let mut used = t.clone();
                 used.last_step = step;
                 used.last_used_at = Some(now);
@@ -327,7 +331,6 @@ pub async fn check_code(
             .record_oath_failure(&t.id, t.step_at(now))
             .await?;
     }
-    deps.store.record_failure(&user_key, now, None).await?;
     Ok(CodeCheck::Rejected)
 }
 

@@ -220,6 +220,53 @@ async fn per_user_failures_are_throttled_like_passwords() {
 }
 
 #[tokio::test]
+async fn unlock_lifts_the_code_lock_too() {
+    let f = fixture();
+    let (t, u) = setup(&f).await;
+    let tok = enrolled(&f, &t, &u).await;
+    // 100 wrong codes, each after the previous lock ran out: locked for good.
+    for i in 0..100 {
+        f.clock.advance(3601);
+        let _ = check_code(&f.deps, &t, &u, &format!("{:06}", i), None).await;
+    }
+    f.clock.advance(3601);
+    let right = tok.code_at_step(tok.step_at(f.clock_now())).unwrap();
+    assert!(!accepted(
+        check_code(&f.deps, &t, &u, &right, None).await.unwrap()
+    ));
+    let locks = crate::directory::account_locks(&f.deps, &u).await.unwrap();
+    let codes = locks
+        .iter()
+        .find(|l| l.what == "verification codes")
+        .unwrap();
+    assert_eq!(codes.lock, crate::throttle::Lock::Permanent);
+    assert_eq!(codes.failures, 100);
+    crate::directory::unlock_user(&f.deps, &t, &u.upn)
+        .await
+        .unwrap();
+    assert!(accepted(
+        check_code(&f.deps, &t, &u, &right, None).await.unwrap()
+    ));
+    let locks = crate::directory::account_locks(&f.deps, &u).await.unwrap();
+    assert!(locks.iter().all(|l| !l.lock.is_locked() && l.failures == 0));
+}
+
+#[tokio::test]
+async fn an_accepted_code_gives_its_reservation_back() {
+    let f = fixture();
+    let (t, u) = setup(&f).await;
+    let tok = enrolled(&f, &t, &u).await;
+    // Eleven sign-ins in a row, each with a right code: never locked by its own successes.
+    for _ in 0..11 {
+        f.clock.advance(30);
+        let right = tok.code_at_step(tok.step_at(f.clock_now())).unwrap();
+        assert!(accepted(
+            check_code(&f.deps, &t, &u, &right, None).await.unwrap()
+        ));
+    }
+}
+
+#[tokio::test]
 async fn at_most_five_tokens() {
     let f = fixture();
     let (t, u) = setup(&f).await;

@@ -164,6 +164,10 @@ pub fn dummy_hash() -> &'static Secret {
 pub trait PasswordHasher: Send + Sync {
     async fn hash(&self, password: &str) -> CoreResult<Secret>;
     async fn verify(&self, password: &str, phc: &Secret) -> CoreResult<bool>;
+    /// Waits about as long as a `verify` takes, computing nothing. A refused attempt waits this
+    /// long so that it answers no sooner than a checked one (timing then does not tell a locked
+    /// account from an open one), while costing no CPU.
+    async fn pace(&self);
 }
 
 /// Hashes inline on the calling thread. For tools (the admin CLI) and tests.
@@ -178,6 +182,8 @@ impl PasswordHasher for InlineHasher {
     async fn verify(&self, password: &str, phc: &Secret) -> CoreResult<bool> {
         Ok(verify_password(password, phc))
     }
+    /// Tools have no timing to hide.
+    async fn pace(&self) {}
 }
 
 #[cfg(test)]

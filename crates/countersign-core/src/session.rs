@@ -8,9 +8,40 @@ use crate::model::{AuthorizeRequest, Session, SignInFlow, Tenant, User};
 use crate::secret::token_digest;
 use crate::Deps;
 
-/// How often a session's last-seen time is written back: once a minute is precise enough for an
-/// idle timeout measured in hours, and spares the store a write per request.
+/// How often, at most, a session's last-seen time is written back: once a minute is precise
+/// enough for an idle timeout measured in hours, and spares the store a write per request.
 const TOUCH_EVERY: i64 = 60;
+
+/// The shortest idle timeout allowed (checked in the configuration).
+pub const MIN_IDLE_TIMEOUT: i64 = 60;
+
+/// How stale a last-seen time may get before it is written back: a tenth of the idle timeout,
+/// at most a minute, so that an active session is never taken for an idle one.
+fn touch_every(idle: i64) -> i64 {
+    (idle / 10).clamp(1, TOUCH_EVERY)
+}
+
+/// How recent a sign-in must be to add or delete a sign-in method.
+pub const RECENT_AUTH: i64 = 600;
+
+/// Whether this session may add or delete sign-in methods now: its sign-in is at most ten minutes
+/// old, and was made with a second factor when the user has one — so a stolen session, or a
+/// stolen password alone, cannot bind the attacker's authenticator (NIST SP 800-63B §6.1.2.1).
+/// Otherwise the user signs in again first.
+pub fn may_change_methods(deps: &Deps, s: &Session, has_second_factor: bool) -> bool {
+    let fresh = deps.now() - s.auth_time <= RECENT_AUTH;
+    fresh && (!has_second_factor || s.amr.iter().any(|m| m == "mfa"))
+}
+
+/// Ends the user's other sessions and revokes their tokens after a change to their sign-in
+/// methods; the session that made the change (`keep_cookie`) stays.
+pub async fn end_other_access(deps: &Deps, user: &User, keep_cookie: &str) -> CoreResult<u64> {
+    let keep = token_digest(keep_cookie);
+    Ok(deps
+        .store
+        .revoke_user_access(&user.id, deps.now(), Some(&keep))
+        .await?)
+}
 
 pub async fn start_flow(
     deps: &Deps,
@@ -22,7 +53,11 @@ pub async fn start_flow(
         id: deps.secret_token(),
         tenant_id: tenant.id.clone(),
         csrf: deps.secret_token(),
-        username: request.as_ref().and_then(|r| r.login_hint.clone()),
+        // A hint passes the same checks as a typed name; a bad one is ignored (the person types).
+        username: request
+            .as_ref()
+            .and_then(|r| r.login_hint.as_deref())
+            .and_then(|h| crate::signin::typed_name(tenant, h).ok()),
         request,
         pending_user_id: None,
         amr: Vec::new(),
@@ -95,7 +130,7 @@ pub async fn load_session(
             return Ok(None);
         }
     };
-    if now - s.last_seen_at >= TOUCH_EVERY {
+    if now - s.last_seen_at >= touch_every(deps.settings.session_idle) {
         deps.store.touch_session(&digest, now).await?;
     }
     Ok(Some((s, user)))

@@ -5,7 +5,7 @@
 use crate::error::{CoreError, CoreResult};
 use crate::model::{SignInLogEntry, SignInResult, Tenant, User};
 use crate::password::{self, HARD_MAX_BYTES};
-use crate::throttle::{self, LockoutPolicy};
+use crate::throttle::{self, LockoutPolicy, Release};
 use crate::Deps;
 
 /// One attempt as the person made it.
@@ -16,6 +16,20 @@ pub struct PasswordAttempt<'a> {
     pub password: &'a str,
     pub client_id: Option<&'a str>,
     pub client_addr: Option<&'a str>,
+}
+
+/// Checks a sign-in name as typed at the first step or sent by an application as `login_hint`, and
+/// normalises it: 1 to 256 characters without control or bidirectional formatting characters
+/// (they would reach the sign-in log and the administrator's terminal).
+pub fn typed_name(tenant: &Tenant, typed: &str) -> CoreResult<String> {
+    let t = typed.trim();
+    if t.is_empty() || t.chars().count() > 256 || crate::text::has_unsafe_chars(t) {
+        return Err(CoreError::invalid(
+            "sign-in name",
+            "1 to 256 printable characters",
+        ));
+    }
+    Ok(normalize_typed_name(tenant, t))
 }
 
 /// What the person typed, normalised: trimmed, lowercase, and completed with the tenant's first
@@ -88,7 +102,6 @@ pub async fn code_sign_in(deps: &Deps, o: Origin<'_>, user: &User, code: &str) -
 /// Checks a password sign-in. On success returns the user (the caller then creates the session).
 pub async fn password_sign_in(deps: &Deps, a: PasswordAttempt<'_>) -> CoreResult<User> {
     let name = normalize_typed_name(a.tenant, a.typed_name);
-    let now = deps.now();
     let origin = Origin {
         tenant: a.tenant,
         client_id: a.client_id,
@@ -97,22 +110,12 @@ pub async fn password_sign_in(deps: &Deps, a: PasswordAttempt<'_>) -> CoreResult
     let acct_key = throttle::account_key(&a.tenant.id, &name);
     let addr_key = a.client_addr.map(throttle::address_key);
 
-    // 1. Throttling first, with no hashing: a locked key costs one read.
-    let mut keys = vec![acct_key.as_str()];
-    keys.extend(addr_key.as_deref());
-    let states = deps.store.throttle_states(&keys).await?;
-    let acct_state = states[0];
-    let acct_lock = LockoutPolicy::ACCOUNT.lock(&acct_state, now);
-    let addr_lock = match states.get(1) {
-        Some(st) => LockoutPolicy::ADDRESS.lock(st, now),
-        None => throttle::Lock::Open,
-    };
-    if acct_lock.is_locked() || addr_lock.is_locked() {
-        let reason = if acct_lock.is_locked() {
-            format!("account locked ({acct_lock:?})")
-        } else {
-            format!("client address locked ({addr_lock:?})")
-        };
+    // 1. Throttling first, with no hashing: the attempt is counted before it is checked.
+    let mut keys = vec![(acct_key.as_str(), LockoutPolicy::ACCOUNT)];
+    keys.extend(addr_key.as_deref().map(|k| (k, LockoutPolicy::ADDRESS)));
+    if let Err(reason) = throttle::reserve(deps, &keys).await? {
+        // As slow as a checked attempt, but without the work (a timer, not a hash).
+        deps.hasher.pace().await;
         log_attempt(
             deps,
             origin,
@@ -160,9 +163,11 @@ pub async fn password_sign_in(deps: &Deps, a: PasswordAttempt<'_>) -> CoreResult
 
     if ok {
         let user = user.expect("ok implies a user");
-        if acct_state.failures > 0 {
-            deps.store.clear_throttle(&acct_key).await?;
-        }
+        // The success gives its reservation back: the account's run of failures ends, the
+        // address keeps the failures of others.
+        let mut release = vec![(acct_key.as_str(), Release::Clear)];
+        release.extend(addr_key.as_deref().map(|k| (k, Release::One)));
+        deps.store.release_attempt(&release).await?;
         log_attempt(
             deps,
             origin,
@@ -175,14 +180,7 @@ pub async fn password_sign_in(deps: &Deps, a: PasswordAttempt<'_>) -> CoreResult
         .await?;
         return Ok(user);
     }
-    deps.store
-        .record_failure(&acct_key, now, LockoutPolicy::ACCOUNT.decay_after)
-        .await?;
-    if let Some(k) = &addr_key {
-        deps.store
-            .record_failure(k, now, LockoutPolicy::ADDRESS.decay_after)
-            .await?;
-    }
+    // The failure was counted by the reservation.
     log_attempt(
         deps,
         origin,

@@ -5,6 +5,7 @@
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::model::*;
+use crate::throttle::{LockoutPolicy, Release};
 use async_trait::async_trait;
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -62,22 +63,34 @@ pub trait Store: Send + Sync {
     async fn delete_oath_token(&self, id: &str) -> StoreResult<bool>;
     async fn set_oath_active(&self, id: &str, active: bool) -> StoreResult<()>;
     /// Atomically accepts time step `step` for the token if no step at or after it was accepted
-    /// before; true for exactly one of any number of parallel callers with the same step.
-    async fn accept_oath_step(&self, id: &str, step: i64, now: Timestamp) -> StoreResult<bool>;
+    /// before; true for exactly one of any number of parallel callers with the same step. In the
+    /// same write, an accepted step clears the throttling key `release` (the user's code key,
+    /// whose reservation the successful attempt gives back).
+    async fn accept_oath_step(
+        &self,
+        id: &str,
+        step: i64,
+        now: Timestamp,
+        release: &str,
+    ) -> StoreResult<bool>;
     /// Counts a wrong code in time step `step`; returns the wrong codes of that step so far.
     async fn record_oath_failure(&self, id: &str, step: i64) -> StoreResult<u32>;
 
     // --- throttling ---
     /// The states of several keys in one round trip, in the order asked (zero for unknown keys).
     async fn throttle_states(&self, keys: &[&str]) -> StoreResult<Vec<ThrottleState>>;
-    /// Atomically count one more failure. When `decay_after` is set and the previous failure is
-    /// older than that many seconds, counting restarts at one.
-    async fn record_failure(
+    /// Reserves one attempt under every key at once: when each key is open under its policy at
+    /// `now` (`LockoutPolicy::lock`), counts the attempt as a failure against all of them and
+    /// returns true; when any is locked, changes nothing and returns false. Atomic, so of any
+    /// number of parallel callers no more are granted than the policies allow. A key whose last
+    /// failure is older than its policy's `decay_after` restarts counting at one.
+    async fn reserve_attempt(
         &self,
-        key: &str,
+        keys: &[(&str, LockoutPolicy)],
         now: Timestamp,
-        decay_after: Option<i64>,
-    ) -> StoreResult<ThrottleState>;
+    ) -> StoreResult<bool>;
+    /// Gives back, in one write, what a successful attempt reserved under each key.
+    async fn release_attempt(&self, keys: &[(&str, Release)]) -> StoreResult<()>;
     async fn clear_throttle(&self, key: &str) -> StoreResult<()>;
 
     // --- sign-in flows ---
@@ -93,8 +106,17 @@ pub trait Store: Send + Sync {
     async fn session_by_digest(&self, digest: &str) -> StoreResult<Option<Session>>;
     async fn touch_session(&self, digest: &str, at: Timestamp) -> StoreResult<()>;
     async fn delete_session(&self, digest: &str) -> StoreResult<()>;
-    /// Ends every session of a user except `keep` (the caller's own), returning how many ended.
-    async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> StoreResult<u64>;
+    /// Ends a user's access after an account event, in one transaction: deletes their sessions
+    /// except `keep_session` (a digest: the caller's own), revokes their grants (and with them
+    /// every refresh token), deletes their unredeemed authorization codes, and sets their
+    /// `tokens_valid_after` to `at` so that access tokens issued before are refused. Returns the
+    /// sessions ended.
+    async fn revoke_user_access(
+        &self,
+        user_id: &str,
+        at: Timestamp,
+        keep_session: Option<&str>,
+    ) -> StoreResult<u64>;
 
     // --- authorization codes, grants, refresh tokens ---
     async fn insert_code(&self, c: &AuthCode) -> StoreResult<()>;

@@ -10,6 +10,7 @@ use crate::password::PasswordHasher;
 use crate::random::OsRandom;
 use crate::secret::Secret;
 use crate::store::{Store, StoreResult};
+use crate::throttle::{LockoutPolicy, Release};
 use crate::{CoreResult, Deps, Settings};
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -90,7 +91,16 @@ impl Store for MemStore {
         Ok(())
     }
     async fn update_user(&self, u: &User) -> StoreResult<()> {
-        self.0.lock().unwrap().users.insert(u.id.clone(), u.clone());
+        let mut d = self.0.lock().unwrap();
+        // like the SQL stores: `tokens_valid_after` is written only by `revoke_user_access`
+        let kept = d.users.get(&u.id).map_or(0, |old| old.tokens_valid_after);
+        d.users.insert(
+            u.id.clone(),
+            User {
+                tokens_valid_after: kept,
+                ..u.clone()
+            },
+        );
         Ok(())
     }
     async fn delete_user(&self, id: &str) -> StoreResult<bool> {
@@ -255,12 +265,19 @@ impl Store for MemStore {
         }
         Ok(())
     }
-    async fn accept_oath_step(&self, id: &str, step: i64, now: Timestamp) -> StoreResult<bool> {
+    async fn accept_oath_step(
+        &self,
+        id: &str,
+        step: i64,
+        now: Timestamp,
+        release: &str,
+    ) -> StoreResult<bool> {
         let mut d = self.0.lock().unwrap();
         for t in d.oath.iter_mut().filter(|t| t.id == id) {
             if t.last_step < step {
                 t.last_step = step;
                 t.last_used_at = Some(now);
+                d.throttle.remove(release);
                 return Ok(true);
             }
         }
@@ -284,20 +301,43 @@ impl Store for MemStore {
             .map(|k| d.throttle.get(*k).copied().unwrap_or_default())
             .collect())
     }
-    async fn record_failure(
+    async fn reserve_attempt(
         &self,
-        key: &str,
+        keys: &[(&str, LockoutPolicy)],
         now: Timestamp,
-        decay_after: Option<i64>,
-    ) -> StoreResult<ThrottleState> {
+    ) -> StoreResult<bool> {
         let mut d = self.0.lock().unwrap();
-        let e = d.throttle.entry(key.to_string()).or_default();
-        if decay_after.is_some_and(|w| now - e.last_failure_at > w) {
-            e.failures = 0;
+        let open = keys.iter().all(|(k, p)| {
+            !p.lock(&d.throttle.get(*k).copied().unwrap_or_default(), now)
+                .is_locked()
+        });
+        if open {
+            for (k, p) in keys {
+                let e = d.throttle.entry(k.to_string()).or_default();
+                if p.decay_after.is_some_and(|w| now - e.last_failure_at > w) {
+                    e.failures = 0;
+                }
+                e.failures += 1;
+                e.last_failure_at = now;
+            }
         }
-        e.failures += 1;
-        e.last_failure_at = now;
-        Ok(*e)
+        Ok(open)
+    }
+    async fn release_attempt(&self, keys: &[(&str, Release)]) -> StoreResult<()> {
+        let mut d = self.0.lock().unwrap();
+        for (k, r) in keys {
+            match r {
+                Release::Clear => {
+                    d.throttle.remove(*k);
+                }
+                Release::One => {
+                    if let Some(e) = d.throttle.get_mut(*k) {
+                        e.failures = e.failures.saturating_sub(1);
+                    }
+                }
+            }
+        }
+        Ok(())
     }
     async fn clear_throttle(&self, key: &str) -> StoreResult<()> {
         self.0.lock().unwrap().throttle.remove(key);
@@ -338,12 +378,26 @@ impl Store for MemStore {
         self.0.lock().unwrap().sessions.remove(digest);
         Ok(())
     }
-    async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> StoreResult<u64> {
+    async fn revoke_user_access(
+        &self,
+        user_id: &str,
+        at: Timestamp,
+        keep: Option<&str>,
+    ) -> StoreResult<u64> {
         let mut d = self.0.lock().unwrap();
         let before = d.sessions.len();
         d.sessions
             .retain(|k, s| s.user_id != user_id || Some(k.as_str()) == keep);
-        Ok((before - d.sessions.len()) as u64)
+        let ended = (before - d.sessions.len()) as u64;
+        for g in d.grants.values_mut().filter(|g| g.user_id == user_id) {
+            g.revoked_at.get_or_insert(at);
+        }
+        d.codes
+            .retain(|_, c| c.user_id != user_id || c.used_at.is_some());
+        if let Some(u) = d.users.get_mut(user_id) {
+            u.tokens_valid_after = at;
+        }
+        Ok(ended)
     }
     async fn insert_code(&self, c: &AuthCode) -> StoreResult<()> {
         self.0
@@ -513,6 +567,7 @@ impl PasswordHasher for FastHasher {
     async fn verify(&self, password: &str, phc: &Secret) -> CoreResult<bool> {
         Ok(phc.expose() == format!("plain:{password}"))
     }
+    async fn pace(&self) {}
 }
 
 pub struct Fixture {

@@ -9,6 +9,7 @@ use crate::password::PasswordHasher;
 use crate::secret::Secret;
 use crate::session;
 use crate::signin::{password_sign_in, PasswordAttempt};
+use crate::store::Store;
 use crate::testing::*;
 use crate::{CoreResult, Deps};
 use async_trait::async_trait;
@@ -87,8 +88,21 @@ async fn password_sign_in_accepts_right_and_refuses_wrong() {
     assert_eq!(log[2].failure_reason.as_deref(), Some("wrong password"));
 }
 
-/// Counts verifications so tests can prove that locked attempts do no hashing.
-struct CountingHasher(AtomicUsize);
+/// Counts verifications so tests can prove that locked attempts do no hashing, and the paced
+/// waits of refused ones. A verification takes `delay` of real time, so that parallel attempts
+/// are all in flight at once.
+#[derive(Default)]
+struct CountingHasher {
+    verified: AtomicUsize,
+    paced: AtomicUsize,
+    delay: std::time::Duration,
+}
+
+impl CountingHasher {
+    fn verified(&self) -> usize {
+        self.verified.load(Ordering::SeqCst)
+    }
+}
 
 #[async_trait]
 impl PasswordHasher for CountingHasher {
@@ -96,15 +110,92 @@ impl PasswordHasher for CountingHasher {
         FastHasher.hash(p).await
     }
     async fn verify(&self, p: &str, h: &Secret) -> CoreResult<bool> {
-        self.0.fetch_add(1, Ordering::SeqCst);
+        self.verified.fetch_add(1, Ordering::SeqCst);
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
         FastHasher.verify(p, h).await
     }
+    async fn pace(&self) {
+        self.paced.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Hundreds of guesses at once, the right one last: only as many are checked as the lockout
+/// allows, and the right password comes after the limit, so it is refused (CVE-2024-4629's race).
+#[tokio::test]
+async fn parallel_guesses_cannot_outrun_the_lockout() {
+    let mut f = fixture();
+    let counter = Arc::new(CountingHasher {
+        delay: std::time::Duration::from_millis(20),
+        ..Default::default()
+    });
+    f.deps.hasher = counter.clone();
+    let (t, _, _, _) = setup(&f.deps).await;
+    let t = Arc::new(t);
+    let mut tasks = Vec::new();
+    for i in 0..300 {
+        let (deps, t) = (f.deps.clone(), t.clone());
+        tasks.push(tokio::spawn(async move {
+            let pw = if i == 299 {
+                PW.to_string()
+            } else {
+                format!("guess-{i}")
+            };
+            password_sign_in(&deps, attempt(&t, "alice", &pw))
+                .await
+                .is_ok()
+        }));
+    }
+    let mut signed_in = 0;
+    for task in tasks {
+        signed_in += task.await.unwrap() as usize;
+    }
+    assert_eq!(
+        counter.verified(),
+        10,
+        "only the lockout's ten tries are checked"
+    );
+    assert_eq!(signed_in, 0, "the right password came after the limit");
+    assert_eq!(
+        counter.paced.load(Ordering::SeqCst),
+        290,
+        "refusals wait like checks"
+    );
+    assert!(password_sign_in(&f.deps, attempt(&t, "alice", PW))
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn a_success_gives_back_its_address_reservation_only() {
+    let f = fixture();
+    let (t, _, _, _) = setup(&f.deps).await;
+    let addr = crate::throttle::address_key("192.0.2.7");
+    let acct = crate::throttle::account_key(&t.id, "alice@contoso.com");
+    let _ = password_sign_in(&f.deps, attempt(&t, "someone-else", "wrong")).await;
+    let _ = password_sign_in(&f.deps, attempt(&t, "alice", "wrong")).await;
+    for _ in 0..60 {
+        // 60 sign-ins from one office address: successes never count against it
+        assert!(password_sign_in(&f.deps, attempt(&t, "alice", PW))
+            .await
+            .is_ok());
+    }
+    let st = f.store.throttle_states(&[&addr, &acct]).await.unwrap();
+    assert_eq!(
+        st[0].failures, 2,
+        "the two failures stand, the successes are given back"
+    );
+    assert_eq!(
+        st[1].failures, 0,
+        "a success ends the account's run of failures"
+    );
 }
 
 #[tokio::test]
 async fn lockout_after_ten_failures_grows_and_never_hashes() {
     let mut f = fixture();
-    let counter = Arc::new(CountingHasher(AtomicUsize::new(0)));
+    let counter = Arc::new(CountingHasher::default());
     f.deps.hasher = counter.clone();
     let (t, _, _, _) = setup(&f.deps).await;
     for _ in 0..10 {
@@ -112,11 +203,11 @@ async fn lockout_after_ten_failures_grows_and_never_hashes() {
             .await
             .is_err());
     }
-    assert_eq!(counter.0.load(Ordering::SeqCst), 10);
+    assert_eq!(counter.verified(), 10);
     // Locked: even the right password fails, and no hash is computed.
     let r = password_sign_in(&f.deps, attempt(&t, "alice", PW)).await;
     assert!(matches!(r, Err(CoreError::SignInFailed)));
-    assert_eq!(counter.0.load(Ordering::SeqCst), 10);
+    assert_eq!(counter.verified(), 10);
     f.clock.advance(59);
     assert!(password_sign_in(&f.deps, attempt(&t, "alice", PW))
         .await
@@ -166,14 +257,14 @@ async fn hard_limit_locks_until_an_administrator_unlocks() {
 #[tokio::test]
 async fn unknown_accounts_lock_like_real_ones() {
     let mut f = fixture();
-    let counter = Arc::new(CountingHasher(AtomicUsize::new(0)));
+    let counter = Arc::new(CountingHasher::default());
     f.deps.hasher = counter.clone();
     let (t, _, _, _) = setup(&f.deps).await;
     for _ in 0..10 {
         let _ = password_sign_in(&f.deps, attempt(&t, "ghost", "wrong")).await;
     }
     // an unknown name costs a (dummy) hash like a real one, so timing reveals nothing
-    assert_eq!(counter.0.load(Ordering::SeqCst), 10);
+    assert_eq!(counter.verified(), 10);
     let log = f.store.signins();
     assert_eq!(
         log.last().unwrap().failure_reason.as_deref(),
@@ -235,6 +326,30 @@ async fn disabled_and_passwordless_accounts_cannot_use_a_password() {
     assert!(password_sign_in(&f.deps, attempt(&t, "bob", ""))
         .await
         .is_err());
+}
+
+/// With the shortest idle timeout allowed (60 s), a session used every 50 s stays alive: its
+/// last-seen time is written back often enough (a tenth of the timeout), not once a minute.
+#[tokio::test]
+async fn a_short_idle_timeout_keeps_active_sessions() {
+    let mut f = fixture();
+    f.deps.settings.session_idle = session::MIN_IDLE_TIMEOUT;
+    let (t, u, _, _) = setup(&f.deps).await;
+    let (cookie, _) = session::create_session(&f.deps, &u, vec!["pwd".into()], f.deps.now(), None)
+        .await
+        .unwrap();
+    for _ in 0..12 {
+        f.clock.advance(50);
+        assert!(session::load_session(&f.deps, &t, &cookie)
+            .await
+            .unwrap()
+            .is_some());
+    }
+    f.clock.advance(60);
+    assert!(session::load_session(&f.deps, &t, &cookie)
+        .await
+        .unwrap()
+        .is_none());
 }
 
 #[tokio::test]

@@ -1,6 +1,11 @@
-//! Throttling of sign-in attempts, per account name and per client address (NIST SP 800-63B
-//! §5.2.2). Locks are derived from the failure count and the time of the last failure, so deciding
-//! costs one read and no hashing; only failures are written.
+//! Throttling of sign-in attempts, per account name, per client address and per user's
+//! verification codes (NIST SP 800-63B §5.2.2). Locks are derived from the failure count and the
+//! time of the last failure, so refusing a locked key costs one read and no hashing.
+//!
+//! An attempt is counted *before* it is checked: the store reserves it atomically (as a failure,
+//! given back when the attempt succeeds), so a burst of parallel guesses can never have more
+//! checked than the policy allows — the race behind Keycloak's CVE-2024-4629, where every request
+//! of a burst read the count before any failure was written.
 //!
 //! Accounts are keyed by the *typed* name, whether or not such an account exists, so a lock never
 //! tells an attacker anything about which accounts exist.
@@ -82,14 +87,77 @@ impl Lock {
     }
 }
 
+/// What an attempt that succeeded gives back of its reservation under one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    /// Forget the key's failures: a success ends a run of consecutive failures (accounts, codes).
+    Clear,
+    /// Take back just this attempt: the key's other failures stand (client addresses, shared by
+    /// many people).
+    One,
+}
+
 /// The throttling key of a typed account name in a tenant.
 pub fn account_key(tenant_id: &str, typed_name: &str) -> String {
     format!("acct:{tenant_id}:{typed_name}")
 }
 
+/// The throttling key of a user's verification codes (all their OATH tokens together).
+pub fn code_key(tenant_id: &str, upn: &str) -> String {
+    format!("otp:{}", account_key(tenant_id, upn))
+}
+
+/// Every lock an account can be under, as (what it locks, key, policy): what `admin user show`
+/// lists and `admin user unlock` lifts.
+pub fn account_locks(tenant_id: &str, upn: &str) -> [(&'static str, String, LockoutPolicy); 2] {
+    [
+        (
+            "password",
+            account_key(tenant_id, upn),
+            LockoutPolicy::ACCOUNT,
+        ),
+        (
+            "verification codes",
+            code_key(tenant_id, upn),
+            LockoutPolicy::ACCOUNT,
+        ),
+    ]
+}
+
 /// The throttling key of a client address.
 pub fn address_key(addr: &str) -> String {
     format!("addr:{addr}")
+}
+
+/// Reserves an attempt under `keys` before it is checked (see `throttle`): false when any key is
+/// locked. A key seen locked in a plain read is refused without a write, so a locked account stays
+/// cheap to refuse; an open one is reserved atomically, so a burst cannot outrun the count.
+pub async fn reserve(
+    deps: &crate::Deps,
+    keys: &[(&str, LockoutPolicy)],
+) -> crate::error::CoreResult<Result<(), String>> {
+    let now = deps.now();
+    let names: Vec<&str> = keys.iter().map(|(k, _)| *k).collect();
+    let states = deps.store.throttle_states(&names).await?;
+    for ((key, policy), st) in keys.iter().zip(&states) {
+        let lock = policy.lock(st, now);
+        if lock.is_locked() {
+            return Ok(Err(format!("{} locked ({lock:?})", key_kind(key))));
+        }
+    }
+    if deps.store.reserve_attempt(keys, now).await? {
+        Ok(Ok(()))
+    } else {
+        Ok(Err("locked by attempts in flight".into()))
+    }
+}
+
+fn key_kind(key: &str) -> &'static str {
+    if key.starts_with("addr:") {
+        "client address"
+    } else {
+        "account"
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 /// Stable, documented error codes returned in `ErrorBody::error`. Clients may match on them.
 pub mod codes {
     pub const BAD_REQUEST: &str = "bad_request";
+    /// A form or query string that is not valid `application/x-www-form-urlencoded` UTF-8.
+    pub const BAD_FORM: &str = "bad_form";
     pub const NOT_FOUND: &str = "not_found";
     pub const CONFLICT: &str = "conflict";
     pub const UNAUTHORIZED: &str = "unauthorized";

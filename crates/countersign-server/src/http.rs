@@ -1,16 +1,19 @@
 //! HTTP plumbing shared by all routes: security headers and metrics on every response, cookies,
-//! CSRF checks, the client address, tenant lookup, and the health check.
+//! CSRF checks, strict form decoding, the client address, tenant lookup, and the health check.
 
-use crate::error::AppError;
+use crate::error::{AppError, PageError};
 use crate::AppState;
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use countersign_core::model::Tenant;
 use countersign_core::secret::ct_eq;
-use countersign_proto::Health;
+use countersign_proto::{codes, Health};
+use serde::de::DeserializeOwned;
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -96,6 +99,60 @@ pub fn set_cookie(
 
 pub fn clear_cookie(state: &AppState, name: &str, path: &str) -> HeaderValue {
     set_cookie(state, name, "", path, Some(0))
+}
+
+/// Decodes an `application/x-www-form-urlencoded` body or query string. Every name and value must
+/// be UTF-8 once percent-decoded: a lossy decoding would turn bytes nobody typed into U+FFFD and
+/// accept them, so such input is refused instead (400, `bad_form`).
+pub fn decode_form<T: DeserializeOwned>(raw: &[u8]) -> Result<T, AppError> {
+    let bad = |what: &str| AppError::new(StatusCode::BAD_REQUEST, codes::BAD_FORM, what);
+    for pair in raw.split(|b| *b == b'&') {
+        for part in pair.splitn(2, |b| *b == b'=') {
+            let plus: Vec<u8> = part
+                .iter()
+                .map(|b| if *b == b'+' { b' ' } else { *b })
+                .collect();
+            let decoded: Cow<'_, [u8]> = percent_encoding::percent_decode(&plus).into();
+            if std::str::from_utf8(&decoded).is_err() {
+                return Err(bad(
+                    "The form could not be read: it is not valid UTF-8 text.",
+                ));
+            }
+        }
+    }
+    serde_urlencoded::from_bytes(raw)
+        .map_err(|_| bad("The form could not be read: a field is repeated or malformed."))
+}
+
+/// A posted page form, decoded by `decode_form`; a body of another content type is refused (415).
+#[derive(Debug)]
+pub struct Form<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Form<T> {
+    type Rejection = PageError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let form_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.to_ascii_lowercase()
+                    .starts_with("application/x-www-form-urlencoded")
+            });
+        if !form_type {
+            return Err(AppError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                codes::BAD_FORM,
+                "Send the form as application/x-www-form-urlencoded.",
+            )
+            .into());
+        }
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(|_| AppError::bad_request("The form could not be read."))?;
+        Ok(Form(decode_form(&body)?))
+    }
 }
 
 /// Compares a submitted anti-CSRF token with the expected one, in constant time.

@@ -291,6 +291,15 @@ impl KeyRing {
             .claims;
         match now {
             Some(now) if claims["exp"].as_i64()? <= now => None,
+            // Not valid before `nbf` (RFC 7519 §4.1.5): a present `nbf` must be a number not
+            // after now.
+            Some(now)
+                if claims
+                    .get("nbf")
+                    .is_some_and(|n| n.as_i64().is_none_or(|n| n > now)) =>
+            {
+                None
+            }
             _ => Some(claims),
         }
     }

@@ -78,8 +78,12 @@ impl AppState {
         config: ServerConfig,
         backend: &'static str,
     ) -> anyhow::Result<Self> {
-        let hasher =
-            hasher::BoundedHasher::new(config.max_concurrent_hashes, Duration::from_secs(10));
+        let metrics = metrics::Metrics::new();
+        let hasher = hasher::BoundedHasher::new(
+            config.max_concurrent_hashes,
+            Duration::from_secs(10),
+            metrics.password_hashes.clone(),
+        );
         let deps = Deps {
             store,
             clock,
@@ -88,10 +92,13 @@ impl AppState {
             settings: config.settings,
         };
         let keys = keys::KeyRing::load(deps.store.as_ref(), deps.now()).await?;
+        // One verification now, so that refused attempts can wait as long as checked ones from
+        // the first request on (see `hasher`).
+        hasher.calibrate().await?;
         Ok(Self {
             deps,
             keys,
-            metrics: Arc::new(metrics::Metrics::new()),
+            metrics: Arc::new(metrics),
             hasher,
             config: Arc::new(config),
             tenants: tenants::TenantCache::default(),
@@ -104,7 +111,6 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(pages::home))
         .route("/healthz", get(http::healthz))
-        .route("/metrics", get(metrics::render))
         .route("/static/app.css", get(pages::assets::css))
         .route("/static/app.js", get(pages::assets::js))
         .route("/{tenant}", get(pages::account::show))
@@ -149,6 +155,26 @@ pub fn router(state: AppState) -> Router {
             http::common_layer,
         ))
         .with_state(state)
+}
+
+/// The metrics endpoint, `GET /metrics`, for its own listener (`metrics_listen`): Prometheus
+/// scrapes it from inside the network, while the sign-in pages face the world.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::render))
+        .route("/healthz", get(http::healthz))
+        .with_state(state)
+}
+
+/// Serves `metrics_router` on `listener` until `shutdown` resolves.
+pub async fn run_metrics(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, metrics_router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Background upkeep: reload signing keys (another instance may have rotated them) every 30 s and

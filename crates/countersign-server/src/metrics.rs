@@ -1,5 +1,6 @@
 //! Prometheus metrics: HTTP requests by method, route and status with their latency, sign-in
-//! results, issued tokens by grant type, and password hashes in flight. Served at `/metrics`.
+//! results, issued tokens by grant type, password hashes computed and in flight. Served on their
+//! own listener (`metrics_listen`), never with the public pages.
 
 use crate::AppState;
 use axum::extract::State;
@@ -21,6 +22,8 @@ pub struct Metrics {
     signins: Family<Labels, Counter>,
     tokens: Family<Labels, Counter>,
     hashes_in_flight: Gauge,
+    /// Argon2 verifications computed; counted by the hasher.
+    pub password_hashes: Counter,
 }
 
 impl Default for Metrics {
@@ -41,6 +44,12 @@ impl Metrics {
         let signins = Family::<Labels, Counter>::default();
         let tokens = Family::<Labels, Counter>::default();
         let hashes_in_flight = Gauge::default();
+        let password_hashes = Counter::default();
+        registry.register(
+            "password_hashes",
+            "Argon2 password verifications computed",
+            password_hashes.clone(),
+        );
         registry.register(
             "http_requests",
             "HTTP requests served",
@@ -69,6 +78,7 @@ impl Metrics {
             signins,
             tokens,
             hashes_in_flight,
+            password_hashes,
         }
     }
 
@@ -101,7 +111,8 @@ impl Metrics {
     }
 }
 
-pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
+/// The metrics in Prometheus' text format.
+pub fn text(state: &AppState) -> String {
     let m = &state.metrics;
     m.hashes_in_flight
         .set(state.hasher.in_flight(state.config.max_concurrent_hashes) as i64);
@@ -109,6 +120,12 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
     if encode(&mut out, &m.registry).is_err() {
         out.clear();
     }
+    out
+}
+
+/// `GET /metrics` on the metrics listener.
+pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
+    let out = text(&state);
     (
         [(
             header::CONTENT_TYPE,

@@ -216,7 +216,9 @@ async fn security_headers_health_metrics_and_unknown_tenants() {
         "sqlite"
     );
     web.sign_in("contoso", "alice", "wrong-wrong-wrong").await;
-    let m = web.get("/metrics").await.text().await.unwrap();
+    // metrics are not served with the pages, but on their own listener
+    assert_eq!(web.get("/metrics").await.status(), 404);
+    let m = countersign_server::metrics::text(&s.state);
     assert!(
         m.contains("countersign_signins_total{method=\"password\",result=\"failure\"} 1"),
         "{m}"

@@ -101,6 +101,11 @@ impl Query {
     pub(crate) async fn execute_in(self, tx: &mut Tx<'_>) -> DbResult<u64> {
         tx.exec(self).await
     }
+
+    /// A write returning rows inside a transaction; its first row.
+    pub(crate) async fn fetch_in(self, tx: &mut Tx<'_>) -> DbResult<Option<Row>> {
+        Ok(tx.fetch_all(self).await?.into_iter().next())
+    }
 }
 
 /// One result row: values by column name.

@@ -12,10 +12,15 @@ const SQLITE: &[(i64, &str)] = &[
         3,
         include_str!("../migrations/sqlite/0003_without_rowid.sql"),
     ),
+    (4, include_str!("../migrations/sqlite/0004_revocation.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
     (2, include_str!("../migrations/postgres/0002_oath.sql")),
+    (
+        4,
+        include_str!("../migrations/postgres/0004_revocation.sql"),
+    ),
 ];
 
 /// Serialises migrations between server instances starting at once on one PostgreSQL.

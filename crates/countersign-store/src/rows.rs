@@ -22,8 +22,8 @@ pub fn to_json(v: &[String]) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
 }
 
-pub const USER_COLS: &str =
-    "id, tenant_id, upn, display_name, email, enabled, password_hash, created_at, updated_at";
+pub const USER_COLS: &str = "id, tenant_id, upn, display_name, email, enabled, password_hash, \
+                             created_at, updated_at, tokens_valid_after";
 
 pub fn user(row: &Row) -> R<User> {
     Ok(User {
@@ -36,6 +36,7 @@ pub fn user(row: &Row) -> R<User> {
         password_hash: get::<Option<String>>(row, "password_hash")?.map(Secret::new),
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,
+        tokens_valid_after: get(row, "tokens_valid_after")?,
     })
 }
 

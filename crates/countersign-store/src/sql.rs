@@ -10,6 +10,7 @@ use countersign_core::clock::Timestamp;
 use countersign_core::model::*;
 use countersign_core::oath::OathToken;
 use countersign_core::store::Store;
+use countersign_core::throttle::{LockoutPolicy, Release};
 use countersign_core::StoreError;
 
 /// Maps a unique-constraint violation to `Conflict(what)`, anything else to `Backend`.
@@ -80,6 +81,30 @@ impl SqlStore {
         Ok(n == 1)
     }
 }
+
+/// Counts one attempt against a throttling key only if `LockoutPolicy::lock` leaves the key open:
+/// the same decision, in the same order (decay, hard limit, threshold, doubling delay capped at
+/// the maximum), made inside the write so that parallel attempts are decided one after another.
+/// No row comes back when the key is locked. Parameters: key, now, decay_after (-1: none),
+/// threshold, base_delay, max_delay, hard_limit (-1: none). The conformance suite checks this
+/// against `LockoutPolicy::lock` on a grid of states.
+const RESERVE_ATTEMPT: &str = "\
+    INSERT INTO throttle (key, failures, last_failure_at) VALUES ($1, 1, $2) \
+    ON CONFLICT (key) DO UPDATE SET \
+      failures = CASE WHEN $3 >= 0 AND $2 - throttle.last_failure_at > $3 \
+                      THEN 1 ELSE throttle.failures + 1 END, \
+      last_failure_at = $2 \
+    WHERE ($3 >= 0 AND $2 - throttle.last_failure_at > $3) \
+       OR (($7 < 0 OR throttle.failures < $7) \
+           AND (throttle.failures < $4 \
+                OR $2 >= throttle.last_failure_at + CASE \
+                     WHEN ($5 << CAST(CASE WHEN throttle.failures - $4 > 30 THEN 30 \
+                                           ELSE throttle.failures - $4 END AS INTEGER)) > $6 \
+                     THEN $6 \
+                     ELSE ($5 << CAST(CASE WHEN throttle.failures - $4 > 30 THEN 30 \
+                                           ELSE throttle.failures - $4 END AS INTEGER)) \
+                   END)) \
+    RETURNING failures";
 
 #[async_trait]
 impl Store for SqlStore {
@@ -155,7 +180,7 @@ impl Store for SqlStore {
 
     async fn insert_user(&self, u: &User) -> R<()> {
         query(&format!(
-            "INSERT INTO users ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO users ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             rows::USER_COLS
         ))
         .bind(&u.id)
@@ -167,6 +192,7 @@ impl Store for SqlStore {
         .bind(u.password_hash.as_ref().map(|h| h.expose().to_string()))
         .bind(u.created_at)
         .bind(u.updated_at)
+        .bind(u.tokens_valid_after)
         .execute(&self.db)
         .await
         .map_err(|e| conflict(e, || format!("user {}", u.upn)))?;
@@ -498,18 +524,34 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn accept_oath_step(&self, id: &str, step: i64, now: Timestamp) -> R<bool> {
-        self.consume(
-            query(
-                "UPDATE oath_tokens SET last_step = $2, last_used_at = $3 \
-                 WHERE id = $1 AND last_step < $2",
+    async fn accept_oath_step(
+        &self,
+        id: &str,
+        step: i64,
+        now: Timestamp,
+        release: &str,
+    ) -> R<bool> {
+        let mut tx = self.db.begin().await?;
+        let accepted = self
+            .consume(
+                query(
+                    "UPDATE oath_tokens SET last_step = $2, last_used_at = $3 \
+                     WHERE id = $1 AND last_step < $2",
+                )
+                .bind(id)
+                .bind(step)
+                .bind(now),
+                Some(&mut tx),
             )
-            .bind(id)
-            .bind(step)
-            .bind(now),
-            None,
-        )
-        .await
+            .await?;
+        if accepted {
+            query("DELETE FROM throttle WHERE key = $1")
+                .bind(release)
+                .execute_in(&mut tx)
+                .await?;
+            tx.commit().await?;
+        }
+        Ok(accepted)
     }
 
     async fn record_oath_failure(&self, id: &str, step: i64) -> R<u32> {
@@ -556,28 +598,42 @@ impl Store for SqlStore {
             .collect())
     }
 
-    async fn record_failure(
-        &self,
-        key: &str,
-        now: Timestamp,
-        decay_after: Option<i64>,
-    ) -> R<ThrottleState> {
-        // One statement, so that parallel failures are all counted.
-        let row = query(
-            "INSERT INTO throttle (key, failures, last_failure_at) VALUES ($1, 1, $2) \
-             ON CONFLICT (key) DO UPDATE SET \
-               failures = CASE WHEN $3 >= 0 AND $2 - throttle.last_failure_at > $3 \
-                               THEN 1 ELSE throttle.failures + 1 END, \
-               last_failure_at = $2 \
-             RETURNING failures, last_failure_at",
-        )
-        .bind(key)
-        .bind(now)
-        .bind(decay_after.unwrap_or(-1))
-        .fetch_write(&self.db)
-        .await?
-        .ok_or_else(|| StoreError::Backend("upsert returned no row".into()))?;
-        rows::throttle(&row)
+    async fn reserve_attempt(&self, keys: &[(&str, LockoutPolicy)], now: Timestamp) -> R<bool> {
+        let mut tx = self.db.begin().await?;
+        for (key, p) in keys {
+            let granted = query(RESERVE_ATTEMPT)
+                .bind(*key)
+                .bind(now)
+                .bind(p.decay_after.unwrap_or(-1))
+                .bind(p.threshold as i64)
+                .bind(p.base_delay)
+                .bind(p.max_delay)
+                .bind(p.hard_limit.map_or(-1, i64::from))
+                .fetch_in(&mut tx)
+                .await?
+                .is_some();
+            if !granted {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn release_attempt(&self, keys: &[(&str, Release)]) -> R<()> {
+        let mut tx = self.db.begin().await?;
+        for (key, r) in keys {
+            let sql = match r {
+                Release::Clear => "DELETE FROM throttle WHERE key = $1",
+                Release::One => {
+                    "UPDATE throttle SET failures = failures - 1 WHERE key = $1 AND failures > 0"
+                }
+            };
+            query(sql).bind(*key).execute_in(&mut tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn clear_throttle(&self, key: &str) -> R<()> {
@@ -698,13 +754,34 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> R<u64> {
-        self.exec(
-            query("DELETE FROM sessions WHERE user_id = $1 AND id_digest <> $2")
-                .bind(user_id)
-                .bind(keep.unwrap_or("")),
-        )
-        .await
+    async fn revoke_user_access(
+        &self,
+        user_id: &str,
+        at: Timestamp,
+        keep_session: Option<&str>,
+    ) -> R<u64> {
+        let mut tx = self.db.begin().await?;
+        let ended = query("DELETE FROM sessions WHERE user_id = $1 AND id_digest <> $2")
+            .bind(user_id)
+            .bind(keep_session.unwrap_or(""))
+            .execute_in(&mut tx)
+            .await?;
+        query("UPDATE grants SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
+            .bind(user_id)
+            .bind(at)
+            .execute_in(&mut tx)
+            .await?;
+        query("DELETE FROM auth_codes WHERE user_id = $1 AND used_at IS NULL")
+            .bind(user_id)
+            .execute_in(&mut tx)
+            .await?;
+        query("UPDATE users SET tokens_valid_after = $2 WHERE id = $1")
+            .bind(user_id)
+            .bind(at)
+            .execute_in(&mut tx)
+            .await?;
+        tx.commit().await?;
+        Ok(ended)
     }
 
     // --- codes, grants, refresh tokens ---

@@ -6,6 +6,7 @@ use countersign_core::model::*;
 use countersign_core::oath::{OathAlgorithm, OathKind, OathToken};
 use countersign_core::secret::Secret;
 use countersign_core::store::Store;
+use countersign_core::throttle::{LockoutPolicy, Release};
 use countersign_core::StoreError;
 use countersign_store::SqlStore;
 use std::sync::Arc;
@@ -33,6 +34,7 @@ fn user(id: &str, tenant_id: &str, upn: &str) -> User {
         password_hash: Some(Secret::new("$argon2id$v=19$m=19456,t=2,p=1$x$y")),
         created_at: NOW,
         updated_at: NOW,
+        tokens_valid_after: 0,
     }
 }
 
@@ -224,35 +226,86 @@ async fn clients_roundtrip(s: Arc<SqlStore>) {
     assert!(s.delete_client("c1").await.unwrap());
 }
 
-async fn throttle_counts_every_parallel_failure(s: Arc<SqlStore>) {
+async fn reservations_never_exceed_the_policy_in_parallel(s: Arc<SqlStore>) {
     let mut tasks = Vec::new();
     for _ in 0..40 {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
-            s.record_failure("acct:x", NOW, None).await.unwrap()
+            s.reserve_attempt(
+                &[
+                    ("acct:x", LockoutPolicy::ACCOUNT),
+                    ("addr:y", LockoutPolicy::ADDRESS),
+                ],
+                NOW,
+            )
+            .await
+            .unwrap()
         }));
     }
+    let mut granted = 0;
     for t in tasks {
-        t.await.unwrap();
+        granted += t.await.unwrap() as usize;
     }
-    let st = s.throttle_states(&["addr:y", "acct:x"]).await.unwrap();
-    assert_eq!(st[0], ThrottleState::default());
-    let st = st[1];
-    assert_eq!(st.failures, 40);
-    assert_eq!(st.last_failure_at, NOW);
-    // decay restarts the count, no decay keeps counting
+    assert_eq!(granted, 10, "the account policy allows ten attempts");
     let st = s
-        .record_failure("acct:x", NOW + 100, Some(50))
+        .throttle_states(&["acct:x", "addr:y", "other"])
         .await
         .unwrap();
-    assert_eq!(st.failures, 1);
-    let st = s.record_failure("acct:x", NOW + 120, None).await.unwrap();
-    assert_eq!(st.failures, 2);
-    s.clear_throttle("acct:x").await.unwrap();
+    assert_eq!((st[0].failures, st[0].last_failure_at), (10, NOW));
     assert_eq!(
-        s.throttle_states(&["acct:x"]).await.unwrap(),
+        st[1].failures, 10,
+        "a refused attempt counts against no key"
+    );
+    assert_eq!(st[2], ThrottleState::default());
+    // released: an address takes back one, an account forgets its run
+    s.release_attempt(&[("acct:x", Release::Clear), ("addr:y", Release::One)])
+        .await
+        .unwrap();
+    let st = s.throttle_states(&["acct:x", "addr:y"]).await.unwrap();
+    assert_eq!(st[0], ThrottleState::default());
+    assert_eq!(st[1].failures, 9);
+    s.clear_throttle("addr:y").await.unwrap();
+    assert_eq!(
+        s.throttle_states(&["addr:y"]).await.unwrap(),
         vec![ThrottleState::default()]
     );
+}
+
+/// The store's reservation decides exactly as `LockoutPolicy::lock` does, on a grid of failure
+/// counts and ages around every boundary of both policies.
+async fn reservation_decides_like_the_policy(s: Arc<SqlStore>) {
+    let counting = LockoutPolicy {
+        threshold: u32::MAX,
+        hard_limit: None,
+        decay_after: None,
+        ..LockoutPolicy::ACCOUNT
+    };
+    for (pi, policy) in [LockoutPolicy::ACCOUNT, LockoutPolicy::ADDRESS]
+        .iter()
+        .enumerate()
+    {
+        for failures in [0u32, 1, 9, 10, 11, 12, 16, 50, 99, 100] {
+            for age in [0i64, 59, 60, 119, 120, 3599, 3600, 3601, 7200] {
+                let key = format!("grid:{pi}:{failures}:{age}");
+                for _ in 0..failures {
+                    assert!(s.reserve_attempt(&[(&key, counting)], NOW).await.unwrap());
+                }
+                let state = ThrottleState {
+                    failures,
+                    last_failure_at: NOW,
+                };
+                let expected = !policy.lock(&state, NOW + age).is_locked();
+                let granted = s
+                    .reserve_attempt(&[(&key, *policy)], NOW + age)
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    granted, expected,
+                    "policy {pi}, {failures} failures, {age} s later"
+                );
+            }
+        }
+    }
 }
 
 async fn flows_and_sessions(s: Arc<SqlStore>) {
@@ -316,10 +369,50 @@ async fn flows_and_sessions(s: Arc<SqlStore>) {
             .last_seen_at,
         NOW + 5
     );
-    assert_eq!(s.delete_user_sessions("u1", Some("s1")).await.unwrap(), 2);
+    assert_eq!(
+        s.revoke_user_access("u1", NOW, Some("s1")).await.unwrap(),
+        2
+    );
     assert!(s.session_by_digest("s1").await.unwrap().is_some());
     s.delete_session("s1").await.unwrap();
     assert!(s.session_by_digest("s1").await.unwrap().is_none());
+}
+
+/// An account event ends the user's access in one write: sessions but the kept one, grants (and
+/// with them refresh tokens), unredeemed codes; and access tokens by `tokens_valid_after`, which
+/// an ordinary update of the user leaves alone.
+async fn revoking_a_users_access(s: Arc<SqlStore>) {
+    seed(s.as_ref()).await;
+    s.insert_grant(&grant("g1")).await.unwrap();
+    s.insert_refresh(&refresh("r1", "g1")).await.unwrap();
+    s.insert_code(&code("c-unused")).await.unwrap();
+    s.insert_code(&code("c-used")).await.unwrap();
+    s.insert_grant(&grant("g2")).await.unwrap();
+    assert!(matches!(
+        s.consume_code("c-used", NOW, "g2").await.unwrap(),
+        Consumed::Fresh(_)
+    ));
+    assert_eq!(s.revoke_user_access("u1", NOW + 7, None).await.unwrap(), 0);
+    let (_, g) = s.refresh_with_grant("r1").await.unwrap().unwrap();
+    assert_eq!(g.revoked_at, Some(NOW + 7));
+    assert!(s.code_by_digest("c-unused").await.unwrap().is_none());
+    assert!(s.code_by_digest("c-used").await.unwrap().is_some());
+    let mut u = s.user_by_id("u1").await.unwrap().unwrap();
+    assert_eq!(u.tokens_valid_after, NOW + 7);
+    u.tokens_valid_after = 0;
+    u.display_name = "Renamed".into();
+    s.update_user(&u).await.unwrap();
+    let u = s.user_by_id("u1").await.unwrap().unwrap();
+    assert_eq!(
+        (u.display_name.as_str(), u.tokens_valid_after),
+        ("Renamed", NOW + 7)
+    );
+    // a later revocation leaves an earlier revocation time of a grant as it was
+    s.revoke_user_access("u1", NOW + 9, None).await.unwrap();
+    assert_eq!(
+        s.grant_by_id("g1").await.unwrap().unwrap().revoked_at,
+        Some(NOW + 7)
+    );
 }
 
 async fn code_is_consumed_exactly_once_in_parallel(s: Arc<SqlStore>) {
@@ -536,7 +629,7 @@ async fn a_code_step_is_accepted_exactly_once_in_parallel(s: Arc<SqlStore>) {
     for _ in 0..30 {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
-            s.accept_oath_step("o1", 1000, NOW).await.unwrap()
+            s.accept_oath_step("o1", 1000, NOW, "otp:u1").await.unwrap()
         }));
     }
     let mut wins = 0;
@@ -545,10 +638,18 @@ async fn a_code_step_is_accepted_exactly_once_in_parallel(s: Arc<SqlStore>) {
     }
     assert_eq!(wins, 1);
     assert!(
-        !s.accept_oath_step("o1", 999, NOW).await.unwrap(),
+        !s.accept_oath_step("o1", 999, NOW, "otp:u1").await.unwrap(),
         "older steps are replays"
     );
-    assert!(s.accept_oath_step("o1", 1001, NOW).await.unwrap());
+    // a replay leaves the reservations of the user's code key alone; an accepted step clears it
+    assert!(s
+        .reserve_attempt(&[("otp:u1", LockoutPolicy::ACCOUNT)], NOW)
+        .await
+        .unwrap());
+    assert!(!s.accept_oath_step("o1", 1000, NOW, "otp:u1").await.unwrap());
+    assert_eq!(s.throttle_states(&["otp:u1"]).await.unwrap()[0].failures, 1);
+    assert!(s.accept_oath_step("o1", 1001, NOW, "otp:u1").await.unwrap());
+    assert_eq!(s.throttle_states(&["otp:u1"]).await.unwrap()[0].failures, 0);
     let t = &s.oath_tokens_of_user("u1").await.unwrap()[0];
     assert_eq!((t.last_step, t.last_used_at), (1001, Some(NOW)));
 }
@@ -591,8 +692,10 @@ conformance!(
     users_roundtrip_and_uniqueness,
     groups_and_roles,
     clients_roundtrip,
-    throttle_counts_every_parallel_failure,
+    reservations_never_exceed_the_policy_in_parallel,
+    reservation_decides_like_the_policy,
     flows_and_sessions,
+    revoking_a_users_access,
     code_is_consumed_exactly_once_in_parallel,
     refresh_rotates_exactly_once_in_parallel,
     signing_keys_and_signin_log,

@@ -11,6 +11,7 @@ use countersign_core::model::{OidcClient, SigningAlg, Tenant, User};
 use countersign_core::oath;
 use countersign_core::password::InlineHasher;
 use countersign_core::random::OsRandom;
+use countersign_core::throttle::Lock;
 use countersign_core::{Deps, Settings};
 use serde_json::{json, Value};
 use std::io::BufRead;
@@ -159,8 +160,14 @@ enum UserCmd {
         #[arg(long)]
         none: bool,
     },
-    /// Lift a sign-in lockout.
+    /// Lift every sign-in lockout of the user (password and verification codes).
     Unlock {
+        upn: String,
+        #[command(flatten)]
+        t: TenantArg,
+    },
+    /// End every session of the user and revoke their refresh and access tokens.
+    RevokeSessions {
         upn: String,
         #[command(flatten)]
         t: TenantArg,
@@ -339,6 +346,30 @@ fn user_json(u: &User) -> Value {
     })
 }
 
+fn lock_state(l: &directory::AccountLock) -> (&'static str, Option<String>) {
+    match l.lock {
+        Lock::Open => ("open", None),
+        Lock::Until(t) => ("locked", Some(time(t))),
+        Lock::Permanent => ("locked until unlocked", None),
+    }
+}
+
+fn lock_json(l: &directory::AccountLock) -> Value {
+    let (state, until) = lock_state(l);
+    json!({ "method": l.what, "state": state, "until": until, "failures": l.failures })
+}
+
+fn lock_text(l: &directory::AccountLock) -> String {
+    match lock_state(l) {
+        ("open", _) => format!("open ({} recent failures)", l.failures),
+        (_, Some(until)) => format!("locked until {until} ({} failures)", l.failures),
+        _ => format!(
+            "locked until an administrator unlocks it ({} failures)",
+            l.failures
+        ),
+    }
+}
+
 fn tenant_json(t: &Tenant) -> Value {
     json!({ "id": t.id, "name": t.name, "display_name": t.display_name, "domains": t.domains,
             "created_at": time(t.created_at) })
@@ -361,26 +392,41 @@ struct Out {
     json: bool,
 }
 
+/// What the admin CLI prints of stored data can come from anyone (a typed sign-in name, an
+/// application's name), so control and bidirectional-override characters are shown escaped
+/// (`\u{1b}`), never sent raw to the administrator's terminal. Line breaks of the CLI's own
+/// layout stay. JSON escapes control characters itself; overrides are escaped the same way.
+pub fn escape_for_terminal(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if (c.is_control() && c != '\n') || countersign_core::text::is_bidi_control(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 impl Out {
     fn done(&self, text: &str, value: Value) {
         if self.json {
-            println!("{value}");
+            println!("{}", escape_for_terminal(&value.to_string()));
         } else {
-            println!("{text}");
+            println!("{}", escape_for_terminal(text));
         }
     }
     /// A table: one line per row (text) or a JSON array.
     fn table(&self, rows: Vec<(String, Value)>) {
         if self.json {
-            println!(
-                "{}",
-                Value::Array(rows.into_iter().map(|(_, v)| v).collect())
-            );
+            let all = Value::Array(rows.into_iter().map(|(_, v)| v).collect());
+            println!("{}", escape_for_terminal(&all.to_string()));
         } else if rows.is_empty() {
             println!("(none)");
         } else {
             for (line, _) in rows {
-                println!("{line}");
+                // one row, one line: a line break inside a value is escaped too
+                println!("{}", escape_for_terminal(&line).replace('\n', "\\n"));
             }
         }
     }
@@ -577,12 +623,18 @@ async fn user_cmd(deps: &Deps, out: &Out, c: UserCmd) -> anyhow::Result<()> {
             let u = directory::user(deps, &tenant, &upn).await?;
             let groups = deps.store.groups_of_user(&u.id).await?;
             let roles = deps.store.roles_of_user(&u.id).await?;
+            let locks = directory::account_locks(deps, &u).await?;
             let mut v = user_json(&u);
             v["groups"] = json!(groups.iter().map(|g| &g.name).collect::<Vec<_>>());
             v["roles"] = json!(roles.iter().map(|r| r.as_str()).collect::<Vec<_>>());
+            v["locks"] = json!(locks.iter().map(lock_json).collect::<Vec<_>>());
+            let lock_lines: Vec<String> = locks
+                .iter()
+                .map(|l| format!("\n  {:<20} {}", l.what, lock_text(l)))
+                .collect();
             out.done(
                 &format!(
-                    "upn:           {}\ndisplay name:  {}\nemail:         {}\nenabled:       {}\npassword:      {}\ngroups:        {}\nroles:         {}\nid:            {}",
+                    "upn:           {}\ndisplay name:  {}\nemail:         {}\nenabled:       {}\npassword:      {}\ngroups:        {}\nroles:         {}\nid:            {}\nlocks:{}",
                     u.upn,
                     u.display_name,
                     u.email.as_deref().unwrap_or("-"),
@@ -590,7 +642,8 @@ async fn user_cmd(deps: &Deps, out: &Out, c: UserCmd) -> anyhow::Result<()> {
                     if u.password_hash.is_some() { "set" } else { "none" },
                     groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>().join(", "),
                     roles.iter().map(|r| r.display()).collect::<Vec<_>>().join(", "),
-                    u.id
+                    u.id,
+                    lock_lines.concat()
                 ),
                 v,
             );
@@ -652,6 +705,17 @@ async fn user_cmd(deps: &Deps, out: &Out, c: UserCmd) -> anyhow::Result<()> {
             let tenant = directory::tenant(deps, &t.tenant).await?;
             let u = directory::unlock_user(deps, &tenant, &upn).await?;
             out.done(&format!("Unlocked {}", u.upn), user_json(&u));
+        }
+        UserCmd::RevokeSessions { upn, t } => {
+            let tenant = directory::tenant(deps, &t.tenant).await?;
+            let ended = directory::revoke_sessions(deps, &tenant, &upn).await?;
+            out.done(
+                &format!(
+                    "Revoked the sessions of {upn}: {ended} browser session(s) ended, every refresh \
+                     and access token issued until now refused"
+                ),
+                json!({ "upn": upn, "sessions_ended": ended, "tokens_revoked": true }),
+            );
         }
         UserCmd::Delete { upn, t } => {
             let tenant = directory::tenant(deps, &t.tenant).await?;

@@ -26,6 +26,11 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     /// Behind a reverse proxy: take the client address from `X-Forwarded-For`.
     pub trust_forwarded_for: bool,
+    /// Allow listening beyond loopback over plain HTTP while `public_url` is plain http too (a
+    /// container port published only on the host's loopback, a proxy on a trusted network).
+    pub allow_insecure_listen: bool,
+    /// Address of the Prometheus `/metrics` listener; none by default.
+    pub metrics_listen: Option<String>,
     /// Argon2 computations at once (default: number of CPUs).
     pub max_concurrent_hashes: Option<usize>,
     pub session_idle_timeout_secs: i64,
@@ -48,6 +53,8 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             trust_forwarded_for: false,
+            allow_insecure_listen: false,
+            metrics_listen: None,
             max_concurrent_hashes: None,
             session_idle_timeout_secs: s.session_idle,
             session_absolute_timeout_secs: s.session_absolute,
@@ -66,6 +73,8 @@ const KEYS: &[&str] = &[
     "tls_cert",
     "tls_key",
     "trust_forwarded_for",
+    "allow_insecure_listen",
+    "metrics_listen",
     "max_concurrent_hashes",
     "session_idle_timeout_secs",
     "session_absolute_timeout_secs",
@@ -107,6 +116,17 @@ impl Config {
         Ok(cfg)
     }
 
+    pub fn metrics_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
+        self.metrics_listen
+            .as_deref()
+            .map(|a| {
+                a.parse().with_context(|| {
+                    format!("metrics_listen: '{a}' is not an address like 127.0.0.1:9090")
+                })
+            })
+            .transpose()
+    }
+
     pub fn listen_addr(&self) -> anyhow::Result<SocketAddr> {
         self.listen.parse().with_context(|| {
             format!(
@@ -133,7 +153,12 @@ impl Config {
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
-        self.listen_addr()?;
+        let listen = self.listen_addr()?;
+        if let Some(m) = self.metrics_addr()? {
+            if m == listen {
+                bail!("metrics_listen: use another address than listen ({listen})");
+            }
+        }
         let public = self.public_url();
         let u = url::Url::parse(&public)
             .with_context(|| format!("public_url: '{public}' is not a URL"))?;
@@ -152,8 +177,24 @@ impl Config {
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             bail!("tls_cert and tls_key go together: give both or neither");
         }
-        if self.session_idle_timeout_secs <= 0 || self.session_absolute_timeout_secs <= 0 {
-            bail!("session timeouts must be positive numbers of seconds");
+        if !listen.ip().is_loopback()
+            && u.scheme() == "http"
+            && self.tls_cert.is_none()
+            && !self.allow_insecure_listen
+        {
+            bail!(
+                "listen: {listen} would serve the sign-in pages over plain HTTP beyond this \
+                 machine (public_url is {public}). Give tls_cert and tls_key, or an https \
+                 public_url behind a reverse proxy that terminates TLS, or listen on 127.0.0.1. \
+                 If only a trusted proxy or the container host can reach this port, set \
+                 allow_insecure_listen = true (COUNTERSIGN_ALLOW_INSECURE_LISTEN=true)."
+            );
+        }
+        let min = countersign_core::session::MIN_IDLE_TIMEOUT;
+        if self.session_idle_timeout_secs < min || self.session_absolute_timeout_secs < min {
+            bail!(
+                "session_idle_timeout_secs and session_absolute_timeout_secs: at least {min} seconds"
+            );
         }
         if self.max_concurrent_hashes == Some(0) {
             bail!("max_concurrent_hashes must be at least 1");
@@ -206,6 +247,57 @@ mod tests {
         assert!(c.validate().unwrap_err().to_string().contains("https"));
         c.public_url = Some("https://login.contoso.com".into());
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn plain_http_beyond_loopback_needs_tls_https_or_consent() {
+        let mut c = Config {
+            listen: "0.0.0.0:8080".into(),
+            ..Config::default()
+        };
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("allow_insecure_listen"), "{e}");
+        c.public_url = Some("https://login.contoso.com".into());
+        c.validate().unwrap();
+        c.public_url = None;
+        c.allow_insecure_listen = true;
+        c.validate().unwrap();
+        let c = Config {
+            listen: "[::]:8080".into(),
+            tls_cert: Some("a.pem".into()),
+            tls_key: Some("k.pem".into()),
+            ..Config::default()
+        };
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn idle_timeouts_under_a_minute_and_bad_metrics_addresses_are_refused() {
+        for secs in [0, 1, 59] {
+            let c = Config {
+                session_idle_timeout_secs: secs,
+                ..Config::default()
+            };
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains("at least 60 seconds"), "{e}");
+        }
+        let c = Config {
+            session_idle_timeout_secs: 60,
+            metrics_listen: Some("127.0.0.1:9090".into()),
+            ..Config::default()
+        };
+        c.validate().unwrap();
+        for bad in ["localhost", "127.0.0.1:8080"] {
+            let c = Config {
+                metrics_listen: Some(bad.into()),
+                ..Config::default()
+            };
+            assert!(c
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("metrics_listen"));
+        }
     }
 
     #[test]

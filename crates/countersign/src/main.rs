@@ -67,7 +67,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", admin::escape_for_terminal(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

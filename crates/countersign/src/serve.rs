@@ -105,6 +105,17 @@ pub async fn run(
     if args.demo {
         demo::seed(&state.deps, &public_url).await?;
     }
+    if let Some(addr) = cfg.metrics_addr()? {
+        let l = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("metrics_listen: cannot listen on {addr}"))?;
+        println!("Metrics on http://{}/metrics", l.local_addr()?);
+        tokio::spawn(countersign_server::run_metrics(
+            l,
+            state.clone(),
+            shutdown_signal(),
+        ));
+    }
     let result = match (&cfg.tls_cert, &cfg.tls_key) {
         (Some(cert), Some(key)) => {
             let tls = axum_server_config(cert, key).await?;

@@ -160,6 +160,10 @@ pub async fn exchange_code(
         _ => return Err(invalid_grant("PKCE verification failed")),
     }
     let user = active_user(deps, &c.user_id).await?;
+    if c.created_at < user.tokens_valid_after {
+        // issued before a password change, disabling or revocation
+        return Err(invalid_grant(bad_code));
+    }
     let grant = Grant {
         id: deps.new_id(),
         tenant_id: tenant.id.clone(),
@@ -252,6 +256,9 @@ pub async fn refresh(
         }
     };
     let user = active_user(deps, &grant.user_id).await?;
+    if grant.created_at < user.tokens_valid_after {
+        return Err(invalid_grant(bad));
+    }
     let (token, new) = new_refresh(deps, &grant);
     match deps.store.rotate_refresh(&digest, now, &new).await? {
         Consumed::Fresh(_) => {}
@@ -272,8 +279,9 @@ pub async fn refresh(
     issue(deps, signer, &cx, &scope, Some(token))
 }
 
-/// Userinfo (OpenID Connect Core §5.3) for a bearer access token. The token must verify and its
-/// grant must still be live, so revoking a grant also silences its access tokens.
+/// Userinfo (OpenID Connect Core §5.3) for a bearer access token. The token must verify, its
+/// grant must still be live (revoking a grant also silences its access tokens), and it must not
+/// predate the user's `tokens_valid_after`.
 pub async fn userinfo(
     deps: &Deps,
     signer: &dyn TokenSigner,
@@ -296,5 +304,12 @@ pub async fn userinfo(
         Some(u) if u.enabled => u,
         _ => return Err(invalid()),
     };
+    // Tokens issued before an account event (password change, disabling, revocation) are dead.
+    if claims["iat"]
+        .as_i64()
+        .is_none_or(|iat| iat < user.tokens_valid_after)
+    {
+        return Err(invalid());
+    }
     Ok(claims::userinfo(tenant, &user, scope))
 }

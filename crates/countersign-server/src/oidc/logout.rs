@@ -4,6 +4,7 @@
 //! post-logout URIs.
 
 use crate::error::{AppError, PageError};
+use crate::http::Form;
 use crate::http::{self, check_csrf, cookie};
 use crate::pages::account::signed_out_page;
 use crate::pages::signin::{current_session, SESSION_COOKIE};
@@ -12,7 +13,6 @@ use crate::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::Form;
 use countersign_core::model::Tenant;
 use countersign_core::oidc::authorize::redirect_with;
 use countersign_core::session;
@@ -73,8 +73,7 @@ pub async fn end_session(
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let tenant = http::tenant(&state, &name).await?;
-    let p: LogoutParams = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
-        .map_err(|_| AppError::bad_request("The sign-out request is malformed."))?;
+    let p: LogoutParams = http::decode_form(query.as_deref().unwrap_or("").as_bytes())?;
     let hint = match &p.id_token_hint {
         Some(t) => Some(
             state

@@ -95,10 +95,12 @@ pub async fn authorize(
 ) -> Result<Response, PageError> {
     let tenant = http::tenant(&state, &name).await?;
     let issuer = state.config.issuer(&tenant.name);
-    let params: AuthorizeParams = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
-        .map_err(|_| {
-            AppError::bad_request(
-                "The sign-in request is malformed (a parameter is repeated or invalid).",
+    let params: AuthorizeParams = http::decode_form(query.as_deref().unwrap_or("").as_bytes())
+        .map_err(|e| {
+            AppError::new(
+                e.status,
+                e.code,
+                "The sign-in request is malformed (a parameter is repeated, invalid or not UTF-8).",
             )
         })?;
     let (_, req) = match core_oidc::validate_authorize(&state.deps, &tenant, &params).await {

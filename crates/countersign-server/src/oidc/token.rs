@@ -103,8 +103,8 @@ fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String
             "the body must be application/x-www-form-urlencoded",
         ));
     }
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-        .map_err(|_| OAuthFail::request("the body is not a valid form"))?;
+    let pairs: Vec<(String, String)> = http::decode_form(body)
+        .map_err(|_| OAuthFail::request("the body is not a valid UTF-8 form"))?;
     let mut map = HashMap::new();
     for (k, v) in pairs {
         if map.insert(k.clone(), v).is_some() {
@@ -262,6 +262,14 @@ async fn token_inner(
     Ok(([(header::PRAGMA, "no-cache")], Json(body)).into_response())
 }
 
+/// The token of an `Authorization: Bearer …` header. The scheme is case-insensitive (RFC 7235
+/// §2.1), so `bearer` and `BEARER` work too.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 pub async fn userinfo(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -280,7 +288,7 @@ pub async fn userinfo(
     let Some(token) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(bearer_token)
     else {
         return unauthorized("Bearer", "a Bearer access token is required").into_response();
     };

@@ -1,6 +1,7 @@
 //! The signed-in user's account page and sign-out.
 
 use crate::error::PageError;
+use crate::http::Form;
 use crate::http::{self, check_csrf, clear_cookie, cookie};
 use crate::pages::layout;
 use crate::pages::signin::{current_session, tenant_path, CsrfForm, SESSION_COOKIE};
@@ -8,7 +9,6 @@ use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::Form;
 use countersign_core::session;
 use maud::html;
 use std::time::{Duration, UNIX_EPOCH};

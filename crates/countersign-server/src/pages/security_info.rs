@@ -1,9 +1,10 @@
 //! Security info: the signed-in user lists their sign-in methods, adds an authenticator app (QR
 //! code, manual key, then a code to prove it works), activates a hardware token, and deletes a
-//! method — deletion needs a sign-in within the last ten minutes and ends the user's other
-//! sessions.
+//! method. Adding and deleting need a recent sign-in, with the second factor when the user has
+//! one (`session::may_change_methods`); deleting ends the user's other sessions and tokens.
 
 use crate::error::{AppError, PageError};
+use crate::http::Form;
 use crate::http::{self, check_csrf, cookie};
 use crate::pages::account::format_time;
 use crate::pages::signin::{
@@ -14,18 +15,13 @@ use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use countersign_core::model::{Session, Tenant, User};
 use countersign_core::oath::{self, OathKind, OathToken};
-use countersign_core::secret::token_digest;
 use countersign_core::{session, CoreError};
 use maud::{html, Markup};
 use serde::Deserialize;
-
-/// How recent a sign-in must be to delete a method.
-const RECENT_AUTH: i64 = 600;
 
 #[derive(Debug, Deserialize)]
 pub struct MethodForm {
@@ -160,7 +156,9 @@ pub async fn show(
         Some("added") => Some("Authenticator app was successfully registered."),
         Some("activated") => Some("Your hardware token is activated."),
         Some("deleted") => Some("The method was deleted. You were signed out everywhere else."),
-        _ if q.reauth.is_some() => Some("You signed in again. You can now delete the method."),
+        _ if q.reauth.is_some() => {
+            Some("You signed in again. You can now add or delete sign-in methods.")
+        }
         _ => None,
     };
     Ok(page(
@@ -248,25 +246,26 @@ pub async fn add(
         Ok(v) => v,
         Err(to_login) => return Ok(to_login),
     };
+    let tokens = tokens_of(&state, &user).await?;
+    if !session::may_change_methods(&state.deps, &s, has_second_factor(&tokens)) {
+        return reauthenticate(&state, &tenant, &user).await;
+    }
     match oath::begin_enrolment(&state.deps, &user).await {
         Ok(t) => Ok(page(
             StatusCode::OK,
             enrol_page(&tenant, &s, &user, &t, None)?,
         )),
-        Err(CoreError::Invalid { reason, .. }) => {
-            let tokens = tokens_of(&state, &user).await?;
-            Ok(page(
-                StatusCode::CONFLICT,
-                list_page(
-                    &tenant,
-                    &s,
-                    &user,
-                    &tokens,
-                    None,
-                    Some(&capitalise(&reason)),
-                ),
-            ))
-        }
+        Err(CoreError::Invalid { reason, .. }) => Ok(page(
+            StatusCode::CONFLICT,
+            list_page(
+                &tenant,
+                &s,
+                &user,
+                &tokens,
+                None,
+                Some(&capitalise(&reason)),
+            ),
+        )),
         Err(e) => Err(e.into()),
     }
 }
@@ -337,18 +336,8 @@ pub async fn delete(
     else {
         return Err(AppError::not_found("That sign-in method does not exist.").into());
     };
-    if state.deps.now() - s.auth_time > RECENT_AUTH {
-        // Re-authenticate first, then come back here.
-        let mut flow = session::start_flow(&state.deps, &tenant, None).await?;
-        flow.username = Some(user.upn.clone());
-        flow.return_to = Some(format!("{}?reauth=1", base(&tenant)));
-        state
-            .deps
-            .store
-            .update_flow(&flow)
-            .await
-            .map_err(CoreError::from)?;
-        return Ok(begin(&state, &tenant, &flow).await);
+    if !session::may_change_methods(&state.deps, &s, has_second_factor(&tokens)) {
+        return reauthenticate(&state, &tenant, &user).await;
     }
     state
         .deps
@@ -356,12 +345,30 @@ pub async fn delete(
         .delete_oath_token(&t.id)
         .await
         .map_err(CoreError::from)?;
-    let keep = cookie(&headers, SESSION_COOKIE).map(|c| token_digest(&c));
+    let keep = cookie(&headers, SESSION_COOKIE).unwrap_or_default();
+    session::end_other_access(&state.deps, &user, &keep).await?;
+    Ok(Redirect::to(&format!("{}?done=deleted", base(&tenant))).into_response())
+}
+
+fn has_second_factor(tokens: &[OathToken]) -> bool {
+    tokens.iter().any(|t| t.active)
+}
+
+/// Sends the user through a fresh sign-in (password, then the second factor if they have one)
+/// that comes back to security info.
+async fn reauthenticate(
+    state: &AppState,
+    tenant: &Tenant,
+    user: &User,
+) -> Result<Response, PageError> {
+    let mut flow = session::start_flow(&state.deps, tenant, None).await?;
+    flow.username = Some(user.upn.clone());
+    flow.return_to = Some(format!("{}?reauth=1", base(tenant)));
     state
         .deps
         .store
-        .delete_user_sessions(&user.id, keep.as_deref())
+        .update_flow(&flow)
         .await
         .map_err(CoreError::from)?;
-    Ok(Redirect::to(&format!("{}?done=deleted", base(&tenant))).into_response())
+    Ok(begin(state, tenant, &flow).await)
 }

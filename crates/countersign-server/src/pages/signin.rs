@@ -3,6 +3,7 @@
 //! every form carries the flow's anti-CSRF token. Failures never say whether the account exists.
 
 use crate::error::{AppError, PageError};
+use crate::http::Form;
 use crate::http::{self, check_csrf, clear_cookie, cookie, set_cookie};
 use crate::pages::{layout, page};
 use crate::AppState;
@@ -10,11 +11,10 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
-use axum::Form;
 use countersign_core::model::{Session, SignInFlow, Tenant, User};
 use countersign_core::session;
 use countersign_core::signin::{
-    code_sign_in, normalize_typed_name, password_sign_in, Origin, PasswordAttempt,
+    code_sign_in, password_sign_in, typed_name, Origin, PasswordAttempt,
 };
 use countersign_core::CoreError;
 use maud::{html, Markup};
@@ -275,15 +275,14 @@ pub async fn username(
     Form(form): Form<UsernameForm>,
 ) -> Result<Response, PageError> {
     let (tenant, mut flow) = posted_flow(&state, &name, &headers, form.csrf.as_deref()).await?;
-    let typed = form.username.as_deref().unwrap_or("").trim();
-    if typed.is_empty() || typed.chars().count() > 256 || typed.chars().any(char::is_control) {
+    let Ok(typed) = typed_name(&tenant, form.username.as_deref().unwrap_or("")) else {
         let msg = "Enter your sign-in name, like alice@contoso.com.";
         return Ok(page(
             StatusCode::BAD_REQUEST,
             username_page(&tenant, &flow, Some(msg)),
         ));
-    }
-    flow.username = Some(normalize_typed_name(&tenant, typed));
+    };
+    flow.username = Some(typed);
     flow.pending_user_id = None;
     flow.amr.clear();
     save_and_continue(&state, &tenant, &flow).await
