@@ -316,17 +316,23 @@ async fn deleting_a_method_needs_a_recent_sign_in_and_ends_other_sessions() {
 async fn at_most_five_code_methods() {
     let s = TestServer::start().await;
     s.seed().await;
+    let Some((_, secret)) = enrolled(&s).await else {
+        return;
+    };
+    // adding more needs a sign-in with the second factor
     let web = WebClient::new(&s.base);
-    web.sign_in("contoso", "alice", PASSWORD).await;
-    for _ in 0..5 {
+    let page = password_step(&web).await;
+    let code = oathtool_code(&secret, s.clock.now_secs(), &[]).unwrap();
+    web.post_form(
+        "/contoso/login/code",
+        &[("csrf", &csrf_of(&page).unwrap()), ("code", &code)],
+    )
+    .await;
+    for _ in 1..5 {
         let now = s.clock.now_secs();
-        if web
-            .enrol_authenticator("contoso", |sec| oathtool_code(sec, now, &[]))
+        web.enrol_authenticator("contoso", |sec| oathtool_code(sec, now, &[]))
             .await
-            .is_none()
-        {
-            return;
-        }
+            .unwrap();
         s.clock.advance(30);
     }
     let page = web

@@ -353,6 +353,18 @@ async fn demo_sign_in_survives_kill_9() {
         .await
         .unwrap()
         .contains("My account"));
+    // The sign-in log is written in the background, moments later (an entry still queued at a
+    // kill is lost: see the store's logwriter); wait until it is in the database.
+    let mut logged = false;
+    for _ in 0..100 {
+        let (_, log, _) = admin(dir.path(), &["signins", "--tenant", "contoso"]);
+        if log.contains("success") {
+            logged = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(logged, "the sign-in reaches the log");
     // SIGKILL: no chance to flush anything
     s.child.kill().unwrap();
     s.child.wait().unwrap();
