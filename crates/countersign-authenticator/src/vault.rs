@@ -14,6 +14,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File};
 use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 use zeroize::Zeroizing;
@@ -111,12 +112,20 @@ fn aad(version: u32, kdf: &KdfParams) -> Vec<u8> {
     .into_bytes()
 }
 
-/// Writes `bytes` to `path` atomically.
+/// Writes `bytes` to `path` atomically, readable by this user only (0600 whatever the umask).
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), VaultError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = path.with_extension("tmp");
     {
-        let mut f = File::create(&tmp).map_err(io)?;
+        let _ = fs::remove_file(&tmp);
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io)?;
+        f.set_permissions(fs::Permissions::from_mode(0o600))
+            .map_err(io)?;
         f.write_all(bytes).map_err(io)?;
         f.sync_all().map_err(io)?;
     }
@@ -140,7 +149,13 @@ impl Vault {
         if Self::exists(home) {
             return Err(VaultError::Exists(home.display().to_string()));
         }
-        fs::create_dir_all(home).map_err(io)?;
+        // The vault's directory is this user's alone (0700), like the files in it.
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(home)
+            .map_err(io)?;
+        fs::set_permissions(home, fs::Permissions::from_mode(0o700)).map_err(io)?;
         let mut salt = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut salt);
         let kdf = KdfParams {
@@ -325,6 +340,29 @@ mod tests {
             algorithm: Algorithm::Sha1,
             digits: 6,
             kind: Kind::Totp { period: 30 },
+        }
+    }
+
+    /// The vault and its directory are this user's alone, whatever the umask.
+    #[test]
+    fn vault_files_are_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        std::fs::create_dir(&home).unwrap();
+        fs::set_permissions(&home, fs::Permissions::from_mode(0o755)).unwrap();
+        let mut v = Vault::create(&home, "2468").unwrap();
+        v.accounts.push(acct("octocat"));
+        v.save().unwrap();
+        let _ = Vault::open(&home, "1357"); // a wrong PIN writes the attempts file
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&home), 0o700);
+        let files: Vec<_> = fs::read_dir(&home)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert!(files.len() >= 2, "{files:?}");
+        for f in files {
+            assert_eq!(mode(&f), 0o600, "{}", f.display());
         }
     }
 

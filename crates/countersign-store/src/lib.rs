@@ -6,13 +6,30 @@
 mod db;
 mod logwriter;
 mod migrate;
+mod private_fs;
 mod rows;
+mod sealing;
+pub mod secrets;
 mod sql;
+
+pub use sealing::SecretsStatus;
 
 use countersign_core::StoreError;
 use db::Db;
-use std::path::Path;
+use secrets::Sealer;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+/// Where the key that seals secrets at rest comes from (see `secrets`).
+#[derive(Debug, Clone)]
+pub enum KeyFile {
+    /// The secrets key file: loaded, or created with a new key on first start (refused when the
+    /// database already holds sealed secrets, which a new key could never open).
+    Path(PathBuf),
+    /// A key in memory only: for tests, never for data that must outlive the process.
+    Ephemeral,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -26,25 +43,27 @@ pub struct SqlStore {
     db: Db,
     backend: Backend,
     log: logwriter::LogWriter,
+    sealer: Arc<Sealer>,
 }
 
 impl SqlStore {
-    /// Opens (creating if needed) the SQLite database `countersign.db` in `data_dir`.
+    /// Opens (creating if needed) the SQLite database `countersign.db` in `data_dir` (mode 0700),
+    /// with the secrets key file `secrets.key` beside it.
     pub async fn open_sqlite(data_dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|e| {
-            StoreError::Backend(format!(
-                "cannot create data directory {}: {e}",
-                data_dir.display()
-            ))
-        })?;
+        Self::open_sqlite_with(data_dir, KeyFile::Path(data_dir.join("secrets.key"))).await
+    }
+
+    /// Like `open_sqlite`, with the secrets key from `key`.
+    pub async fn open_sqlite_with(data_dir: &Path, key: KeyFile) -> Result<Self, StoreError> {
+        private_fs::create_dir(data_dir)?;
         let path = data_dir.join("countersign.db");
-        Self::open(&format!("sqlite://{}", path.display()), None).await
+        Self::open(&format!("sqlite://{}", path.display()), None, key).await
     }
 
     /// Opens a store by URL: `sqlite://path` (created if missing) or `postgres://…`. With
     /// PostgreSQL, `schema` (created if missing) isolates one deployment, or one test, from the
-    /// others.
-    pub async fn open(url: &str, schema: Option<&str>) -> Result<Self, StoreError> {
+    /// others. Secrets at rest are sealed under `key`.
+    pub async fn open(url: &str, schema: Option<&str>, key: KeyFile) -> Result<Self, StoreError> {
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
@@ -78,7 +97,16 @@ impl SqlStore {
                         "database URL '{url}': give a file, as in sqlite:///var/lib/countersign/countersign.db"
                     )));
                 }
-                Db::Sqlite(db::lite::Lite::open(Path::new(path)).map_err(cannot)?)
+                let path = Path::new(path);
+                // Private before SQLite opens it; SQLite gives its WAL and shared-memory files
+                // the database file's mode.
+                private_fs::ensure_file(path)?;
+                for suffix in ["-wal", "-shm"] {
+                    let mut side = path.as_os_str().to_owned();
+                    side.push(suffix);
+                    private_fs::restrict(Path::new(&side));
+                }
+                Db::Sqlite(db::lite::Lite::open(path).map_err(cannot)?)
             }
             Backend::Postgres => Db::Postgres(Self::pg_pool(url, schema).await.map_err(cannot)?),
         };
@@ -87,8 +115,21 @@ impl SqlStore {
                 .await?;
         }
         let log = logwriter::LogWriter::start(db.clone());
-        let store = Self { db, backend, log };
+        let mut store = Self {
+            db,
+            backend,
+            log,
+            sealer: Arc::new(Sealer::ephemeral()),
+        };
         migrate::run(&store).await?;
+        store.sealer = Arc::new(store.sealer_for(key).await?);
+        let sealed = store.reseal_all(false).await?;
+        if sealed > 0 {
+            tracing::info!(
+                sealed,
+                "sealed secrets stored in clear by an earlier version"
+            );
+        }
         Ok(store)
     }
 
@@ -182,7 +223,7 @@ pub mod testing {
             "cs_test_{}",
             b.iter().map(|x| format!("{x:02x}")).collect::<String>()
         );
-        let store = SqlStore::open(&url, Some(&schema))
+        let store = SqlStore::open(&url, Some(&schema), super::KeyFile::Ephemeral)
             .await
             .unwrap_or_else(|e| panic!("PostgreSQL at COUNTERSIGN_TEST_POSTGRES_URL: {e}"));
         Some((store, schema))

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use countersign_core::clock::Timestamp;
 use countersign_core::model::*;
 use countersign_core::oath::OathToken;
+use countersign_core::secret::Secret;
 use countersign_core::store::Store;
 use countersign_core::throttle::{LockoutPolicy, Release};
 use countersign_core::StoreError;
@@ -71,6 +72,14 @@ impl SqlStore {
                 .map_err(|e| conflict(e, || format!("domain {d}")))?;
         }
         Ok(())
+    }
+
+    /// OATH tokens as stored, with their seeds opened.
+    fn unseal_oath(&self, mut tokens: Vec<OathToken>) -> R<Vec<OathToken>> {
+        for t in &mut tokens {
+            t.secret = Secret::new(self.unseal("oath_tokens", &t.id, t.secret.expose())?);
+        }
+        Ok(tokens)
     }
 
     async fn consume(&self, update: Query, tx: Option<&mut Tx<'_>>) -> R<bool> {
@@ -469,7 +478,7 @@ impl Store for SqlStore {
                 .bind(&t.serial)
                 .bind(&t.manufacturer)
                 .bind(&t.model)
-                .bind(t.secret.expose())
+                .bind(self.seal("oath_tokens", &t.id, t.secret.expose()))
                 .bind(t.algorithm.as_str())
                 .bind(t.digits as i64)
                 .bind(t.period as i64)
@@ -495,7 +504,10 @@ impl Store for SqlStore {
             "SELECT {} FROM oath_tokens WHERE user_id = $1 ORDER BY created_at, id",
             rows::OATH_COLS
         );
-        self.fetch_all(query(&sql).bind(user_id), rows::oath).await
+        let rows = self
+            .fetch_all(query(&sql).bind(user_id), rows::oath)
+            .await?;
+        self.unseal_oath(rows)
     }
 
     async fn list_oath_tokens(&self, tenant_id: &str) -> R<Vec<OathToken>> {
@@ -503,8 +515,10 @@ impl Store for SqlStore {
             "SELECT {} FROM oath_tokens WHERE tenant_id = $1 ORDER BY created_at, id",
             rows::OATH_COLS
         );
-        self.fetch_all(query(&sql).bind(tenant_id), rows::oath)
-            .await
+        let rows = self
+            .fetch_all(query(&sql).bind(tenant_id), rows::oath)
+            .await?;
+        self.unseal_oath(rows)
     }
 
     async fn delete_oath_token(&self, id: &str) -> R<bool> {
@@ -1000,7 +1014,7 @@ impl Store for SqlStore {
         )
         .bind(&k.kid)
         .bind(k.alg.as_str())
-        .bind(k.private_pkcs8.expose())
+        .bind(self.seal("signing_keys", &k.kid, k.private_pkcs8.expose()))
         .bind(k.created_at)
         .bind(k.retired_at)
         .execute(&self.db)
@@ -1026,14 +1040,20 @@ impl Store for SqlStore {
     }
 
     async fn list_signing_keys(&self) -> R<Vec<SigningKey>> {
-        self.fetch_all(
-            query(
-                "SELECT kid, alg, private_pkcs8, created_at, retired_at FROM signing_keys \
-                 ORDER BY created_at, kid",
-            ),
-            rows::signing_key,
-        )
-        .await
+        let mut keys = self
+            .fetch_all(
+                query(
+                    "SELECT kid, alg, private_pkcs8, created_at, retired_at FROM signing_keys \
+                     ORDER BY created_at, kid",
+                ),
+                rows::signing_key,
+            )
+            .await?;
+        for k in &mut keys {
+            k.private_pkcs8 =
+                Secret::new(self.unseal("signing_keys", &k.kid, k.private_pkcs8.expose())?);
+        }
+        Ok(keys)
     }
 
     // --- sign-in log ---

@@ -723,11 +723,18 @@ async fn sqlite_data_survives_reopen() {
 
 #[tokio::test]
 async fn bad_urls_are_refused_clearly() {
-    let e = SqlStore::open("mysql://x", None).await.err().unwrap();
-    assert!(e.to_string().contains("unsupported database URL"));
-    let e = SqlStore::open("postgres://u:hunter2@127.0.0.1:1/x", None)
+    let e = SqlStore::open("mysql://x", None, countersign_store::KeyFile::Ephemeral)
         .await
         .err()
         .unwrap();
+    assert!(e.to_string().contains("unsupported database URL"));
+    let e = SqlStore::open(
+        "postgres://u:hunter2@127.0.0.1:1/x",
+        None,
+        countersign_store::KeyFile::Ephemeral,
+    )
+    .await
+    .err()
+    .unwrap();
     assert!(!e.to_string().contains("hunter2"), "password leaked: {e}");
 }

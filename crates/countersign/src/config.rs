@@ -21,6 +21,8 @@ pub struct Config {
     pub database_url: Option<String>,
     /// PostgreSQL schema to use (created if missing).
     pub database_schema: Option<String>,
+    /// The key file that seals secrets in the database; default `{data_dir}/secrets.key`.
+    pub secrets_key_file: Option<PathBuf>,
     /// PEM certificate chain and private key; both or neither.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -50,6 +52,7 @@ impl Default for Config {
             data_dir: PathBuf::from("countersign-data"),
             database_url: None,
             database_schema: None,
+            secrets_key_file: None,
             tls_cert: None,
             tls_key: None,
             trust_forwarded_for: false,
@@ -70,6 +73,7 @@ const KEYS: &[&str] = &[
     "data_dir",
     "database_url",
     "database_schema",
+    "secrets_key_file",
     "tls_cert",
     "tls_key",
     "trust_forwarded_for",
@@ -155,7 +159,7 @@ impl Config {
     pub fn validate(&self) -> anyhow::Result<()> {
         let listen = self.listen_addr()?;
         if let Some(m) = self.metrics_addr()? {
-            if m == listen {
+            if m == listen && m.port() != 0 {
                 bail!("metrics_listen: use another address than listen ({listen})");
             }
         }
@@ -212,12 +216,19 @@ impl Config {
         c
     }
 
+    /// The secrets key file: as configured, or `secrets.key` in the data directory.
+    pub fn secrets_key_file(&self) -> PathBuf {
+        self.secrets_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("secrets.key"))
+    }
+
     pub async fn open_store(&self) -> anyhow::Result<(countersign_store::SqlStore, &'static str)> {
+        use countersign_store::{KeyFile, SqlStore};
+        let key = KeyFile::Path(self.secrets_key_file());
         let store = match &self.database_url {
-            Some(url) => {
-                countersign_store::SqlStore::open(url, self.database_schema.as_deref()).await?
-            }
-            None => countersign_store::SqlStore::open_sqlite(&self.data_dir).await?,
+            Some(url) => SqlStore::open(url, self.database_schema.as_deref(), key).await?,
+            None => SqlStore::open_sqlite_with(&self.data_dir, key).await?,
         };
         let kind = match store.backend() {
             countersign_store::Backend::Sqlite => "sqlite",

@@ -2,6 +2,8 @@
 //! the core's validated operations (the same rules as the server). `--json` prints machine-readable
 //! output; secrets are never printed except a new client secret, once.
 
+mod secrets;
+
 use crate::config::{Config, Overrides};
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
@@ -51,6 +53,9 @@ enum AdminCommand {
     /// OATH verification-code tokens (hardware import, listing, deletion).
     #[command(subcommand)]
     Oath(OathCmd),
+    /// The key file that seals secrets in the database: status, a new key, re-encryption.
+    #[command(subcommand)]
+    Secrets(secrets::SecretsCmd),
     /// The sign-in log of a tenant, newest first.
     Signins {
         #[arg(long, env = "COUNTERSIGN_TENANT")]
@@ -444,7 +449,10 @@ pub async fn run(file: Option<&Path>, overrides: Overrides, args: AdminArgs) -> 
         settings: Settings::default(),
     };
     let out = Out { json: args.json };
-    let r = dispatch(&deps, &out, args.command).await;
+    let r = match args.command {
+        AdminCommand::Secrets(c) => secrets::run(&store, &cfg.secrets_key_file(), &out, c).await,
+        other => dispatch(&deps, &out, other).await,
+    };
     store.close().await;
     r
 }
@@ -458,6 +466,8 @@ async fn dispatch(deps: &Deps, out: &Out, cmd: AdminCommand) -> anyhow::Result<(
         AdminCommand::App(c) => app_cmd(deps, out, c).await,
         AdminCommand::Keys(c) => keys_cmd(deps, out, c).await,
         AdminCommand::Oath(c) => oath_cmd(deps, out, c).await,
+        // needs the SQL store itself, not the core's view of it: handled by `run`
+        AdminCommand::Secrets(_) => Ok(()),
         AdminCommand::Signins { tenant, limit } => {
             let t = directory::tenant(deps, &tenant).await?;
             let entries = deps

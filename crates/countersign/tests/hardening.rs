@@ -1,0 +1,229 @@
+//! The binary's hardening as an operator meets it: private data files with sealed secrets and a
+//! rotatable key file, a refusal to serve plain HTTP beyond loopback, metrics on their own
+//! listener, and an admin CLI that never sends control characters to the terminal.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_countersign");
+const SEED: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+
+fn run(data: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn admin_json(data: &Path, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["admin", "--json"];
+    all.extend_from_slice(args);
+    let (ok, out, err) = run(data, &all);
+    assert!(ok, "{args:?}: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+/// Seeds a tenant with a user holding an imported hardware token (a known seed) and signing keys.
+fn seeded(data: &Path) {
+    admin_json(
+        data,
+        &[
+            "tenant",
+            "create",
+            "contoso",
+            "--display-name",
+            "Contoso",
+            "--domain",
+            "contoso.com",
+        ],
+    );
+    admin_json(
+        data,
+        &[
+            "user",
+            "create",
+            "alice@contoso.com",
+            "--tenant",
+            "contoso",
+            "--display-name",
+            "Alice",
+        ],
+    );
+    let csv = data.join("tokens.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "upn,serial number,secret key,time interval,manufacturer,model\n\
+             alice@contoso.com,1000001,{SEED},30,Contoso,HT1\n"
+        ),
+    )
+    .unwrap();
+    admin_json(
+        data,
+        &[
+            "oath",
+            "import",
+            csv.to_str().unwrap(),
+            "--tenant",
+            "contoso",
+        ],
+    );
+    std::fs::remove_file(csv).unwrap();
+    admin_json(data, &["keys", "rotate"]);
+}
+
+#[test]
+fn data_files_are_private_and_secrets_sealed_under_a_rotatable_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    seeded(&data);
+    assert_eq!(mode(&data), 0o700);
+    for f in std::fs::read_dir(&data).unwrap() {
+        let f = f.unwrap().path();
+        assert_eq!(mode(&f), 0o600, "{}", f.display());
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(
+            !bytes.windows(SEED.len()).any(|w| w == SEED.as_bytes()),
+            "{} holds the seed in clear",
+            f.display()
+        );
+    }
+    let st = admin_json(&data, &["secrets", "status"]);
+    let first = st["primary"].as_str().unwrap().to_string();
+    assert_eq!(st["in_clear"], 0);
+    assert_eq!(
+        st["sealed_by_key"][&first], 3,
+        "one seed, two signing keys: {st}"
+    );
+
+    let added = admin_json(&data, &["secrets", "new-key"]);
+    let second = added["key_id"].as_str().unwrap().to_string();
+    assert_eq!(mode(&data.join("secrets.key")), 0o600);
+    assert_eq!(admin_json(&data, &["secrets", "reencrypt"])["resealed"], 3);
+    let st = admin_json(&data, &["secrets", "status"]);
+    assert_eq!(st["primary"], second.as_str());
+    assert_eq!(st["sealed_by_key"][&second], 3);
+    assert!(st["sealed_by_key"].get(&first).is_none(), "{st}");
+    // the token still works for its user: its seed opens under the new key
+    let (ok, out, _) = run(&data, &["admin", "oath", "list", "--tenant", "contoso"]);
+    assert!(ok && out.contains("1000001"), "{out}");
+
+    // without its key file the database is refused, with the reason
+    let key = std::fs::read(data.join("secrets.key")).unwrap();
+    std::fs::remove_file(data.join("secrets.key")).unwrap();
+    let (ok, _, err) = run(&data, &["admin", "keys", "list"]);
+    assert!(
+        !ok && err.contains("secrets_key_file") && err.contains(&second),
+        "{err}"
+    );
+    std::fs::write(data.join("secrets.key"), key).unwrap();
+    let (ok, _, err) = run(&data, &["admin", "keys", "list"]);
+    assert!(ok, "{err}");
+}
+
+#[test]
+fn plain_http_beyond_loopback_is_refused_with_the_setting_that_allows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _, err) = run(dir.path(), &["serve", "--listen", "0.0.0.0:0"]);
+    assert!(!ok);
+    assert!(err.contains("allow_insecure_listen"), "{err}");
+    assert!(
+        !dir.path().join("countersign.db").exists(),
+        "refused before touching data"
+    );
+}
+
+#[tokio::test]
+async fn metrics_are_served_on_their_own_listener_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("COUNTERSIGN_METRICS_LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let (mut pages, mut metrics) = (None, None);
+    while pages.is_none() || metrics.is_none() {
+        let line = lines.next().expect("server output").unwrap();
+        if let Some(rest) = line.strip_prefix("Metrics on ") {
+            metrics = Some(rest.to_string());
+        }
+        if let Some(rest) = line.strip_prefix("Countersign is listening on ") {
+            pages = Some(rest.split(' ').next().unwrap().to_string());
+        }
+    }
+    let http = reqwest::Client::new();
+    let m = http.get(metrics.unwrap()).send().await.unwrap();
+    assert_eq!(m.status(), 200);
+    assert!(m
+        .text()
+        .await
+        .unwrap()
+        .contains("countersign_password_hashes_total"));
+    let p = http
+        .get(format!("{}/metrics", pages.unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(p.status(), 404);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// A name from outside (here a group description an administrator pasted, and an unknown name in
+/// an error) reaches the terminal with its control characters escaped.
+#[test]
+fn the_admin_cli_escapes_control_characters() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    admin_json(
+        data,
+        &[
+            "tenant",
+            "create",
+            "contoso",
+            "--display-name",
+            "Contoso",
+            "--domain",
+            "contoso.com",
+        ],
+    );
+    let (ok, _, err) = run(
+        data,
+        &[
+            "admin",
+            "user",
+            "show",
+            "x\u{1b}[2J@contoso.com",
+            "--tenant",
+            "contoso",
+        ],
+    );
+    assert!(!ok);
+    assert!(
+        !err.contains('\u{1b}') && err.contains("\\u{1b}"),
+        "{err:?}"
+    );
+    let (ok, out, _) = run(data, &["admin", "tenant", "show", "contoso"]);
+    assert!(
+        ok && !out.chars().any(|c| c.is_control() && c != '\n'),
+        "{out:?}"
+    );
+}
