@@ -132,3 +132,22 @@ async fn enrol_an_authenticator_from_the_qr_code_and_sign_in_with_a_code() {
     browser.close().await;
     s.stop().await;
 }
+
+/// The error page's "Go back" link works under the server's own CSP (no `javascript:` URL).
+#[tokio::test]
+async fn the_error_pages_go_back_link_returns_to_the_previous_page() {
+    let Some(browser) = Browser::launch().await else {
+        return;
+    };
+    let s = TestServer::start().await;
+    s.seed().await;
+    browser.goto(&format!("{}/contoso/login", s.base)).await;
+    browser.wait_text("h1", "Sign in").await;
+    browser.goto(&format!("{}/no-such-organisation/login", s.base)).await;
+    browser.wait_text("h1", "We couldn't do that").await;
+    browser.follow("Go back").await;
+    browser.wait_text("h1", "Sign in").await;
+    assert!(browser.url().await.ends_with("/contoso/login"));
+    browser.close().await;
+    s.stop().await;
+}

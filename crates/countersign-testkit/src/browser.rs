@@ -123,6 +123,19 @@ impl Browser {
         el.click().await.unwrap();
     }
 
+    /// Follows the link whose text is `name`.
+    pub async fn follow(&self, name: &str) {
+        let xpath = format!("//a[normalize-space()='{name}']");
+        let el = self
+            .client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::XPath(&xpath))
+            .await
+            .unwrap_or_else(|e| panic!("no link '{name}': {e}"));
+        el.click().await.unwrap();
+    }
+
     /// Waits for an element with the given CSS selector and returns its text. Survives the
     /// page changing under it (a navigation that a click started).
     pub async fn text(&self, css: &str) -> String {

@@ -43,7 +43,8 @@ pub fn error_page(e: &AppError) -> Response {
     let body = html! {
         h1 { "We couldn't do that" }
         p role="alert" class="error" data-code=(e.code) { (e.message) }
-        p { a href="javascript:history.back()" { "Go back" } }
+        // app.js turns this into history.back(): the CSP blocks `javascript:` links
+        p { a href="/" data-back { "Go back" } }
     };
     page(e.status, layout("Error", None, body))
 }
