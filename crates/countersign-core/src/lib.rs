@@ -21,6 +21,8 @@ pub mod throttle;
 #[cfg(test)]
 mod oath_tests;
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod testing;
 #[cfg(test)]
 mod tests;

@@ -143,7 +143,9 @@ async fn the_error_pages_go_back_link_returns_to_the_previous_page() {
     s.seed().await;
     browser.goto(&format!("{}/contoso/login", s.base)).await;
     browser.wait_text("h1", "Sign in").await;
-    browser.goto(&format!("{}/no-such-organisation/login", s.base)).await;
+    browser
+        .goto(&format!("{}/no-such-organisation/login", s.base))
+        .await;
     browser.wait_text("h1", "We couldn't do that").await;
     browser.follow("Go back").await;
     browser.wait_text("h1", "Sign in").await;

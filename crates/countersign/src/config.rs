@@ -325,6 +325,29 @@ mod tests {
         assert!(!format!("{:?}", c.redacted()).contains("hunter2"));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Any value of any setting in a config file: loaded, or refused with a message naming
+        /// the setting; never a panic.
+        #[test]
+        fn any_setting_value_is_accepted_or_named_in_the_error(
+            key in proptest::sample::select(KEYS),
+            value in "\"[^\"\\\\]{0,30}\"|-?[0-9]{1,12}|true|false|\\[\\]|[a-z]{1,8}",
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let f = dir.path().join("c.toml");
+            std::fs::write(&f, format!("{key} = {value}\n")).unwrap();
+            if let Err(e) = Config::load(Some(&f), Overrides::default()) {
+                let msg = format!("{e:#}");
+                let named = msg.contains(key)
+                    || (key.starts_with("tls_") && msg.contains("tls_cert and tls_key"))
+                    || (key.starts_with("session_") && msg.contains("session_idle_timeout_secs"));
+                proptest::prop_assert!(named, "{key} = {value}: {msg}");
+            }
+        }
+    }
+
     #[test]
     fn file_then_overrides() {
         let dir = tempfile::tempdir().unwrap();

@@ -1045,10 +1045,15 @@ async fn keys_cmd(deps: &Deps, out: &Out, c: KeysCmd) -> anyhow::Result<()> {
 }
 
 fn read_hardware_csv(path: &Path) -> anyhow::Result<Vec<oath::HardwareRow>> {
+    let f = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    parse_hardware_csv(f).with_context(|| format!("{}", path.display()))
+}
+
+/// The rows of a hardware-token CSV (Entra's columns; `manufacturer` and `model` optional).
+fn parse_hardware_csv(input: impl std::io::Read) -> anyhow::Result<Vec<oath::HardwareRow>> {
     let mut rdr = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
-        .from_path(path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+        .from_reader(input);
     let headers: Vec<String> = rdr
         .headers()?
         .iter()
@@ -1083,7 +1088,7 @@ fn read_hardware_csv(path: &Path) -> anyhow::Result<Vec<oath::HardwareRow>> {
         });
     }
     if rows.is_empty() {
-        bail!("{} has no tokens", path.display());
+        bail!("the file has no tokens");
     }
     Ok(rows)
 }
@@ -1143,4 +1148,43 @@ async fn oath_cmd(deps: &Deps, out: &Out, c: OathCmd) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Any bytes: rows or an error that says what is wrong, never a panic.
+        #[test]
+        fn any_csv_bytes_are_read_or_refused(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            if let Err(e) = parse_hardware_csv(&bytes[..]) {
+                let msg = format!("{e:#}");
+                prop_assert!(!msg.is_empty());
+            }
+        }
+
+        /// Entra's header with any cells: as many rows as lines, fields as written (trimmed).
+        #[test]
+        fn csv_rows_keep_their_fields(cells in proptest::collection::vec("[a-zA-Z0-9@. ]{0,20}", 6..=6), n in 1usize..5) {
+            let mut text = "upn,serial number,secret key,time interval,manufacturer,model\n".to_string();
+            for _ in 0..n {
+                text.push_str(&cells.join(","));
+                text.push('\n');
+            }
+            let rows = parse_hardware_csv(text.as_bytes()).unwrap();
+            prop_assert_eq!(rows.len(), n);
+            prop_assert_eq!(&rows[0].upn, cells[0].trim());
+            prop_assert_eq!(&rows[0].secret, cells[2].trim());
+        }
+
+        #[test]
+        fn escaped_output_holds_no_control_character(s in "\\PC{0,50}|[\\x00-\\x1f\\x7f\\u{202a}-\\u{202e}a]{0,30}") {
+            let e = escape_for_terminal(&s);
+            prop_assert!(!e.chars().any(|c| (c.is_control() && c != '\n') || countersign_core::text::is_bidi_control(c)));
+        }
+    }
 }
