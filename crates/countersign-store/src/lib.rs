@@ -164,6 +164,21 @@ impl SqlStore {
         self.db.close().await;
     }
 
+    /// Checks the database's structure: SQLite's `PRAGMA integrity_check` (every page, index and
+    /// constraint); PostgreSQL checks itself, so there a round trip. Returns the problems found.
+    pub async fn integrity_check(&self) -> Result<Vec<String>, StoreError> {
+        let sql = match self.backend {
+            Backend::Sqlite => "PRAGMA integrity_check",
+            Backend::Postgres => "SELECT 'ok'",
+        };
+        let rows = db::query(sql).fetch_all(&self.db).await?;
+        let lines = rows
+            .iter()
+            .map(|r| r.first::<String>())
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(lines.into_iter().filter(|l| l != "ok").collect())
+    }
+
     /// Drops a PostgreSQL schema (test clean-up).
     pub async fn drop_schema(&self, schema: &str) -> Result<(), StoreError> {
         self.db

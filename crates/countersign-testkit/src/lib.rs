@@ -4,6 +4,7 @@
 //! client library, and a headless Chromium driven through ChromeDriver.
 
 pub mod browser;
+pub mod process;
 pub mod rp;
 
 use countersign_core::clock::{Clock, ManualClock, SystemClock};

@@ -2,10 +2,11 @@
 //! `serve --demo` on a fresh data directory, durability of acknowledged writes across `kill -9`,
 //! and HTTPS from certificate files.
 
+use countersign_testkit::process::Server;
 use countersign_testkit::WebClient;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_countersign");
 
@@ -282,53 +283,8 @@ fn admin_commands_manage_the_directory_with_clear_errors() {
     assert!(out.contains("(none)"));
 }
 
-struct Server {
-    child: Child,
-    base: String,
-    output: String,
-}
-
-impl Drop for Server {
-    /// A failing test must not leave a server running.
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn serve(dir: &Path, extra: &[&str]) -> Server {
-    let child = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // From here on, Drop kills and reaps the process whatever happens.
-    let mut server = Server {
-        child,
-        base: String::new(),
-        output: String::new(),
-    };
-    let mut reader = BufReader::new(server.child.stdout.take().unwrap());
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            panic!("server exited early: {}", server.output);
-        }
-        server.output.push_str(&line);
-        if let Some(rest) = line.strip_prefix("Countersign is listening on ") {
-            server.base = rest.split_whitespace().next().unwrap().to_string();
-            std::thread::spawn(move || {
-                let mut sink = String::new();
-                while reader.read_line(&mut sink).unwrap_or(0) > 0 {}
-            });
-            return server;
-        }
-    }
+    Server::start(BIN, dir, extra, &[])
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 //! rotatable key file, a refusal to serve plain HTTP beyond loopback, metrics on their own
 //! listener, and an admin CLI that never sends control characters to the terminal.
 
+use countersign_testkit::process::Server;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -149,26 +150,13 @@ fn plain_http_beyond_loopback_is_refused_with_the_setting_that_allows_it() {
 #[tokio::test]
 async fn metrics_are_served_on_their_own_listener_only() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("COUNTERSIGN_METRICS_LISTEN", "127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
-    let (mut pages, mut metrics) = (None, None);
-    while pages.is_none() || metrics.is_none() {
-        let line = lines.next().expect("server output").unwrap();
-        if let Some(rest) = line.strip_prefix("Metrics on ") {
-            metrics = Some(rest.to_string());
-        }
-        if let Some(rest) = line.strip_prefix("Countersign is listening on ") {
-            pages = Some(rest.split(' ').next().unwrap().to_string());
-        }
-    }
+    let s = Server::start(
+        BIN,
+        dir.path(),
+        &[],
+        &[("COUNTERSIGN_METRICS_LISTEN", "127.0.0.1:0")],
+    );
+    let (pages, metrics) = (Some(s.base.clone()), s.metrics.clone());
     let http = reqwest::Client::new();
     let m = http.get(metrics.unwrap()).send().await.unwrap();
     assert_eq!(m.status(), 200);
@@ -183,8 +171,7 @@ async fn metrics_are_served_on_their_own_listener_only() {
         .await
         .unwrap();
     assert_eq!(p.status(), 404);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(s);
 }
 
 /// A name from outside (here a group description an administrator pasted, and an unknown name in

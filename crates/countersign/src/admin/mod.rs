@@ -56,6 +56,8 @@ enum AdminCommand {
     /// The key file that seals secrets in the database: status, a new key, re-encryption.
     #[command(subcommand)]
     Secrets(secrets::SecretsCmd),
+    /// Check the database's integrity (SQLite: every page, index and constraint).
+    Check,
     /// The sign-in log of a tenant, newest first.
     Signins {
         #[arg(long, env = "COUNTERSIGN_TENANT")]
@@ -451,6 +453,18 @@ pub async fn run(file: Option<&Path>, overrides: Overrides, args: AdminArgs) -> 
     let out = Out { json: args.json };
     let r = match args.command {
         AdminCommand::Secrets(c) => secrets::run(&store, &cfg.secrets_key_file(), &out, c).await,
+        AdminCommand::Check => {
+            let problems = store.integrity_check().await?;
+            if problems.is_empty() {
+                out.done("ok: the database is intact", json!({ "ok": true }));
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!(
+                    "the database is damaged:\n{}",
+                    problems.join("\n")
+                ))
+            }
+        }
         other => dispatch(&deps, &out, other).await,
     };
     store.close().await;
@@ -467,7 +481,7 @@ async fn dispatch(deps: &Deps, out: &Out, cmd: AdminCommand) -> anyhow::Result<(
         AdminCommand::Keys(c) => keys_cmd(deps, out, c).await,
         AdminCommand::Oath(c) => oath_cmd(deps, out, c).await,
         // needs the SQL store itself, not the core's view of it: handled by `run`
-        AdminCommand::Secrets(_) => Ok(()),
+        AdminCommand::Secrets(_) | AdminCommand::Check => Ok(()),
         AdminCommand::Signins { tenant, limit } => {
             let t = directory::tenant(deps, &tenant).await?;
             let entries = deps
