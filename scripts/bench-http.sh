@@ -7,6 +7,8 @@
 # With PIN=1 the server runs on CPU 0 and the load generator on CPU 1, which isolates the server's
 # own capacity on one core. `throttled` locks the client address: keep it last. `codes` prepares
 # CODE_USERS users (default 1000) with three flows each, then submits their accepted codes at once.
+# `password-signin` spreads its workers over SIGNIN_USERS users (default: one per worker), as one
+# person rarely signs in many times at once (and attempts in flight count against a lockout).
 # BIN_DIR=dir measures the countersign and countersign-load binaries in that directory instead of
 # building this checkout (for before/after comparisons).
 set -euo pipefail
@@ -34,6 +36,15 @@ for _ in $(seq 1 50); do curl -sf http://127.0.0.1:18089/healthz >/dev/null && b
 $cs "${args[@]}" admin app create --tenant contoso --name "Bench ES256" --public --client-id bench-es256 \
   --id-token-alg ES256 --redirect-uri http://localhost:8081/callback >/dev/null
 sleep 2
+# Users load0… with one password, created with the admin CLI (one Argon2 hash each), two at once:
+# the sign-in workers' and the code scenario's.
+signin_users="${SIGNIN_USERS:-$conc}"
+want=0
+[[ " $scenarios " == *" password-signin "* ]] && want=$signin_users
+[[ " $scenarios " == *" codes "* ]] && ((code_users > want)) && want=$code_users
+export CS_BIN=$cs CS_ARGS="${args[*]}"
+seq 0 $((want - 1)) | xargs -r -P 2 -I{} sh -c 'echo tulip-harbor-lantern | $CS_BIN $CS_ARGS \
+  admin user create "load{}@contoso.com" --tenant contoso --display-name "Load {}" --password-stdin >/dev/null'
 tick=$(getconf CLK_TCK)
 cpu() { awk '{print $14 + $15}' /proc/$pid/stat; }
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, kernel $(uname -r); store: ${COUNTERSIGN_BENCH_POSTGRES_URL:+postgres}${COUNTERSIGN_BENCH_POSTGRES_URL:-sqlite}"
@@ -44,13 +55,8 @@ for s in $scenarios; do
   extra=()
   name=$s
   if [[ $s == refresh-es256 ]]; then name=refresh; extra=(--client-id bench-es256); fi
-  if [[ $s == codes ]]; then
-    # Users for the code scenario, created with the admin CLI (one Argon2 hash each), two at once.
-    export CS_BIN=$cs CS_ARGS="${args[*]}"
-    seq 0 $((code_users - 1)) | xargs -P 2 -I{} sh -c 'echo tulip-harbor-lantern | $CS_BIN $CS_ARGS \
-      admin user create "load{}@contoso.com" --tenant contoso --display-name "Load {}" --password-stdin >/dev/null'
-    extra=(--users "$code_users")
-  fi
+  [[ $s == password-signin ]] && extra=(--signin-users "$signin_users")
+  [[ $s == codes ]] && extra=(--users "$code_users")
   before=$(cpu)
   out=$("${gen_pin[@]}" "$bin/countersign-load" --base http://127.0.0.1:18089 --concurrency "$conc" \
     --duration "$secs" --scenarios "$name" "${extra[@]}")

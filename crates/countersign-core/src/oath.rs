@@ -271,8 +271,24 @@ fn matching_step(t: &OathToken, code: &str, now: Timestamp) -> CoreResult<Option
     Ok(found)
 }
 
+/// How the store decided a code attempt (`Store::decide_code`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeDecision {
+    /// The user's code key was locked: nothing was counted or accepted.
+    Locked,
+    /// The matched step was accepted, and the key cleared.
+    Accepted,
+    /// Counted as a failure: a wrong code, or a replayed step.
+    Rejected,
+}
+
 /// Checks a verification code against a user's tokens (only `active` ones unless `token_id`
 /// names an inactive token being enrolled or activated).
+///
+/// The code is compared with every candidate first (cheap, constant time), but what it matched
+/// counts only inside `Store::decide_code`, the same write that reserves the attempt under the
+/// user's code key: of any number of parallel guesses no more are decided than the lockout
+/// allows, and one write per attempt is all it costs.
 pub async fn check_code(
     deps: &Deps,
     tenant: &Tenant,
@@ -282,16 +298,13 @@ pub async fn check_code(
 ) -> CoreResult<CodeCheck> {
     let now = deps.now();
     let user_key = throttle::code_key(&tenant.id, &user.upn);
-    if throttle::reserve(deps, &[(user_key.as_str(), LockoutPolicy::ACCOUNT)])
+    let policy = LockoutPolicy::ACCOUNT;
+    if throttle::locked_now(deps, &[(user_key.as_str(), policy)])
         .await?
-        .is_err()
+        .is_some()
     {
         return Ok(CodeCheck::Rejected);
     }
-    // From here on the attempt counts as a failure unless a code is accepted.
-    let Some(code) = normalize_code(code) else {
-        return Ok(CodeCheck::Rejected);
-    };
     let tokens: Vec<OathToken> = deps
         .store
         .oath_tokens_of_user(&user.id)
@@ -302,36 +315,44 @@ pub async fn check_code(
             None => t.active,
         })
         .collect();
-    for t in &tokens {
-        if code.len() != t.digits as usize {
-            continue;
-        }
-        let current = t.step_at(now);
-        // Read with the token: the count may be a moment old, as any read before the atomic
-        // accept would be; every wrong code is still counted atomically below.
-        let locked = t.failures_in(current) >= WRONG_CODES_PER_STEP;
-        if let Some(step) = matching_step(t, &code, now)? {
+    let mut matched = None;
+    if let Some(code) = normalize_code(code) {
+        for t in tokens.iter().filter(|t| code.len() == t.digits as usize) {
+            // Read with the token: the count may be a moment old, as any read before the
+            // decision would be; every wrong code is counted atomically in the decision.
             // A locked token refuses even the right code, and says nothing different.
-            if !locked
-                && deps
-                    .store
-                    .accept_oath_step(&t.id, step, now, &user_key)
-                    .await?
-            {
-                let mut used = t.clone();
-                used.last_step = step;
-                used.last_used_at = Some(now);
-                return Ok(CodeCheck::Accepted(Box::new(used)));
+            let locked = t.failures_in(t.step_at(now)) >= WRONG_CODES_PER_STEP;
+            if let Some(step) = matching_step(t, &code, now)? {
+                if !locked {
+                    matched = Some((t, step));
+                    break;
+                }
             }
-            // replay or locked: fall through to the failure accounting
         }
     }
-    for t in &tokens {
-        deps.store
-            .record_oath_failure(&t.id, t.step_at(now))
-            .await?;
-    }
-    Ok(CodeCheck::Rejected)
+    let failed: Vec<(&str, i64)> = tokens
+        .iter()
+        .map(|t| (t.id.as_str(), t.step_at(now)))
+        .collect();
+    let decision = deps
+        .store
+        .decide_code(
+            &user_key,
+            policy,
+            now,
+            matched.map(|(t, step)| (t.id.as_str(), step)),
+            &failed,
+        )
+        .await?;
+    Ok(match (decision, matched) {
+        (CodeDecision::Accepted, Some((t, step))) => {
+            let mut used = t.clone();
+            used.last_step = step;
+            used.last_used_at = Some(now);
+            CodeCheck::Accepted(Box::new(used))
+        }
+        _ => CodeCheck::Rejected,
+    })
 }
 
 /// Confirms an enrolment or activation: the token becomes usable once a correct code proves the

@@ -62,19 +62,20 @@ pub trait Store: Send + Sync {
     async fn list_oath_tokens(&self, tenant_id: &str) -> StoreResult<Vec<crate::oath::OathToken>>;
     async fn delete_oath_token(&self, id: &str) -> StoreResult<bool>;
     async fn set_oath_active(&self, id: &str, active: bool) -> StoreResult<()>;
-    /// Atomically accepts time step `step` for the token if no step at or after it was accepted
-    /// before; true for exactly one of any number of parallel callers with the same step. In the
-    /// same write, an accepted step clears the throttling key `release` (the user's code key,
-    /// whose reservation the successful attempt gives back).
-    async fn accept_oath_step(
+    /// Decides a verification-code attempt in one write. First the attempt is reserved under the
+    /// user's code `key` as `reserve_attempt` does (`Locked`, changing nothing, when `policy`
+    /// locks it). Then `matched` (a token and the time step the code matched) is accepted if no
+    /// step at or after it was accepted before — the key is cleared, `Accepted` — for exactly one
+    /// of any number of parallel callers. Otherwise the attempt stays counted and every token of
+    /// `failed` counts a wrong code in its step: `Rejected`.
+    async fn decide_code(
         &self,
-        id: &str,
-        step: i64,
+        key: &str,
+        policy: LockoutPolicy,
         now: Timestamp,
-        release: &str,
-    ) -> StoreResult<bool>;
-    /// Counts a wrong code in time step `step`; returns the wrong codes of that step so far.
-    async fn record_oath_failure(&self, id: &str, step: i64) -> StoreResult<u32>;
+        matched: Option<(&str, i64)>,
+        failed: &[(&str, i64)],
+    ) -> StoreResult<crate::oath::CodeDecision>;
 
     // --- throttling ---
     /// The states of several keys in one round trip, in the order asked (zero for unknown keys).

@@ -265,34 +265,34 @@ impl Store for MemStore {
         }
         Ok(())
     }
-    async fn accept_oath_step(
+    async fn decide_code(
         &self,
-        id: &str,
-        step: i64,
+        key: &str,
+        policy: LockoutPolicy,
         now: Timestamp,
-        release: &str,
-    ) -> StoreResult<bool> {
+        matched: Option<(&str, i64)>,
+        failed: &[(&str, i64)],
+    ) -> StoreResult<crate::oath::CodeDecision> {
+        use crate::oath::CodeDecision;
+        if !self.reserve_attempt(&[(key, policy)], now).await? {
+            return Ok(CodeDecision::Locked);
+        }
         let mut d = self.0.lock().unwrap();
-        for t in d.oath.iter_mut().filter(|t| t.id == id) {
-            if t.last_step < step {
+        if let Some((id, step)) = matched {
+            if let Some(t) = d.oath.iter_mut().find(|t| t.id == id && t.last_step < step) {
                 t.last_step = step;
                 t.last_used_at = Some(now);
-                d.throttle.remove(release);
-                return Ok(true);
+                d.throttle.remove(key);
+                return Ok(CodeDecision::Accepted);
             }
         }
-        Ok(false)
-    }
-    async fn record_oath_failure(&self, id: &str, step: i64) -> StoreResult<u32> {
-        let mut d = self.0.lock().unwrap();
-        Ok(match d.oath.iter_mut().find(|t| t.id == id) {
-            Some(t) => {
-                t.failures.count = t.failures_in(step) + 1;
-                t.failures.step = step;
-                t.failures.count
+        for (id, step) in failed {
+            if let Some(t) = d.oath.iter_mut().find(|t| t.id == *id) {
+                t.failures.count = t.failures_in(*step) + 1;
+                t.failures.step = *step;
             }
-            None => 0,
-        })
+        }
+        Ok(CodeDecision::Rejected)
     }
     async fn throttle_states(&self, keys: &[&str]) -> StoreResult<Vec<ThrottleState>> {
         let d = self.0.lock().unwrap();

@@ -129,23 +129,35 @@ pub fn address_key(addr: &str) -> String {
     format!("addr:{addr}")
 }
 
-/// Reserves an attempt under `keys` before it is checked (see `throttle`): false when any key is
-/// locked. A key seen locked in a plain read is refused without a write, so a locked account stays
-/// cheap to refuse; an open one is reserved atomically, so a burst cannot outrun the count.
-pub async fn reserve(
+/// Whether a plain read already shows one of `keys` locked; the reason (for the sign-in log) if
+/// so. Such an attempt is refused without a write, so a locked account stays cheap to refuse.
+pub async fn locked_now(
     deps: &crate::Deps,
     keys: &[(&str, LockoutPolicy)],
-) -> crate::error::CoreResult<Result<(), String>> {
+) -> crate::error::CoreResult<Option<String>> {
     let now = deps.now();
     let names: Vec<&str> = keys.iter().map(|(k, _)| *k).collect();
     let states = deps.store.throttle_states(&names).await?;
     for ((key, policy), st) in keys.iter().zip(&states) {
         let lock = policy.lock(st, now);
         if lock.is_locked() {
-            return Ok(Err(format!("{} locked ({lock:?})", key_kind(key))));
+            return Ok(Some(format!("{} locked ({lock:?})", key_kind(key))));
         }
     }
-    if deps.store.reserve_attempt(keys, now).await? {
+    Ok(None)
+}
+
+/// Reserves an attempt under `keys` before it is checked (see `throttle`); `Err` holds the reason
+/// (for the sign-in log) when a key is locked: seen so in a plain read (`locked_now`), or by the
+/// atomic reservation, so that a burst cannot outrun the count.
+pub async fn reserve(
+    deps: &crate::Deps,
+    keys: &[(&str, LockoutPolicy)],
+) -> crate::error::CoreResult<Result<(), String>> {
+    if let Some(reason) = locked_now(deps, keys).await? {
+        return Ok(Err(reason));
+    }
+    if deps.store.reserve_attempt(keys, deps.now()).await? {
         Ok(Ok(()))
     } else {
         Ok(Err("locked by attempts in flight".into()))

@@ -23,6 +23,8 @@ pub struct Worker {
     /// For `Throttled`: the flow cookie and CSRF token of a sign-in stuck at the password step.
     flow_cookie: String,
     csrf: String,
+    /// Who this worker signs in as.
+    user: String,
 }
 
 fn set_cookie(r: &reqwest::Response, name: &str) -> Option<String> {
@@ -73,6 +75,15 @@ impl Worker {
             refresh_token: String::new(),
             flow_cookie: String::new(),
             csrf: String::new(),
+            user: match args.signin_users {
+                0 => args.user.clone(),
+                n => format!(
+                    "{}{}@{}",
+                    args.user_prefix,
+                    index % n,
+                    domain_of(&args.user)
+                ),
+            },
         };
         match scenario {
             Scenario::PasswordSignIn => {}
@@ -210,7 +221,8 @@ impl Worker {
             .text()
             .await?;
         let csrf = csrf_of(&page)?;
-        self.post_username(&flow, &csrf, &self.args.user).await?;
+        let user = self.user.clone();
+        self.post_username(&flow, &csrf, &user).await?;
         let r = self
             .client
             .post(self.url("/login/password"))

@@ -53,6 +53,12 @@ pub struct Args {
     pub users: usize,
     #[arg(long, default_value = "load")]
     pub user_prefix: String,
+    /// For `password-signin` and `refresh`: spread the workers over this many users
+    /// `{user-prefix}{0..n}@domain` (created beforehand, password `--password`) instead of all
+    /// signing in as `--user`. One person rarely signs in many times at once, and ten attempts
+    /// of one account in flight at once count against its lockout.
+    #[arg(long, default_value_t = 0)]
+    pub signin_users: usize,
     /// Upper bound on requests per scenario.
     #[arg(long, default_value_t = 2_000_000)]
     pub max_requests: u64,

@@ -93,11 +93,6 @@ impl Query {
         db.exec(self).await
     }
 
-    /// A write returning rows (`RETURNING`), committed; its first row.
-    pub(crate) async fn fetch_write(self, db: &Db) -> DbResult<Option<Row>> {
-        Ok(db.fetch_write(self).await?.into_iter().next())
-    }
-
     pub(crate) async fn execute_in(self, tx: &mut Tx<'_>) -> DbResult<u64> {
         tx.exec(self).await
     }
@@ -227,17 +222,6 @@ impl Db {
                 lite::exec(&mut w, &q)
             }
             Db::Postgres(p) => pg::exec(p, &q).await,
-        }
-    }
-
-    /// A write that returns rows (`RETURNING`), committed.
-    pub(crate) async fn fetch_write(&self, q: Query) -> DbResult<Vec<Row>> {
-        match self {
-            Db::Sqlite(l) => {
-                let mut w = l.writer().await;
-                lite::fetch(&mut w, &q)
-            }
-            Db::Postgres(p) => pg::fetch(p, &q).await,
         }
     }
 

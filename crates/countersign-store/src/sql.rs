@@ -8,7 +8,7 @@ use crate::SqlStore;
 use async_trait::async_trait;
 use countersign_core::clock::Timestamp;
 use countersign_core::model::*;
-use countersign_core::oath::OathToken;
+use countersign_core::oath::{CodeDecision, OathToken};
 use countersign_core::secret::Secret;
 use countersign_core::store::Store;
 use countersign_core::throttle::{LockoutPolicy, Release};
@@ -72,6 +72,21 @@ impl SqlStore {
                 .map_err(|e| conflict(e, || format!("domain {d}")))?;
         }
         Ok(())
+    }
+
+    /// `RESERVE_ATTEMPT` for one key inside `tx`; whether it was granted.
+    async fn reserve_in(tx: &mut Tx<'_>, key: &str, p: &LockoutPolicy, now: Timestamp) -> R<bool> {
+        Ok(query(RESERVE_ATTEMPT)
+            .bind(key)
+            .bind(now)
+            .bind(p.decay_after.unwrap_or(-1))
+            .bind(p.threshold as i64)
+            .bind(p.base_delay)
+            .bind(p.max_delay)
+            .bind(p.hard_limit.map_or(-1, i64::from))
+            .fetch_in(tx)
+            .await?
+            .is_some())
     }
 
     /// OATH tokens as stored, with their seeds opened.
@@ -538,51 +553,55 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn accept_oath_step(
+    async fn decide_code(
         &self,
-        id: &str,
-        step: i64,
+        key: &str,
+        policy: LockoutPolicy,
         now: Timestamp,
-        release: &str,
-    ) -> R<bool> {
+        matched: Option<(&str, i64)>,
+        failed: &[(&str, i64)],
+    ) -> R<CodeDecision> {
         let mut tx = self.db.begin().await?;
-        let accepted = self
-            .consume(
-                query(
-                    "UPDATE oath_tokens SET last_step = $2, last_used_at = $3 \
-                     WHERE id = $1 AND last_step < $2",
-                )
-                .bind(id)
-                .bind(step)
-                .bind(now),
-                Some(&mut tx),
-            )
-            .await?;
-        if accepted {
-            query("DELETE FROM throttle WHERE key = $1")
-                .bind(release)
-                .execute_in(&mut tx)
-                .await?;
-            tx.commit().await?;
+        if !Self::reserve_in(&mut tx, key, &policy, now).await? {
+            tx.rollback().await?;
+            return Ok(CodeDecision::Locked);
         }
-        Ok(accepted)
-    }
-
-    async fn record_oath_failure(&self, id: &str, step: i64) -> R<u32> {
-        let row = query(
-            "UPDATE oath_tokens SET \
-               fail_count = CASE WHEN fail_step = $2 THEN fail_count + 1 ELSE 1 END, \
-               fail_step = $2 \
-             WHERE id = $1 RETURNING fail_count",
-        )
-        .bind(id)
-        .bind(step)
-        .fetch_write(&self.db)
-        .await?;
-        Ok(match row {
-            Some(r) => r.get::<i64>("fail_count")? as u32,
-            None => 0,
-        })
+        if let Some((id, step)) = matched {
+            let accepted = self
+                .consume(
+                    query(
+                        "UPDATE oath_tokens SET last_step = $2, last_used_at = $3 \
+                         WHERE id = $1 AND last_step < $2",
+                    )
+                    .bind(id)
+                    .bind(step)
+                    .bind(now),
+                    Some(&mut tx),
+                )
+                .await?;
+            if accepted {
+                query("DELETE FROM throttle WHERE key = $1")
+                    .bind(key)
+                    .execute_in(&mut tx)
+                    .await?;
+                tx.commit().await?;
+                return Ok(CodeDecision::Accepted);
+            }
+        }
+        for (id, step) in failed {
+            query(
+                "UPDATE oath_tokens SET \
+                   fail_count = CASE WHEN fail_step = $2 THEN fail_count + 1 ELSE 1 END, \
+                   fail_step = $2 \
+                 WHERE id = $1",
+            )
+            .bind(*id)
+            .bind(*step)
+            .execute_in(&mut tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(CodeDecision::Rejected)
     }
 
     // --- throttling ---
@@ -615,18 +634,7 @@ impl Store for SqlStore {
     async fn reserve_attempt(&self, keys: &[(&str, LockoutPolicy)], now: Timestamp) -> R<bool> {
         let mut tx = self.db.begin().await?;
         for (key, p) in keys {
-            let granted = query(RESERVE_ATTEMPT)
-                .bind(*key)
-                .bind(now)
-                .bind(p.decay_after.unwrap_or(-1))
-                .bind(p.threshold as i64)
-                .bind(p.base_delay)
-                .bind(p.max_delay)
-                .bind(p.hard_limit.map_or(-1, i64::from))
-                .fetch_in(&mut tx)
-                .await?
-                .is_some();
-            if !granted {
+            if !Self::reserve_in(&mut tx, key, p, now).await? {
                 tx.rollback().await?;
                 return Ok(false);
             }

@@ -3,7 +3,7 @@
 
 use countersign_core::clock::Timestamp;
 use countersign_core::model::*;
-use countersign_core::oath::{OathAlgorithm, OathKind, OathToken};
+use countersign_core::oath::{CodeDecision, OathAlgorithm, OathKind, OathToken};
 use countersign_core::secret::Secret;
 use countersign_core::store::Store;
 use countersign_core::throttle::{LockoutPolicy, Release};
@@ -613,11 +613,26 @@ async fn oath_tokens_roundtrip_and_import_is_all_or_nothing(s: Arc<SqlStore>) {
     assert_eq!(s.list_oath_tokens("t1").await.unwrap().len(), 2);
     s.set_oath_active("o1", true).await.unwrap();
     assert!(s.oath_tokens_of_user("u1").await.unwrap()[0].active);
-    assert_eq!(s.record_oath_failure("o1", 7).await.unwrap(), 1);
-    assert_eq!(s.record_oath_failure("o1", 7).await.unwrap(), 2);
-    let o1 = s.oath_tokens_of_user("u1").await.unwrap().remove(0);
+    let failed = |step| {
+        let s = s.clone();
+        async move {
+            let d = s
+                .decide_code("otp:u1", LockoutPolicy::ACCOUNT, NOW, None, &[("o1", step)])
+                .await
+                .unwrap();
+            assert_eq!(d, CodeDecision::Rejected);
+            s.oath_tokens_of_user("u1").await.unwrap().remove(0)
+        }
+    };
+    failed(7).await;
+    let o1 = failed(7).await;
     assert_eq!((o1.failures_in(7), o1.failures_in(8)), (2, 0));
-    assert_eq!(s.record_oath_failure("o1", 8).await.unwrap(), 1);
+    assert_eq!(failed(8).await.failures_in(8), 1);
+    assert_eq!(
+        s.throttle_states(&["otp:u1"]).await.unwrap()[0].failures,
+        3,
+        "every wrong code counts against the user"
+    );
     assert!(s.delete_oath_token("o2").await.unwrap());
     assert!(!s.delete_oath_token("o2").await.unwrap());
 }
@@ -625,31 +640,52 @@ async fn oath_tokens_roundtrip_and_import_is_all_or_nothing(s: Arc<SqlStore>) {
 async fn a_code_step_is_accepted_exactly_once_in_parallel(s: Arc<SqlStore>) {
     seed(s.as_ref()).await;
     s.insert_oath_tokens(&[oath("o1", None)]).await.unwrap();
+    let decide = |step: i64| {
+        let s = s.clone();
+        async move {
+            s.decide_code(
+                "otp:u1",
+                LockoutPolicy::ACCOUNT,
+                NOW,
+                Some(("o1", step)),
+                &[("o1", 1000)],
+            )
+            .await
+            .unwrap()
+        }
+    };
     let mut tasks = Vec::new();
     for _ in 0..30 {
-        let s = s.clone();
-        tasks.push(tokio::spawn(async move {
-            s.accept_oath_step("o1", 1000, NOW, "otp:u1").await.unwrap()
-        }));
+        tasks.push(tokio::spawn(decide(1000)));
     }
-    let mut wins = 0;
+    let mut decisions = Vec::new();
     for t in tasks {
-        wins += t.await.unwrap() as usize;
+        decisions.push(t.await.unwrap());
     }
-    assert_eq!(wins, 1);
-    assert!(
-        !s.accept_oath_step("o1", 999, NOW, "otp:u1").await.unwrap(),
+    let wins = decisions
+        .iter()
+        .filter(|d| **d == CodeDecision::Accepted)
+        .count();
+    assert_eq!(wins, 1, "{decisions:?}");
+    // the others were decided as failures, no more than the lockout allows; the rest refused
+    let rejected = decisions
+        .iter()
+        .filter(|d| **d == CodeDecision::Rejected)
+        .count();
+    assert!(rejected <= 10, "{decisions:?}");
+    s.clear_throttle("otp:u1").await.unwrap();
+    assert_eq!(
+        decide(999).await,
+        CodeDecision::Rejected,
         "older steps are replays"
     );
-    // a replay leaves the reservations of the user's code key alone; an accepted step clears it
-    assert!(s
-        .reserve_attempt(&[("otp:u1", LockoutPolicy::ACCOUNT)], NOW)
-        .await
-        .unwrap());
-    assert!(!s.accept_oath_step("o1", 1000, NOW, "otp:u1").await.unwrap());
     assert_eq!(s.throttle_states(&["otp:u1"]).await.unwrap()[0].failures, 1);
-    assert!(s.accept_oath_step("o1", 1001, NOW, "otp:u1").await.unwrap());
-    assert_eq!(s.throttle_states(&["otp:u1"]).await.unwrap()[0].failures, 0);
+    assert_eq!(decide(1001).await, CodeDecision::Accepted);
+    assert_eq!(
+        s.throttle_states(&["otp:u1"]).await.unwrap()[0].failures,
+        0,
+        "an accepted code gives its reservation back"
+    );
     let t = &s.oath_tokens_of_user("u1").await.unwrap()[0];
     assert_eq!((t.last_step, t.last_used_at), (1001, Some(NOW)));
 }
