@@ -4,7 +4,7 @@
 
 use crate::db::{query, DbError, Query, Row, Tx};
 use crate::rows::{self, to_json, R};
-use crate::SqlStore;
+use crate::{Backend, SqlStore};
 use async_trait::async_trait;
 use countersign_core::clock::Timestamp;
 use countersign_core::model::*;
@@ -562,10 +562,37 @@ impl Store for SqlStore {
         failed: &[(&str, i64)],
     ) -> R<CodeDecision> {
         let mut tx = self.db.begin().await?;
-        if !Self::reserve_in(&mut tx, key, &policy, now).await? {
-            tx.rollback().await?;
-            return Ok(CodeDecision::Locked);
-        }
+        // The reservation: on PostgreSQL the conditional upsert, which row-locks the key against
+        // concurrent deciders. SQLite runs one write transaction at a time, so reading the key in
+        // this transaction decides as atomically, and an accepted code then leaves the throttle
+        // table unwritten (a page fewer per accepted code) unless it has failures to clear.
+        let counted = match self.backend {
+            Backend::Postgres => {
+                if !Self::reserve_in(&mut tx, key, &policy, now).await? {
+                    tx.rollback().await?;
+                    return Ok(CodeDecision::Locked);
+                }
+                true
+            }
+            Backend::Sqlite => {
+                let state = match tx
+                    .fetch_all(
+                        query("SELECT failures, last_failure_at FROM throttle WHERE key = $1")
+                            .bind(key),
+                    )
+                    .await?
+                    .first()
+                {
+                    Some(row) => Some(rows::throttle(row)?),
+                    None => None,
+                };
+                if state.is_some_and(|st| policy.lock(&st, now).is_locked()) {
+                    tx.rollback().await?;
+                    return Ok(CodeDecision::Locked);
+                }
+                state.is_some()
+            }
+        };
         if let Some((id, step)) = matched {
             let accepted = self
                 .consume(
@@ -580,13 +607,19 @@ impl Store for SqlStore {
                 )
                 .await?;
             if accepted {
-                query("DELETE FROM throttle WHERE key = $1")
-                    .bind(key)
-                    .execute_in(&mut tx)
-                    .await?;
+                if counted {
+                    query("DELETE FROM throttle WHERE key = $1")
+                        .bind(key)
+                        .execute_in(&mut tx)
+                        .await?;
+                }
                 tx.commit().await?;
                 return Ok(CodeDecision::Accepted);
             }
+        }
+        if self.backend == Backend::Sqlite {
+            // the attempt failed: count it, as the reservation would have
+            Self::reserve_in(&mut tx, key, &policy, now).await?;
         }
         for (id, step) in failed {
             query(

@@ -339,14 +339,15 @@ pub async fn delete(
     if !session::may_change_methods(&state.deps, &s, has_second_factor(&tokens)) {
         return reauthenticate(&state, &tenant, &user).await;
     }
+    // Other access ends first: should the deletion then fail, nothing was left open by it.
+    let keep = cookie(&headers, SESSION_COOKIE).unwrap_or_default();
+    session::end_other_access(&state.deps, &user, &keep).await?;
     state
         .deps
         .store
         .delete_oath_token(&t.id)
         .await
         .map_err(CoreError::from)?;
-    let keep = cookie(&headers, SESSION_COOKIE).unwrap_or_default();
-    session::end_other_access(&state.deps, &user, &keep).await?;
     Ok(Redirect::to(&format!("{}?done=deleted", base(&tenant))).into_response())
 }
 
