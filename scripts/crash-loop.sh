@@ -13,6 +13,6 @@ log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 started=$(date +%s)
 CRASH_ROUNDS="$rounds" cargo test -q -p countersign --test crash -- --nocapture 2>&1 | tee "$log" | grep -E "^round|test result|panicked"
-awk '/^round/ { n++; s += $6; c += $8; r += $10 }
+awk '/^round/ { n++; s += $7; c += $9; r += $11 }
      END { printf "%d rounds in '"$(( $(date +%s) - started ))"' s: %d sessions, %d codes, %d redemptions acknowledged before a kill -9, all intact after restart\n", n, s, c, r }' "$log"
 grep -q "test result: ok" "$log"

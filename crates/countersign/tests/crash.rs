@@ -5,6 +5,10 @@
 //!   redeemed authorization code are refused when presented again);
 //! - SQLite's integrity check passes (`countersign admin check`).
 //!
+//! An attempt in flight at the kill stays counted against its lockout keys (the safe side), so
+//! each round comes from client addresses of its own (the server trusts `X-Forwarded-For` here),
+//! as a crash every second from one address would end up locking that address.
+//!
 //! `CRASH_ROUNDS` sets the number of rounds (3 by default; `scripts/crash-loop.sh N` runs
 //! hundreds on a release build).
 
@@ -49,6 +53,26 @@ fn now() -> i64 {
         .as_secs() as i64
 }
 
+/// A cookie-keeping browser that comes from client address `addr`.
+fn browser(base: &str, addr: &str) -> WebClient {
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert("x-forwarded-for", addr.parse().unwrap());
+    WebClient {
+        http: reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .default_headers(h)
+            .build()
+            .unwrap(),
+        base: base.to_string(),
+    }
+}
+
+/// The documentation range 198.18.0.0/15, one address per round and worker.
+fn addr(round: usize, worker: usize) -> String {
+    format!("198.18.{}.{}", round % 256, worker + 1)
+}
+
 /// What the burst got acknowledged, to be checked after the crash.
 #[derive(Default)]
 struct Acknowledged {
@@ -86,8 +110,8 @@ async fn user_with_authenticator(dir: &Path, base: &str, name: &str) -> String {
 }
 
 /// A browser at the "Enter code" step of `upn`'s sign-in; returns it with the step's CSRF token.
-async fn at_code_step(base: &str, upn: &str) -> (WebClient, String) {
-    let web = WebClient::new(base);
+async fn at_code_step(base: &str, upn: &str, from: &str) -> (WebClient, String) {
+    let web = browser(base, from);
     assert_eq!(web.sign_in("contoso", upn, PASSWORD).await.status(), 303);
     let page = web.get("/contoso/login").await.text().await.unwrap();
     assert!(page.contains("Enter code"), "{upn}");
@@ -123,8 +147,8 @@ async fn try_sign_in(web: &WebClient, upn: &str, password: &str) -> Option<reqwe
 }
 
 /// Sign-in to the demo app (public client, PKCE) up to an authorization code.
-async fn authorization_code(base: &str) -> Option<(String, String)> {
-    let web = WebClient::new(base);
+async fn authorization_code(base: &str, from: &str) -> Option<(String, String)> {
+    let web = browser(base, from);
     let (verifier, challenge) = pkce();
     let mut url = url::Url::parse(&format!("{base}/contoso/oauth2/v2.0/authorize")).unwrap();
     url.query_pairs_mut()
@@ -157,7 +181,8 @@ async fn redeem(base: &str, code: &str, verifier: &str) -> Option<u16> {
 
 /// One round: a burst of work, `kill -9` at a random moment in it, a restart, and the checks.
 async fn round(dir: &Path, n: usize, users: &[(String, String)]) {
-    let mut s = Server::start(BIN, dir, &[], &[]);
+    let trust = [("COUNTERSIGN_TRUST_FORWARDED_FOR", "true")];
+    let mut s = Server::start(BIN, dir, &[], &trust);
     let base = s.base.clone();
     // Browsers waiting at "Enter code", and codes for the previous, current and next time step.
     let mut waiting = Vec::new();
@@ -167,7 +192,11 @@ async fn round(dir: &Path, n: usize, users: &[(String, String)]) {
             .iter()
             .map(|at| oathtool_code(secret, *at, &[]).unwrap())
             .collect();
-        waiting.push((upn.clone(), at_code_step(&base, upn).await, codes));
+        waiting.push((
+            upn.clone(),
+            at_code_step(&base, upn, &addr(n, 9)).await,
+            codes,
+        ));
     }
     let acked = std::sync::Arc::new(std::sync::Mutex::new(Acknowledged::default()));
     let mut tasks = Vec::new();
@@ -197,7 +226,7 @@ async fn round(dir: &Path, n: usize, users: &[(String, String)]) {
             loop {
                 if i % 2 == 0 {
                     // a password sign-in to the account page
-                    let web = WebClient::new(&base);
+                    let web = browser(&base, &addr(n, i));
                     let Some(r) = try_sign_in(&web, "alice", PASSWORD).await else {
                         return;
                     };
@@ -205,7 +234,8 @@ async fn round(dir: &Path, n: usize, users: &[(String, String)]) {
                         acked.lock().unwrap().sessions.push(web);
                     }
                 } else {
-                    let Some((code, verifier)) = authorization_code(&base).await else {
+                    let Some((code, verifier)) = authorization_code(&base, &addr(n, i)).await
+                    else {
                         return;
                     };
                     match redeem(&base, &code, &verifier).await {
@@ -230,7 +260,7 @@ async fn round(dir: &Path, n: usize, users: &[(String, String)]) {
         admin(dir, &["check"], None).contains("ok"),
         "round {n}: integrity"
     );
-    let s = Server::start(BIN, dir, &[], &[]);
+    let s = Server::start(BIN, dir, &[], &trust);
     for web in &acked.sessions {
         let web2 = WebClient {
             http: web.http.clone(),
@@ -243,7 +273,7 @@ async fn round(dir: &Path, n: usize, users: &[(String, String)]) {
         );
     }
     for (upn, code) in &acked.codes {
-        let (web, csrf) = at_code_step(&s.base, upn).await;
+        let (web, csrf) = at_code_step(&s.base, upn, &addr(n, 10)).await;
         let r = web
             .post_form("/contoso/login/code", &[("csrf", &csrf), ("code", code)])
             .await;

@@ -119,7 +119,10 @@ fn data_files_are_private_and_secrets_sealed_under_a_rotatable_key() {
     assert_eq!(st["sealed_by_key"][&second], 3);
     assert!(st["sealed_by_key"].get(&first).is_none(), "{st}");
     // `user show` lists each lock of the account and until when
-    let u = admin_json(&data, &["user", "show", "alice@contoso.com", "--tenant", "contoso"]);
+    let u = admin_json(
+        &data,
+        &["user", "show", "alice@contoso.com", "--tenant", "contoso"],
+    );
     let locks: Vec<&str> = u["locks"]
         .as_array()
         .unwrap()
@@ -127,7 +130,11 @@ fn data_files_are_private_and_secrets_sealed_under_a_rotatable_key() {
         .map(|l| l["method"].as_str().unwrap())
         .collect();
     assert_eq!(locks, ["password", "verification codes"]);
-    assert!(u["locks"].as_array().unwrap().iter().all(|l| l["state"] == "open"));
+    assert!(u["locks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|l| l["state"] == "open"));
     // the token still works for its user: its seed opens under the new key
     let (ok, out, _) = run(&data, &["admin", "oath", "list", "--tenant", "contoso"]);
     assert!(ok && out.contains("1000001"), "{out}");
