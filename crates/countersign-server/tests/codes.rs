@@ -335,17 +335,9 @@ async fn at_most_five_code_methods() {
             .unwrap();
         s.clock.advance(30);
     }
-    let page = web
-        .get("/contoso/security-info")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let csrf = web.csrf("/contoso/security-info").await;
     let r = web
-        .post_form(
-            "/contoso/security-info/add",
-            &[("csrf", &csrf_of(&page).unwrap())],
-        )
+        .post_form("/contoso/security-info/add", &[("csrf", &csrf)])
         .await;
     assert_eq!(r.status(), 409);
     assert!(r.text().await.unwrap().contains("already have 5"));

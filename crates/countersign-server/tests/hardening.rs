@@ -287,20 +287,15 @@ async fn tokens_from_before_a_disable_stay_dead_after_enable() {
     let f = s.seed().await;
     let web = WebClient::new(&s.base);
     let (access, refresh_token) = app_tokens(&s, &f, &web).await;
-    let off = UserChanges {
-        enabled: Some(false),
-        ..Default::default()
-    };
-    directory::update_user(&s.state.deps, &f.tenant, "alice@contoso.com", off)
-        .await
-        .unwrap();
-    let on = UserChanges {
-        enabled: Some(true),
-        ..Default::default()
-    };
-    directory::update_user(&s.state.deps, &f.tenant, "alice@contoso.com", on)
-        .await
-        .unwrap();
+    for enabled in [false, true] {
+        let change = UserChanges {
+            enabled: Some(enabled),
+            ..Default::default()
+        };
+        directory::update_user(&s.state.deps, &f.tenant, "alice@contoso.com", change)
+            .await
+            .unwrap();
+    }
     assert_eq!(refresh(&s, &f, &refresh_token).await, 400);
     assert_eq!(userinfo(&s, &format!("Bearer {access}")).await, 401);
     s.stop().await;
@@ -346,13 +341,7 @@ async fn adding_a_method_needs_a_fresh_sign_in_with_the_second_factor() {
     s.seed().await;
     let web = WebClient::new(&s.base);
     web.sign_in("contoso", "alice", PASSWORD).await;
-    let page = web
-        .get("/contoso/security-info")
-        .await
-        .text()
-        .await
-        .unwrap();
-    let csrf = csrf_of(&page).unwrap();
+    let csrf = web.csrf("/contoso/security-info").await;
     s.clock.advance(11 * 60);
     let r = web
         .post_form("/contoso/security-info/add", &[("csrf", &csrf)])
@@ -373,17 +362,9 @@ async fn adding_a_method_needs_a_fresh_sign_in_with_the_second_factor() {
         return;
     }
     // the session signed in with the password only; alice now has a second factor
-    let page = web
-        .get("/contoso/security-info")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let csrf = web.csrf("/contoso/security-info").await;
     let r = web
-        .post_form(
-            "/contoso/security-info/add",
-            &[("csrf", &csrf_of(&page).unwrap())],
-        )
+        .post_form("/contoso/security-info/add", &[("csrf", &csrf)])
         .await;
     assert_eq!(
         location(&r),

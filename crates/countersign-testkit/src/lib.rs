@@ -223,6 +223,12 @@ impl WebClient {
         self.http.get(self.url(path)).send().await.unwrap()
     }
 
+    /// Opens the page at `path` and returns the anti-CSRF token of its forms.
+    pub async fn csrf(&self, path: &str) -> String {
+        let page = self.get(path).await.text().await.unwrap();
+        csrf_of(&page).unwrap_or_else(|| panic!("no CSRF token on {path}"))
+    }
+
     pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
         self.http
             .post(self.url(path))

@@ -37,8 +37,7 @@ fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
 }
 
-/// Seeds a tenant with a user holding an imported hardware token (a known seed) and signing keys.
-fn seeded(data: &Path) {
+fn contoso(data: &Path) {
     admin_json(
         data,
         &[
@@ -51,6 +50,11 @@ fn seeded(data: &Path) {
             "contoso.com",
         ],
     );
+}
+
+/// Seeds a tenant with a user holding an imported hardware token (a known seed) and signing keys.
+fn seeded(data: &Path) {
+    contoso(data);
     admin_json(
         data,
         &[
@@ -197,18 +201,7 @@ async fn metrics_are_served_on_their_own_listener_only() {
 fn the_admin_cli_escapes_control_characters() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
-    admin_json(
-        data,
-        &[
-            "tenant",
-            "create",
-            "contoso",
-            "--display-name",
-            "Contoso",
-            "--domain",
-            "contoso.com",
-        ],
-    );
+    contoso(data);
     let (ok, _, err) = run(
         data,
         &[
