@@ -201,7 +201,16 @@ async fn app_tokens(
     f: &countersign_testkit::Fixture,
     web: &WebClient,
 ) -> (String, String) {
-    let (code, verifier) = web.code_flow("contoso", &f.app.id, "alice", PASSWORD).await;
+    tokens_with(s, f, web, PASSWORD).await
+}
+
+async fn tokens_with(
+    s: &TestServer,
+    f: &countersign_testkit::Fixture,
+    web: &WebClient,
+    password: &str,
+) -> (String, String) {
+    let (code, verifier) = web.code_flow("contoso", &f.app.id, "alice", password).await;
     let (status, body) = redeem_code(
         &s.base,
         "contoso",
@@ -264,19 +273,7 @@ async fn a_password_change_ends_sessions_and_tokens() {
     );
     // a new sign-in works at once, in the same second
     let web = WebClient::new(&s.base);
-    let (code, verifier) = web
-        .code_flow("contoso", &f.app.id, "alice", "a-brand-new-passphrase")
-        .await;
-    let (status, body) = redeem_code(
-        &s.base,
-        "contoso",
-        Some((&f.app.id, &f.secret)),
-        &code,
-        &verifier,
-    )
-    .await;
-    assert_eq!(status, 200);
-    let access = body["access_token"].as_str().unwrap();
+    let (access, _) = tokens_with(&s, &f, &web, "a-brand-new-passphrase").await;
     assert_eq!(userinfo(&s, &format!("Bearer {access}")).await, 200);
     s.stop().await;
 }
