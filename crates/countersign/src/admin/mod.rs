@@ -402,12 +402,22 @@ struct Out {
 /// What the admin CLI prints of stored data can come from anyone (a typed sign-in name, an
 /// application's name), so control and bidirectional-override characters are shown escaped
 /// (`\u{1b}`), never sent raw to the administrator's terminal. Line breaks of the CLI's own
-/// layout stay. JSON escapes control characters itself; overrides are escaped the same way.
+/// layout stay.
 pub fn escape_for_terminal(s: &str) -> String {
+    escape_with(s, |c| format!("\\u{{{:x}}}", c as u32))
+}
+
+/// The same for JSON output: serde_json escapes control characters already; bidirectional
+/// overrides become JSON's own `\u202e`, so the output still parses.
+fn escape_json(s: &str) -> String {
+    escape_with(s, |c| format!("\\u{:04x}", c as u32))
+}
+
+fn escape_with(s: &str, escape: impl Fn(char) -> String) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if (c.is_control() && c != '\n') || countersign_core::text::is_bidi_control(c) {
-            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+            out.push_str(&escape(c));
         } else {
             out.push(c);
         }
@@ -418,7 +428,7 @@ pub fn escape_for_terminal(s: &str) -> String {
 impl Out {
     fn done(&self, text: &str, value: Value) {
         if self.json {
-            println!("{}", escape_for_terminal(&value.to_string()));
+            println!("{}", escape_json(&value.to_string()));
         } else {
             println!("{}", escape_for_terminal(text));
         }
@@ -427,7 +437,7 @@ impl Out {
     fn table(&self, rows: Vec<(String, Value)>) {
         if self.json {
             let all = Value::Array(rows.into_iter().map(|(_, v)| v).collect());
-            println!("{}", escape_for_terminal(&all.to_string()));
+            println!("{}", escape_json(&all.to_string()));
         } else if rows.is_empty() {
             println!("(none)");
         } else {
@@ -1193,6 +1203,15 @@ mod tests {
             prop_assert_eq!(rows.len(), n);
             prop_assert_eq!(&rows[0].upn, cells[0].trim());
             prop_assert_eq!(&rows[0].secret, cells[2].trim());
+        }
+
+        /// JSON output stays JSON: the same value comes back, with no override character raw.
+        #[test]
+        fn escaped_json_still_parses_to_the_same_value(s in "\\PC{0,30}|[\\x00-\\x1f\\u{202a}-\\u{202e}\\u{2066}a\"]{0,30}") {
+            let v = serde_json::json!({ "name": s });
+            let out = escape_json(&v.to_string());
+            prop_assert!(!out.chars().any(|c| c.is_control() || countersign_core::text::is_bidi_control(c)));
+            prop_assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), v);
         }
 
         #[test]
