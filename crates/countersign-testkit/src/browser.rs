@@ -113,26 +113,24 @@ impl Browser {
     /// Clicks the button whose accessible name is `name`.
     pub async fn click(&self, name: &str) {
         let xpath = format!("//button[normalize-space()='{name}' or @aria-label='{name}']");
-        let el = self
-            .client
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::XPath(&xpath))
-            .await
-            .unwrap_or_else(|e| panic!("no button '{name}': {e}"));
-        el.click().await.unwrap();
+        self.click_xpath(&xpath, &format!("button '{name}'")).await;
     }
 
     /// Follows the link whose text is `name`.
     pub async fn follow(&self, name: &str) {
         let xpath = format!("//a[normalize-space()='{name}']");
+        self.click_xpath(&xpath, &format!("link '{name}'")).await;
+    }
+
+    /// Waits (up to 10 s) for the element at `xpath` and clicks it.
+    async fn click_xpath(&self, xpath: &str, what: &str) {
         let el = self
             .client
             .wait()
             .at_most(Duration::from_secs(10))
-            .for_element(Locator::XPath(&xpath))
+            .for_element(Locator::XPath(xpath))
             .await
-            .unwrap_or_else(|e| panic!("no link '{name}': {e}"));
+            .unwrap_or_else(|e| panic!("no {what}: {e}"));
         el.click().await.unwrap();
     }
 
