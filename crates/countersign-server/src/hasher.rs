@@ -8,6 +8,7 @@
 //! (waiting for a slot included), so that a refused attempt can wait as long (`pace`) and answer
 //! no sooner than a checked one, at the cost of a timer instead of a hash.
 
+use crate::sync::lock;
 use async_trait::async_trait;
 use countersign_core::password::{self, Argon2Block, PasswordHasher};
 use countersign_core::random::OsRandom;
@@ -15,7 +16,7 @@ use countersign_core::secret::Secret;
 use countersign_core::{CoreError, CoreResult};
 use prometheus_client::metrics::counter::Counter;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
@@ -144,10 +145,6 @@ impl PasswordHasher for BoundedHasher {
             }
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]

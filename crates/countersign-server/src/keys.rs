@@ -223,7 +223,7 @@ impl KeyRing {
                 }
             }
         }
-        *self.keys.write().expect("key lock") = keys;
+        *crate::sync::write(&self.keys) = keys;
         Ok(())
     }
 
@@ -249,7 +249,7 @@ impl KeyRing {
 
     pub fn jwks(&self) -> Jwks {
         Jwks {
-            keys: self.keys.read().expect("key lock").jwks.clone(),
+            keys: crate::sync::read(&self.keys).jwks.clone(),
         }
     }
 
@@ -272,7 +272,7 @@ impl KeyRing {
                 return None;
             }
         }
-        let keys = self.keys.read().expect("key lock");
+        let keys = crate::sync::read(&self.keys);
         let (key, alg) = keys.decoding.get(header.kid.as_deref()?)?;
         // The algorithm comes from our key, never from the token header (RFC 8725 §3.1), so
         // `alg: none` or an algorithm swap cannot get through.
@@ -307,7 +307,7 @@ impl KeyRing {
 
 impl TokenSigner for KeyRing {
     fn sign(&self, alg: SigningAlg, typ: &str, claims: &serde_json::Value) -> CoreResult<String> {
-        let keys = self.keys.read().expect("key lock");
+        let keys = crate::sync::read(&self.keys);
         let active = keys
             .active
             .get(&alg)
@@ -344,5 +344,34 @@ impl TokenSigner for KeyRing {
         now: Timestamp,
     ) -> Option<serde_json::Value> {
         self.verify_inner(token, issuer, Some(typ), Some(now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use countersign_core::model::SigningAlg;
+    use countersign_store::{KeyFile, SqlStore};
+
+    /// A request that panicked while holding the key ring's lock leaves signing working.
+    #[tokio::test]
+    async fn a_poisoned_key_ring_keeps_signing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqlStore::open_sqlite_with(dir.path(), KeyFile::Ephemeral)
+            .await
+            .unwrap();
+        let ring = KeyRing::load(&store, 1_800_000_000).await.unwrap();
+        let inner = ring.keys.clone();
+        let _ = std::thread::spawn(move || {
+            let _g = inner.write().unwrap();
+            panic!("a request failed while holding the signing keys");
+        })
+        .join();
+        assert!(ring.keys.is_poisoned());
+        let claims = serde_json::json!({ "iss": "i", "sub": "s", "exp": 1_900_000_000 });
+        let token = ring.sign(SigningAlg::ES256, "at+jwt", &claims).unwrap();
+        assert!(ring.verify(&token, "i", "at+jwt", 1_800_000_000).is_some());
+        assert_eq!(ring.jwks().keys.len(), 2);
+        ring.reload(&store, 1_800_000_000).await.unwrap();
     }
 }

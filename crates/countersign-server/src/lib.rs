@@ -9,6 +9,7 @@ pub mod keys;
 pub mod metrics;
 pub mod oidc;
 pub mod pages;
+mod sync;
 mod tenants;
 
 use axum::routing::{get, post};

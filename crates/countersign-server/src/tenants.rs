@@ -23,7 +23,7 @@ impl TenantCache {
         store: &dyn Store,
         name: &str,
     ) -> Result<Option<Tenant>, StoreError> {
-        if let Some((t, at)) = self.0.lock().expect("tenant cache").get(name) {
+        if let Some((t, at)) = crate::sync::lock(&self.0).get(name) {
             if at.elapsed() < TTL {
                 return Ok(t.clone());
             }
@@ -33,11 +33,35 @@ impl TenantCache {
             return Ok(None);
         }
         let t = store.tenant_by_name(name).await?;
-        let mut map = self.0.lock().expect("tenant cache");
+        let mut map = crate::sync::lock(&self.0);
         if map.len() > 10_000 {
             map.clear();
         }
         map.insert(name.to_string(), (t.clone(), Instant::now()));
         Ok(t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use countersign_store::{KeyFile, SqlStore};
+
+    /// A request that panicked while holding the cache's lock leaves it usable for the next.
+    #[tokio::test]
+    async fn a_poisoned_cache_keeps_serving() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqlStore::open_sqlite_with(dir.path(), KeyFile::Ephemeral)
+            .await
+            .unwrap();
+        let cache = TenantCache::default();
+        let inner = cache.0.clone();
+        let _ = std::thread::spawn(move || {
+            let _g = inner.lock().unwrap();
+            panic!("a request failed while holding the tenant cache");
+        })
+        .join();
+        assert!(cache.0.is_poisoned());
+        assert_eq!(cache.get(&store, "contoso").await.unwrap(), None);
     }
 }
