@@ -95,6 +95,8 @@ pub trait Store: Send + Sync {
     async fn clear_throttle(&self, key: &str) -> StoreResult<()>;
 
     // --- sign-in flows ---
+    // A flow's id is its cookie value, a bearer secret: stores keep only its digest
+    // (`secret::token_digest`) and are always asked with the id itself.
     async fn insert_flow(&self, f: &SignInFlow) -> StoreResult<()>;
     async fn update_flow(&self, f: &SignInFlow) -> StoreResult<()>;
     async fn flow_by_id(&self, id: &str) -> StoreResult<Option<SignInFlow>>;

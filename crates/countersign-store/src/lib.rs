@@ -249,3 +249,58 @@ pub mod testing {
         OsRandom.fill(buf);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use countersign_core::model::SignInFlow;
+    use countersign_core::secret::token_digest;
+    use countersign_core::store::Store;
+
+    /// A sign-in flow's id is its cookie value: only its digest reaches the database, and the
+    /// flow is found by the id itself.
+    #[tokio::test]
+    async fn flow_ids_are_stored_as_digests() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqlStore::open_sqlite_with(dir.path(), KeyFile::Ephemeral)
+            .await
+            .unwrap();
+        s.db.batch(
+            "INSERT INTO tenants (id, name, display_name, created_at) VALUES ('t1', 'c', 'C', 0)",
+        )
+        .await
+        .unwrap();
+        let f = SignInFlow {
+            id: "the-cookie-value".into(),
+            tenant_id: "t1".into(),
+            csrf: "x".into(),
+            request: None,
+            username: None,
+            pending_user_id: None,
+            amr: vec![],
+            return_to: None,
+            created_at: 0,
+            expires_at: 100,
+        };
+        s.insert_flow(&f).await.unwrap();
+        let stored: String = db::query("SELECT id FROM signin_flows")
+            .fetch_opt(&s.db)
+            .await
+            .unwrap()
+            .unwrap()
+            .first()
+            .unwrap();
+        assert_eq!(stored, token_digest("the-cookie-value"));
+        assert_eq!(
+            s.flow_by_id("the-cookie-value").await.unwrap(),
+            Some(f.clone())
+        );
+        assert_eq!(
+            s.flow_by_id(&stored).await.unwrap(),
+            None,
+            "the digest opens nothing"
+        );
+        s.delete_flow("the-cookie-value").await.unwrap();
+        assert_eq!(s.flow_by_id("the-cookie-value").await.unwrap(), None);
+    }
+}

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use countersign_core::clock::Timestamp;
 use countersign_core::model::*;
 use countersign_core::oath::{CodeDecision, OathToken};
-use countersign_core::secret::Secret;
+use countersign_core::secret::{token_digest, Secret};
 use countersign_core::store::Store;
 use countersign_core::throttle::{LockoutPolicy, Release};
 use countersign_core::StoreError;
@@ -708,7 +708,7 @@ impl Store for SqlStore {
             "INSERT INTO signin_flows ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             rows::FLOW_COLS
         ))
-        .bind(&f.id)
+        .bind(token_digest(&f.id))
         .bind(&f.tenant_id)
         .bind(&f.csrf)
         .bind(request)
@@ -733,7 +733,7 @@ impl Store for SqlStore {
                 "UPDATE signin_flows SET csrf = $2, request = $3, username = $4, expires_at = $5, \
                  pending_user_id = $6, amr = $7, return_to = $8 WHERE id = $1",
             )
-            .bind(&f.id)
+            .bind(token_digest(&f.id))
             .bind(&f.csrf)
             .bind(request)
             .bind(&f.username)
@@ -748,11 +748,18 @@ impl Store for SqlStore {
 
     async fn flow_by_id(&self, id: &str) -> R<Option<SignInFlow>> {
         let sql = format!("SELECT {} FROM signin_flows WHERE id = $1", rows::FLOW_COLS);
-        self.fetch_opt(query(&sql).bind(id), rows::flow).await
+        let flow = self
+            .fetch_opt(query(&sql).bind(token_digest(id)), rows::flow)
+            .await?;
+        // only the digest is stored: the flow's id is the cookie value it was found by
+        Ok(flow.map(|f| SignInFlow {
+            id: id.to_string(),
+            ..f
+        }))
     }
 
     async fn delete_flow(&self, id: &str) -> R<()> {
-        self.exec(query("DELETE FROM signin_flows WHERE id = $1").bind(id))
+        self.exec(query("DELETE FROM signin_flows WHERE id = $1").bind(token_digest(id)))
             .await?;
         Ok(())
     }
@@ -777,7 +784,7 @@ impl Store for SqlStore {
         .await?;
         if let Some(id) = ending_flow {
             query("DELETE FROM signin_flows WHERE id = $1")
-                .bind(id)
+                .bind(token_digest(id))
                 .execute_in(&mut tx)
                 .await?;
         }
