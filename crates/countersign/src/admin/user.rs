@@ -1,0 +1,319 @@
+//! `admin user …`: accounts — create, show (with each lock), update, enable/disable, passwords, unlock, revoke sessions, delete.
+
+use super::*;
+
+#[derive(Subcommand)]
+pub(super) enum UserCmd {
+    Create {
+        upn: String,
+        #[command(flatten)]
+        t: TenantArg,
+        #[arg(long)]
+        display_name: String,
+        #[arg(long)]
+        email: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long, conflicts_with = "password")]
+        password_stdin: bool,
+        /// The password (visible in the process list; prefer --password-stdin).
+        #[arg(long)]
+        password: Option<String>,
+        #[arg(long)]
+        disabled: bool,
+    },
+    List(TenantArg),
+    Show {
+        upn: String,
+        #[command(flatten)]
+        t: TenantArg,
+    },
+    Update {
+        upn: String,
+        #[command(flatten)]
+        t: TenantArg,
+        #[arg(long)]
+        new_upn: Option<String>,
+        #[arg(long)]
+        display_name: Option<String>,
+        #[arg(long, conflicts_with = "clear_email")]
+        email: Option<String>,
+        #[arg(long)]
+        clear_email: bool,
+    },
+    /// Block sign-in and end the user's sessions.
+    Disable {
+        upn: String,
+        #[command(flatten)]
+        t: TenantArg,
+    },
+    Enable {
+        upn: String,
+        #[command(flatten)]
+        t: TenantArg,
+    },
+    /// Set (from standard input or --password) or remove (--none) the password.
+    SetPassword {
+        upn: String,
+        #[command(flatten)]
+        t: TenantArg,
+        #[arg(long, conflicts_with_all = ["none", "password"])]
+        password_stdin: bool,
+        #[arg(long, conflicts_with = "none")]
+        password: Option<String>,
+        /// Remove the password (passwordless-only account).
+        #[arg(long)]
+        none: bool,
+    },
+    /// Lift every sign-in lockout of the user (password and verification codes).
+    Unlock {
+        upn: String,
+        #[command(flatten)]
+        t: TenantArg,
+    },
+    /// End every session of the user and revoke their refresh and access tokens.
+    RevokeSessions {
+        upn: String,
+        #[command(flatten)]
+        t: TenantArg,
+    },
+    Delete {
+        upn: String,
+        #[command(flatten)]
+        t: TenantArg,
+    },
+}
+
+pub(super) fn read_password(stdin: bool, flag: Option<String>) -> anyhow::Result<Option<String>> {
+    if stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading the password from standard input")?;
+        let p = line.trim_end_matches(['\r', '\n']).to_string();
+        if p.is_empty() {
+            bail!("no password on standard input");
+        }
+        return Ok(Some(p));
+    }
+    Ok(flag)
+}
+
+pub(super) fn user_json(u: &User) -> Value {
+    json!({
+        "id": u.id, "upn": u.upn, "display_name": u.display_name, "email": u.email,
+        "enabled": u.enabled, "has_password": u.password_hash.is_some(),
+        "created_at": time(u.created_at), "updated_at": time(u.updated_at),
+    })
+}
+
+pub(super) fn lock_state(l: &directory::AccountLock) -> (&'static str, Option<String>) {
+    match l.lock {
+        Lock::Open => ("open", None),
+        Lock::Until(t) => ("locked", Some(time(t))),
+        Lock::Permanent => ("locked until unlocked", None),
+    }
+}
+
+pub(super) fn lock_json(l: &directory::AccountLock) -> Value {
+    let (state, until) = lock_state(l);
+    json!({ "method": l.what, "state": state, "until": until, "failures": l.failures })
+}
+
+pub(super) fn lock_text(l: &directory::AccountLock) -> String {
+    match lock_state(l) {
+        ("open", _) => format!("open ({} recent failures)", l.failures),
+        (_, Some(until)) => format!("locked until {until} ({} failures)", l.failures),
+        _ => format!(
+            "locked until an administrator unlocks it ({} failures)",
+            l.failures
+        ),
+    }
+}
+
+pub(super) async fn user_cmd(deps: &Deps, out: &Out, c: UserCmd) -> anyhow::Result<()> {
+    match c {
+        UserCmd::Create {
+            upn,
+            t,
+            display_name,
+            email,
+            password_stdin,
+            password,
+            disabled,
+        } => {
+            let tenant = directory::tenant(deps, &t.tenant).await?;
+            let password = read_password(password_stdin, password)?;
+            let u = directory::create_user(
+                deps,
+                &tenant,
+                NewUser {
+                    upn: &upn,
+                    display_name: &display_name,
+                    email: email.as_deref(),
+                    password: password.as_deref(),
+                    enabled: !disabled,
+                },
+            )
+            .await?;
+            out.done(&format!("Created user {} ({})", u.upn, u.id), user_json(&u));
+        }
+        UserCmd::List(t) => {
+            let tenant = directory::tenant(deps, &t.tenant).await?;
+            let users = deps.store.list_users(&tenant.id).await?;
+            out.table(
+                users
+                    .iter()
+                    .map(|u| {
+                        (
+                            format!(
+                                "{:<35}  {:<25}  {:<8}  {}",
+                                u.upn,
+                                u.display_name,
+                                if u.enabled { "enabled" } else { "disabled" },
+                                if u.password_hash.is_some() {
+                                    "password"
+                                } else {
+                                    "no password"
+                                }
+                            ),
+                            user_json(u),
+                        )
+                    })
+                    .collect(),
+            );
+        }
+        UserCmd::Show { upn, t } => {
+            let tenant = directory::tenant(deps, &t.tenant).await?;
+            let u = directory::user(deps, &tenant, &upn).await?;
+            let groups = deps.store.groups_of_user(&u.id).await?;
+            let roles = deps.store.roles_of_user(&u.id).await?;
+            let locks = directory::account_locks(deps, &u).await?;
+            let mut v = user_json(&u);
+            v["groups"] = json!(groups.iter().map(|g| &g.name).collect::<Vec<_>>());
+            v["roles"] = json!(roles.iter().map(|r| r.as_str()).collect::<Vec<_>>());
+            v["locks"] = json!(locks.iter().map(lock_json).collect::<Vec<_>>());
+            let lock_lines: Vec<String> = locks
+                .iter()
+                .map(|l| format!("\n  {:<20} {}", l.what, lock_text(l)))
+                .collect();
+            out.done(
+                &format!(
+                    "upn:           {}\ndisplay name:  {}\nemail:         {}\nenabled:       {}\npassword:      {}\ngroups:        {}\nroles:         {}\nid:            {}\nlocks:{}",
+                    u.upn,
+                    u.display_name,
+                    u.email.as_deref().unwrap_or("-"),
+                    u.enabled,
+                    if u.password_hash.is_some() { "set" } else { "none" },
+                    groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>().join(", "),
+                    roles.iter().map(|r| r.display()).collect::<Vec<_>>().join(", "),
+                    u.id,
+                    lock_lines.concat()
+                ),
+                v,
+            );
+        }
+        UserCmd::Update {
+            upn,
+            t,
+            new_upn,
+            display_name,
+            email,
+            clear_email,
+        } => {
+            let tenant = directory::tenant(deps, &t.tenant).await?;
+            let email_change = if clear_email {
+                Some(None)
+            } else {
+                email.as_deref().map(Some)
+            };
+            let u = directory::update_user(
+                deps,
+                &tenant,
+                &upn,
+                UserChanges {
+                    new_upn: new_upn.as_deref(),
+                    display_name: display_name.as_deref(),
+                    email: email_change,
+                    enabled: None,
+                },
+            )
+            .await?;
+            out.done(&format!("Updated user {}", u.upn), user_json(&u));
+        }
+        UserCmd::Disable { upn, t } => set_enabled(deps, out, &upn, &t.tenant, false).await?,
+        UserCmd::Enable { upn, t } => set_enabled(deps, out, &upn, &t.tenant, true).await?,
+        UserCmd::SetPassword {
+            upn,
+            t,
+            password_stdin,
+            password,
+            none,
+        } => {
+            let tenant = directory::tenant(deps, &t.tenant).await?;
+            let password = read_password(password_stdin, password)?;
+            if password.is_none() && !none {
+                bail!("give --password-stdin, --password or --none");
+            }
+            let u = directory::set_password(deps, &tenant, &upn, password.as_deref()).await?;
+            let what = if u.password_hash.is_some() {
+                "Set"
+            } else {
+                "Removed"
+            };
+            out.done(
+                &format!("{what} the password of {}; their sessions ended", u.upn),
+                user_json(&u),
+            );
+        }
+        UserCmd::Unlock { upn, t } => {
+            let tenant = directory::tenant(deps, &t.tenant).await?;
+            let u = directory::unlock_user(deps, &tenant, &upn).await?;
+            out.done(&format!("Unlocked {}", u.upn), user_json(&u));
+        }
+        UserCmd::RevokeSessions { upn, t } => {
+            let tenant = directory::tenant(deps, &t.tenant).await?;
+            let ended = directory::revoke_sessions(deps, &tenant, &upn).await?;
+            out.done(
+                &format!(
+                    "Revoked the sessions of {upn}: {ended} browser session(s) ended, every refresh \
+                     and access token issued until now refused"
+                ),
+                json!({ "upn": upn, "sessions_ended": ended, "tokens_revoked": true }),
+            );
+        }
+        UserCmd::Delete { upn, t } => {
+            let tenant = directory::tenant(deps, &t.tenant).await?;
+            directory::delete_user(deps, &tenant, &upn).await?;
+            out.done(&format!("Deleted user {upn}"), json!({ "deleted": upn }));
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn set_enabled(
+    deps: &Deps,
+    out: &Out,
+    upn: &str,
+    tenant: &str,
+    enabled: bool,
+) -> anyhow::Result<()> {
+    let tenant = directory::tenant(deps, tenant).await?;
+    let u = directory::update_user(
+        deps,
+        &tenant,
+        upn,
+        UserChanges {
+            enabled: Some(enabled),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let what = if enabled {
+        "Enabled"
+    } else {
+        "Disabled (sessions ended)"
+    };
+    out.done(&format!("{what}: {}", u.upn), user_json(&u));
+    Ok(())
+}
