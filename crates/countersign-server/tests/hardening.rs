@@ -195,16 +195,8 @@ async fn a_locked_account_answers_as_slowly_as_a_checked_one() {
     s.stop().await;
 }
 
-/// Signs alice in to the confidential app; returns (access token, refresh token).
+/// Signs alice in to the confidential app with `password`; returns (access token, refresh token).
 async fn app_tokens(
-    s: &TestServer,
-    f: &countersign_testkit::Fixture,
-    web: &WebClient,
-) -> (String, String) {
-    tokens_with(s, f, web, PASSWORD).await
-}
-
-async fn tokens_with(
     s: &TestServer,
     f: &countersign_testkit::Fixture,
     web: &WebClient,
@@ -253,7 +245,7 @@ async fn a_password_change_ends_sessions_and_tokens() {
     let s = TestServer::start().await;
     let f = s.seed().await;
     let web = WebClient::new(&s.base);
-    let (access, refresh_token) = app_tokens(&s, &f, &web).await;
+    let (access, refresh_token) = app_tokens(&s, &f, &web, PASSWORD).await;
     assert_eq!(userinfo(&s, &format!("Bearer {access}")).await, 200);
     s.clock.advance(5);
     directory::set_password(
@@ -273,7 +265,7 @@ async fn a_password_change_ends_sessions_and_tokens() {
     );
     // a new sign-in works at once, in the same second
     let web = WebClient::new(&s.base);
-    let (access, _) = tokens_with(&s, &f, &web, "a-brand-new-passphrase").await;
+    let (access, _) = app_tokens(&s, &f, &web, "a-brand-new-passphrase").await;
     assert_eq!(userinfo(&s, &format!("Bearer {access}")).await, 200);
     s.stop().await;
 }
@@ -283,7 +275,7 @@ async fn tokens_from_before_a_disable_stay_dead_after_enable() {
     let s = TestServer::start().await;
     let f = s.seed().await;
     let web = WebClient::new(&s.base);
-    let (access, refresh_token) = app_tokens(&s, &f, &web).await;
+    let (access, refresh_token) = app_tokens(&s, &f, &web, PASSWORD).await;
     for enabled in [false, true] {
         let change = UserChanges {
             enabled: Some(enabled),
@@ -303,7 +295,7 @@ async fn revoke_sessions_ends_every_session_and_token() {
     let s = TestServer::start().await;
     let f = s.seed().await;
     let web = WebClient::new(&s.base);
-    let (access, refresh_token) = app_tokens(&s, &f, &web).await;
+    let (access, refresh_token) = app_tokens(&s, &f, &web, PASSWORD).await;
     // an authorization code issued but not redeemed yet dies too
     let other = WebClient::new(&s.base);
     let (code, verifier) = other
@@ -461,7 +453,7 @@ async fn userinfo_takes_any_case_bearer_and_honours_nbf() {
     let s = TestServer::start().await;
     let f = s.seed().await;
     let web = WebClient::new(&s.base);
-    let (access, _) = app_tokens(&s, &f, &web).await;
+    let (access, _) = app_tokens(&s, &f, &web, PASSWORD).await;
     for scheme in ["Bearer", "bearer", "BEARER"] {
         assert_eq!(
             userinfo(&s, &format!("{scheme} {access}")).await,

@@ -182,6 +182,14 @@ mod tests {
         s.insert_signing_key(&key).await.unwrap();
     }
 
+    /// The store hands back the seed and the private key as they were stored.
+    async fn opens(s: &SqlStore) {
+        let seed = &s.oath_tokens_of_user("u1").await.unwrap()[0].secret;
+        assert_eq!(seed.expose(), SEED);
+        let key = &s.list_signing_keys().await.unwrap()[0].private_pkcs8;
+        assert_eq!(key.expose(), PKCS8);
+    }
+
     async fn stored(s: &SqlStore, table: &str, col: &str) -> String {
         query(&format!("SELECT {col} FROM {table}"))
             .fetch_opt(&s.db)
@@ -206,18 +214,7 @@ mod tests {
         assert!(stored(&s, "signing_keys", "private_pkcs8")
             .await
             .starts_with(SEALED_PREFIX));
-        assert_eq!(
-            s.oath_tokens_of_user("u1").await.unwrap()[0]
-                .secret
-                .expose(),
-            SEED
-        );
-        assert_eq!(
-            s.list_signing_keys().await.unwrap()[0]
-                .private_pkcs8
-                .expose(),
-            PKCS8
-        );
+        opens(&s).await;
         s.close().await;
         let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&data), 0o700);
@@ -256,12 +253,7 @@ mod tests {
             (st.in_clear, st.by_key.get(&st.primary).copied()),
             (0, Some(2))
         );
-        assert_eq!(
-            s.oath_tokens_of_user("u1").await.unwrap()[0]
-                .secret
-                .expose(),
-            SEED
-        );
+        opens(&s).await;
         s.close().await;
 
         let key_file = dir.path().join("secrets.key");
@@ -290,12 +282,7 @@ mod tests {
             None,
             "the old key seals nothing now"
         );
-        assert_eq!(
-            s.list_signing_keys().await.unwrap()[0]
-                .private_pkcs8
-                .expose(),
-            PKCS8
-        );
+        opens(&s).await;
         s.close().await;
     }
 }

@@ -163,8 +163,28 @@ pub async fn run(file: Option<&Path>, overrides: Overrides, args: AdminArgs) -> 
         settings: Settings::default(),
     };
     let out = Out { json: args.json };
-    let r = match args.command {
-        AdminCommand::Secrets(c) => secrets::run(&store, &cfg.secrets_key_file(), &out, c).await,
+    let r = dispatch(&deps, &store, &cfg, &out, args.command).await;
+    store.close().await;
+    r
+}
+
+async fn dispatch(
+    deps: &Deps,
+    store: &countersign_store::SqlStore,
+    cfg: &Config,
+    out: &Out,
+    cmd: AdminCommand,
+) -> anyhow::Result<()> {
+    match cmd {
+        AdminCommand::Tenant(c) => tenant_cmd(deps, out, c).await,
+        AdminCommand::User(c) => user_cmd(deps, out, c).await,
+        AdminCommand::Group(c) => group_cmd(deps, out, c).await,
+        AdminCommand::Role(c) => role_cmd(deps, out, c).await,
+        AdminCommand::App(c) => app_cmd(deps, out, c).await,
+        AdminCommand::Keys(c) => keys_cmd(deps, out, c).await,
+        AdminCommand::Oath(c) => oath_cmd(deps, out, c).await,
+        // needs the SQL store itself, not the core's view of it: handled by `run`
+        AdminCommand::Secrets(c) => secrets::run(store, &cfg.secrets_key_file(), out, c).await,
         AdminCommand::Check => {
             let problems = store.integrity_check().await?;
             if problems.is_empty() {
@@ -177,23 +197,6 @@ pub async fn run(file: Option<&Path>, overrides: Overrides, args: AdminArgs) -> 
                 ))
             }
         }
-        other => dispatch(&deps, &out, other).await,
-    };
-    store.close().await;
-    r
-}
-
-async fn dispatch(deps: &Deps, out: &Out, cmd: AdminCommand) -> anyhow::Result<()> {
-    match cmd {
-        AdminCommand::Tenant(c) => tenant_cmd(deps, out, c).await,
-        AdminCommand::User(c) => user_cmd(deps, out, c).await,
-        AdminCommand::Group(c) => group_cmd(deps, out, c).await,
-        AdminCommand::Role(c) => role_cmd(deps, out, c).await,
-        AdminCommand::App(c) => app_cmd(deps, out, c).await,
-        AdminCommand::Keys(c) => keys_cmd(deps, out, c).await,
-        AdminCommand::Oath(c) => oath_cmd(deps, out, c).await,
-        // needs the SQL store itself, not the core's view of it: handled by `run`
-        AdminCommand::Secrets(_) | AdminCommand::Check => Ok(()),
         AdminCommand::Signins { tenant, limit } => {
             let t = directory::tenant(deps, &tenant).await?;
             let entries = deps
