@@ -537,6 +537,8 @@ pub struct NewClient<'a> {
     pub post_logout_redirect_uris: &'a [String],
     pub confidential: bool,
     pub id_token_alg: SigningAlg,
+    /// Every sign-in to it needs a second factor.
+    pub require_mfa: bool,
     /// Use this client_id instead of a random one (demo data, migrations).
     pub client_id: Option<&'a str>,
 }
@@ -594,6 +596,7 @@ pub async fn create_client(
         secret_digest: secret.as_deref().map(|s| Secret::new(token_digest(s))),
         id_token_alg: new.id_token_alg,
         created_at: deps.now(),
+        require_mfa: new.require_mfa,
     };
     deps.store.insert_client(&c).await?;
     Ok((c, secret))
@@ -613,6 +616,7 @@ pub struct ClientChanges<'a> {
     pub redirect_uris: Option<&'a [String]>,
     pub post_logout_redirect_uris: Option<&'a [String]>,
     pub id_token_alg: Option<SigningAlg>,
+    pub require_mfa: Option<bool>,
     /// Issue a new secret (confidential clients only); the old one stops working at once.
     pub rotate_secret: bool,
 }
@@ -647,6 +651,9 @@ pub async fn update_client(
     }
     if let Some(a) = changes.id_token_alg {
         c.id_token_alg = a;
+    }
+    if let Some(r) = changes.require_mfa {
+        c.require_mfa = r;
     }
     let mut secret = None;
     if changes.rotate_secret {

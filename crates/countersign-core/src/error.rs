@@ -69,11 +69,20 @@ pub enum CoreError {
     #[error("{0} already exists")]
     Conflict(String),
     #[error("invalid {field}: {reason}")]
-    Invalid { field: &'static str, reason: String },
+    Invalid {
+        field: std::borrow::Cow<'static, str>,
+        reason: String,
+    },
+    /// The acting user lacks the role the change needs.
+    #[error("{0}")]
+    Forbidden(String),
     /// Deliberately uninformative: wrong password, unknown account, disabled or locked account all
     /// look the same to the person signing in.
     #[error("your account or password is incorrect")]
     SignInFailed,
+    /// The authentication methods policy does not let this user use the method (Entra's words).
+    #[error("This sign-in method is not supported by your tenant.")]
+    MethodNotSupported,
     #[error("this sign-in page has expired; start again")]
     FlowExpired,
     #[error("the server is busy; try again in a moment")]
@@ -98,7 +107,7 @@ impl From<StoreError> for CoreError {
 impl CoreError {
     pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
         Self::Invalid {
-            field,
+            field: field.into(),
             reason: reason.into(),
         }
     }

@@ -6,10 +6,12 @@
 pub mod clock;
 pub mod directory;
 pub mod error;
+pub mod flow;
 pub mod model;
 pub mod oath;
 pub mod oidc;
 pub mod password;
+pub mod policy;
 pub mod random;
 pub mod secret;
 pub mod session;
@@ -18,6 +20,8 @@ pub mod store;
 pub mod text;
 pub mod throttle;
 
+#[cfg(test)]
+mod flow_tests;
 #[cfg(test)]
 mod oath_tests;
 #[cfg(test)]

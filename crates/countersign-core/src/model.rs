@@ -110,6 +110,8 @@ pub struct OidcClient {
     pub secret_digest: Option<Secret>,
     /// Algorithm of the ID tokens this client receives (its `id_token_signed_response_alg`).
     pub id_token_alg: SigningAlg,
+    /// Every sign-in to this application needs a second factor.
+    pub require_mfa: bool,
     pub created_at: Timestamp,
 }
 
@@ -131,9 +133,13 @@ pub struct AuthorizeRequest {
     pub prompt: Option<String>,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    /// The `acr_values` the client asked for (space-separated), as sent.
+    #[serde(default)]
+    pub acr_values: Option<String>,
 }
 
-/// A sign-in in progress in one browser: which step it is at and what it will lead to.
+/// A sign-in in progress in one browser: where it is (`state`, the engine's whole state as one
+/// value) and what it will lead to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignInFlow {
     pub id: String,
@@ -141,12 +147,8 @@ pub struct SignInFlow {
     /// Anti-CSRF token echoed by every form of this flow.
     pub csrf: String,
     pub request: Option<AuthorizeRequest>,
-    /// The name typed at the first step.
-    pub username: Option<String>,
-    /// Set once the first factor succeeded and a second one is due: the user it proved.
-    pub pending_user_id: Option<String>,
-    /// Methods proved so far in this flow (RFC 8176 values).
-    pub amr: Vec<String>,
+    /// The step, the name typed, the proofs collected (see `crate::flow`).
+    pub state: crate::flow::FlowState,
     /// Where to go after signing in when there is no authorization request (a local path).
     pub return_to: Option<String>,
     pub created_at: Timestamp,
@@ -272,4 +274,21 @@ pub struct SignInLogEntry {
     pub result: SignInResult,
     /// Internal reason, for administrators only (never shown to the person signing in).
     pub failure_reason: Option<String>,
+}
+
+/// One line of the audit log: a change an administrator made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub id: String,
+    pub tenant_id: String,
+    pub at: Timestamp,
+    /// Who made it: a user's principal name, or `operator:<name>` for the server's command line.
+    pub actor: String,
+    /// What was done, e.g. `policy.set` or `policy.method.disable softwareOath`.
+    pub action: String,
+    /// What it was done to.
+    pub target: String,
+    /// The changed record before and after (JSON), where there is one.
+    pub before: Option<String>,
+    pub after: Option<String>,
 }

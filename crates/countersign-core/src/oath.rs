@@ -282,8 +282,19 @@ pub enum CodeDecision {
     Rejected,
 }
 
-/// Checks a verification code against a user's tokens (only `active` ones unless `token_id`
-/// names an inactive token being enrolled or activated).
+/// Which of a user's tokens a code is checked against.
+#[derive(Debug, Clone, Copy)]
+pub enum Tokens<'a> {
+    /// The active tokens of these kinds (those the policy lets the user use).
+    Active(&'a [OathKind]),
+    /// One token, active or not: one being enrolled or activated.
+    One(&'a str),
+}
+
+/// Every active token, whatever its kind.
+pub const ANY_ACTIVE: Tokens<'static> = Tokens::Active(&[OathKind::Software, OathKind::Hardware]);
+
+/// Checks a verification code against the user's `which` tokens.
 ///
 /// The code is compared with every candidate first (cheap, constant time), but what it matched
 /// counts only inside `Store::decide_code`, the same write that reserves the attempt under the
@@ -294,7 +305,7 @@ pub async fn check_code(
     tenant: &Tenant,
     user: &User,
     code: &str,
-    token_id: Option<&str>,
+    which: Tokens<'_>,
 ) -> CoreResult<CodeCheck> {
     let now = deps.now();
     let user_key = throttle::code_key(&tenant.id, &user.upn);
@@ -310,9 +321,9 @@ pub async fn check_code(
         .oath_tokens_of_user(&user.id)
         .await?
         .into_iter()
-        .filter(|t| match token_id {
-            Some(id) => t.id == id,
-            None => t.active,
+        .filter(|t| match which {
+            Tokens::One(id) => t.id == id,
+            Tokens::Active(kinds) => t.active && kinds.contains(&t.kind),
         })
         .collect();
     let mut matched = None;
@@ -364,7 +375,7 @@ pub async fn activate(
     token_id: &str,
     code: &str,
 ) -> CoreResult<bool> {
-    match check_code(deps, tenant, user, code, Some(token_id)).await? {
+    match check_code(deps, tenant, user, code, Tokens::One(token_id)).await? {
         CodeCheck::Accepted(_) => {
             deps.store.set_oath_active(token_id, true).await?;
             Ok(true)

@@ -114,7 +114,9 @@ async fn enrolment_counts_only_after_a_correct_code() {
     // not usable for sign-in yet
     let code = tok.code_at_step(tok.step_at(now)).unwrap();
     assert!(!accepted(
-        check_code(&f.deps, &t, &u, &code, None).await.unwrap()
+        check_code(&f.deps, &t, &u, &code, ANY_ACTIVE)
+            .await
+            .unwrap()
     ));
     assert!(!activate(&f.deps, &t, &u, &tok.id, "000000").await.unwrap() || code == "000000");
     f.clock.advance(30);
@@ -123,7 +125,9 @@ async fn enrolment_counts_only_after_a_correct_code() {
     f.clock.advance(30);
     let code = tok.code_at_step(tok.step_at(f.clock_now())).unwrap();
     assert!(accepted(
-        check_code(&f.deps, &t, &u, &code, None).await.unwrap()
+        check_code(&f.deps, &t, &u, &code, ANY_ACTIVE)
+            .await
+            .unwrap()
     ));
     let uri = tok.otpauth_uri("Contoso", "alice@contoso.com");
     assert!(
@@ -143,7 +147,11 @@ async fn drift_window_is_one_step_each_way() {
         f.clock.advance(60); // a fresh step each round, so replay protection does not interfere
         let now_step = tok.step_at(f.clock_now());
         let code = tok.code_at_step(now_step + offset).unwrap();
-        let r = accepted(check_code(&f.deps, &t, &u, &code, None).await.unwrap());
+        let r = accepted(
+            check_code(&f.deps, &t, &u, &code, ANY_ACTIVE)
+                .await
+                .unwrap(),
+        );
         assert_eq!(r, ok, "offset {offset} (from step {step})");
     }
 }
@@ -156,15 +164,21 @@ async fn a_time_step_is_accepted_once() {
     f.clock.advance(30);
     let code = tok.code_at_step(tok.step_at(f.clock_now())).unwrap();
     assert!(accepted(
-        check_code(&f.deps, &t, &u, &code, None).await.unwrap()
+        check_code(&f.deps, &t, &u, &code, ANY_ACTIVE)
+            .await
+            .unwrap()
     ));
     assert!(!accepted(
-        check_code(&f.deps, &t, &u, &code, None).await.unwrap()
+        check_code(&f.deps, &t, &u, &code, ANY_ACTIVE)
+            .await
+            .unwrap()
     ));
     // the previous step's code is older than the accepted one: also refused
     let prev = tok.code_at_step(tok.step_at(f.clock_now()) - 1).unwrap();
     assert!(!accepted(
-        check_code(&f.deps, &t, &u, &prev, None).await.unwrap()
+        check_code(&f.deps, &t, &u, &prev, ANY_ACTIVE)
+            .await
+            .unwrap()
     ));
 }
 
@@ -184,17 +198,25 @@ async fn three_wrong_codes_lock_the_token_until_the_step_ends() {
     };
     for _ in 0..3 {
         assert!(!accepted(
-            check_code(&f.deps, &t, &u, wrong, None).await.unwrap()
+            check_code(&f.deps, &t, &u, wrong, ANY_ACTIVE)
+                .await
+                .unwrap()
         ));
     }
     assert!(
-        !accepted(check_code(&f.deps, &t, &u, &right, None).await.unwrap()),
+        !accepted(
+            check_code(&f.deps, &t, &u, &right, ANY_ACTIVE)
+                .await
+                .unwrap()
+        ),
         "locked: the right code is refused, with the same answer"
     );
     f.clock.advance(30);
     let next = tok.code_at_step(tok.step_at(f.clock_now())).unwrap();
     assert!(accepted(
-        check_code(&f.deps, &t, &u, &next, None).await.unwrap()
+        check_code(&f.deps, &t, &u, &next, ANY_ACTIVE)
+            .await
+            .unwrap()
     ));
 }
 
@@ -205,17 +227,21 @@ async fn per_user_failures_are_throttled_like_passwords() {
     let tok = enrolled(&f, &t, &u).await;
     for i in 0..10 {
         f.clock.advance(30); // new steps, so the per-token lock never triggers
-        let _ = check_code(&f.deps, &t, &u, &format!("{:06}", i), None).await;
+        let _ = check_code(&f.deps, &t, &u, &format!("{:06}", i), ANY_ACTIVE).await;
     }
     f.clock.advance(30);
     let right = tok.code_at_step(tok.step_at(f.clock_now())).unwrap();
     assert!(!accepted(
-        check_code(&f.deps, &t, &u, &right, None).await.unwrap()
+        check_code(&f.deps, &t, &u, &right, ANY_ACTIVE)
+            .await
+            .unwrap()
     ));
     f.clock.advance(60);
     let right = tok.code_at_step(tok.step_at(f.clock_now())).unwrap();
     assert!(accepted(
-        check_code(&f.deps, &t, &u, &right, None).await.unwrap()
+        check_code(&f.deps, &t, &u, &right, ANY_ACTIVE)
+            .await
+            .unwrap()
     ));
 }
 
@@ -227,12 +253,14 @@ async fn unlock_lifts_the_code_lock_too() {
     // 100 wrong codes, each after the previous lock ran out: locked for good.
     for i in 0..100 {
         f.clock.advance(3601);
-        let _ = check_code(&f.deps, &t, &u, &format!("{:06}", i), None).await;
+        let _ = check_code(&f.deps, &t, &u, &format!("{:06}", i), ANY_ACTIVE).await;
     }
     f.clock.advance(3601);
     let right = tok.code_at_step(tok.step_at(f.clock_now())).unwrap();
     assert!(!accepted(
-        check_code(&f.deps, &t, &u, &right, None).await.unwrap()
+        check_code(&f.deps, &t, &u, &right, ANY_ACTIVE)
+            .await
+            .unwrap()
     ));
     let locks = crate::directory::account_locks(&f.deps, &u).await.unwrap();
     let codes = locks
@@ -245,7 +273,9 @@ async fn unlock_lifts_the_code_lock_too() {
         .await
         .unwrap();
     assert!(accepted(
-        check_code(&f.deps, &t, &u, &right, None).await.unwrap()
+        check_code(&f.deps, &t, &u, &right, ANY_ACTIVE)
+            .await
+            .unwrap()
     ));
     let locks = crate::directory::account_locks(&f.deps, &u).await.unwrap();
     assert!(locks.iter().all(|l| !l.lock.is_locked() && l.failures == 0));
@@ -261,7 +291,9 @@ async fn an_accepted_code_gives_its_reservation_back() {
         f.clock.advance(30);
         let right = tok.code_at_step(tok.step_at(f.clock_now())).unwrap();
         assert!(accepted(
-            check_code(&f.deps, &t, &u, &right, None).await.unwrap()
+            check_code(&f.deps, &t, &u, &right, ANY_ACTIVE)
+                .await
+                .unwrap()
         ));
     }
 }
@@ -285,7 +317,7 @@ async fn malformed_codes_and_parameters_are_refused() {
     enrolled(&f, &t, &u).await;
     for bad in ["", "12345", "abcdef", "1234567890", "12 34 5x"] {
         assert!(
-            !accepted(check_code(&f.deps, &t, &u, bad, None).await.unwrap()),
+            !accepted(check_code(&f.deps, &t, &u, bad, ANY_ACTIVE).await.unwrap()),
             "{bad}"
         );
     }

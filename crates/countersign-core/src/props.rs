@@ -58,7 +58,7 @@ proptest! {
                 upn: "alice@contoso.com", display_name: "Alice", email: None, password: None, enabled: true,
             }).await.unwrap();
             let tok = oath::begin_enrolment(&f.deps, &u).await.unwrap();
-            let r = oath::check_code(&f.deps, &t, &u, &code, Some(&tok.id)).await.unwrap();
+            let r = oath::check_code(&f.deps, &t, &u, &code, oath::Tokens::One(&tok.id)).await.unwrap();
             let right = tok.code_at_step(tok.step_at(f.deps.now())).unwrap();
             prop_assert_eq!(matches!(r, CodeCheck::Accepted(_)), code.replace(' ', "") == right);
             Ok(())

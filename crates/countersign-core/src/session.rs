@@ -43,28 +43,34 @@ pub async fn end_other_access(deps: &Deps, user: &User, keep_cookie: &str) -> Co
         .await?)
 }
 
+/// Starts a sign-in flow. With an authorization request, its `login_hint` fills in the name
+/// (after the same checks as a typed one; a bad hint is ignored and the person types) and the
+/// application's MFA requirement (`require_mfa`, or `acr_values` asking for MFA) is kept.
 pub async fn start_flow(
     deps: &Deps,
     tenant: &Tenant,
     request: Option<AuthorizeRequest>,
+    mfa_required: bool,
+    remembered: &[crate::flow::Method],
 ) -> CoreResult<SignInFlow> {
     let now = deps.now();
-    let f = SignInFlow {
+    let hint = request.as_ref().and_then(|r| r.login_hint.clone());
+    let mut f = SignInFlow {
         id: deps.secret_token(),
         tenant_id: tenant.id.clone(),
         csrf: deps.secret_token(),
-        // A hint passes the same checks as a typed name; a bad one is ignored (the person types).
-        username: request
-            .as_ref()
-            .and_then(|r| r.login_hint.as_deref())
-            .and_then(|h| crate::signin::typed_name(tenant, h).ok()),
         request,
-        pending_user_id: None,
-        amr: Vec::new(),
+        state: crate::flow::new_state(mfa_required),
         return_to: None,
         created_at: now,
         expires_at: now + deps.settings.flow_ttl,
     };
+    if let Some(h) = hint {
+        match crate::flow::identify(deps, tenant, &mut f, &h, remembered).await {
+            Ok(_) | Err(CoreError::Invalid { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
     deps.store.insert_flow(&f).await?;
     Ok(f)
 }

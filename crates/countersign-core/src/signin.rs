@@ -4,6 +4,7 @@
 
 use crate::error::{CoreError, CoreResult};
 use crate::model::{SignInLogEntry, SignInResult, Tenant, User};
+use crate::oath::{OathKind, Tokens};
 use crate::password::{self, HARD_MAX_BYTES};
 use crate::throttle::{self, LockoutPolicy, Release};
 use crate::Deps;
@@ -76,11 +77,18 @@ async fn log_attempt(
     Ok(())
 }
 
-/// The second factor: a verification code from one of the user's OATH tokens. Logged like every
-/// attempt; a refusal is `SignInFailed` whatever the reason (wrong, reused, locked, throttled).
-pub async fn code_sign_in(deps: &Deps, o: Origin<'_>, user: &User, code: &str) -> CoreResult<()> {
+/// The second factor: a verification code from one of the user's OATH tokens of the `kinds` the
+/// policy lets them use. Logged like every attempt; a refusal is `SignInFailed` whatever the
+/// reason (wrong, reused, locked, throttled).
+pub async fn code_sign_in(
+    deps: &Deps,
+    o: Origin<'_>,
+    user: &User,
+    code: &str,
+    kinds: &[OathKind],
+) -> CoreResult<()> {
     let ok = matches!(
-        crate::oath::check_code(deps, o.tenant, user, code, None).await?,
+        crate::oath::check_code(deps, o.tenant, user, code, Tokens::Active(kinds)).await?,
         crate::oath::CodeCheck::Accepted(_)
     );
     let (result, reason) = if ok {

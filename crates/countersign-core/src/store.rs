@@ -165,6 +165,25 @@ pub trait Store: Send + Sync {
     /// Newest first.
     async fn list_signins(&self, tenant_id: &str, limit: u32) -> StoreResult<Vec<SignInLogEntry>>;
 
+    // --- authentication methods policy and audit log ---
+    /// The tenant's policy and its version; `None` while it has never been changed.
+    async fn methods_policy(
+        &self,
+        tenant_id: &str,
+    ) -> StoreResult<Option<crate::policy::StoredPolicy>>;
+    /// Stores `policy` as version `expected_version + 1` and appends `audit`, in one transaction,
+    /// only if the stored version is still `expected_version` (0: never changed). Returns false,
+    /// writing nothing, when someone else changed it first.
+    async fn save_methods_policy(
+        &self,
+        tenant_id: &str,
+        policy: &crate::policy::MethodsPolicy,
+        expected_version: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<bool>;
+    /// Newest first.
+    async fn list_audit(&self, tenant_id: &str, limit: u32) -> StoreResult<Vec<AuditEntry>>;
+
     // --- housekeeping ---
     /// Deletes expired flows, sessions, codes, refresh tokens and grants; returns rows removed.
     async fn purge_expired(&self, now: Timestamp, session_idle: i64) -> StoreResult<u64>;

@@ -32,6 +32,8 @@ struct Data {
     refresh: HashMap<String, RefreshToken>,
     keys: Vec<SigningKey>,
     signins: Vec<SignInLogEntry>,
+    policies: HashMap<String, crate::policy::StoredPolicy>,
+    audit: Vec<AuditEntry>,
     /// token, (fail step, fail count)
     oath: Vec<OathToken>,
 }
@@ -523,6 +525,44 @@ impl Store for MemStore {
     async fn list_signins(&self, tenant_id: &str, limit: u32) -> StoreResult<Vec<SignInLogEntry>> {
         let d = self.0.lock().unwrap();
         Ok(d.signins
+            .iter()
+            .rev()
+            .filter(|e| e.tenant_id == tenant_id)
+            .take(limit as usize)
+            .cloned()
+            .collect())
+    }
+    async fn methods_policy(
+        &self,
+        tenant_id: &str,
+    ) -> StoreResult<Option<crate::policy::StoredPolicy>> {
+        Ok(self.0.lock().unwrap().policies.get(tenant_id).cloned())
+    }
+    async fn save_methods_policy(
+        &self,
+        tenant_id: &str,
+        policy: &crate::policy::MethodsPolicy,
+        expected_version: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<bool> {
+        let mut m = self.0.lock().unwrap();
+        let version = m.policies.get(tenant_id).map_or(0, |p| p.version);
+        if version != expected_version {
+            return Ok(false);
+        }
+        m.policies.insert(
+            tenant_id.into(),
+            crate::policy::StoredPolicy {
+                policy: policy.clone(),
+                version: version + 1,
+            },
+        );
+        m.audit.push(audit.clone());
+        Ok(true)
+    }
+    async fn list_audit(&self, tenant_id: &str, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+        let m = self.0.lock().unwrap();
+        Ok(m.audit
             .iter()
             .rev()
             .filter(|e| e.tenant_id == tenant_id)

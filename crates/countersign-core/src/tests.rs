@@ -48,6 +48,7 @@ async fn setup(deps: &Deps) -> (Tenant, User, OidcClient, String) {
         deps,
         &t,
         NewClient {
+            require_mfa: false,
             name: "App",
             redirect_uris: &["https://app.example/cb".into()],
             post_logout_redirect_uris: &[],
@@ -400,7 +401,9 @@ async fn sessions_expire_when_idle_and_absolutely() {
 async fn flows_expire() {
     let f = fixture();
     let (t, _, _, _) = setup(&f.deps).await;
-    let flow = session::start_flow(&f.deps, &t, None).await.unwrap();
+    let flow = session::start_flow(&f.deps, &t, None, false, &[])
+        .await
+        .unwrap();
     assert!(session::load_flow(&f.deps, &t, &flow.id).await.is_ok());
     f.clock.advance(15 * 60);
     assert!(matches!(
@@ -718,6 +721,7 @@ async fn client_authentication_rules() {
         &f.deps,
         &t,
         NewClient {
+            require_mfa: false,
             name: "SPA",
             redirect_uris: &["http://localhost:3000/cb".into()],
             post_logout_redirect_uris: &[],

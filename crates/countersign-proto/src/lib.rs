@@ -16,6 +16,8 @@ pub mod codes {
     pub const CSRF: &str = "csrf_check_failed";
     pub const SIGN_IN_FAILED: &str = "sign_in_failed";
     pub const FLOW_EXPIRED: &str = "flow_expired";
+    /// The tenant's authentication methods policy does not let this user use the method.
+    pub const METHOD_NOT_SUPPORTED: &str = "method_not_supported";
     pub const BUSY: &str = "temporarily_unavailable";
     pub const INTERNAL: &str = "internal_error";
 }

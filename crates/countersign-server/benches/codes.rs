@@ -50,7 +50,13 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             clock.advance(30);
             let code = token.code_at_step(token.step_at(clock.now())).unwrap();
-            let r = rt.block_on(oath::check_code(&deps, &tenant, &user, &code, None));
+            let r = rt.block_on(oath::check_code(
+                &deps,
+                &tenant,
+                &user,
+                &code,
+                oath::ANY_ACTIVE,
+            ));
             assert!(matches!(r, Ok(CodeCheck::Accepted(_))));
         })
     });

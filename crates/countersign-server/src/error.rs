@@ -53,6 +53,14 @@ impl From<CoreError> for AppError {
                 AppError::new(StatusCode::CONFLICT, codes::CONFLICT, e.to_string())
             }
             CoreError::Invalid { .. } => AppError::bad_request(e.to_string()),
+            CoreError::MethodNotSupported => AppError::new(
+                StatusCode::FORBIDDEN,
+                codes::METHOD_NOT_SUPPORTED,
+                e.to_string(),
+            ),
+            CoreError::Forbidden(m) => {
+                AppError::new(StatusCode::FORBIDDEN, codes::FORBIDDEN, m.clone())
+            }
             CoreError::SignInFailed => AppError::new(
                 StatusCode::UNAUTHORIZED,
                 codes::SIGN_IN_FAILED,

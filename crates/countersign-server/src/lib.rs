@@ -122,6 +122,13 @@ pub fn router(state: AppState) -> Router {
         .route("/{tenant}/login/password", post(pages::signin::password))
         .route("/{tenant}/login/back", post(pages::signin::back))
         .route("/{tenant}/login/code", post(pages::signin::code))
+        .route("/{tenant}/login/other", post(pages::signin::other))
+        .route("/{tenant}/login/choose", post(pages::signin::choose))
+        .route("/{tenant}/login/register", post(pages::signin::register))
+        .route(
+            "/{tenant}/login/register/verify",
+            post(pages::signin::register_verify),
+        )
         .route("/{tenant}/security-info", get(pages::security_info::show))
         .route(
             "/{tenant}/security-info/add",

@@ -22,6 +22,7 @@ async fn password_sign_in_in_chromium_lands_back_in_the_application() {
         &s.state.deps,
         &t,
         NewClient {
+            require_mfa: false,
             name: "Demo app",
             redirect_uris: &[format!("{rp_base}/callback")],
             post_logout_redirect_uris: &[],
@@ -150,6 +151,141 @@ async fn the_error_pages_go_back_link_returns_to_the_previous_page() {
     browser.follow("Go back").await;
     browser.wait_text("h1", "Sign in").await;
     assert!(browser.url().await.ends_with("/contoso/login"));
+    browser.close().await;
+    s.stop().await;
+}
+
+/// Gives `user` an active authenticator app through the core; returns its base32 secret.
+async fn with_app(s: &TestServer, user: &countersign_core::model::User) -> String {
+    use countersign_core::oath;
+    let deps = &s.state.deps;
+    let t = directory::tenant(deps, "contoso").await.unwrap();
+    let tok = oath::begin_enrolment(deps, user).await.unwrap();
+    let now = countersign_core::clock::Clock::now(s.clock.as_ref());
+    let code = tok.code_at_step(tok.step_at(now)).unwrap();
+    assert!(oath::activate(deps, &t, user, &tok.id, &code)
+        .await
+        .unwrap());
+    s.clock.advance(30);
+    tok.secret.expose().to_string()
+}
+
+/// Password + code: the code page follows the password; "Other ways to sign in" lists the
+/// methods the account may use at this step, and choosing one comes back to it.
+#[tokio::test]
+async fn after_the_password_the_code_is_asked_for_and_other_ways_can_switch() {
+    let Some(browser) = Browser::launch().await else {
+        return;
+    };
+    let s = TestServer::start().await;
+    let f = s.seed().await;
+    let secret = with_app(&s, &f.alice).await;
+    browser.goto(&format!("{}/contoso/login", s.base)).await;
+    browser.fill("Email or username", "alice").await;
+    browser.click("Next").await;
+    browser.fill("Password", PASSWORD).await;
+    browser.click("Sign in").await;
+    browser.wait_text("h1", "Enter code").await;
+    browser.click("Other ways to sign in").await;
+    browser.wait_text("h1", "Verify your identity").await;
+    browser.click("Use a verification code").await;
+    browser.wait_text("h1", "Enter code").await;
+    let now = countersign_core::clock::Clock::now(s.clock.as_ref());
+    let Some(code) = countersign_testkit::oathtool_code(&secret, now, &[]) else {
+        browser.close().await;
+        return;
+    };
+    browser.fill("Code", &code).await;
+    browser.click("Verify").await;
+    browser.wait_text("h1", "My account").await;
+    browser.close().await;
+    s.stop().await;
+}
+
+/// An account created without a password never sees a password page: with no passwordless
+/// method yet it is told it has no way to sign in (codes are never a first factor).
+#[tokio::test]
+async fn an_account_without_a_password_is_told_it_has_no_way_to_sign_in_yet() {
+    let Some(browser) = Browser::launch().await else {
+        return;
+    };
+    let s = TestServer::start().await;
+    let f = s.seed().await;
+    let bob = directory::create_user(
+        &s.state.deps,
+        &f.tenant,
+        countersign_core::directory::NewUser {
+            upn: "bob@contoso.com",
+            display_name: "Bob",
+            email: None,
+            password: None,
+            enabled: true,
+        },
+    )
+    .await
+    .unwrap();
+    with_app(&s, &bob).await;
+    browser.goto(&format!("{}/contoso/login", s.base)).await;
+    browser.fill("Email or username", "bob").await;
+    browser.click("Next").await;
+    browser.wait_text("h1", "You can't sign in here yet").await;
+    let alert = browser.text("[role=alert]").await;
+    assert!(alert.contains("Ask your administrator"), "{alert}");
+    assert_eq!(browser.count("input[type=password]").await, 0);
+    browser.close().await;
+    s.stop().await;
+}
+
+/// An application registered with `--require-mfa`: a password-only user goes through "More
+/// information required", adds an authenticator app from the QR code, and lands in the
+/// application with `amr` containing `mfa`.
+#[tokio::test]
+async fn an_app_that_requires_mfa_has_a_password_only_user_register_an_authenticator() {
+    let Some(browser) = Browser::launch().await else {
+        return;
+    };
+    let s = TestServer::start().await;
+    s.seed().await;
+    let (listener, rp_base) = RelyingParty::bind().await;
+    let t = directory::tenant(&s.state.deps, "contoso").await.unwrap();
+    let (c, secret) = directory::create_client(
+        &s.state.deps,
+        &t,
+        NewClient {
+            require_mfa: true,
+            name: "Payroll",
+            redirect_uris: &[format!("{rp_base}/callback")],
+            post_logout_redirect_uris: &[],
+            confidential: true,
+            id_token_alg: SigningAlg::ES256,
+            client_id: None,
+        },
+    )
+    .await
+    .unwrap();
+    let rp = RelyingParty::start(listener, &s.issuer("contoso"), &c.id, secret.as_deref())
+        .await
+        .unwrap();
+    browser.goto(&format!("{}/login", rp.base)).await;
+    browser.fill("Email or username", "alice@contoso.com").await;
+    browser.click("Next").await;
+    browser.fill("Password", PASSWORD).await;
+    browser.click("Sign in").await;
+    browser.wait_text("h1", "More information required").await;
+    browser.click("Next").await;
+    browser
+        .wait_text("h1", "Set up your account in the app")
+        .await;
+    let uri = browser.read_qr("#qr-code").await;
+    let account = countersign_authenticator::uri::parse_otpauth(&uri).unwrap();
+    let now = countersign_core::clock::Clock::now(s.clock.as_ref());
+    browser.fill("Code", &account.code(now as u64).code).await;
+    browser.click("Next").await;
+    let who = browser.text("#who").await;
+    assert_eq!(who, "Signed in as Alice Smith");
+    let amr = browser.text("#amr").await;
+    assert!(amr.split(' ').any(|a| a == "mfa"), "{amr}");
+    assert_eq!(rp.signed_in()[0].amr, vec!["pwd", "otp", "mfa"]);
     browser.close().await;
     s.stop().await;
 }

@@ -104,13 +104,7 @@ async fn enrol_then_sign_in_with_password_and_code() {
     .await;
     assert_eq!(status, 200);
     let id = body["id_token"].as_str().unwrap();
-    use base64::Engine;
-    let claims: serde_json::Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(id.split('.').nth(1).unwrap())
-            .unwrap(),
-    )
-    .unwrap();
+    let claims = countersign_testkit::jwt_claims(id);
     assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
     assert_eq!(claims["acr"], "urn:countersign:acr:mfa");
     s.stop().await;

@@ -18,6 +18,7 @@ async fn register(s: &TestServer, rp_base: &str, alg: SigningAlg) -> (String, St
         deps,
         &t,
         NewClient {
+            require_mfa: false,
             name: "Relying party",
             redirect_uris: &[format!("{rp_base}/callback")],
             post_logout_redirect_uris: &[],

@@ -9,14 +9,7 @@ use countersign_testkit::{
 use serde_json::Value;
 
 fn claims(jwt: &str) -> Value {
-    use base64::Engine;
-    let payload = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
+    countersign_testkit::jwt_claims(jwt)
 }
 
 async fn full_flow(db: Db) {

@@ -4,6 +4,7 @@
 use crate::db::{FromVal, Row};
 use countersign_core::model::*;
 use countersign_core::oath::{OathAlgorithm, OathKind, OathToken, StepFailures};
+use countersign_core::policy::StoredPolicy;
 use countersign_core::secret::Secret;
 use countersign_core::StoreError;
 
@@ -13,13 +14,18 @@ fn get<T: FromVal>(row: &Row, col: &str) -> R<T> {
     row.get(col)
 }
 
-fn json_vec(row: &Row, col: &str) -> R<Vec<String>> {
+fn json_value<T: serde::de::DeserializeOwned>(row: &Row, col: &str) -> R<T> {
     let s: String = get(row, col)?;
     serde_json::from_str(&s).map_err(|e| StoreError::Backend(format!("column {col}: {e}")))
 }
 
-pub fn to_json(v: &[String]) -> String {
-    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+fn json_vec(row: &Row, col: &str) -> R<Vec<String>> {
+    json_value(row, col)
+}
+
+/// A column's JSON text (lists, flow state, policy documents: types that always serialise).
+pub fn to_json<T: serde::Serialize + ?Sized>(v: &T) -> String {
+    serde_json::to_string(v).expect("stored values always serialise")
 }
 
 pub const USER_COLS: &str = "id, tenant_id, upn, display_name, email, enabled, password_hash, \
@@ -53,7 +59,7 @@ pub fn group(row: &Row) -> R<Group> {
 }
 
 pub const CLIENT_COLS: &str = "id, tenant_id, name, redirect_uris, post_logout_redirect_uris, \
-                               secret_digest, id_token_alg, created_at";
+                               secret_digest, id_token_alg, created_at, require_mfa";
 
 pub fn client(row: &Row) -> R<OidcClient> {
     let alg: String = get(row, "id_token_alg")?;
@@ -67,11 +73,12 @@ pub fn client(row: &Row) -> R<OidcClient> {
         id_token_alg: SigningAlg::parse(&alg)
             .ok_or_else(|| StoreError::Backend(format!("unknown algorithm {alg}")))?,
         created_at: get(row, "created_at")?,
+        require_mfa: get::<i64>(row, "require_mfa")? != 0,
     })
 }
 
-pub const FLOW_COLS: &str = "id, tenant_id, csrf, request, username, pending_user_id, amr, \
-                             return_to, created_at, expires_at";
+pub const FLOW_COLS: &str = "id, tenant_id, csrf, request, state, return_to, created_at, \
+                             expires_at";
 
 pub fn flow(row: &Row) -> R<SignInFlow> {
     let request: Option<String> = get(row, "request")?;
@@ -83,9 +90,7 @@ pub fn flow(row: &Row) -> R<SignInFlow> {
             .map(|r| serde_json::from_str(&r))
             .transpose()
             .map_err(|e| StoreError::Backend(format!("column request: {e}")))?,
-        username: get(row, "username")?,
-        pending_user_id: get(row, "pending_user_id")?,
-        amr: json_vec(row, "amr")?,
+        state: json_value(row, "state")?,
         return_to: get(row, "return_to")?,
         created_at: get(row, "created_at")?,
         expires_at: get(row, "expires_at")?,
@@ -251,4 +256,26 @@ pub fn throttle(row: &Row) -> R<ThrottleState> {
 
 pub fn role(s: &str) -> R<AdminRole> {
     AdminRole::parse(s).ok_or_else(|| StoreError::Backend(format!("unknown role {s}")))
+}
+
+pub const AUDIT_COLS: &str = "id, tenant_id, at, actor, action, target, before_value, after_value";
+
+pub fn audit(row: &Row) -> R<AuditEntry> {
+    Ok(AuditEntry {
+        id: get(row, "id")?,
+        tenant_id: get(row, "tenant_id")?,
+        at: get(row, "at")?,
+        actor: get(row, "actor")?,
+        action: get(row, "action")?,
+        target: get(row, "target")?,
+        before: get(row, "before_value")?,
+        after: get(row, "after_value")?,
+    })
+}
+
+pub fn policy(row: &Row) -> R<StoredPolicy> {
+    Ok(StoredPolicy {
+        policy: json_value(row, "document")?,
+        version: get(row, "version")?,
+    })
 }

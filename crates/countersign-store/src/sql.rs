@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use countersign_core::clock::Timestamp;
 use countersign_core::model::*;
 use countersign_core::oath::{CodeDecision, OathToken};
+use countersign_core::policy::{MethodsPolicy, StoredPolicy};
 use countersign_core::secret::{token_digest, Secret};
 use countersign_core::store::Store;
 use countersign_core::throttle::{LockoutPolicy, Release};
@@ -417,7 +418,7 @@ impl Store for SqlStore {
 
     async fn insert_client(&self, c: &OidcClient) -> R<()> {
         query(&format!(
-            "INSERT INTO oidc_clients ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO oidc_clients ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             rows::CLIENT_COLS
         ))
         .bind(&c.id)
@@ -428,6 +429,7 @@ impl Store for SqlStore {
         .bind(c.secret_digest.as_ref().map(|s| s.expose().to_string()))
         .bind(c.id_token_alg.as_str())
         .bind(c.created_at)
+        .bind(c.require_mfa as i64)
         .execute(&self.db)
         .await
         .map_err(|e| conflict(e, || format!("application {}", c.id)))?;
@@ -437,7 +439,7 @@ impl Store for SqlStore {
     async fn update_client(&self, c: &OidcClient) -> R<()> {
         query(
             "UPDATE oidc_clients SET name = $2, redirect_uris = $3, post_logout_redirect_uris = $4, \
-             secret_digest = $5, id_token_alg = $6 WHERE id = $1",
+             secret_digest = $5, id_token_alg = $6, require_mfa = $7 WHERE id = $1",
         )
         .bind(&c.id)
         .bind(&c.name)
@@ -445,6 +447,7 @@ impl Store for SqlStore {
         .bind(to_json(&c.post_logout_redirect_uris))
         .bind(c.secret_digest.as_ref().map(|s| s.expose().to_string()))
         .bind(c.id_token_alg.as_str())
+        .bind(c.require_mfa as i64)
         .execute(&self.db)
         .await?;
         Ok(())
@@ -705,16 +708,14 @@ impl Store for SqlStore {
             .as_ref()
             .map(|r| serde_json::to_string(r).unwrap_or_default());
         query(&format!(
-            "INSERT INTO signin_flows ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO signin_flows ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             rows::FLOW_COLS
         ))
         .bind(token_digest(&f.id))
         .bind(&f.tenant_id)
         .bind(&f.csrf)
         .bind(request)
-        .bind(&f.username)
-        .bind(&f.pending_user_id)
-        .bind(to_json(&f.amr))
+        .bind(to_json(&f.state))
         .bind(&f.return_to)
         .bind(f.created_at)
         .bind(f.expires_at)
@@ -730,16 +731,14 @@ impl Store for SqlStore {
             .map(|r| serde_json::to_string(r).unwrap_or_default());
         self.exec(
             query(
-                "UPDATE signin_flows SET csrf = $2, request = $3, username = $4, expires_at = $5, \
-                 pending_user_id = $6, amr = $7, return_to = $8 WHERE id = $1",
+                "UPDATE signin_flows SET csrf = $2, request = $3, state = $4, expires_at = $5, \
+                 return_to = $6 WHERE id = $1",
             )
             .bind(token_digest(&f.id))
             .bind(&f.csrf)
             .bind(request)
-            .bind(&f.username)
+            .bind(to_json(&f.state))
             .bind(f.expires_at)
-            .bind(&f.pending_user_id)
-            .bind(to_json(&f.amr))
             .bind(&f.return_to),
         )
         .await?;
@@ -1123,6 +1122,82 @@ impl Store for SqlStore {
             rows::SIGNIN_COLS
         );
         self.fetch_all(query(&sql).bind(tenant_id).bind(limit as i64), rows::signin)
+            .await
+    }
+
+    // --- authentication methods policy and audit log ---
+
+    async fn methods_policy(&self, tenant_id: &str) -> R<Option<StoredPolicy>> {
+        self.fetch_opt(
+            query("SELECT document, version FROM methods_policies WHERE tenant_id = $1")
+                .bind(tenant_id),
+            rows::policy,
+        )
+        .await
+    }
+
+    async fn save_methods_policy(
+        &self,
+        tenant_id: &str,
+        policy: &MethodsPolicy,
+        expected_version: i64,
+        audit: &AuditEntry,
+    ) -> R<bool> {
+        let mut tx = self.db.begin().await?;
+        // The version check and the write are one statement: of two changes made from the same
+        // version, the second matches no row (or conflicts on the key) and is refused.
+        let written = if expected_version == 0 {
+            tx.exec(
+                query(
+                    "INSERT INTO methods_policies (tenant_id, document, version, updated_at) \
+                     VALUES ($1, $2, 1, $3) ON CONFLICT (tenant_id) DO NOTHING",
+                )
+                .bind(tenant_id)
+                .bind(to_json(policy))
+                .bind(audit.at),
+            )
+            .await?
+        } else {
+            tx.exec(
+                query(
+                    "UPDATE methods_policies SET document = $2, version = version + 1, \
+                     updated_at = $3 WHERE tenant_id = $1 AND version = $4",
+                )
+                .bind(tenant_id)
+                .bind(to_json(policy))
+                .bind(audit.at)
+                .bind(expected_version),
+            )
+            .await?
+        };
+        if written != 1 {
+            return Ok(false);
+        }
+        tx.exec(
+            query(&format!(
+                "INSERT INTO audit_log ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                rows::AUDIT_COLS
+            ))
+            .bind(&audit.id)
+            .bind(&audit.tenant_id)
+            .bind(audit.at)
+            .bind(&audit.actor)
+            .bind(&audit.action)
+            .bind(&audit.target)
+            .bind(&audit.before)
+            .bind(&audit.after),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn list_audit(&self, tenant_id: &str, limit: u32) -> R<Vec<AuditEntry>> {
+        let sql = format!(
+            "SELECT {} FROM audit_log WHERE tenant_id = $1 ORDER BY at DESC, id DESC LIMIT $2",
+            rows::AUDIT_COLS
+        );
+        self.fetch_all(query(&sql).bind(tenant_id).bind(limit as i64), rows::audit)
             .await
     }
 

@@ -2,8 +2,10 @@
 //! directory) and PostgreSQL (a schema of its own). Atomicity rules are checked under parallel load.
 
 use countersign_core::clock::Timestamp;
+use countersign_core::flow;
 use countersign_core::model::*;
 use countersign_core::oath::{CodeDecision, OathAlgorithm, OathKind, OathToken};
+use countersign_core::policy::{MethodsPolicy, State};
 use countersign_core::secret::Secret;
 use countersign_core::store::Store;
 use countersign_core::throttle::{LockoutPolicy, Release};
@@ -51,6 +53,7 @@ fn client(id: &str, tenant_id: &str) -> OidcClient {
         secret_digest: Some(Secret::new("abc")),
         id_token_alg: SigningAlg::RS256,
         created_at: NOW,
+        require_mfa: true,
     }
 }
 
@@ -324,19 +327,29 @@ async fn flows_and_sessions(s: Arc<SqlStore>) {
             prompt: None,
             max_age: Some(10),
             login_hint: None,
+            acr_values: Some("urn:countersign:acr:mfa".into()),
         }),
-        username: None,
-        pending_user_id: None,
-        amr: vec![],
+        state: flow::new_state(true),
         return_to: Some("/contoso/security-info".into()),
         created_at: NOW,
         expires_at: NOW + 900,
     };
     s.insert_flow(&f).await.unwrap();
     assert_eq!(s.flow_by_id("f1").await.unwrap().unwrap(), f);
-    f.username = Some("alice@contoso.com".into());
-    f.pending_user_id = Some("u1".into());
-    f.amr = vec!["pwd".into()];
+    f.state.username = Some("alice@contoso.com".into());
+    f.state.user_id = Some("u1".into());
+    f.state.step = flow::Step::Method {
+        method: flow::Method::Code,
+    };
+    f.state.proofs.push(flow::Proof {
+        method: flow::Method::Password,
+        at: NOW,
+    });
+    s.update_flow(&f).await.unwrap();
+    assert_eq!(s.flow_by_id("f1").await.unwrap().unwrap(), f);
+    f.state.step = flow::Step::Register {
+        token_id: "tok".into(),
+    };
     s.update_flow(&f).await.unwrap();
     assert_eq!(s.flow_by_id("f1").await.unwrap().unwrap(), f);
     s.delete_flow("f1").await.unwrap();
@@ -690,6 +703,62 @@ async fn a_code_step_is_accepted_exactly_once_in_parallel(s: Arc<SqlStore>) {
     assert_eq!((t.last_step, t.last_used_at), (1001, Some(NOW)));
 }
 
+fn audit(id: &str, at: Timestamp) -> AuditEntry {
+    AuditEntry {
+        id: id.into(),
+        tenant_id: "t1".into(),
+        at,
+        actor: "operator:root".into(),
+        action: "policy.set".into(),
+        target: "authenticationMethodsPolicy".into(),
+        before: Some("{}".into()),
+        after: None,
+    }
+}
+
+async fn policy_versions_and_audit(s: Arc<SqlStore>) {
+    seed(s.as_ref()).await;
+    assert!(s.methods_policy("t1").await.unwrap().is_none());
+    let mut p = MethodsPolicy::default();
+    p.software_oath.state = State::Disabled;
+    // Of many changes made from the same version, exactly one is written, with its audit entry.
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let (s, p) = (s.clone(), p.clone());
+        tasks.push(tokio::spawn(async move {
+            s.save_methods_policy("t1", &p, 0, &audit(&format!("a{i}"), NOW))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        won += t.await.unwrap() as u32;
+    }
+    assert_eq!(won, 1);
+    let stored = s.methods_policy("t1").await.unwrap().unwrap();
+    assert_eq!((stored.policy.clone(), stored.version), (p.clone(), 1));
+    assert_eq!(s.list_audit("t1", 50).await.unwrap().len(), 1);
+    // A stale version is refused and writes no audit entry; the right one moves on.
+    assert!(!s
+        .save_methods_policy("t1", &MethodsPolicy::default(), 0, &audit("stale", NOW + 1))
+        .await
+        .unwrap());
+    assert!(s
+        .save_methods_policy("t1", &MethodsPolicy::default(), 1, &audit("next", NOW + 2))
+        .await
+        .unwrap());
+    let log = s.list_audit("t1", 50).await.unwrap();
+    assert_eq!(log.len(), 2);
+    assert_eq!(
+        log[0],
+        audit("next", NOW + 2),
+        "newest first, every field kept"
+    );
+    assert_eq!(s.methods_policy("t1").await.unwrap().unwrap().version, 2);
+    assert!(s.list_audit("other", 50).await.unwrap().is_empty());
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -724,6 +793,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    policy_versions_and_audit,
     tenants_roundtrip_and_conflicts,
     users_roundtrip_and_uniqueness,
     groups_and_roles,

@@ -167,6 +167,14 @@ impl Browser {
         panic!("'{css}' never showed '{expected}' (last: '{seen}')");
     }
 
+    /// How many elements the current page has that match the CSS selector.
+    pub async fn count(&self, css: &str) -> usize {
+        self.client
+            .find_all(Locator::Css(css))
+            .await
+            .map_or(0, |v| v.len())
+    }
+
     pub async fn url(&self) -> String {
         self.client.current_url().await.unwrap().to_string()
     }

@@ -135,6 +135,7 @@ impl TestServer {
         let redirects = [REDIRECT.to_string()];
         let bye = ["https://app.example/bye".to_string()];
         let client = |name, confidential| NewClient {
+            require_mfa: false,
             name,
             redirect_uris: &redirects,
             post_logout_redirect_uris: &bye,
@@ -373,6 +374,18 @@ pub async fn redeem_code(
         ],
     )
     .await
+}
+
+/// The claims of a JWT (its payload, not verified: for looking at tokens the server issued).
+pub fn jwt_claims(jwt: &str) -> serde_json::Value {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).expect("a JWT has three parts");
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("base64url payload"),
+    )
+    .expect("JSON payload")
 }
 
 /// A TOTP code from Debian's `oathtool` (a third-party peer) for a base32 secret at Unix time

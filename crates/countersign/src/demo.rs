@@ -41,6 +41,7 @@ pub async fn seed(deps: &Deps, public_url: &str) -> anyhow::Result<()> {
             deps,
             &t,
             NewClient {
+                require_mfa: false,
                 name: "Demo application",
                 redirect_uris: &[
                     "http://localhost:8081/callback".into(),

@@ -24,6 +24,7 @@ pub struct AuthorizeParams {
     pub prompt: Option<String>,
     pub max_age: Option<String>,
     pub login_hint: Option<String>,
+    pub acr_values: Option<String>,
     pub request: Option<String>,
     pub request_uri: Option<String>,
 }
@@ -163,10 +164,14 @@ pub async fn validate_authorize(
         }
     }
     let too_long = |s: &Option<String>| s.as_ref().is_some_and(|v| v.len() > 2048);
-    if too_long(&p.state) || too_long(&p.nonce) || too_long(&p.login_hint) {
+    if too_long(&p.state)
+        || too_long(&p.nonce)
+        || too_long(&p.login_hint)
+        || too_long(&p.acr_values)
+    {
         return Err(fail(
             OAuthErrorCode::InvalidRequest,
-            "state, nonce and login_hint are limited to 2048 characters",
+            "state, nonce, login_hint and acr_values are limited to 2048 characters",
         ));
     }
     let req = AuthorizeRequest {
@@ -179,8 +184,20 @@ pub async fn validate_authorize(
         prompt: p.prompt.clone(),
         max_age,
         login_hint: p.login_hint.clone(),
+        acr_values: p.acr_values.clone(),
     };
     Ok((client, req))
+}
+
+/// Whether a sign-in for `req` to `client` needs a second factor: the application requires it,
+/// or the request's `acr_values` asks for [`ACR_MFA`](super::claims::ACR_MFA) (a voluntary claim
+/// the server chooses to honour: OpenID Connect Core §3.1.2.1).
+pub fn requires_mfa(client: &OidcClient, req: &AuthorizeRequest) -> bool {
+    client.require_mfa
+        || req
+            .acr_values
+            .as_deref()
+            .is_some_and(|v| v.split(' ').any(|a| a == super::claims::ACR_MFA))
 }
 
 /// Appends query parameters to a redirect URI, keeping any query it already has.

@@ -10,7 +10,7 @@ pub use token::{token, userinfo};
 
 use crate::error::{AppError, PageError};
 use crate::http;
-use crate::pages::signin::{begin, current_session};
+use crate::pages::signin::{begin, current_session, remembered};
 use crate::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap};
@@ -20,7 +20,7 @@ use countersign_core::error::{OAuthError, OAuthErrorCode};
 use countersign_core::oidc::authorize::error_redirect;
 use countersign_core::oidc::claims::{ACR_1FA, ACR_MFA};
 use countersign_core::oidc::{self as core_oidc, AuthorizeError, AuthorizeParams};
-use countersign_core::session;
+use countersign_core::{flow, policy, session};
 use countersign_proto::ProviderMetadata;
 
 fn strings(v: &[&str]) -> Vec<String> {
@@ -103,7 +103,7 @@ pub async fn authorize(
                 "The sign-in request is malformed (a parameter is repeated, invalid or not UTF-8).",
             )
         })?;
-    let (_, req) = match core_oidc::validate_authorize(&state.deps, &tenant, &params).await {
+    let (client, req) = match core_oidc::validate_authorize(&state.deps, &tenant, &params).await {
         Ok(v) => v,
         Err(AuthorizeError::NoRedirect(msg)) => return Err(AppError::bad_request(msg).into()),
         Err(AuthorizeError::Redirect {
@@ -117,11 +117,33 @@ pub async fn authorize(
     };
     let prompts: Vec<&str> = req.prompt.as_deref().unwrap_or("").split(' ').collect();
     let now = state.deps.now();
-    if let Some((s, _)) = current_session(&state, &tenant, &headers).await? {
+    let mfa_required = core_oidc::authorize::requires_mfa(&client, &req);
+    let remembered = remembered(&headers);
+    if let Some((s, user)) = current_session(&state, &tenant, &headers).await? {
         let too_old = req.max_age.is_some_and(|m| now - s.auth_time > m);
         if !prompts.contains(&"login") && !too_old {
-            let to = core_oidc::issue_code(&state.deps, &req, &s, &issuer).await?;
-            return Ok(Redirect::to(&to).into_response());
+            let tenant_mfa = policy::load(&state.deps, &tenant)
+                .await?
+                .policy
+                .require_mfa_for_everyone;
+            let has_mfa = s.amr.iter().any(|a| a == "mfa");
+            if has_mfa || !(mfa_required || tenant_mfa) {
+                let to = core_oidc::issue_code(&state.deps, &req, &s, &issuer).await?;
+                return Ok(Redirect::to(&to).into_response());
+            }
+            if !prompts.contains(&"none") {
+                // Step-up: the session's sign-in stands; only the second factor is asked for.
+                let mut flow =
+                    session::start_flow(&state.deps, &tenant, Some(req), true, &remembered).await?;
+                flow::resume(&state.deps, &tenant, &mut flow, &s, &user, &remembered).await?;
+                state
+                    .deps
+                    .store
+                    .update_flow(&flow)
+                    .await
+                    .map_err(countersign_core::CoreError::from)?;
+                return Ok(begin(&state, &tenant, &flow).await);
+            }
         }
     }
     if prompts.contains(&"none") {
@@ -129,6 +151,7 @@ pub async fn authorize(
         let to = error_redirect(&req.redirect_uri, req.state.as_deref(), &e, &issuer)?;
         return Ok(Redirect::to(&to).into_response());
     }
-    let flow = session::start_flow(&state.deps, &tenant, Some(req)).await?;
+    let flow =
+        session::start_flow(&state.deps, &tenant, Some(req), mfa_required, &remembered).await?;
     Ok(begin(&state, &tenant, &flow).await)
 }

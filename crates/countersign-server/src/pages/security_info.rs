@@ -1,14 +1,16 @@
 //! Security info: the signed-in user lists their sign-in methods, adds an authenticator app (QR
 //! code, manual key, then a code to prove it works), activates a hardware token, and deletes a
 //! method. Adding and deleting need a recent sign-in, with the second factor when the user has
-//! one (`session::may_change_methods`); deleting ends the user's other sessions and tokens.
+//! one (`session::may_change_methods`); deleting ends the user's other sessions and tokens. Only
+//! methods the authentication methods policy lets the user use are listed or can be added; what a
+//! disabled method registered is kept, hidden, until it is enabled again.
 
 use crate::error::{AppError, PageError};
 use crate::http::Form;
 use crate::http::{self, check_csrf, cookie};
 use crate::pages::account::format_time;
 use crate::pages::signin::{
-    begin, current_session, one_field_form, tenant_path, Field, SESSION_COOKIE,
+    begin, current_session, one_field_form, remembered, tenant_path, Field, SESSION_COOKIE,
 };
 use crate::pages::{layout, page};
 use crate::AppState;
@@ -19,7 +21,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use countersign_core::model::{Session, Tenant, User};
 use countersign_core::oath::{self, OathKind, OathToken};
-use countersign_core::{session, CoreError};
+use countersign_core::{flow, session, CoreError};
 use maud::{html, Markup};
 use serde::Deserialize;
 
@@ -48,13 +50,42 @@ async fn signed_in(
     current_session(state, tenant, headers).await
 }
 
-async fn tokens_of(state: &AppState, user: &User) -> Result<Vec<OathToken>, AppError> {
-    Ok(state
+/// What the policy lets this user do with OATH tokens.
+struct Allowed {
+    software: bool,
+    hardware: bool,
+}
+
+impl Allowed {
+    fn kind(&self, k: OathKind) -> bool {
+        match k {
+            OathKind::Software => self.software,
+            OathKind::Hardware => self.hardware,
+        }
+    }
+}
+
+/// The user's tokens of the kinds the policy allows them, and what it allows.
+async fn tokens_of(
+    state: &AppState,
+    tenant: &Tenant,
+    user: &User,
+) -> Result<(Vec<OathToken>, Allowed), AppError> {
+    let (policy, groups) = flow::policy_for(&state.deps, tenant, user).await?;
+    let allowed = Allowed {
+        software: flow::oath_allowed(&policy, &groups, OathKind::Software),
+        hardware: flow::oath_allowed(&policy, &groups, OathKind::Hardware),
+    };
+    let tokens = state
         .deps
         .store
         .oath_tokens_of_user(&user.id)
         .await
-        .map_err(CoreError::from)?)
+        .map_err(CoreError::from)?
+        .into_iter()
+        .filter(|t| allowed.kind(t.kind))
+        .collect();
+    Ok((tokens, allowed))
 }
 
 /// The tenant, session and user behind a posted security-info form, after its anti-CSRF check;
@@ -90,6 +121,7 @@ fn list_page(
     s: &Session,
     user: &User,
     tokens: &[OathToken],
+    allowed: &Allowed,
     notice: Option<&str>,
     error: Option<&str>,
 ) -> Markup {
@@ -102,9 +134,11 @@ fn list_page(
             p { "These are the methods you use to sign into your account or reset your password." }
             @if let Some(n) = notice { p class="notice" role="status" { (n) } }
             @if let Some(e) = error { p class="error" role="alert" { (e) } }
-            form method="post" action=(format!("{b}/add")) {
-                input type="hidden" name="csrf" value=(s.csrf);
-                button type="submit" class="primary" { "Add sign-in method" }
+            @if allowed.software {
+                form method="post" action=(format!("{b}/add")) {
+                    input type="hidden" name="csrf" value=(s.csrf);
+                    button type="submit" class="primary" { "Add sign-in method" }
+                }
             }
             table {
                 thead { tr { th { "Method" } th { "Detail" } th { "Added" } th { "Last used" } th { span class="hidden" { "Actions" } } } }
@@ -151,7 +185,7 @@ pub async fn show(
     let Some((s, user)) = signed_in(&state, &tenant, &headers).await? else {
         return Ok(to_login(&tenant));
     };
-    let tokens = tokens_of(&state, &user).await?;
+    let (tokens, allowed) = tokens_of(&state, &tenant, &user).await?;
     let notice = match q.done.as_deref() {
         Some("added") => Some("Authenticator app was successfully registered."),
         Some("activated") => Some("Your hardware token is activated."),
@@ -163,7 +197,7 @@ pub async fn show(
     };
     Ok(page(
         StatusCode::OK,
-        list_page(&tenant, &s, &user, &tokens, notice, None),
+        list_page(&tenant, &s, &user, &tokens, &allowed, notice, None),
     ))
 }
 
@@ -176,11 +210,14 @@ fn qr_svg(data: &str) -> Result<String, AppError> {
         .build())
 }
 
-fn enrol_page(
+/// The QR code, the manual key and the code field of an authenticator app being set up; posted
+/// to `action` with `hidden` fields (security info, or the sign-in's registration step).
+pub fn enrol_page(
     tenant: &Tenant,
-    s: &Session,
     user: &User,
     t: &OathToken,
+    action: &str,
+    hidden: &[(&str, &str)],
     error: Option<&str>,
 ) -> Result<Markup, AppError> {
     let uri = t.otpauth_uri(&tenant.display_name, &user.upn);
@@ -212,7 +249,7 @@ fn enrol_page(
                 p class="hint" { "Time-based (TOTP), 6 digits, every 30 seconds, SHA-1." }
             }
             p { "Then enter the 6-digit code shown in the app." }
-            (one_field_form(&format!("{}/verify", base(tenant)), &[("csrf", &s.csrf), ("id", &t.id)], &Field {
+            (one_field_form(action, hidden, &Field {
                 name: "code", label: "Code", kind: "text", autocomplete: "one-time-code",
                 value: "", placeholder: "",
             }, error, "Next"))
@@ -220,12 +257,32 @@ fn enrol_page(
     ))
 }
 
+/// The enrolment page of security info.
+fn enrol_here(
+    tenant: &Tenant,
+    s: &Session,
+    user: &User,
+    t: &OathToken,
+    error: Option<&str>,
+) -> Result<Markup, AppError> {
+    let action = format!("{}/verify", base(tenant));
+    enrol_page(
+        tenant,
+        user,
+        t,
+        &action,
+        &[("csrf", &s.csrf), ("id", &t.id)],
+        error,
+    )
+}
+
 async fn pending_token(
     state: &AppState,
+    tenant: &Tenant,
     user: &User,
     id: Option<&str>,
 ) -> Result<Option<OathToken>, AppError> {
-    let tokens = tokens_of(state, user).await?;
+    let (tokens, _) = tokens_of(state, tenant, user).await?;
     Ok(match id {
         Some(id) => tokens.into_iter().find(|t| t.id == id && !t.active),
         // the newest pending software enrolment
@@ -246,14 +303,17 @@ pub async fn add(
         Ok(v) => v,
         Err(to_login) => return Ok(to_login),
     };
-    let tokens = tokens_of(&state, &user).await?;
+    let (tokens, allowed) = tokens_of(&state, &tenant, &user).await?;
+    if !allowed.software {
+        return Err(AppError::from(CoreError::MethodNotSupported).into());
+    }
     if !session::may_change_methods(&state.deps, &s, has_second_factor(&tokens)) {
-        return reauthenticate(&state, &tenant, &user).await;
+        return reauthenticate(&state, &tenant, &user, &headers).await;
     }
     match oath::begin_enrolment(&state.deps, &user).await {
         Ok(t) => Ok(page(
             StatusCode::OK,
-            enrol_page(&tenant, &s, &user, &t, None)?,
+            enrol_here(&tenant, &s, &user, &t, None)?,
         )),
         Err(CoreError::Invalid { reason, .. }) => Ok(page(
             StatusCode::CONFLICT,
@@ -262,6 +322,7 @@ pub async fn add(
                 &s,
                 &user,
                 &tokens,
+                &allowed,
                 None,
                 Some(&capitalise(&reason)),
             ),
@@ -289,7 +350,7 @@ pub async fn verify(
         Ok(v) => v,
         Err(to_login) => return Ok(to_login),
     };
-    let Some(t) = pending_token(&state, &user, form.id.as_deref()).await? else {
+    let Some(t) = pending_token(&state, &tenant, &user, form.id.as_deref()).await? else {
         return Err(
             AppError::bad_request("There is no method waiting for a code. Start again.").into(),
         );
@@ -307,13 +368,13 @@ pub async fn verify(
     match t.kind {
         OathKind::Software => Ok(page(
             StatusCode::BAD_REQUEST,
-            enrol_page(&tenant, &s, &user, &t, Some(msg))?,
+            enrol_here(&tenant, &s, &user, &t, Some(msg))?,
         )),
         OathKind::Hardware => {
-            let tokens = tokens_of(&state, &user).await?;
+            let (tokens, allowed) = tokens_of(&state, &tenant, &user).await?;
             Ok(page(
                 StatusCode::BAD_REQUEST,
-                list_page(&tenant, &s, &user, &tokens, None, Some(msg)),
+                list_page(&tenant, &s, &user, &tokens, &allowed, None, Some(msg)),
             ))
         }
     }
@@ -329,7 +390,7 @@ pub async fn delete(
         Ok(v) => v,
         Err(to_login) => return Ok(to_login),
     };
-    let tokens = tokens_of(&state, &user).await?;
+    let (tokens, _) = tokens_of(&state, &tenant, &user).await?;
     let Some(t) = tokens
         .iter()
         .find(|t| Some(t.id.as_str()) == form.id.as_deref())
@@ -337,7 +398,7 @@ pub async fn delete(
         return Err(AppError::not_found("That sign-in method does not exist.").into());
     };
     if !session::may_change_methods(&state.deps, &s, has_second_factor(&tokens)) {
-        return reauthenticate(&state, &tenant, &user).await;
+        return reauthenticate(&state, &tenant, &user, &headers).await;
     }
     // Other access ends first: should the deletion then fail, nothing was left open by it.
     let keep = cookie(&headers, SESSION_COOKIE).unwrap_or_default();
@@ -361,9 +422,17 @@ async fn reauthenticate(
     state: &AppState,
     tenant: &Tenant,
     user: &User,
+    headers: &HeaderMap,
 ) -> Result<Response, PageError> {
-    let mut flow = session::start_flow(&state.deps, tenant, None).await?;
-    flow.username = Some(user.upn.clone());
+    let mut flow = session::start_flow(&state.deps, tenant, None, false, &[]).await?;
+    flow::identify(
+        &state.deps,
+        tenant,
+        &mut flow,
+        &user.upn,
+        &remembered(headers),
+    )
+    .await?;
     flow.return_to = Some(format!("{}?reauth=1", base(tenant)));
     state
         .deps

@@ -1,6 +1,9 @@
-//! The sign-in pages, username first as in Entra: "Sign in" → name → "Next" → "Enter password" →
-//! back to the application (or to the account page). A flow cookie ties the steps to one browser;
-//! every form carries the flow's anti-CSRF token. Failures never say whether the account exists.
+//! The sign-in pages, identifier first as in Entra: "Sign in" → name → "Next" → the account's
+//! default method → (a second factor when due) → back to the application or the account page.
+//! Each page renders one step of the core's engine (`countersign_core::flow`) and posts one
+//! answer; the engine decides what comes next. A flow cookie ties the steps to one browser, every
+//! form carries the flow's anti-CSRF token, and the methods a browser used last are remembered in
+//! a cookie as its defaults. Failures never say whether the account exists.
 
 use crate::error::{AppError, PageError};
 use crate::http::Form;
@@ -11,11 +14,10 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
+use countersign_core::flow::{self, Account, Method, Next, Step};
 use countersign_core::model::{Session, SignInFlow, Tenant, User};
 use countersign_core::session;
-use countersign_core::signin::{
-    code_sign_in, password_sign_in, typed_name, Origin, PasswordAttempt,
-};
+use countersign_core::signin::{code_sign_in, password_sign_in, Origin, PasswordAttempt};
 use countersign_core::CoreError;
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -23,6 +25,10 @@ use std::net::SocketAddr;
 
 pub const FLOW_COOKIE: &str = "cs_flow";
 pub const SESSION_COOKIE: &str = "cs_session";
+/// The methods this browser signed in with last (`password.code`): its defaults next time.
+pub const METHOD_COOKIE: &str = "cs_method";
+/// How long a browser remembers its methods: a year.
+const METHOD_COOKIE_AGE: i64 = 365 * 24 * 3600;
 
 #[derive(Debug, Deserialize)]
 pub struct UsernameForm {
@@ -93,6 +99,34 @@ async fn posted_flow(
     let flow = require_flow(state, &tenant, headers).await?;
     check_csrf(&flow.csrf, csrf)?;
     Ok((tenant, flow))
+}
+
+/// The methods this browser used last, from its cookie (unknown names are ignored).
+pub fn remembered(headers: &HeaderMap) -> Vec<Method> {
+    cookie(headers, METHOD_COOKIE)
+        .unwrap_or_default()
+        .split('.')
+        .filter_map(Method::parse)
+        .collect()
+}
+
+/// The account a flow is about, the policy applied (an unknown name: like a password-only one).
+async fn flow_account(
+    state: &AppState,
+    tenant: &Tenant,
+    flow: &SignInFlow,
+) -> Result<(Option<User>, Account), AppError> {
+    let user = match &flow.state.user_id {
+        Some(id) => state
+            .deps
+            .store
+            .user_by_id(id)
+            .await
+            .map_err(CoreError::from)?,
+        None => None,
+    };
+    let account = flow::account(&state.deps, tenant, user.as_ref()).await?;
+    Ok((user, account))
 }
 
 /// Saves the flow and sends the browser to the page of its current step.
@@ -178,25 +212,61 @@ fn username_page(tenant: &Tenant, flow: &SignInFlow, error: Option<&str>) -> Mar
                 label: "Email or username",
                 kind: "text",
                 autocomplete: "username",
-                value: flow.username.as_deref().unwrap_or(""),
+                value: flow.state.username.as_deref().unwrap_or(""),
                 placeholder: "someone@example.com",
             }, error, "Next"))
         },
     )
 }
 
-fn password_page(tenant: &Tenant, flow: &SignInFlow, error: Option<&str>) -> Markup {
+/// The name being signed in to, with a way back to the first step.
+fn identity(base: &str, flow: &SignInFlow) -> Markup {
+    html! {
+        form method="post" action=(format!("{base}/login/back")) class="identity" {
+            input type="hidden" name="csrf" value=(flow.csrf);
+            button type="submit" class="link" aria-label="Back: use another account" { "←" }
+            span { (flow.state.username.as_deref().unwrap_or("")) }
+        }
+    }
+}
+
+/// The links under a method's form: "Other ways to sign in" when the step offers a choice, and
+/// "Use your password instead" on a first-factor step that is not the password.
+fn other_ways(base: &str, flow: &SignInFlow, offered: &[Method], current: Method) -> Markup {
+    let first = flow.state.proofs.is_empty();
+    let password_instead =
+        first && current != Method::Password && offered.contains(&Method::Password);
+    html! {
+        div class="other-ways" {
+            @if password_instead {
+                form method="post" action=(format!("{base}/login/choose")) {
+                    input type="hidden" name="csrf" value=(flow.csrf);
+                    input type="hidden" name="method" value="password";
+                    button type="submit" class="link" { "Use your password instead" }
+                }
+            }
+            @if offered.iter().any(|m| *m != current) || !first {
+                form method="post" action=(format!("{base}/login/other")) {
+                    input type="hidden" name="csrf" value=(flow.csrf);
+                    button type="submit" class="link" { "Other ways to sign in" }
+                }
+            }
+        }
+    }
+}
+
+fn password_page(
+    tenant: &Tenant,
+    flow: &SignInFlow,
+    offered: &[Method],
+    error: Option<&str>,
+) -> Markup {
     let base = tenant_path(tenant);
-    let name = flow.username.as_deref().unwrap_or("");
     layout(
         "Enter password",
         Some(&tenant.display_name),
         html! {
-            form method="post" action=(format!("{base}/login/back")) class="identity" {
-                input type="hidden" name="csrf" value=(flow.csrf);
-                button type="submit" class="link" aria-label="Back: use another account" { "←" }
-                span { (name) }
-            }
+            (identity(&base, flow))
             h1 { "Enter password" }
             (one_field_form(&format!("{base}/login/password"), &[("csrf", &flow.csrf)], &Field {
                 name: "password",
@@ -206,18 +276,24 @@ fn password_page(tenant: &Tenant, flow: &SignInFlow, error: Option<&str>) -> Mar
                 value: "",
                 placeholder: "",
             }, error, "Sign in"))
+            (other_ways(&base, flow, offered, Method::Password))
         },
     )
 }
 
-/// The second step for users with a verification-code method (Entra's "Enter code").
-fn code_page(tenant: &Tenant, flow: &SignInFlow, error: Option<&str>) -> Markup {
+/// A verification code from an authenticator app or a hardware token (Entra's "Enter code").
+fn code_page(
+    tenant: &Tenant,
+    flow: &SignInFlow,
+    offered: &[Method],
+    error: Option<&str>,
+) -> Markup {
     let base = tenant_path(tenant);
     layout(
         "Enter code",
         Some(&tenant.display_name),
         html! {
-            p class="identity" { (flow.username.as_deref().unwrap_or("")) }
+            (identity(&base, flow))
             h1 { "Enter code" }
             p { "Enter the code displayed in the authenticator app on your mobile device or on your hardware token." }
             (one_field_form(&format!("{base}/login/code"), &[("csrf", &flow.csrf)], &Field {
@@ -228,16 +304,134 @@ fn code_page(tenant: &Tenant, flow: &SignInFlow, error: Option<&str>) -> Markup 
                 value: "",
                 placeholder: "",
             }, error, "Verify"))
+            (other_ways(&base, flow, offered, Method::Code))
         },
     )
 }
 
-fn step_page(tenant: &Tenant, flow: &SignInFlow, error: Option<&str>) -> Markup {
-    match (&flow.username, &flow.pending_user_id) {
-        (None, _) => username_page(tenant, flow, error),
-        (Some(_), None) => password_page(tenant, flow, error),
-        (Some(_), Some(_)) => code_page(tenant, flow, error),
+/// "Other ways to sign in": every method the account registered and the policy allows for it,
+/// at this step (first or second factor).
+fn choose_page(tenant: &Tenant, flow: &SignInFlow, offered: &[Method]) -> Markup {
+    let base = tenant_path(tenant);
+    let title = if flow.state.proofs.is_empty() {
+        "Other ways to sign in"
+    } else {
+        "Verify your identity"
+    };
+    layout(
+        title,
+        Some(&tenant.display_name),
+        html! {
+            (identity(&base, flow))
+            h1 { (title) }
+            ul class="choices" {
+                @for m in offered {
+                    li {
+                        form method="post" action=(format!("{base}/login/choose")) {
+                            input type="hidden" name="csrf" value=(flow.csrf);
+                            input type="hidden" name="method" value=(m.as_str());
+                            button type="submit" class="choice" { (m.choice_label()) }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// An account with no method it may sign in with (no password, and no passwordless method).
+fn no_method_page(tenant: &Tenant, flow: &SignInFlow) -> Markup {
+    let base = tenant_path(tenant);
+    layout(
+        "You can't sign in here yet",
+        Some(&tenant.display_name),
+        html! {
+            (identity(&base, flow))
+            h1 { "You can't sign in here yet" }
+            p role="alert" { "Your account doesn't have a way to sign in that your organization allows. Ask your administrator to set one up for you." }
+        },
+    )
+}
+
+/// Entra's combined-registration interrupt: a second factor is required and the user has none.
+fn more_info_page(tenant: &Tenant, flow: &SignInFlow, can_register: bool) -> Markup {
+    let base = tenant_path(tenant);
+    layout(
+        "More information required",
+        Some(&tenant.display_name),
+        html! {
+            (identity(&base, flow))
+            h1 { "More information required" }
+            p { "Your organization needs more information to keep your account secure." }
+            @if can_register {
+                form method="post" action=(format!("{base}/login/register")) {
+                    input type="hidden" name="csrf" value=(flow.csrf);
+                    div class="actions" { button type="submit" class="primary" { "Next" } }
+                }
+            } @else {
+                p role="alert" class="error" { "Your organization doesn't allow any method you could add yourself. Ask your administrator to set one up for you." }
+            }
+        },
+    )
+}
+
+/// The page of the flow's current step.
+async fn step_page(
+    state: &AppState,
+    tenant: &Tenant,
+    flow: &SignInFlow,
+    error: Option<&str>,
+) -> Result<Markup, AppError> {
+    if flow.state.step == Step::Identify {
+        return Ok(username_page(tenant, flow, error));
     }
+    let (user, account) = flow_account(state, tenant, flow).await?;
+    let offered = flow::current(&account, flow, &[]).offered;
+    Ok(match &flow.state.step {
+        Step::Identify => username_page(tenant, flow, error),
+        Step::Method {
+            method: Method::Password,
+        } => password_page(tenant, flow, &offered, error),
+        Step::Method {
+            method: Method::Code,
+        } => code_page(tenant, flow, &offered, error),
+        Step::Choose => choose_page(tenant, flow, &offered),
+        Step::NoMethod => no_method_page(tenant, flow),
+        Step::MoreInformationRequired => {
+            more_info_page(tenant, flow, account.can_register.contains(&Method::Code))
+        }
+        Step::Register { token_id } => {
+            let user = user.ok_or_else(|| AppError::from(CoreError::FlowExpired))?;
+            let token = state
+                .deps
+                .store
+                .oath_tokens_of_user(&user.id)
+                .await
+                .map_err(CoreError::from)?
+                .into_iter()
+                .find(|t| &t.id == token_id)
+                .ok_or_else(|| AppError::from(CoreError::FlowExpired))?;
+            let action = format!("{}/login/register/verify", tenant_path(tenant));
+            crate::pages::security_info::enrol_page(
+                tenant,
+                &user,
+                &token,
+                &action,
+                &[("csrf", &flow.csrf)],
+                error,
+            )?
+        }
+    })
+}
+
+async fn render(
+    state: &AppState,
+    tenant: &Tenant,
+    flow: &SignInFlow,
+    status: StatusCode,
+    error: Option<&str>,
+) -> Result<Response, PageError> {
+    Ok(page(status, step_page(state, tenant, flow, error).await?))
 }
 
 pub async fn show(
@@ -247,14 +441,14 @@ pub async fn show(
 ) -> Result<Response, PageError> {
     let tenant = http::tenant(&state, &name).await?;
     if let Some(flow) = current_flow(&state, &tenant, &headers).await? {
-        return Ok(page(StatusCode::OK, step_page(&tenant, &flow, None)));
+        return render(&state, &tenant, &flow, StatusCode::OK, None).await;
     }
     // A direct visit: sign in to the account page, unless already signed in.
     if current_session(&state, &tenant, &headers).await?.is_some() {
         return Ok(Redirect::to(&format!("{}/", tenant_path(&tenant))).into_response());
     }
-    let flow = session::start_flow(&state.deps, &tenant, None).await?;
-    let mut res = page(StatusCode::OK, step_page(&tenant, &flow, None));
+    let flow = session::start_flow(&state.deps, &tenant, None, false, &[]).await?;
+    let mut res = page(StatusCode::OK, username_page(&tenant, &flow, None));
     res.headers_mut().append(
         header::SET_COOKIE,
         set_cookie(
@@ -275,17 +469,26 @@ pub async fn username(
     Form(form): Form<UsernameForm>,
 ) -> Result<Response, PageError> {
     let (tenant, mut flow) = posted_flow(&state, &name, &headers, form.csrf.as_deref()).await?;
-    let Ok(typed) = typed_name(&tenant, form.username.as_deref().unwrap_or("")) else {
-        let msg = "Enter your sign-in name, like alice@contoso.com.";
-        return Ok(page(
-            StatusCode::BAD_REQUEST,
-            username_page(&tenant, &flow, Some(msg)),
-        ));
-    };
-    flow.username = Some(typed);
-    flow.pending_user_id = None;
-    flow.amr.clear();
-    save_and_continue(&state, &tenant, &flow).await
+    let typed = form.username.as_deref().unwrap_or("");
+    match flow::identify(
+        &state.deps,
+        &tenant,
+        &mut flow,
+        typed,
+        &remembered(&headers),
+    )
+    .await
+    {
+        Ok(_) => save_and_continue(&state, &tenant, &flow).await,
+        Err(CoreError::Invalid { .. }) => {
+            let msg = "Enter your sign-in name, like alice@contoso.com.";
+            Ok(page(
+                StatusCode::BAD_REQUEST,
+                username_page(&tenant, &flow, Some(msg)),
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub async fn back(
@@ -295,11 +498,59 @@ pub async fn back(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     let (tenant, mut flow) = posted_flow(&state, &name, &headers, form.csrf.as_deref()).await?;
-    // Going back to the first step forgets whatever the earlier name had proved.
-    flow.username = None;
-    flow.pending_user_id = None;
-    flow.amr.clear();
+    flow::restart(&mut flow);
     save_and_continue(&state, &tenant, &flow).await
+}
+
+/// "Other ways to sign in".
+pub async fn other(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    let (tenant, mut flow) = posted_flow(&state, &name, &headers, form.csrf.as_deref()).await?;
+    flow::other_ways(&mut flow)?;
+    save_and_continue(&state, &tenant, &flow).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChooseForm {
+    pub csrf: Option<String>,
+    pub method: Option<String>,
+}
+
+/// A method picked in "Other ways to sign in" (or "Use your password instead").
+pub async fn choose(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<ChooseForm>,
+) -> Result<Response, PageError> {
+    let (tenant, mut flow) = posted_flow(&state, &name, &headers, form.csrf.as_deref()).await?;
+    let method = form
+        .method
+        .as_deref()
+        .and_then(Method::parse)
+        .ok_or_else(|| AppError::bad_request("Choose one of the methods on the page."))?;
+    let (_, account) = flow_account(&state, &tenant, &flow).await?;
+    flow::choose(&account, &mut flow, method)?;
+    save_and_continue(&state, &tenant, &flow).await
+}
+
+/// After a method succeeded: the sign-in is done, or its next step is shown.
+async fn after_proof(
+    state: &AppState,
+    tenant: &Tenant,
+    headers: &HeaderMap,
+    flow: SignInFlow,
+    user: &User,
+    next: Next,
+) -> Result<Response, PageError> {
+    match next {
+        Next::Done => finish(state, tenant, headers, flow, user).await,
+        _ => save_and_continue(state, tenant, &flow).await,
+    }
 }
 
 pub async fn password(
@@ -309,17 +560,15 @@ pub async fn password(
     headers: HeaderMap,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, PageError> {
-    let (tenant, flow) = posted_flow(&state, &name, &headers, form.csrf.as_deref()).await?;
-    let Some(typed) = flow.username.clone() else {
-        return Ok(Redirect::to(&format!("{}/login", tenant_path(&tenant))).into_response());
+    let (tenant, mut flow) = posted_flow(&state, &name, &headers, form.csrf.as_deref()).await?;
+    flow::expect(&flow, Method::Password)?;
+    let Some(typed) = flow.state.username.clone() else {
+        return Err(AppError::from(CoreError::FlowExpired).into());
     };
     let password = form.password.unwrap_or_default();
     if password.is_empty() {
         let msg = "Please enter your password.";
-        return Ok(page(
-            StatusCode::BAD_REQUEST,
-            password_page(&tenant, &flow, Some(msg)),
-        ));
+        return render(&state, &tenant, &flow, StatusCode::BAD_REQUEST, Some(msg)).await;
     }
     let addr = http::client_addr(&state, &headers, peer.as_ref().map(|p| &p.0));
     let attempt = PasswordAttempt {
@@ -332,37 +581,22 @@ pub async fn password(
     match password_sign_in(&state.deps, attempt).await {
         Ok(user) => {
             state.metrics.signin("password", "success");
-            let has_codes = state
-                .deps
-                .store
-                .oath_tokens_of_user(&user.id)
-                .await
-                .map_err(CoreError::from)?
-                .iter()
-                .any(|t| t.active);
-            if has_codes {
-                // A second factor is due: remember who proved the first one.
-                let mut flow = flow;
-                flow.pending_user_id = Some(user.id.clone());
-                flow.amr = vec!["pwd".into()];
-                state
-                    .deps
-                    .store
-                    .update_flow(&flow)
-                    .await
-                    .map_err(CoreError::from)?;
-                return Ok(Redirect::to(&format!("{}/login", tenant_path(&tenant))).into_response());
-            }
-            finish(&state, &tenant, &headers, flow, &user, vec!["pwd".into()]).await
+            let account = flow::account(&state.deps, &tenant, Some(&user)).await?;
+            let next = flow::proved(
+                &state.deps,
+                &account,
+                &mut flow,
+                &user,
+                Method::Password,
+                &remembered(&headers),
+            );
+            after_proof(&state, &tenant, &headers, flow, &user, next).await
         }
         Err(CoreError::SignInFailed) => {
             state.metrics.signin("password", "failure");
             let msg = "Your account or password is incorrect. If you can't remember your \
                        password, ask your administrator to reset it.";
-            Ok(page(
-                StatusCode::UNAUTHORIZED,
-                password_page(&tenant, &flow, Some(msg)),
-            ))
+            render(&state, &tenant, &flow, StatusCode::UNAUTHORIZED, Some(msg)).await
         }
         Err(e) => Err(e.into()),
     }
@@ -374,7 +608,7 @@ pub struct CodeForm {
     pub code: Option<String>,
 }
 
-/// The verification-code step after the password.
+/// The verification-code step (a second factor).
 pub async fn code(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -382,26 +616,19 @@ pub async fn code(
     headers: HeaderMap,
     Form(form): Form<CodeForm>,
 ) -> Result<Response, PageError> {
-    let (tenant, flow) = posted_flow(&state, &name, &headers, form.csrf.as_deref()).await?;
-    let user = match &flow.pending_user_id {
-        Some(id) => state
-            .deps
-            .store
-            .user_by_id(id)
-            .await
-            .map_err(CoreError::from)?,
-        None => None,
+    let (tenant, mut flow) = posted_flow(&state, &name, &headers, form.csrf.as_deref()).await?;
+    flow::expect(&flow, Method::Code)?;
+    let Some(user) = flow::proved_user(&state.deps, &flow).await? else {
+        return Err(AppError::from(CoreError::FlowExpired).into());
     };
-    let Some(user) = user.filter(|u| u.enabled) else {
-        return Ok(Redirect::to(&format!("{}/login", tenant_path(&tenant))).into_response());
-    };
+    let account = flow::account(&state.deps, &tenant, Some(&user)).await?;
+    if !account.usable.contains(&Method::Code) {
+        return Err(AppError::from(CoreError::MethodNotSupported).into());
+    }
     let code = form.code.unwrap_or_default();
     if code.trim().is_empty() {
         let msg = "Please enter the code.";
-        return Ok(page(
-            StatusCode::BAD_REQUEST,
-            code_page(&tenant, &flow, Some(msg)),
-        ));
+        return render(&state, &tenant, &flow, StatusCode::BAD_REQUEST, Some(msg)).await;
     }
     let addr = http::client_addr(&state, &headers, peer.as_ref().map(|p| &p.0));
     let origin = Origin {
@@ -409,37 +636,83 @@ pub async fn code(
         client_id: flow.request.as_ref().map(|r| r.client_id.as_str()),
         client_addr: addr.as_deref(),
     };
-    match code_sign_in(&state.deps, origin, &user, &code).await {
+    match code_sign_in(&state.deps, origin, &user, &code, &account.oath_kinds).await {
         Ok(()) => {}
         Err(CoreError::SignInFailed) => {
             state.metrics.signin("otp", "failure");
             let msg = "You didn't enter the expected verification code. Please try again.";
-            return Ok(page(
-                StatusCode::UNAUTHORIZED,
-                code_page(&tenant, &flow, Some(msg)),
-            ));
+            return render(&state, &tenant, &flow, StatusCode::UNAUTHORIZED, Some(msg)).await;
         }
         Err(e) => return Err(e.into()),
     }
     state.metrics.signin("otp", "success");
-    let amr = vec!["pwd".into(), "otp".into(), "mfa".into()];
-    finish(&state, &tenant, &headers, flow, &user, amr).await
+    let next = flow::proved(
+        &state.deps,
+        &account,
+        &mut flow,
+        &user,
+        Method::Code,
+        &remembered(&headers),
+    );
+    after_proof(&state, &tenant, &headers, flow, &user, next).await
+}
+
+/// "More information required" → "Next": registering an authenticator app during sign-in.
+pub async fn register(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    let (tenant, mut flow) = posted_flow(&state, &name, &headers, form.csrf.as_deref()).await?;
+    let Some(user) = flow::proved_user(&state.deps, &flow).await? else {
+        return Err(AppError::from(CoreError::FlowExpired).into());
+    };
+    let account = flow::account(&state.deps, &tenant, Some(&user)).await?;
+    flow::begin_registration(&state.deps, &account, &mut flow, &user).await?;
+    save_and_continue(&state, &tenant, &flow).await
+}
+
+/// The code that proves the authenticator app registered during sign-in.
+pub async fn register_verify(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<CodeForm>,
+) -> Result<Response, PageError> {
+    let (tenant, mut flow) = posted_flow(&state, &name, &headers, form.csrf.as_deref()).await?;
+    let Some(user) = flow::proved_user(&state.deps, &flow).await? else {
+        return Err(AppError::from(CoreError::FlowExpired).into());
+    };
+    let code = form.code.unwrap_or_default();
+    match flow::finish_registration(&state.deps, &tenant, &mut flow, &user, &code).await? {
+        Some(next) => {
+            state.metrics.signin("otp", "success");
+            after_proof(&state, &tenant, &headers, flow, &user, next).await
+        }
+        None => {
+            let msg =
+                "The code is wrong. Check your authenticator app and enter the code it shows now.";
+            render(&state, &tenant, &flow, StatusCode::BAD_REQUEST, Some(msg)).await
+        }
+    }
 }
 
 /// The sign-in succeeded: replace any old session with a new one (no session fixation), end the
-/// flow, and continue to the application or the account page.
+/// flow, remember the methods used on this browser, and continue to the application or the
+/// account page. `amr` comes from the flow's proofs.
 async fn finish(
     state: &AppState,
     tenant: &Tenant,
     headers: &HeaderMap,
     flow: SignInFlow,
     user: &User,
-    amr: Vec<String>,
 ) -> Result<Response, PageError> {
     if let Some(old) = cookie(headers, SESSION_COOKIE) {
         session::end_session(&state.deps, &old).await?;
     }
     let now = state.deps.now();
+    let amr = flow::amr(&flow.state.proofs);
     let (token, s) = session::create_session(&state.deps, user, amr, now, Some(&flow.id)).await?;
     let target = match &flow.request {
         Some(req) => {
@@ -456,6 +729,10 @@ async fn finish(
             .clone()
             .unwrap_or_else(|| format!("{}/", tenant_path(tenant))),
     };
+    let used: Vec<&str> = flow::used_methods(&flow)
+        .into_iter()
+        .map(Method::as_str)
+        .collect();
     let mut res = Redirect::to(&target).into_response();
     let path = tenant_path(tenant);
     let h = res.headers_mut();
@@ -464,5 +741,15 @@ async fn finish(
         set_cookie(state, SESSION_COOKIE, &token, &path, None),
     );
     h.append(header::SET_COOKIE, clear_cookie(state, FLOW_COOKIE, &path));
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(
+            state,
+            METHOD_COOKIE,
+            &used.join("."),
+            &path,
+            Some(METHOD_COOKIE_AGE),
+        ),
+    );
     Ok(res)
 }

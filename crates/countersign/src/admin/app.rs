@@ -23,6 +23,9 @@ pub(super) enum AppCmd {
         /// ID token algorithm: RS256 (default) or ES256.
         #[arg(long, default_value = "RS256")]
         id_token_alg: String,
+        /// Every sign-in to this application needs a second factor.
+        #[arg(long)]
+        require_mfa: bool,
     },
     List(TenantArg),
     Show {
@@ -46,6 +49,9 @@ pub(super) enum AppCmd {
         /// Issue a new client secret (the old one stops working).
         #[arg(long)]
         rotate_secret: bool,
+        /// Require a second factor for every sign-in (`--require-mfa false` to stop).
+        #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "true|false")]
+        require_mfa: Option<bool>,
     },
     Delete {
         client_id: String,
@@ -58,7 +64,8 @@ pub(super) fn client_json(c: &OidcClient) -> Value {
     json!({
         "client_id": c.id, "name": c.name, "type": if c.is_confidential() { "confidential" } else { "public" },
         "redirect_uris": c.redirect_uris, "post_logout_redirect_uris": c.post_logout_redirect_uris,
-        "id_token_alg": c.id_token_alg.as_str(), "created_at": time(c.created_at),
+        "id_token_alg": c.id_token_alg.as_str(), "require_mfa": c.require_mfa,
+        "created_at": time(c.created_at),
     })
 }
 
@@ -77,12 +84,14 @@ pub(super) async fn app_cmd(deps: &Deps, out: &Out, c: AppCmd) -> anyhow::Result
             public,
             client_id,
             id_token_alg,
+            require_mfa,
         } => {
             let tenant = directory::tenant(deps, &t.tenant).await?;
             let (c, secret) = directory::create_client(
                 deps,
                 &tenant,
                 NewClient {
+                    require_mfa,
                     name: &name,
                     redirect_uris: &redirect_uris,
                     post_logout_redirect_uris: &post_logout_redirect_uris,
@@ -134,13 +143,14 @@ pub(super) async fn app_cmd(deps: &Deps, out: &Out, c: AppCmd) -> anyhow::Result
             let c = directory::client(deps, &tenant, &client_id).await?;
             out.done(
                 &format!(
-                    "client_id:      {}\nname:           {}\ntype:           {}\nredirect URIs:  {}\nlogout URIs:    {}\nID token alg:   {}",
+                    "client_id:      {}\nname:           {}\ntype:           {}\nredirect URIs:  {}\nlogout URIs:    {}\nID token alg:   {}\nrequire MFA:    {}",
                     c.id,
                     c.name,
                     if c.is_confidential() { "confidential" } else { "public" },
                     c.redirect_uris.join(" "),
                     c.post_logout_redirect_uris.join(" "),
-                    c.id_token_alg.as_str()
+                    c.id_token_alg.as_str(),
+                    if c.require_mfa { "yes" } else { "no" }
                 ),
                 client_json(&c),
             );
@@ -153,6 +163,7 @@ pub(super) async fn app_cmd(deps: &Deps, out: &Out, c: AppCmd) -> anyhow::Result
             post_logout_redirect_uris,
             id_token_alg,
             rotate_secret,
+            require_mfa,
         } => {
             let tenant = directory::tenant(deps, &t.tenant).await?;
             let alg = id_token_alg.as_deref().map(parse_alg).transpose()?;
@@ -166,6 +177,7 @@ pub(super) async fn app_cmd(deps: &Deps, out: &Out, c: AppCmd) -> anyhow::Result
                     post_logout_redirect_uris: (!post_logout_redirect_uris.is_empty())
                         .then_some(&post_logout_redirect_uris[..]),
                     id_token_alg: alg,
+                    require_mfa,
                     rotate_secret,
                 },
             )

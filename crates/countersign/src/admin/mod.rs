@@ -3,7 +3,7 @@
 //! output; secrets are never printed except a new client secret, once.
 //!
 //! One module per resource (`tenant`, `user`, `group`, `role`, `app`, `keys`, `oath_tokens`,
-//! `secrets`), each with its subcommands and their handler; here the shared pieces: the command
+//! `policy` with the audit log, `secrets`), each with its subcommands and their handler; here the shared pieces: the command
 //! tree, output (`Out`, terminal and JSON escaping), the store and the dispatch. The modules take
 //! this module's imports with `use super::*`.
 
@@ -11,6 +11,7 @@ mod app;
 mod group;
 mod keys;
 mod oath_tokens;
+mod policy;
 mod role;
 mod secrets;
 mod tenant;
@@ -76,6 +77,11 @@ enum AdminCommand {
     /// The key file that seals secrets in the database: status, a new key, re-encryption.
     #[command(subcommand)]
     Secrets(secrets::SecretsCmd),
+    /// The authentication methods policy: who may use which sign-in method.
+    #[command(subcommand)]
+    Policy(policy::PolicyCmd),
+    /// The audit log: every change to the policy (who, what, before and after, when).
+    Audit(policy::AuditArgs),
     /// Check the database's integrity (SQLite: every page, index and constraint).
     Check,
     /// The sign-in log of a tenant, newest first.
@@ -183,6 +189,8 @@ async fn dispatch(
         AdminCommand::App(c) => app_cmd(deps, out, c).await,
         AdminCommand::Keys(c) => keys_cmd(deps, out, c).await,
         AdminCommand::Oath(c) => oath_cmd(deps, out, c).await,
+        AdminCommand::Policy(c) => policy::policy_cmd(deps, out, c).await,
+        AdminCommand::Audit(a) => policy::audit_cmd(deps, out, a).await,
         // needs the SQL store itself, not the core's view of it: handled by `run`
         AdminCommand::Secrets(c) => secrets::run(store, &cfg.secrets_key_file(), out, c).await,
         AdminCommand::Check => {

@@ -1,0 +1,485 @@
+//! The sign-in engine. A flow is a state machine: a [`Step`] (identify, a method's own step,
+//! "Other ways to sign in", no way to sign in, more information required, registering a method),
+//! the [`Proof`]s collected so far, and one function, [`decide`], that from the account, the
+//! authentication methods policy and the proofs gives the next step and the methods on offer.
+//! Pages render a step and post a method's answer; the transitions here decide everything else,
+//! and `amr`/`acr` come from the proofs (RFC 8176).
+//!
+//! A method plugs in as a [`Method`] variant (its factor, whether it may come first or second,
+//! its `amr`), its check, and its page. Its own state lives in its `Step` variant: the whole
+//! [`FlowState`] is stored as one serialised value, so a new method needs no migration.
+
+use crate::clock::Timestamp;
+use crate::error::{CoreError, CoreResult};
+use crate::model::{Session, SignInFlow, Tenant, User};
+use crate::oath::{self, OathKind};
+use crate::policy::{self, MethodId, MethodsPolicy};
+use crate::Deps;
+use serde::{Deserialize, Serialize};
+
+/// A way to prove who one is, as the person chooses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    Password,
+    /// A verification code from an OATH token: an authenticator app or a hardware token.
+    Code,
+}
+
+/// NIST SP 800-63B's authentication factors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Factor {
+    Knowledge,
+    Possession,
+}
+
+impl Method {
+    /// Every method, in the order a default is picked when the browser remembers none.
+    pub const ALL: [Method; 2] = [Method::Password, Method::Code];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Password => "password",
+            Self::Code => "code",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+    /// Whether it may start a sign-in. Codes never do (as in Entra): a code alone is a guessable
+    /// six digits, and it would make a stolen phone an account.
+    pub fn first_factor(self) -> bool {
+        matches!(self, Self::Password)
+    }
+    /// Whether it may complete a sign-in started by another method.
+    pub fn second_factor(self) -> bool {
+        matches!(self, Self::Code)
+    }
+    pub fn factor(self) -> Factor {
+        match self {
+            Self::Password => Factor::Knowledge,
+            Self::Code => Factor::Possession,
+        }
+    }
+    /// Its authentication method reference (RFC 8176 §2).
+    pub fn amr(self) -> &'static str {
+        match self {
+            Self::Password => "pwd",
+            Self::Code => "otp",
+        }
+    }
+    /// Its line in "Other ways to sign in" (Entra's words).
+    pub fn choice_label(self) -> &'static str {
+        match self {
+            Self::Password => "Use your password",
+            Self::Code => "Use a verification code",
+        }
+    }
+}
+
+/// A method that succeeded in this flow, and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proof {
+    pub method: Method,
+    pub at: Timestamp,
+}
+
+/// Where a flow is. Method-specific state lives in the method's variant.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "kebab-case")]
+pub enum Step {
+    /// "Sign in": the name.
+    #[default]
+    Identify,
+    /// A method's own page (enter password, enter code).
+    Method { method: Method },
+    /// "Other ways to sign in": the methods on offer.
+    Choose,
+    /// The account has no method it may sign in with.
+    NoMethod,
+    /// A second factor is required and the account has none it may use: "More information
+    /// required", then registration.
+    MoreInformationRequired,
+    /// Registering an authenticator app during sign-in: the pending token.
+    Register { token_id: String },
+}
+
+/// The engine's whole state of one flow, stored as one value.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FlowState {
+    pub step: Step,
+    /// The name typed at the first step (normalised).
+    pub username: Option<String>,
+    /// The account behind the name once known: an enabled user, found at the first step or
+    /// proved by the first method. `None` for unknown and disabled names.
+    pub user_id: Option<String>,
+    pub proofs: Vec<Proof>,
+    /// The application asked for a second factor (its `--require-mfa`, or `acr_values`).
+    pub mfa_required: bool,
+}
+
+/// What the engine needs to know of the account being signed in to, the policy applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub has_password: bool,
+    /// Methods other than the password the account registered and the policy lets it use.
+    pub usable: Vec<Method>,
+    /// The OATH token kinds the policy lets it use.
+    pub oath_kinds: Vec<OathKind>,
+    /// Methods it may register during sign-in, when more information is required.
+    pub can_register: Vec<Method>,
+    /// The tenant requires a second factor of everyone.
+    pub tenant_requires_mfa: bool,
+}
+
+impl Account {
+    /// What an unknown or disabled name looks like: exactly an account with only a password, so
+    /// the first step reveals nothing about it.
+    pub fn like_password_only(policy: &MethodsPolicy) -> Self {
+        Self {
+            has_password: true,
+            usable: Vec::new(),
+            oath_kinds: Vec::new(),
+            can_register: Vec::new(),
+            tenant_requires_mfa: policy.require_mfa_for_everyone,
+        }
+    }
+
+    fn offers(&self, m: Method) -> bool {
+        match m {
+            Method::Password => self.has_password,
+            other => self.usable.contains(&other),
+        }
+    }
+}
+
+/// What comes next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    Method(Method),
+    NoMethod,
+    MoreInformationRequired,
+    Done,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub next: Next,
+    /// The methods "Other ways to sign in" lists for this step.
+    pub offered: Vec<Method>,
+}
+
+/// Whether the proofs amount to multifactor authentication: two different factors.
+pub fn is_mfa(proofs: &[Proof]) -> bool {
+    proofs.iter().any(|p| {
+        proofs
+            .iter()
+            .any(|q| q.method.factor() != p.method.factor())
+    })
+}
+
+/// The `amr` of a sign-in made of these proofs (RFC 8176): each method's value, and `mfa` when
+/// they amount to multifactor authentication.
+pub fn amr(proofs: &[Proof]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for p in proofs {
+        let v = p.method.amr();
+        if !out.iter().any(|o| o == v) {
+            out.push(v.to_string());
+        }
+    }
+    if is_mfa(proofs) {
+        out.push("mfa".into());
+    }
+    out
+}
+
+/// The proofs an existing session stands for (its `amr` read back), so that a step-up asks only
+/// for what is missing.
+pub fn proofs_of(session: &Session) -> Vec<Proof> {
+    Method::ALL
+        .into_iter()
+        .filter(|m| session.amr.iter().any(|a| a == m.amr()))
+        .map(|method| Proof {
+            method,
+            at: session.auth_time,
+        })
+        .collect()
+}
+
+/// The one decision: given the account, the proofs and the methods this browser used last, the
+/// next step and what is on offer. With no proof yet: a first-factor method (or no way to sign
+/// in). After one: done, unless a second factor is due — because the tenant or the application
+/// requires one, or because the account has one (whoever registered a second factor uses it) —
+/// then a second-factor method not used yet, or registration when the account has none.
+pub fn decide(account: &Account, state: &FlowState, remembered: &[Method]) -> Decision {
+    let pick = |offered: Vec<Method>, none: Next| {
+        let next = remembered
+            .iter()
+            .find(|m| offered.contains(m))
+            .or(offered.first())
+            .map_or(none, |m| Next::Method(*m));
+        Decision { next, offered }
+    };
+    if state.proofs.is_empty() {
+        let offered = Method::ALL
+            .into_iter()
+            .filter(|m| m.first_factor() && account.offers(*m))
+            .collect();
+        return pick(offered, Next::NoMethod);
+    }
+    let proved = |m: Method| state.proofs.iter().any(|p| p.method == m);
+    let offered: Vec<Method> = Method::ALL
+        .into_iter()
+        .filter(|m| m.second_factor() && account.offers(*m) && !proved(*m))
+        .collect();
+    let required = state.mfa_required || account.tenant_requires_mfa;
+    let due = !is_mfa(&state.proofs) && (required || !offered.is_empty());
+    if !due {
+        return Decision {
+            next: Next::Done,
+            offered: Vec::new(),
+        };
+    }
+    pick(offered, Next::MoreInformationRequired)
+}
+
+fn oath_method(kind: OathKind) -> MethodId {
+    match kind {
+        OathKind::Software => MethodId::SoftwareOath,
+        OathKind::Hardware => MethodId::HardwareOath,
+    }
+}
+
+/// The tenant's policy as it applies to one user: their groups are read only when a target
+/// names a group.
+pub async fn policy_for(
+    deps: &Deps,
+    tenant: &Tenant,
+    user: &User,
+) -> CoreResult<(MethodsPolicy, Vec<String>)> {
+    let policy = policy::load(deps, tenant).await?.policy;
+    let groups = if policy.names_groups() {
+        deps.store
+            .groups_of_user(&user.id)
+            .await?
+            .into_iter()
+            .map(|g| g.id)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok((policy, groups))
+}
+
+/// Whether the policy lets this user use OATH tokens of `kind`.
+pub fn oath_allowed(policy: &MethodsPolicy, groups: &[String], kind: OathKind) -> bool {
+    policy.allows(oath_method(kind), groups)
+}
+
+/// The account behind a name, the policy applied; an unknown or disabled one looks like an account
+/// with only a password.
+pub async fn account(deps: &Deps, tenant: &Tenant, user: Option<&User>) -> CoreResult<Account> {
+    let Some(user) = user.filter(|u| u.enabled) else {
+        let policy = policy::load(deps, tenant).await?.policy;
+        return Ok(Account::like_password_only(&policy));
+    };
+    let (policy, groups) = policy_for(deps, tenant, user).await?;
+    let oath_kinds: Vec<OathKind> = [OathKind::Software, OathKind::Hardware]
+        .into_iter()
+        .filter(|k| oath_allowed(&policy, &groups, *k))
+        .collect();
+    let tokens = deps.store.oath_tokens_of_user(&user.id).await?;
+    let has_code = tokens
+        .iter()
+        .any(|t| t.active && oath_kinds.contains(&t.kind));
+    let mut can_register = Vec::new();
+    if oath_kinds.contains(&OathKind::Software) {
+        can_register.push(Method::Code);
+    }
+    Ok(Account {
+        has_password: user.password_hash.is_some(),
+        usable: if has_code {
+            vec![Method::Code]
+        } else {
+            Vec::new()
+        },
+        oath_kinds,
+        can_register,
+        tenant_requires_mfa: policy.require_mfa_for_everyone,
+    })
+}
+
+/// A flow for `request`, at its first step (or past it, with the name an application hinted).
+pub fn new_state(mfa_required: bool) -> FlowState {
+    FlowState {
+        mfa_required,
+        ..FlowState::default()
+    }
+}
+
+fn apply(flow: &mut SignInFlow, d: &Decision) -> Next {
+    flow.state.step = match d.next {
+        Next::Method(method) => Step::Method { method },
+        Next::NoMethod => Step::NoMethod,
+        Next::MoreInformationRequired => Step::MoreInformationRequired,
+        Next::Done => flow.state.step.clone(),
+    };
+    d.next
+}
+
+/// The first step: the name. Finds the account (an unknown or disabled one goes on exactly as
+/// an account with only a password) and moves to its default method.
+pub async fn identify(
+    deps: &Deps,
+    tenant: &Tenant,
+    flow: &mut SignInFlow,
+    typed: &str,
+    remembered: &[Method],
+) -> CoreResult<Next> {
+    let name = crate::signin::typed_name(tenant, typed)?;
+    let user = deps
+        .store
+        .user_by_upn(&tenant.id, &name)
+        .await?
+        .filter(|u| u.enabled);
+    let account = account(deps, tenant, user.as_ref()).await?;
+    flow.state.username = Some(name);
+    flow.state.user_id = user.map(|u| u.id);
+    flow.state.proofs.clear();
+    Ok(apply(flow, &decide(&account, &flow.state, remembered)))
+}
+
+/// Back to the first step: whatever the earlier name had proved is forgotten.
+pub fn restart(flow: &mut SignInFlow) {
+    flow.state.step = Step::Identify;
+    flow.state.username = None;
+    flow.state.user_id = None;
+    flow.state.proofs.clear();
+}
+
+/// The decision for the flow as it stands (for the chooser and the pages' links).
+pub fn current(account: &Account, flow: &SignInFlow, remembered: &[Method]) -> Decision {
+    decide(account, &flow.state, remembered)
+}
+
+/// The person picked `method` in "Other ways to sign in": allowed only if it is on offer now.
+pub fn choose(account: &Account, flow: &mut SignInFlow, method: Method) -> CoreResult<()> {
+    if !decide(account, &flow.state, &[]).offered.contains(&method) {
+        return Err(CoreError::MethodNotSupported);
+    }
+    flow.state.step = Step::Method { method };
+    Ok(())
+}
+
+/// Checks that the flow is at `method`'s own step before its answer is checked.
+pub fn expect(flow: &SignInFlow, method: Method) -> CoreResult<()> {
+    if flow.state.step == (Step::Method { method }) {
+        Ok(())
+    } else {
+        Err(CoreError::FlowExpired)
+    }
+}
+
+/// `method` succeeded for `user`: the proof is recorded and the engine decides what follows.
+pub fn proved(
+    deps: &Deps,
+    account: &Account,
+    flow: &mut SignInFlow,
+    user: &User,
+    method: Method,
+    remembered: &[Method],
+) -> Next {
+    flow.state.user_id = Some(user.id.clone());
+    flow.state.proofs.push(Proof {
+        method,
+        at: deps.now(),
+    });
+    apply(flow, &decide(account, &flow.state, remembered))
+}
+
+/// "Other ways to sign in", from a method's own step.
+pub fn other_ways(flow: &mut SignInFlow) -> CoreResult<()> {
+    if !matches!(flow.state.step, Step::Method { .. }) {
+        return Err(CoreError::FlowExpired);
+    }
+    flow.state.step = Step::Choose;
+    Ok(())
+}
+
+/// Continues from a live session that is not enough for this sign-in (an application needs a
+/// second factor the session was made without): the session's proofs stand, and only what is
+/// missing is asked for (step-up).
+pub async fn resume(
+    deps: &Deps,
+    tenant: &Tenant,
+    flow: &mut SignInFlow,
+    session: &Session,
+    user: &User,
+    remembered: &[Method],
+) -> CoreResult<Next> {
+    let account = account(deps, tenant, Some(user)).await?;
+    flow.state.username = Some(user.upn.clone());
+    flow.state.user_id = Some(user.id.clone());
+    flow.state.proofs = proofs_of(session);
+    Ok(apply(flow, &decide(&account, &flow.state, remembered)))
+}
+
+/// The methods of a finished sign-in, first factor first: remembered by the browser as its
+/// defaults for next time.
+pub fn used_methods(flow: &SignInFlow) -> Vec<Method> {
+    flow.state.proofs.iter().map(|p| p.method).collect()
+}
+
+/// The user of a flow that has proved who it is (after its first method), if still enabled.
+pub async fn proved_user(deps: &Deps, flow: &SignInFlow) -> CoreResult<Option<User>> {
+    if flow.state.proofs.is_empty() {
+        return Ok(None);
+    }
+    let Some(id) = &flow.state.user_id else {
+        return Ok(None);
+    };
+    Ok(deps.store.user_by_id(id).await?.filter(|u| u.enabled))
+}
+
+/// "More information required" → "Next": starts registering an authenticator app, the one
+/// method a person can add alone today. Allowed only at that step, and only if the policy lets
+/// the user use it.
+pub async fn begin_registration(
+    deps: &Deps,
+    account: &Account,
+    flow: &mut SignInFlow,
+    user: &User,
+) -> CoreResult<oath::OathToken> {
+    if flow.state.step != Step::MoreInformationRequired {
+        return Err(CoreError::FlowExpired);
+    }
+    if !account.can_register.contains(&Method::Code) {
+        return Err(CoreError::MethodNotSupported);
+    }
+    let token = oath::begin_enrolment(deps, user).await?;
+    flow.state.step = Step::Register {
+        token_id: token.id.clone(),
+    };
+    Ok(token)
+}
+
+/// The code that proves the new authenticator app: it activates the token and counts as the
+/// second factor of this sign-in. `None` when the code is wrong.
+pub async fn finish_registration(
+    deps: &Deps,
+    tenant: &Tenant,
+    flow: &mut SignInFlow,
+    user: &User,
+    code: &str,
+) -> CoreResult<Option<Next>> {
+    let Step::Register { token_id } = flow.state.step.clone() else {
+        return Err(CoreError::FlowExpired);
+    };
+    if !oath::activate(deps, tenant, user, &token_id, code).await? {
+        return Ok(None);
+    }
+    let account = account(deps, tenant, Some(user)).await?;
+    Ok(Some(proved(deps, &account, flow, user, Method::Code, &[])))
+}
