@@ -1175,7 +1175,8 @@ impl Store for SqlStore {
         }
         tx.exec(
             query(&format!(
-                "INSERT INTO audit_log ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                "INSERT INTO audit_log ({}, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+                 (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_log WHERE tenant_id = $2))",
                 rows::AUDIT_COLS
             ))
             .bind(&audit.id)
@@ -1194,7 +1195,7 @@ impl Store for SqlStore {
 
     async fn list_audit(&self, tenant_id: &str, limit: u32) -> R<Vec<AuditEntry>> {
         let sql = format!(
-            "SELECT {} FROM audit_log WHERE tenant_id = $1 ORDER BY at DESC, id DESC LIMIT $2",
+            "SELECT {} FROM audit_log WHERE tenant_id = $1 ORDER BY seq DESC LIMIT $2",
             rows::AUDIT_COLS
         );
         self.fetch_all(query(&sql).bind(tenant_id).bind(limit as i64), rows::audit)

@@ -756,6 +756,19 @@ async fn policy_versions_and_audit(s: Arc<SqlStore>) {
         "newest first, every field kept"
     );
     assert_eq!(s.methods_policy("t1").await.unwrap().unwrap().version, 2);
+    // Entries of the same second keep the order they were written in.
+    assert!(s
+        .save_methods_policy("t1", &p, 2, &audit("third", NOW + 2))
+        .await
+        .unwrap());
+    let ids: Vec<String> = s
+        .list_audit("t1", 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(ids[..2], ["third".to_string(), "next".to_string()]);
     assert!(s.list_audit("other", 50).await.unwrap().is_empty());
 }
 

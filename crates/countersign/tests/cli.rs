@@ -283,6 +283,197 @@ fn admin_commands_manage_the_directory_with_clear_errors() {
     assert!(out.contains("(none)"));
 }
 
+/// Runs an admin command that must succeed and prints JSON; returns the value.
+fn admin_json(dir: &Path, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let (ok, out, err) = admin(dir, &all);
+    assert!(ok, "{args:?}: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
+}
+
+#[test]
+fn the_methods_policy_is_changed_by_policy_administrators_and_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let t = ["--tenant", "contoso"];
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&t);
+        admin(d, &all)
+    };
+    assert!(
+        admin(
+            d,
+            &[
+                "tenant",
+                "create",
+                "contoso",
+                "--display-name",
+                "Contoso",
+                "--domain",
+                "contoso.com"
+            ]
+        )
+        .0
+    );
+    for u in ["alice", "bob"] {
+        let upn = format!("{u}@contoso.com");
+        assert!(run(&["user", "create", &upn, "--display-name", u]).0);
+    }
+    assert!(run(&["group", "create", "pilot"]).0);
+    assert!(
+        run(&[
+            "role",
+            "assign",
+            "alice@contoso.com",
+            "authentication-policy-administrator"
+        ])
+        .0
+    );
+
+    let p = admin_json(d, &["policy", "show", "--tenant", "contoso"]);
+    assert_eq!(p["softwareOath"]["state"], "enabled");
+    assert_eq!(
+        p["authenticator"]["featureSettings"]["numberMatchingDigits"],
+        2
+    );
+
+    // Only policy administrators may change it when an acting user is named.
+    let (ok, _, err) = run(&[
+        "policy",
+        "method",
+        "disable",
+        "software-oath",
+        "--as",
+        "bob@contoso.com",
+    ]);
+    assert!(
+        !ok && err.contains("is not a Global Administrator or Authentication Policy Administrator"),
+        "{err}"
+    );
+    let (ok, out, err) = run(&[
+        "policy",
+        "method",
+        "disable",
+        "software-oath",
+        "--as",
+        "alice@contoso.com",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("disabled"), "{out}");
+    let (ok, _, err) = run(&["policy", "method", "include", "hardware-oath", "nope"]);
+    assert!(
+        !ok && err.contains("hardwareOath.includeTargets[0].id") && err.contains("no group 'nope'"),
+        "{err}"
+    );
+    assert!(run(&["policy", "method", "include", "hardware-oath", "pilot"]).0);
+    let (ok, _, err) = run(&[
+        "policy",
+        "method",
+        "include",
+        "hardware-oath",
+        "pilot",
+        "--mode",
+        "push",
+    ]);
+    assert!(
+        !ok && err.contains("--mode applies to the authenticator"),
+        "{err}"
+    );
+    let (ok, _, err) = run(&["policy", "method", "enable", "sms"]);
+    assert!(!ok && err.contains("unknown method 'sms'"), "{err}");
+
+    // The document in and out: an invalid one is refused with the field named, nothing written.
+    let mut doc = admin_json(d, &["policy", "show", "--tenant", "contoso"]);
+    assert_eq!(
+        doc["hardwareOath"]["includeTargets"][0]["displayName"],
+        "pilot"
+    );
+    doc["authenticator"]["featureSettings"]["numberMatchingDigits"] = 9.into();
+    let (ok, _, err) = admin_with_stdin(
+        d,
+        &["policy", "set", "--file", "-", "--tenant", "contoso"],
+        Some(&doc.to_string()),
+    );
+    assert!(
+        !ok && err.contains("authenticator.featureSettings.numberMatchingDigits"),
+        "{err}"
+    );
+    doc["authenticator"]["featureSettings"]["numberMatchingDigits"] = 3.into();
+    let (ok, _, err) = admin_with_stdin(
+        d,
+        &["policy", "set", "--file", "-", "--tenant", "contoso"],
+        Some(&doc.to_string()),
+    );
+    assert!(ok, "{err}");
+    let p = admin_json(d, &["policy", "show", "--tenant", "contoso"]);
+    assert_eq!(
+        p["authenticator"]["featureSettings"]["numberMatchingDigits"],
+        3
+    );
+    assert_eq!(p["softwareOath"]["state"], "disabled");
+    assert!(run(&["policy", "require-mfa", "true"]).0);
+
+    // Every change is in the audit log, newest first, with who and before/after.
+    let log = admin_json(d, &["audit", "--tenant", "contoso"]);
+    let actions: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "policy.requireMfaForEveryone true",
+            "policy.set",
+            "policy.method.include hardwareOath",
+            "policy.method.disable softwareOath",
+        ]
+    );
+    let first = &log[3];
+    assert_eq!(first["actor"], "alice@contoso.com");
+    assert_eq!(first["before"]["softwareOath"]["state"], "enabled");
+    assert_eq!(first["after"]["softwareOath"]["state"], "disabled");
+    assert!(log[2]["actor"].as_str().unwrap().starts_with("operator:"));
+
+    // An application can require MFA.
+    let app = admin_json(
+        d,
+        &[
+            "app",
+            "create",
+            "--name",
+            "Payroll",
+            "--redirect-uri",
+            "https://payroll.example/cb",
+            "--tenant",
+            "contoso",
+        ],
+    );
+    let id = app["client_id"].as_str().unwrap();
+    assert_eq!(app["require_mfa"], false);
+    let app = admin_json(
+        d,
+        &["app", "update", id, "--require-mfa", "--tenant", "contoso"],
+    );
+    assert_eq!(app["require_mfa"], true);
+    let app = admin_json(
+        d,
+        &[
+            "app",
+            "update",
+            id,
+            "--require-mfa",
+            "false",
+            "--tenant",
+            "contoso",
+        ],
+    );
+    assert_eq!(app["require_mfa"], false);
+}
+
 fn serve(dir: &Path, extra: &[&str]) -> Server {
     Server::start(BIN, dir, extra, &[])
 }

@@ -18,10 +18,12 @@ CREATE TABLE methods_policies (
     updated_at BIGINT NOT NULL
 );
 
--- Every change an administrator makes: who, what, before and after, when.
+-- Every change an administrator makes: who, what, before and after, when. `seq` orders a
+-- tenant's entries (several can share a second); it is taken inside the change's transaction.
 CREATE TABLE audit_log (
     id TEXT PRIMARY KEY,
     tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    seq BIGINT NOT NULL,
     at BIGINT NOT NULL,
     actor TEXT NOT NULL,
     action TEXT NOT NULL,
@@ -29,4 +31,4 @@ CREATE TABLE audit_log (
     before_value TEXT,
     after_value TEXT
 );
-CREATE INDEX audit_log_tenant_at ON audit_log(tenant_id, at);
+CREATE UNIQUE INDEX audit_log_tenant_seq ON audit_log(tenant_id, seq);

@@ -36,7 +36,7 @@ pub(super) enum PolicyCmd {
     RequireMfa {
         #[command(flatten)]
         t: TenantArg,
-        #[arg(value_name = "true|false")]
+        #[arg(value_name = "true|false", action = clap::ArgAction::Set)]
         value: bool,
         #[command(flatten)]
         actor: ActorArg,
