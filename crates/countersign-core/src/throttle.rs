@@ -23,18 +23,28 @@ pub struct LockoutPolicy {
     pub max_delay: i64,
     /// After this many consecutive failures the key stays locked until an administrator unlocks it.
     pub hard_limit: Option<u32>,
-    /// Failures older than this many seconds are forgotten (for client addresses, which are shared).
+    /// Failures older than this many seconds are forgotten (a permanent lock is not).
     pub decay_after: Option<i64>,
 }
 
+/// Every policy forgets failures after at most this long without one, and every temporary lock
+/// ends sooner: a counter this old is the same as none, and the store purges it — for names that
+/// were only typed and real accounts alike, so that what is kept says nothing about which exist.
+pub const FORGOTTEN_AFTER: i64 = 24 * 3600;
+
+/// Failures at which an account is locked until an administrator unlocks it; such counters are
+/// never purged.
+pub const PERMANENT_AT: u32 = 100;
+
 impl LockoutPolicy {
-    /// Per account: 10 tries, then 1 min, 2 min, 4 min … up to 1 h; permanently locked at 100.
+    /// Per account: 10 tries, then 1 min, 2 min, 4 min … up to 1 h; permanently locked at 100;
+    /// failures forgotten after a day without one.
     pub const ACCOUNT: LockoutPolicy = LockoutPolicy {
         threshold: 10,
         base_delay: 60,
         max_delay: 3600,
-        hard_limit: Some(100),
-        decay_after: None,
+        hard_limit: Some(PERMANENT_AT),
+        decay_after: Some(FORGOTTEN_AFTER),
     };
     /// Per client address: looser (addresses are shared behind NAT), forgotten after an hour.
     pub const ADDRESS: LockoutPolicy = LockoutPolicy {
@@ -47,14 +57,14 @@ impl LockoutPolicy {
 
     /// Whether `state` is locked at `now`.
     pub fn lock(&self, state: &ThrottleState, now: Timestamp) -> Lock {
-        if let Some(decay) = self.decay_after {
-            if now - state.last_failure_at > decay {
-                return Lock::Open;
-            }
-        }
         if let Some(hard) = self.hard_limit {
             if state.failures >= hard {
                 return Lock::Permanent;
+            }
+        }
+        if let Some(decay) = self.decay_after {
+            if now - state.last_failure_at > decay {
+                return Lock::Open;
             }
         }
         if state.failures < self.threshold {
@@ -212,5 +222,32 @@ mod tests {
         let p = LockoutPolicy::ADDRESS;
         assert!(p.lock(&st(60, 1000), 1001).is_locked());
         assert_eq!(p.lock(&st(60, 1000), 1000 + 3601), Lock::Open);
+    }
+}
+
+#[cfg(test)]
+mod forgetting {
+    use super::*;
+
+    /// What the store's purge relies on: a counter older than `FORGOTTEN_AFTER` is open and
+    /// counts afresh under every policy, unless permanently locked.
+    #[test]
+    fn every_policy_forgets_within_the_purge_age() {
+        for p in [LockoutPolicy::ACCOUNT, LockoutPolicy::ADDRESS] {
+            assert!(p.decay_after.is_some_and(|d| d <= FORGOTTEN_AFTER));
+            assert!(p.max_delay < FORGOTTEN_AFTER);
+            assert!(p.hard_limit.is_none_or(|h| h == PERMANENT_AT));
+        }
+        let old = |failures| ThrottleState {
+            failures,
+            last_failure_at: 0,
+        };
+        let later = FORGOTTEN_AFTER + 1;
+        assert_eq!(LockoutPolicy::ACCOUNT.lock(&old(99), later), Lock::Open);
+        assert_eq!(
+            LockoutPolicy::ACCOUNT.lock(&old(PERMANENT_AT), later),
+            Lock::Permanent,
+            "a permanent lock is not forgotten"
+        );
     }
 }

@@ -12,7 +12,7 @@ use countersign_core::oath::{CodeDecision, OathToken};
 use countersign_core::policy::{MethodsPolicy, StoredPolicy};
 use countersign_core::secret::{token_digest, Secret};
 use countersign_core::store::Store;
-use countersign_core::throttle::{LockoutPolicy, Release};
+use countersign_core::throttle::{self, LockoutPolicy, Release};
 use countersign_core::StoreError;
 
 /// Maps a unique-constraint violation to `Conflict(what)`, anything else to `Backend`.
@@ -108,7 +108,7 @@ impl SqlStore {
 }
 
 /// Counts one attempt against a throttling key only if `LockoutPolicy::lock` leaves the key open:
-/// the same decision, in the same order (decay, hard limit, threshold, doubling delay capped at
+/// the same decision, in the same order (hard limit, decay, threshold, doubling delay capped at
 /// the maximum), made inside the write so that parallel attempts are decided one after another.
 /// No row comes back when the key is locked. Parameters: key, now, decay_after (-1: none),
 /// threshold, base_delay, max_delay, hard_limit (-1: none). The conformance suite checks this
@@ -119,16 +119,16 @@ const RESERVE_ATTEMPT: &str = "\
       failures = CASE WHEN $3 >= 0 AND $2 - throttle.last_failure_at > $3 \
                       THEN 1 ELSE throttle.failures + 1 END, \
       last_failure_at = $2 \
-    WHERE ($3 >= 0 AND $2 - throttle.last_failure_at > $3) \
-       OR (($7 < 0 OR throttle.failures < $7) \
-           AND (throttle.failures < $4 \
-                OR $2 >= throttle.last_failure_at + CASE \
-                     WHEN ($5 << CAST(CASE WHEN throttle.failures - $4 > 30 THEN 30 \
-                                           ELSE throttle.failures - $4 END AS INTEGER)) > $6 \
-                     THEN $6 \
-                     ELSE ($5 << CAST(CASE WHEN throttle.failures - $4 > 30 THEN 30 \
-                                           ELSE throttle.failures - $4 END AS INTEGER)) \
-                   END)) \
+    WHERE ($7 < 0 OR throttle.failures < $7) \
+      AND (($3 >= 0 AND $2 - throttle.last_failure_at > $3) \
+           OR throttle.failures < $4 \
+           OR $2 >= throttle.last_failure_at + CASE \
+                WHEN ($5 << CAST(CASE WHEN throttle.failures - $4 > 30 THEN 30 \
+                                      ELSE throttle.failures - $4 END AS INTEGER)) > $6 \
+                THEN $6 \
+                ELSE ($5 << CAST(CASE WHEN throttle.failures - $4 > 30 THEN 30 \
+                                      ELSE throttle.failures - $4 END AS INTEGER)) \
+              END) \
     RETURNING failures";
 
 #[async_trait]
@@ -1221,6 +1221,15 @@ impl Store for SqlStore {
             .await?;
         n += self
             .exec(query("DELETE FROM refresh_tokens WHERE expires_at <= $1").bind(now))
+            .await?;
+        // Counters every policy has forgotten, whatever their key (a typed name, a real account,
+        // an address); permanent locks stay until an administrator lifts them.
+        n += self
+            .exec(
+                query("DELETE FROM throttle WHERE last_failure_at < $1 AND failures < $2")
+                    .bind(now - throttle::FORGOTTEN_AFTER)
+                    .bind(throttle::PERMANENT_AT as i64),
+            )
             .await?;
         Ok(n)
     }

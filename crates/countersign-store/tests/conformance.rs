@@ -8,7 +8,7 @@ use countersign_core::oath::{CodeDecision, OathAlgorithm, OathKind, OathToken};
 use countersign_core::policy::{MethodsPolicy, State};
 use countersign_core::secret::Secret;
 use countersign_core::store::Store;
-use countersign_core::throttle::{LockoutPolicy, Release};
+use countersign_core::throttle::{self, LockoutPolicy, Release};
 use countersign_core::StoreError;
 use countersign_store::SqlStore;
 use std::sync::Arc;
@@ -288,7 +288,7 @@ async fn reservation_decides_like_the_policy(s: Arc<SqlStore>) {
         .enumerate()
     {
         for failures in [0u32, 1, 9, 10, 11, 12, 16, 50, 99, 100] {
-            for age in [0i64, 59, 60, 119, 120, 3599, 3600, 3601, 7200] {
+            for age in [0i64, 59, 60, 119, 120, 3599, 3600, 3601, 7200, 86400, 86401] {
                 let key = format!("grid:{pi}:{failures}:{age}");
                 for _ in 0..failures {
                     assert!(s.reserve_attempt(&[(&key, counting)], NOW).await.unwrap());
@@ -581,6 +581,39 @@ async fn purge_removes_only_expired(s: Arc<SqlStore>) {
     assert!(s.refresh_by_digest("r1").await.unwrap().is_some());
     s.purge_expired(NOW + 1001, 3600).await.unwrap();
     assert!(s.grant_by_id("g1").await.unwrap().is_none());
+
+    // Throttle counters: forgotten ones go, whatever their key; permanent locks stay.
+    let counting = LockoutPolicy {
+        threshold: u32::MAX,
+        hard_limit: None,
+        decay_after: None,
+        ..LockoutPolicy::ACCOUNT
+    };
+    for (key, n) in [
+        ("acct:t1:typed@contoso.com", 3),
+        ("acct:t1:perm", 100),
+        ("addr:z", 1),
+    ] {
+        for _ in 0..n {
+            assert!(s.reserve_attempt(&[(key, counting)], NOW).await.unwrap());
+        }
+    }
+    let keys = ["acct:t1:typed@contoso.com", "acct:t1:perm", "addr:z"];
+    let failures = |st: Vec<ThrottleState>| st.iter().map(|t| t.failures).collect::<Vec<_>>();
+    s.purge_expired(NOW + throttle::FORGOTTEN_AFTER, 3600)
+        .await
+        .unwrap();
+    assert_eq!(
+        failures(s.throttle_states(&keys).await.unwrap()),
+        [3, 100, 1]
+    );
+    s.purge_expired(NOW + throttle::FORGOTTEN_AFTER + 1, 3600)
+        .await
+        .unwrap();
+    assert_eq!(
+        failures(s.throttle_states(&keys).await.unwrap()),
+        [0, 100, 0]
+    );
 }
 
 fn oath(id: &str, serial: Option<&str>) -> OathToken {
