@@ -75,6 +75,38 @@ pub async fn start_flow(
     Ok(f)
 }
 
+/// A flow for a bare visit of the sign-in page, **not stored**: visiting the page writes nothing
+/// (a crawler or a flood of visits costs no storage). Its anti-CSRF token is derived from its id,
+/// the cookie value, which a page of another site can neither read nor set; the flow is stored,
+/// under a new id, when the person posts a name ([`store_visit`]).
+pub fn visit(deps: &Deps, tenant: &Tenant) -> SignInFlow {
+    visit_with_id(deps, tenant, deps.secret_token())
+}
+
+/// The unstored flow of a bare visit whose cookie is `id`.
+pub fn visit_with_id(deps: &Deps, tenant: &Tenant, id: String) -> SignInFlow {
+    let now = deps.now();
+    SignInFlow {
+        csrf: token_digest(&format!("visit-csrf:{id}")),
+        id,
+        tenant_id: tenant.id.clone(),
+        request: None,
+        state: crate::flow::new_state(false),
+        return_to: None,
+        created_at: now,
+        expires_at: now + deps.settings.flow_ttl,
+    }
+}
+
+/// Stores a visit's flow once its first form was posted, under a new id and anti-CSRF token:
+/// an id the browser arrived with (possibly planted by someone else) never carries a sign-in.
+pub async fn store_visit(deps: &Deps, mut flow: SignInFlow) -> CoreResult<SignInFlow> {
+    flow.id = deps.secret_token();
+    flow.csrf = deps.secret_token();
+    deps.store.insert_flow(&flow).await?;
+    Ok(flow)
+}
+
 /// Loads a live flow of this tenant; an unknown, foreign or expired one is `FlowExpired`.
 pub async fn load_flow(deps: &Deps, tenant: &Tenant, id: &str) -> CoreResult<SignInFlow> {
     match deps.store.flow_by_id(id).await? {

@@ -102,9 +102,10 @@ impl Worker {
                 // keeps its flow at the password step.
                 let name = format!("load-locked-{index}@{}", domain_of(&args.user));
                 let (cookie, csrf) = w.start_flow().await?;
-                w.post_username(&cookie, &csrf, &name).await?;
+                // A bare visit's flow is stored under a new cookie when the name is posted.
+                let cookie = w.post_username(&cookie, &csrf, &name).await?;
+                w.csrf = w.csrf_of_page(&cookie).await?;
                 w.flow_cookie = cookie;
-                w.csrf = csrf;
                 for _ in 0..10 {
                     let _ = w.post_password("wrong-password-for-load").await;
                 }
@@ -151,7 +152,8 @@ impl Worker {
         Ok((cookie, csrf))
     }
 
-    async fn post_username(&self, cookie: &str, csrf: &str, name: &str) -> anyhow::Result<()> {
+    /// Posts the name; returns the flow cookie to go on with (a new one for a bare visit's flow).
+    async fn post_username(&self, cookie: &str, csrf: &str, name: &str) -> anyhow::Result<String> {
         let r = self
             .client
             .post(self.url("/login/username"))
@@ -162,7 +164,19 @@ impl Worker {
         if r.status() != 303 {
             bail!("username step: {}", r.status());
         }
-        Ok(())
+        Ok(set_cookie(&r, "cs_flow").unwrap_or_else(|| cookie.to_string()))
+    }
+
+    async fn csrf_of_page(&self, cookie: &str) -> anyhow::Result<String> {
+        let page = self
+            .client
+            .get(self.url("/login"))
+            .header("cookie", cookie)
+            .send()
+            .await?
+            .text()
+            .await?;
+        csrf_of(&page)
     }
 
     async fn post_password(&self, password: &str) -> anyhow::Result<u16> {
@@ -212,15 +226,7 @@ impl Worker {
             .await?;
         let flow = set_cookie(&r, "cs_flow")
             .ok_or_else(|| anyhow!("authorize: no flow ({})", r.status()))?;
-        let page = self
-            .client
-            .get(self.url("/login"))
-            .header("cookie", &flow)
-            .send()
-            .await?
-            .text()
-            .await?;
-        let csrf = csrf_of(&page)?;
+        let csrf = self.csrf_of_page(&flow).await?;
         let user = self.user.clone();
         self.post_username(&flow, &csrf, &user).await?;
         let r = self

@@ -309,3 +309,50 @@ async fn a_disabled_method_stops_working_at_once_and_comes_back_when_enabled() {
     web.sign_in("contoso", "alice", PASSWORD).await;
     assert!(page(&web).await.contains("Enter code"));
 }
+
+fn set_cookie_value(r: &reqwest::Response, name: &str) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix(&format!("{name}=")))
+        .map(|v| v.split(';').next().unwrap_or("").to_string())
+}
+
+#[tokio::test]
+async fn visiting_the_sign_in_page_writes_nothing_until_a_name_is_posted() {
+    let s = TestServer::start().await;
+    s.seed().await;
+    let store = &s.state.deps.store;
+    let web = WebClient::new(&s.base);
+    let r = web.get("/contoso/login").await;
+    let visit = set_cookie_value(&r, "cs_flow").expect("a flow cookie");
+    let html = r.text().await.unwrap();
+    assert!(
+        store.flow_by_id(&visit).await.unwrap().is_none(),
+        "stored on a visit"
+    );
+    // A token that is not the visit's is refused, and still nothing is stored.
+    let r = web
+        .post_form(
+            "/contoso/login/username",
+            &[("csrf", "forged"), ("username", "alice")],
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+    assert!(store.flow_by_id(&visit).await.unwrap().is_none());
+    // The name posted with the page's token: stored now, under a new id.
+    let csrf = csrf_of(&html).unwrap();
+    let r = web
+        .post_form(
+            "/contoso/login/username",
+            &[("csrf", &csrf), ("username", "alice")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let stored = set_cookie_value(&r, "cs_flow").expect("the stored flow's cookie");
+    assert_ne!(stored, visit, "a visit's id never carries a sign-in");
+    assert!(store.flow_by_id(&visit).await.unwrap().is_none());
+    assert!(store.flow_by_id(&stored).await.unwrap().is_some());
+    assert!(page(&web).await.contains("Enter password"));
+}

@@ -22,7 +22,8 @@ async fn at_password_step(web: &WebClient) -> String {
         )
         .await;
     assert_eq!(r.status(), 303);
-    csrf
+    // the flow is stored (under a new id and token) once the name is posted
+    web.csrf("/contoso/login").await
 }
 
 /// Posts `n` forms at once to `path` of this browser's flow, each with its own `field` value;

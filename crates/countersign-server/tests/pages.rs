@@ -123,6 +123,7 @@ async fn empty_inputs_get_clear_messages() {
         &[("csrf", &csrf), ("username", "alice")],
     )
     .await;
+    let csrf = web.csrf("/contoso/login").await;
     let r = web
         .post_form(
             "/contoso/login/password",

@@ -147,16 +147,8 @@ async fn save_and_continue(
 /// Starts a sign-in flow and sends the browser to its first page.
 pub async fn begin(state: &AppState, tenant: &Tenant, flow: &SignInFlow) -> Response {
     let mut res = Redirect::to(&format!("{}/login", tenant_path(tenant))).into_response();
-    res.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(
-            state,
-            FLOW_COOKIE,
-            &flow.id,
-            &tenant_path(tenant),
-            Some(state.deps.settings.flow_ttl),
-        ),
-    );
+    res.headers_mut()
+        .append(header::SET_COOKIE, flow_cookie(state, tenant, flow));
     res
 }
 
@@ -447,19 +439,22 @@ pub async fn show(
     if current_session(&state, &tenant, &headers).await?.is_some() {
         return Ok(Redirect::to(&format!("{}/", tenant_path(&tenant))).into_response());
     }
-    let flow = session::start_flow(&state.deps, &tenant, None, false, &[]).await?;
+    // Nothing is stored until a name is posted.
+    let flow = session::visit(&state.deps, &tenant);
     let mut res = page(StatusCode::OK, username_page(&tenant, &flow, None));
-    res.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(
-            &state,
-            FLOW_COOKIE,
-            &flow.id,
-            &tenant_path(&tenant),
-            Some(state.deps.settings.flow_ttl),
-        ),
-    );
+    res.headers_mut()
+        .append(header::SET_COOKIE, flow_cookie(&state, &tenant, &flow));
     Ok(res)
+}
+
+fn flow_cookie(state: &AppState, tenant: &Tenant, flow: &SignInFlow) -> header::HeaderValue {
+    set_cookie(
+        state,
+        FLOW_COOKIE,
+        &flow.id,
+        &tenant_path(tenant),
+        Some(state.deps.settings.flow_ttl),
+    )
 }
 
 pub async fn username(
@@ -468,7 +463,18 @@ pub async fn username(
     headers: HeaderMap,
     Form(form): Form<UsernameForm>,
 ) -> Result<Response, PageError> {
-    let (tenant, mut flow) = posted_flow(&state, &name, &headers, form.csrf.as_deref()).await?;
+    let tenant = http::tenant(&state, &name).await?;
+    // The flow of this browser, or the unstored one of its bare visit.
+    let (mut flow, stored) = match current_flow(&state, &tenant, &headers).await? {
+        Some(f) => (f, true),
+        None => {
+            let id = cookie(&headers, FLOW_COOKIE)
+                .filter(|c| !c.is_empty() && c.len() <= 128)
+                .ok_or_else(|| AppError::from(CoreError::FlowExpired))?;
+            (session::visit_with_id(&state.deps, &tenant, id), false)
+        }
+    };
+    check_csrf(&flow.csrf, form.csrf.as_deref())?;
     let typed = form.username.as_deref().unwrap_or("");
     match flow::identify(
         &state.deps,
@@ -479,7 +485,11 @@ pub async fn username(
     )
     .await
     {
-        Ok(_) => save_and_continue(&state, &tenant, &flow).await,
+        Ok(_) if stored => save_and_continue(&state, &tenant, &flow).await,
+        Ok(_) => {
+            let flow = session::store_visit(&state.deps, flow).await?;
+            Ok(begin(&state, &tenant, &flow).await)
+        }
         Err(CoreError::Invalid { .. }) => {
             let msg = "Enter your sign-in name, like alice@contoso.com.";
             Ok(page(
