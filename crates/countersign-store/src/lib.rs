@@ -244,6 +244,19 @@ pub mod testing {
         Some((store, schema))
     }
 
+    /// Whether this store's PostgreSQL connection is encrypted (TLS), as the server reports it.
+    pub async fn uses_tls(store: &SqlStore) -> bool {
+        let row = crate::db::query(
+            "SELECT CAST(CASE WHEN ssl THEN 1 ELSE 0 END AS BIGINT) FROM pg_stat_ssl \
+             WHERE pid = pg_backend_pid()",
+        )
+        .fetch_opt(&store.db)
+        .await
+        .unwrap()
+        .expect("a row for this connection");
+        row.first::<i64>().unwrap() == 1
+    }
+
     fn getrandom_fill(buf: &mut [u8]) {
         use countersign_core::random::{OsRandom, Rng};
         OsRandom.fill(buf);

@@ -873,6 +873,44 @@ async fn sqlite_data_survives_reopen() {
         .is_some());
 }
 
+/// Managed PostgreSQL services require TLS: `sslmode` in the URL is honoured (through rustls),
+/// and a certificate that can't be verified is refused when the URL asks for verification.
+#[tokio::test]
+async fn postgres_connections_use_tls_as_the_url_asks() {
+    let Some(url) = countersign_store::testing::postgres_url() else {
+        return;
+    };
+    let with = |mode: &str| {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{sep}sslmode={mode}")
+    };
+    let open = |u: String| async move {
+        SqlStore::open(&u, None, countersign_store::KeyFile::Ephemeral).await
+    };
+    let s = open(with("require")).await.expect("sslmode=require");
+    assert!(
+        countersign_store::testing::uses_tls(&s).await,
+        "require: TLS"
+    );
+    s.close().await;
+    let s = open(with("disable")).await.expect("sslmode=disable");
+    assert!(
+        !countersign_store::testing::uses_tls(&s).await,
+        "disable: plain"
+    );
+    s.close().await;
+    // This machine's server has a self-signed certificate: verification must fail, clearly.
+    let e = open(with("verify-full"))
+        .await
+        .err()
+        .expect("unverifiable certificate");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("certificate") || msg.contains("tls") || msg.contains("TLS"),
+        "{msg}"
+    );
+}
+
 #[tokio::test]
 async fn bad_urls_are_refused_clearly() {
     let e = SqlStore::open("mysql://x", None, countersign_store::KeyFile::Ephemeral)
