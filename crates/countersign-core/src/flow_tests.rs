@@ -8,7 +8,7 @@ use crate::flow::{self, decide, Account, FlowState, Method, Next, Proof, Step};
 use crate::model::{AdminRole, Tenant, User};
 use crate::oath::{self, OathKind};
 use crate::policy::{self, Actor, MethodId, MethodsPolicy, State};
-use crate::store::Store;
+use crate::store::*;
 use crate::testing::*;
 
 fn account(has_password: bool, usable: &[Method]) -> Account {

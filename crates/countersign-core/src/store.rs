@@ -1,6 +1,8 @@
-//! The `Store` trait: everything the core persists, asked for by meaning. Implementations (SQLite,
-//! PostgreSQL) live in countersign-store and pass one conformance suite; single-use credentials
-//! are consumed atomically there, so the core's replay rules hold under parallel requests.
+//! The `Store` traits: everything the core persists, asked for by meaning, one trait per concern
+//! (directory, methods, throttle, flows and sessions, grants, keys, policy, logs) and `Store`
+//! for all of them. Implementations (SQLite, PostgreSQL) live in countersign-store and pass one
+//! conformance suite; single-use credentials are consumed atomically there, so the core's replay
+//! rules hold under parallel requests.
 
 use crate::clock::Timestamp;
 use crate::error::StoreError;
@@ -10,58 +12,52 @@ use async_trait::async_trait;
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Tenants, users, groups and their members, admin roles, OIDC clients.
 #[async_trait]
-pub trait Store: Send + Sync {
-    /// Cheap round trip for health checks.
-    async fn ping(&self) -> StoreResult<()>;
-
-    // --- tenants ---
+pub trait DirectoryStore: Send + Sync {
     async fn insert_tenant(&self, t: &Tenant) -> StoreResult<()>;
     async fn update_tenant(&self, t: &Tenant) -> StoreResult<()>;
     async fn delete_tenant(&self, id: &str) -> StoreResult<bool>;
     async fn tenant_by_name(&self, name: &str) -> StoreResult<Option<Tenant>>;
     async fn tenant_by_id(&self, id: &str) -> StoreResult<Option<Tenant>>;
     async fn list_tenants(&self) -> StoreResult<Vec<Tenant>>;
-
-    // --- users ---
     async fn insert_user(&self, u: &User) -> StoreResult<()>;
     async fn update_user(&self, u: &User) -> StoreResult<()>;
     async fn delete_user(&self, id: &str) -> StoreResult<bool>;
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
     async fn user_by_upn(&self, tenant_id: &str, upn: &str) -> StoreResult<Option<User>>;
     async fn list_users(&self, tenant_id: &str) -> StoreResult<Vec<User>>;
-
-    // --- groups and membership ---
     async fn insert_group(&self, g: &Group) -> StoreResult<()>;
     async fn update_group(&self, g: &Group) -> StoreResult<()>;
     async fn delete_group(&self, id: &str) -> StoreResult<bool>;
     async fn group_by_name(&self, tenant_id: &str, name: &str) -> StoreResult<Option<Group>>;
     async fn list_groups(&self, tenant_id: &str) -> StoreResult<Vec<Group>>;
+
     /// Returns false when the user already was a member.
     async fn add_member(&self, group_id: &str, user_id: &str) -> StoreResult<bool>;
     async fn remove_member(&self, group_id: &str, user_id: &str) -> StoreResult<bool>;
     async fn group_members(&self, group_id: &str) -> StoreResult<Vec<User>>;
     async fn groups_of_user(&self, user_id: &str) -> StoreResult<Vec<Group>>;
-
-    // --- admin roles ---
     async fn assign_role(&self, user_id: &str, role: AdminRole) -> StoreResult<bool>;
     async fn unassign_role(&self, user_id: &str, role: AdminRole) -> StoreResult<bool>;
     async fn roles_of_user(&self, user_id: &str) -> StoreResult<Vec<AdminRole>>;
-
-    // --- OIDC clients ---
     async fn insert_client(&self, c: &OidcClient) -> StoreResult<()>;
     async fn update_client(&self, c: &OidcClient) -> StoreResult<()>;
     async fn delete_client(&self, id: &str) -> StoreResult<bool>;
     async fn client_by_id(&self, id: &str) -> StoreResult<Option<OidcClient>>;
     async fn list_clients(&self, tenant_id: &str) -> StoreResult<Vec<OidcClient>>;
+}
 
-    // --- OATH tokens ---
+/// Users' registered sign-in methods (OATH tokens) and the single-use decision on a code.
+#[async_trait]
+pub trait MethodStore: Send + Sync {
     /// Inserts tokens in one transaction: all or none (a duplicate serial is a conflict).
     async fn insert_oath_tokens(&self, tokens: &[crate::oath::OathToken]) -> StoreResult<()>;
     async fn oath_tokens_of_user(&self, user_id: &str) -> StoreResult<Vec<crate::oath::OathToken>>;
     async fn list_oath_tokens(&self, tenant_id: &str) -> StoreResult<Vec<crate::oath::OathToken>>;
     async fn delete_oath_token(&self, id: &str) -> StoreResult<bool>;
     async fn set_oath_active(&self, id: &str, active: bool) -> StoreResult<()>;
+
     /// Decides a verification-code attempt in one write. First the attempt is reserved under the
     /// user's code `key` as `reserve_attempt` does (`Locked`, changing nothing, when `policy`
     /// locks it). Then `matched` (a token and the time step the code matched) is accepted if no
@@ -76,10 +72,14 @@ pub trait Store: Send + Sync {
         matched: Option<(&str, i64)>,
         failed: &[(&str, i64)],
     ) -> StoreResult<crate::oath::CodeDecision>;
+}
 
-    // --- throttling ---
+/// Failure counters of throttling keys, reserved before an attempt is checked.
+#[async_trait]
+pub trait ThrottleStore: Send + Sync {
     /// The states of several keys in one round trip, in the order asked (zero for unknown keys).
     async fn throttle_states(&self, keys: &[&str]) -> StoreResult<Vec<ThrottleState>>;
+
     /// Reserves one attempt under every key at once: when each key is open under its policy at
     /// `now` (`LockoutPolicy::lock`), counts the attempt as a failure against all of them and
     /// returns true; when any is locked, changes nothing and returns false. Atomic, so of any
@@ -90,11 +90,15 @@ pub trait Store: Send + Sync {
         keys: &[(&str, LockoutPolicy)],
         now: Timestamp,
     ) -> StoreResult<bool>;
+
     /// Gives back, in one write, what a successful attempt reserved under each key.
     async fn release_attempt(&self, keys: &[(&str, Release)]) -> StoreResult<()>;
     async fn clear_throttle(&self, key: &str) -> StoreResult<()>;
+}
 
-    // --- sign-in flows ---
+/// Sign-in flows in progress and the browser sessions they end in.
+#[async_trait]
+pub trait FlowStore: Send + Sync {
     // A flow's id is its cookie value, a bearer secret: stores keep only its digest
     // (`secret::token_digest`) and are always asked with the id itself.
     async fn insert_flow(&self, f: &SignInFlow) -> StoreResult<()>;
@@ -102,13 +106,13 @@ pub trait Store: Send + Sync {
     async fn flow_by_id(&self, id: &str) -> StoreResult<Option<SignInFlow>>;
     async fn delete_flow(&self, id: &str) -> StoreResult<()>;
 
-    // --- sessions ---
     /// Stores a session; with `ending_flow`, deletes that sign-in flow in the same transaction
     /// (a finished sign-in starts its session and ends its flow at once).
     async fn insert_session(&self, s: &Session, ending_flow: Option<&str>) -> StoreResult<()>;
     async fn session_by_digest(&self, digest: &str) -> StoreResult<Option<Session>>;
     async fn touch_session(&self, digest: &str, at: Timestamp) -> StoreResult<()>;
     async fn delete_session(&self, digest: &str) -> StoreResult<()>;
+
     /// Ends a user's access after an account event, in one transaction: deletes their sessions
     /// except `keep_session` (a digest: the caller's own), revokes their grants (and with them
     /// every refresh token), deletes their unredeemed authorization codes, and sets their
@@ -120,10 +124,14 @@ pub trait Store: Send + Sync {
         at: Timestamp,
         keep_session: Option<&str>,
     ) -> StoreResult<u64>;
+}
 
-    // --- authorization codes, grants, refresh tokens ---
+/// Authorization codes, grants and refresh tokens, each consumed once.
+#[async_trait]
+pub trait GrantStore: Send + Sync {
     async fn insert_code(&self, c: &AuthCode) -> StoreResult<()>;
     async fn code_by_digest(&self, digest: &str) -> StoreResult<Option<AuthCode>>;
+
     /// Atomically mark the code used and bind it to `grant_id`; only the first caller gets `Fresh`.
     async fn consume_code(
         &self,
@@ -137,14 +145,17 @@ pub trait Store: Send + Sync {
     async fn revoke_grant(&self, id: &str, at: Timestamp) -> StoreResult<()>;
     async fn insert_refresh(&self, r: &RefreshToken) -> StoreResult<()>;
     async fn refresh_by_digest(&self, digest: &str) -> StoreResult<Option<RefreshToken>>;
+
     /// A refresh token with its grant, in one round trip (the token endpoint's hot path).
     async fn refresh_with_grant(&self, digest: &str) -> StoreResult<Option<(RefreshToken, Grant)>>;
+
     /// Atomically mark the refresh token used; only the first caller gets `Fresh`.
     async fn consume_refresh(
         &self,
         digest: &str,
         now: Timestamp,
     ) -> StoreResult<Consumed<RefreshToken>>;
+
     /// Rotation in one transaction: consume `old` and, only if that was its first use, store `new`.
     async fn rotate_refresh(
         &self,
@@ -152,25 +163,26 @@ pub trait Store: Send + Sync {
         now: Timestamp,
         new: &RefreshToken,
     ) -> StoreResult<Consumed<RefreshToken>>;
+}
 
-    // --- signing keys ---
+/// Token signing keys.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
     async fn insert_signing_key(&self, k: &SigningKey) -> StoreResult<()>;
     async fn retire_signing_key(&self, kid: &str, at: Timestamp) -> StoreResult<()>;
     async fn delete_signing_key(&self, kid: &str) -> StoreResult<()>;
     async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKey>>;
+}
 
-    // --- sign-in log ---
-    /// May be written asynchronously (batched); `list_signins` sees every entry appended before it.
-    async fn append_signin(&self, e: &SignInLogEntry) -> StoreResult<()>;
-    /// Newest first.
-    async fn list_signins(&self, tenant_id: &str, limit: u32) -> StoreResult<Vec<SignInLogEntry>>;
-
-    // --- authentication methods policy and audit log ---
+/// Each tenant's authentication methods policy, changed with its audit entry.
+#[async_trait]
+pub trait PolicyStore: Send + Sync {
     /// The tenant's policy and its version; `None` while it has never been changed.
     async fn methods_policy(
         &self,
         tenant_id: &str,
     ) -> StoreResult<Option<crate::policy::StoredPolicy>>;
+
     /// Stores `policy` as version `expected_version + 1` and appends `audit`, in one transaction,
     /// only if the stored version is still `expected_version` (0: never changed). Returns false,
     /// writing nothing, when someone else changed it first.
@@ -181,10 +193,36 @@ pub trait Store: Send + Sync {
         expected_version: i64,
         audit: &AuditEntry,
     ) -> StoreResult<bool>;
+}
+
+/// The sign-in log and the audit log.
+#[async_trait]
+pub trait LogStore: Send + Sync {
+    /// May be written asynchronously (batched); `list_signins` sees every entry appended before it.
+    async fn append_signin(&self, e: &SignInLogEntry) -> StoreResult<()>;
+
+    /// Newest first.
+    async fn list_signins(&self, tenant_id: &str, limit: u32) -> StoreResult<Vec<SignInLogEntry>>;
+
     /// Newest first.
     async fn list_audit(&self, tenant_id: &str, limit: u32) -> StoreResult<Vec<AuditEntry>>;
+}
 
-    // --- housekeeping ---
+/// Everything the core persists: one implementation per backend provides every concern.
+#[async_trait]
+pub trait Store:
+    DirectoryStore
+    + MethodStore
+    + ThrottleStore
+    + FlowStore
+    + GrantStore
+    + KeyStore
+    + PolicyStore
+    + LogStore
+{
+    /// Cheap round trip for health checks.
+    async fn ping(&self) -> StoreResult<()>;
+
     /// Deletes expired flows, sessions, codes, refresh tokens and grants; returns rows removed.
     async fn purge_expired(&self, now: Timestamp, session_idle: i64) -> StoreResult<u64>;
 }

@@ -9,7 +9,7 @@ use crate::oidc::TokenSigner;
 use crate::password::PasswordHasher;
 use crate::random::OsRandom;
 use crate::secret::Secret;
-use crate::store::{Store, StoreResult};
+use crate::store::*;
 use crate::throttle::{LockoutPolicy, Release};
 use crate::{CoreResult, Deps, Settings};
 use async_trait::async_trait;
@@ -48,10 +48,7 @@ impl MemStore {
 }
 
 #[async_trait]
-impl Store for MemStore {
-    async fn ping(&self) -> StoreResult<()> {
-        Ok(())
-    }
+impl DirectoryStore for MemStore {
     async fn insert_tenant(&self, t: &Tenant) -> StoreResult<()> {
         let mut d = self.0.lock().unwrap();
         if d.tenants.values().any(|x| x.name == t.name) {
@@ -60,6 +57,7 @@ impl Store for MemStore {
         d.tenants.insert(t.id.clone(), t.clone());
         Ok(())
     }
+
     async fn update_tenant(&self, t: &Tenant) -> StoreResult<()> {
         self.0
             .lock()
@@ -68,19 +66,24 @@ impl Store for MemStore {
             .insert(t.id.clone(), t.clone());
         Ok(())
     }
+
     async fn delete_tenant(&self, id: &str) -> StoreResult<bool> {
         Ok(self.0.lock().unwrap().tenants.remove(id).is_some())
     }
+
     async fn tenant_by_name(&self, name: &str) -> StoreResult<Option<Tenant>> {
         let d = self.0.lock().unwrap();
         Ok(d.tenants.values().find(|t| t.name == name).cloned())
     }
+
     async fn tenant_by_id(&self, id: &str) -> StoreResult<Option<Tenant>> {
         Ok(self.0.lock().unwrap().tenants.get(id).cloned())
     }
+
     async fn list_tenants(&self) -> StoreResult<Vec<Tenant>> {
         Ok(self.0.lock().unwrap().tenants.values().cloned().collect())
     }
+
     async fn insert_user(&self, u: &User) -> StoreResult<()> {
         let mut d = self.0.lock().unwrap();
         if d.users
@@ -92,6 +95,7 @@ impl Store for MemStore {
         d.users.insert(u.id.clone(), u.clone());
         Ok(())
     }
+
     async fn update_user(&self, u: &User) -> StoreResult<()> {
         let mut d = self.0.lock().unwrap();
         // like the SQL stores: `tokens_valid_after` is written only by `revoke_user_access`
@@ -105,12 +109,15 @@ impl Store for MemStore {
         );
         Ok(())
     }
+
     async fn delete_user(&self, id: &str) -> StoreResult<bool> {
         Ok(self.0.lock().unwrap().users.remove(id).is_some())
     }
+
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
         Ok(self.0.lock().unwrap().users.get(id).cloned())
     }
+
     async fn user_by_upn(&self, tenant_id: &str, upn: &str) -> StoreResult<Option<User>> {
         let d = self.0.lock().unwrap();
         Ok(d.users
@@ -118,6 +125,7 @@ impl Store for MemStore {
             .find(|u| u.tenant_id == tenant_id && u.upn == upn)
             .cloned())
     }
+
     async fn list_users(&self, tenant_id: &str) -> StoreResult<Vec<User>> {
         let d = self.0.lock().unwrap();
         Ok(d.users
@@ -126,6 +134,7 @@ impl Store for MemStore {
             .cloned()
             .collect())
     }
+
     async fn insert_group(&self, g: &Group) -> StoreResult<()> {
         self.0
             .lock()
@@ -134,12 +143,15 @@ impl Store for MemStore {
             .insert(g.id.clone(), g.clone());
         Ok(())
     }
+
     async fn update_group(&self, g: &Group) -> StoreResult<()> {
         self.insert_group(g).await
     }
+
     async fn delete_group(&self, id: &str) -> StoreResult<bool> {
         Ok(self.0.lock().unwrap().groups.remove(id).is_some())
     }
+
     async fn group_by_name(&self, tenant_id: &str, name: &str) -> StoreResult<Option<Group>> {
         let d = self.0.lock().unwrap();
         Ok(d.groups
@@ -147,6 +159,7 @@ impl Store for MemStore {
             .find(|g| g.tenant_id == tenant_id && g.name == name)
             .cloned())
     }
+
     async fn list_groups(&self, tenant_id: &str) -> StoreResult<Vec<Group>> {
         let d = self.0.lock().unwrap();
         Ok(d.groups
@@ -155,6 +168,7 @@ impl Store for MemStore {
             .cloned()
             .collect())
     }
+
     async fn add_member(&self, group_id: &str, user_id: &str) -> StoreResult<bool> {
         let mut d = self.0.lock().unwrap();
         let m = (group_id.to_string(), user_id.to_string());
@@ -164,12 +178,14 @@ impl Store for MemStore {
         d.members.push(m);
         Ok(true)
     }
+
     async fn remove_member(&self, group_id: &str, user_id: &str) -> StoreResult<bool> {
         let mut d = self.0.lock().unwrap();
         let before = d.members.len();
         d.members.retain(|(g, u)| !(g == group_id && u == user_id));
         Ok(d.members.len() < before)
     }
+
     async fn group_members(&self, group_id: &str) -> StoreResult<Vec<User>> {
         let d = self.0.lock().unwrap();
         Ok(d.members
@@ -178,6 +194,7 @@ impl Store for MemStore {
             .filter_map(|(_, u)| d.users.get(u).cloned())
             .collect())
     }
+
     async fn groups_of_user(&self, user_id: &str) -> StoreResult<Vec<Group>> {
         let d = self.0.lock().unwrap();
         Ok(d.members
@@ -186,6 +203,7 @@ impl Store for MemStore {
             .filter_map(|(g, _)| d.groups.get(g).cloned())
             .collect())
     }
+
     async fn assign_role(&self, user_id: &str, role: AdminRole) -> StoreResult<bool> {
         let mut d = self.0.lock().unwrap();
         let r = (user_id.to_string(), role);
@@ -195,12 +213,14 @@ impl Store for MemStore {
         d.roles.push(r);
         Ok(true)
     }
+
     async fn unassign_role(&self, user_id: &str, role: AdminRole) -> StoreResult<bool> {
         let mut d = self.0.lock().unwrap();
         let before = d.roles.len();
         d.roles.retain(|(u, r)| !(u == user_id && *r == role));
         Ok(d.roles.len() < before)
     }
+
     async fn roles_of_user(&self, user_id: &str) -> StoreResult<Vec<AdminRole>> {
         let d = self.0.lock().unwrap();
         Ok(d.roles
@@ -209,6 +229,7 @@ impl Store for MemStore {
             .map(|(_, r)| *r)
             .collect())
     }
+
     async fn insert_client(&self, c: &OidcClient) -> StoreResult<()> {
         self.0
             .lock()
@@ -217,15 +238,19 @@ impl Store for MemStore {
             .insert(c.id.clone(), c.clone());
         Ok(())
     }
+
     async fn update_client(&self, c: &OidcClient) -> StoreResult<()> {
         self.insert_client(c).await
     }
+
     async fn delete_client(&self, id: &str) -> StoreResult<bool> {
         Ok(self.0.lock().unwrap().clients.remove(id).is_some())
     }
+
     async fn client_by_id(&self, id: &str) -> StoreResult<Option<OidcClient>> {
         Ok(self.0.lock().unwrap().clients.get(id).cloned())
     }
+
     async fn list_clients(&self, tenant_id: &str) -> StoreResult<Vec<OidcClient>> {
         let d = self.0.lock().unwrap();
         Ok(d.clients
@@ -234,10 +259,15 @@ impl Store for MemStore {
             .cloned()
             .collect())
     }
+}
+
+#[async_trait]
+impl MethodStore for MemStore {
     async fn insert_oath_tokens(&self, tokens: &[OathToken]) -> StoreResult<()> {
         self.0.lock().unwrap().oath.extend(tokens.iter().cloned());
         Ok(())
     }
+
     async fn oath_tokens_of_user(&self, user_id: &str) -> StoreResult<Vec<OathToken>> {
         let d = self.0.lock().unwrap();
         Ok(d.oath
@@ -246,6 +276,7 @@ impl Store for MemStore {
             .cloned()
             .collect())
     }
+
     async fn list_oath_tokens(&self, tenant_id: &str) -> StoreResult<Vec<OathToken>> {
         let d = self.0.lock().unwrap();
         Ok(d.oath
@@ -254,12 +285,14 @@ impl Store for MemStore {
             .cloned()
             .collect())
     }
+
     async fn delete_oath_token(&self, id: &str) -> StoreResult<bool> {
         let mut d = self.0.lock().unwrap();
         let before = d.oath.len();
         d.oath.retain(|t| t.id != id);
         Ok(d.oath.len() < before)
     }
+
     async fn set_oath_active(&self, id: &str, active: bool) -> StoreResult<()> {
         let mut d = self.0.lock().unwrap();
         for t in d.oath.iter_mut().filter(|t| t.id == id) {
@@ -267,6 +300,7 @@ impl Store for MemStore {
         }
         Ok(())
     }
+
     async fn decide_code(
         &self,
         key: &str,
@@ -296,6 +330,10 @@ impl Store for MemStore {
         }
         Ok(CodeDecision::Rejected)
     }
+}
+
+#[async_trait]
+impl ThrottleStore for MemStore {
     async fn throttle_states(&self, keys: &[&str]) -> StoreResult<Vec<ThrottleState>> {
         let d = self.0.lock().unwrap();
         Ok(keys
@@ -303,6 +341,7 @@ impl Store for MemStore {
             .map(|k| d.throttle.get(*k).copied().unwrap_or_default())
             .collect())
     }
+
     async fn reserve_attempt(
         &self,
         keys: &[(&str, LockoutPolicy)],
@@ -325,6 +364,7 @@ impl Store for MemStore {
         }
         Ok(open)
     }
+
     async fn release_attempt(&self, keys: &[(&str, Release)]) -> StoreResult<()> {
         let mut d = self.0.lock().unwrap();
         for (k, r) in keys {
@@ -341,24 +381,33 @@ impl Store for MemStore {
         }
         Ok(())
     }
+
     async fn clear_throttle(&self, key: &str) -> StoreResult<()> {
         self.0.lock().unwrap().throttle.remove(key);
         Ok(())
     }
+}
+
+#[async_trait]
+impl FlowStore for MemStore {
     async fn insert_flow(&self, f: &SignInFlow) -> StoreResult<()> {
         self.0.lock().unwrap().flows.insert(f.id.clone(), f.clone());
         Ok(())
     }
+
     async fn update_flow(&self, f: &SignInFlow) -> StoreResult<()> {
         self.insert_flow(f).await
     }
+
     async fn flow_by_id(&self, id: &str) -> StoreResult<Option<SignInFlow>> {
         Ok(self.0.lock().unwrap().flows.get(id).cloned())
     }
+
     async fn delete_flow(&self, id: &str) -> StoreResult<()> {
         self.0.lock().unwrap().flows.remove(id);
         Ok(())
     }
+
     async fn insert_session(&self, s: &Session, ending_flow: Option<&str>) -> StoreResult<()> {
         let mut m = self.0.lock().unwrap();
         m.sessions.insert(s.id_digest.clone(), s.clone());
@@ -367,19 +416,23 @@ impl Store for MemStore {
         }
         Ok(())
     }
+
     async fn session_by_digest(&self, digest: &str) -> StoreResult<Option<Session>> {
         Ok(self.0.lock().unwrap().sessions.get(digest).cloned())
     }
+
     async fn touch_session(&self, digest: &str, at: Timestamp) -> StoreResult<()> {
         if let Some(s) = self.0.lock().unwrap().sessions.get_mut(digest) {
             s.last_seen_at = at;
         }
         Ok(())
     }
+
     async fn delete_session(&self, digest: &str) -> StoreResult<()> {
         self.0.lock().unwrap().sessions.remove(digest);
         Ok(())
     }
+
     async fn revoke_user_access(
         &self,
         user_id: &str,
@@ -401,6 +454,10 @@ impl Store for MemStore {
         }
         Ok(ended)
     }
+}
+
+#[async_trait]
+impl GrantStore for MemStore {
     async fn insert_code(&self, c: &AuthCode) -> StoreResult<()> {
         self.0
             .lock()
@@ -409,9 +466,11 @@ impl Store for MemStore {
             .insert(c.code_digest.clone(), c.clone());
         Ok(())
     }
+
     async fn code_by_digest(&self, digest: &str) -> StoreResult<Option<AuthCode>> {
         Ok(self.0.lock().unwrap().codes.get(digest).cloned())
     }
+
     async fn consume_code(
         &self,
         digest: &str,
@@ -429,6 +488,7 @@ impl Store for MemStore {
             }
         })
     }
+
     async fn insert_grant(&self, g: &Grant) -> StoreResult<()> {
         self.0
             .lock()
@@ -437,19 +497,23 @@ impl Store for MemStore {
             .insert(g.id.clone(), g.clone());
         Ok(())
     }
+
     async fn delete_grant(&self, id: &str) -> StoreResult<()> {
         self.0.lock().unwrap().grants.remove(id);
         Ok(())
     }
+
     async fn grant_by_id(&self, id: &str) -> StoreResult<Option<Grant>> {
         Ok(self.0.lock().unwrap().grants.get(id).cloned())
     }
+
     async fn revoke_grant(&self, id: &str, at: Timestamp) -> StoreResult<()> {
         if let Some(g) = self.0.lock().unwrap().grants.get_mut(id) {
             g.revoked_at.get_or_insert(at);
         }
         Ok(())
     }
+
     async fn insert_refresh(&self, r: &RefreshToken) -> StoreResult<()> {
         self.0
             .lock()
@@ -458,15 +522,18 @@ impl Store for MemStore {
             .insert(r.token_digest.clone(), r.clone());
         Ok(())
     }
+
     async fn refresh_by_digest(&self, digest: &str) -> StoreResult<Option<RefreshToken>> {
         Ok(self.0.lock().unwrap().refresh.get(digest).cloned())
     }
+
     async fn refresh_with_grant(&self, digest: &str) -> StoreResult<Option<(RefreshToken, Grant)>> {
         let d = self.0.lock().unwrap();
         Ok(d.refresh
             .get(digest)
             .and_then(|r| d.grants.get(&r.grant_id).map(|g| (r.clone(), g.clone()))))
     }
+
     async fn consume_refresh(
         &self,
         digest: &str,
@@ -482,6 +549,7 @@ impl Store for MemStore {
             }
         })
     }
+
     async fn rotate_refresh(
         &self,
         old_digest: &str,
@@ -494,10 +562,15 @@ impl Store for MemStore {
         }
         Ok(r)
     }
+}
+
+#[async_trait]
+impl KeyStore for MemStore {
     async fn insert_signing_key(&self, k: &SigningKey) -> StoreResult<()> {
         self.0.lock().unwrap().keys.push(k.clone());
         Ok(())
     }
+
     async fn retire_signing_key(&self, kid: &str, at: Timestamp) -> StoreResult<()> {
         for k in self
             .0
@@ -511,33 +584,26 @@ impl Store for MemStore {
         }
         Ok(())
     }
+
     async fn delete_signing_key(&self, kid: &str) -> StoreResult<()> {
         self.0.lock().unwrap().keys.retain(|k| k.kid != kid);
         Ok(())
     }
+
     async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKey>> {
         Ok(self.0.lock().unwrap().keys.clone())
     }
-    async fn append_signin(&self, e: &SignInLogEntry) -> StoreResult<()> {
-        self.0.lock().unwrap().signins.push(e.clone());
-        Ok(())
-    }
-    async fn list_signins(&self, tenant_id: &str, limit: u32) -> StoreResult<Vec<SignInLogEntry>> {
-        let d = self.0.lock().unwrap();
-        Ok(d.signins
-            .iter()
-            .rev()
-            .filter(|e| e.tenant_id == tenant_id)
-            .take(limit as usize)
-            .cloned()
-            .collect())
-    }
+}
+
+#[async_trait]
+impl PolicyStore for MemStore {
     async fn methods_policy(
         &self,
         tenant_id: &str,
     ) -> StoreResult<Option<crate::policy::StoredPolicy>> {
         Ok(self.0.lock().unwrap().policies.get(tenant_id).cloned())
     }
+
     async fn save_methods_policy(
         &self,
         tenant_id: &str,
@@ -560,6 +626,26 @@ impl Store for MemStore {
         m.audit.push(audit.clone());
         Ok(true)
     }
+}
+
+#[async_trait]
+impl LogStore for MemStore {
+    async fn append_signin(&self, e: &SignInLogEntry) -> StoreResult<()> {
+        self.0.lock().unwrap().signins.push(e.clone());
+        Ok(())
+    }
+
+    async fn list_signins(&self, tenant_id: &str, limit: u32) -> StoreResult<Vec<SignInLogEntry>> {
+        let d = self.0.lock().unwrap();
+        Ok(d.signins
+            .iter()
+            .rev()
+            .filter(|e| e.tenant_id == tenant_id)
+            .take(limit as usize)
+            .cloned()
+            .collect())
+    }
+
     async fn list_audit(&self, tenant_id: &str, limit: u32) -> StoreResult<Vec<AuditEntry>> {
         let m = self.0.lock().unwrap();
         Ok(m.audit
@@ -570,6 +656,14 @@ impl Store for MemStore {
             .cloned()
             .collect())
     }
+}
+
+#[async_trait]
+impl Store for MemStore {
+    async fn ping(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
     async fn purge_expired(&self, _now: Timestamp, _idle: i64) -> StoreResult<u64> {
         Ok(0)
     }

@@ -9,7 +9,7 @@ use crate::password::PasswordHasher;
 use crate::secret::Secret;
 use crate::session;
 use crate::signin::{password_sign_in, PasswordAttempt};
-use crate::store::Store;
+use crate::store::*;
 use crate::testing::*;
 use crate::{CoreResult, Deps};
 use async_trait::async_trait;

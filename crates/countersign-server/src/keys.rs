@@ -14,7 +14,7 @@ use countersign_core::clock::Timestamp;
 use countersign_core::model::{SigningAlg, SigningKey};
 use countersign_core::oidc::TokenSigner;
 use countersign_core::secret::Secret;
-use countersign_core::store::Store;
+use countersign_core::store::*;
 use countersign_core::{CoreError, CoreResult};
 use countersign_proto::{Jwk, Jwks};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};

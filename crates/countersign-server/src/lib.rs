@@ -16,7 +16,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use countersign_core::clock::Clock;
 use countersign_core::random::OsRandom;
-use countersign_core::store::Store;
+use countersign_core::store::*;
 use countersign_core::{Deps, Settings};
 use std::future::Future;
 use std::net::SocketAddr;

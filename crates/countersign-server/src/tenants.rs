@@ -3,7 +3,7 @@
 //! process) show up promptly.
 
 use countersign_core::model::Tenant;
-use countersign_core::store::Store;
+use countersign_core::store::*;
 use countersign_core::StoreError;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

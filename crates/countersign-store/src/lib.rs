@@ -268,7 +268,7 @@ mod tests {
     use super::*;
     use countersign_core::model::SignInFlow;
     use countersign_core::secret::token_digest;
-    use countersign_core::store::Store;
+    use countersign_core::store::*;
 
     /// A sign-in flow's id is its cookie value: only its digest reaches the database, and the
     /// flow is found by the id itself.

@@ -138,7 +138,7 @@ mod tests {
     use countersign_core::model::{SigningAlg, SigningKey};
     use countersign_core::oath::{OathAlgorithm, OathKind, OathToken, StepFailures};
     use countersign_core::secret::Secret;
-    use countersign_core::store::Store;
+    use countersign_core::store::*;
     use std::os::unix::fs::PermissionsExt;
 
     const SEED: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";

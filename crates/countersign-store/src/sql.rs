@@ -11,7 +11,7 @@ use countersign_core::model::*;
 use countersign_core::oath::{CodeDecision, OathToken};
 use countersign_core::policy::{MethodsPolicy, StoredPolicy};
 use countersign_core::secret::{token_digest, Secret};
-use countersign_core::store::Store;
+use countersign_core::store::*;
 use countersign_core::throttle::{self, LockoutPolicy, Release};
 use countersign_core::StoreError;
 
@@ -132,14 +132,7 @@ const RESERVE_ATTEMPT: &str = "\
     RETURNING failures";
 
 #[async_trait]
-impl Store for SqlStore {
-    async fn ping(&self) -> R<()> {
-        query("SELECT 1").fetch_all(&self.db).await?;
-        Ok(())
-    }
-
-    // --- tenants ---
-
+impl DirectoryStore for SqlStore {
     async fn insert_tenant(&self, t: &Tenant) -> R<()> {
         let mut tx = self.db.begin().await?;
         query("INSERT INTO tenants (id, name, display_name, created_at) VALUES ($1, $2, $3, $4)")
@@ -200,8 +193,6 @@ impl Store for SqlStore {
         }
         Ok(out)
     }
-
-    // --- users ---
 
     async fn insert_user(&self, u: &User) -> R<()> {
         query(&format!(
@@ -271,8 +262,6 @@ impl Store for SqlStore {
         self.fetch_all(query(&sql).bind(tenant_id), rows::user)
             .await
     }
-
-    // --- groups and membership ---
 
     async fn insert_group(&self, g: &Group) -> R<()> {
         query(&format!(
@@ -377,8 +366,6 @@ impl Store for SqlStore {
         self.fetch_all(query(&sql).bind(user_id), rows::group).await
     }
 
-    // --- admin roles ---
-
     async fn assign_role(&self, user_id: &str, role: AdminRole) -> R<bool> {
         Ok(self
             .exec(
@@ -413,8 +400,6 @@ impl Store for SqlStore {
             .map(|r| rows::role(&r.first::<String>()?))
             .collect()
     }
-
-    // --- OIDC clients ---
 
     async fn insert_client(&self, c: &OidcClient) -> R<()> {
         query(&format!(
@@ -476,9 +461,10 @@ impl Store for SqlStore {
         self.fetch_all(query(&sql).bind(tenant_id), rows::client)
             .await
     }
+}
 
-    // --- OATH tokens ---
-
+#[async_trait]
+impl MethodStore for SqlStore {
     async fn insert_oath_tokens(&self, tokens: &[OathToken]) -> R<()> {
         let mut tx = self.db.begin().await?;
         let sql = format!(
@@ -639,9 +625,10 @@ impl Store for SqlStore {
         tx.commit().await?;
         Ok(CodeDecision::Rejected)
     }
+}
 
-    // --- throttling ---
-
+#[async_trait]
+impl ThrottleStore for SqlStore {
     async fn throttle_states(&self, keys: &[&str]) -> R<Vec<ThrottleState>> {
         if keys.is_empty() {
             return Ok(Vec::new());
@@ -699,9 +686,10 @@ impl Store for SqlStore {
             .await?;
         Ok(())
     }
+}
 
-    // --- sign-in flows ---
-
+#[async_trait]
+impl FlowStore for SqlStore {
     async fn insert_flow(&self, f: &SignInFlow) -> R<()> {
         let request = f
             .request
@@ -762,8 +750,6 @@ impl Store for SqlStore {
             .await?;
         Ok(())
     }
-
-    // --- sessions ---
 
     async fn insert_session(&self, s: &Session, ending_flow: Option<&str>) -> R<()> {
         let mut tx = self.db.begin().await?;
@@ -844,9 +830,10 @@ impl Store for SqlStore {
         tx.commit().await?;
         Ok(ended)
     }
+}
 
-    // --- codes, grants, refresh tokens ---
-
+#[async_trait]
+impl GrantStore for SqlStore {
     async fn insert_code(&self, c: &AuthCode) -> R<()> {
         query(&format!(
             "INSERT INTO auth_codes ({}) VALUES \
@@ -1051,9 +1038,10 @@ impl Store for SqlStore {
             used_at: Some(now),
         }))
     }
+}
 
-    // --- signing keys ---
-
+#[async_trait]
+impl KeyStore for SqlStore {
     async fn insert_signing_key(&self, k: &SigningKey) -> R<()> {
         query(
             "INSERT INTO signing_keys (kid, alg, private_pkcs8, created_at, retired_at) \
@@ -1102,31 +1090,10 @@ impl Store for SqlStore {
         }
         Ok(keys)
     }
+}
 
-    // --- sign-in log ---
-
-    async fn append_signin(&self, e: &SignInLogEntry) -> R<()> {
-        if self.log.append(e.clone()).await {
-            Ok(())
-        } else {
-            Err(StoreError::Backend(
-                "the sign-in log writer has stopped".into(),
-            ))
-        }
-    }
-
-    async fn list_signins(&self, tenant_id: &str, limit: u32) -> R<Vec<SignInLogEntry>> {
-        self.log.flush().await;
-        let sql = format!(
-            "SELECT {} FROM signin_log WHERE tenant_id = $1 ORDER BY seq DESC LIMIT $2",
-            rows::SIGNIN_COLS
-        );
-        self.fetch_all(query(&sql).bind(tenant_id).bind(limit as i64), rows::signin)
-            .await
-    }
-
-    // --- authentication methods policy and audit log ---
-
+#[async_trait]
+impl PolicyStore for SqlStore {
     async fn methods_policy(&self, tenant_id: &str) -> R<Option<StoredPolicy>> {
         self.fetch_opt(
             query("SELECT document, version FROM methods_policies WHERE tenant_id = $1")
@@ -1192,6 +1159,29 @@ impl Store for SqlStore {
         tx.commit().await?;
         Ok(true)
     }
+}
+
+#[async_trait]
+impl LogStore for SqlStore {
+    async fn append_signin(&self, e: &SignInLogEntry) -> R<()> {
+        if self.log.append(e.clone()).await {
+            Ok(())
+        } else {
+            Err(StoreError::Backend(
+                "the sign-in log writer has stopped".into(),
+            ))
+        }
+    }
+
+    async fn list_signins(&self, tenant_id: &str, limit: u32) -> R<Vec<SignInLogEntry>> {
+        self.log.flush().await;
+        let sql = format!(
+            "SELECT {} FROM signin_log WHERE tenant_id = $1 ORDER BY seq DESC LIMIT $2",
+            rows::SIGNIN_COLS
+        );
+        self.fetch_all(query(&sql).bind(tenant_id).bind(limit as i64), rows::signin)
+            .await
+    }
 
     async fn list_audit(&self, tenant_id: &str, limit: u32) -> R<Vec<AuditEntry>> {
         let sql = format!(
@@ -1201,8 +1191,14 @@ impl Store for SqlStore {
         self.fetch_all(query(&sql).bind(tenant_id).bind(limit as i64), rows::audit)
             .await
     }
+}
 
-    // --- housekeeping ---
+#[async_trait]
+impl Store for SqlStore {
+    async fn ping(&self) -> R<()> {
+        query("SELECT 1").fetch_all(&self.db).await?;
+        Ok(())
+    }
 
     async fn purge_expired(&self, now: Timestamp, session_idle: i64) -> R<u64> {
         let mut n = 0;

@@ -7,7 +7,7 @@ use countersign_core::model::*;
 use countersign_core::oath::{CodeDecision, OathAlgorithm, OathKind, OathToken};
 use countersign_core::policy::{MethodsPolicy, State};
 use countersign_core::secret::Secret;
-use countersign_core::store::Store;
+use countersign_core::store::*;
 use countersign_core::throttle::{self, LockoutPolicy, Release};
 use countersign_core::StoreError;
 use countersign_store::SqlStore;
