@@ -26,8 +26,8 @@ mod flow_tests;
 mod oath_tests;
 #[cfg(test)]
 mod props;
-#[cfg(test)]
-mod testing;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 #[cfg(test)]
 mod tests;
 

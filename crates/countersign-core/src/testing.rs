@@ -38,6 +38,44 @@ struct Data {
     oath: Vec<OathToken>,
 }
 
+impl Data {
+    /// What a user's deletion takes with it (the SQL schemas' `ON DELETE CASCADE`).
+    fn delete_user(&mut self, id: &str) -> bool {
+        self.members.retain(|(_, u)| u != id);
+        self.roles.retain(|(u, _)| u != id);
+        self.sessions.retain(|_, s| s.user_id != id);
+        self.codes.retain(|_, c| c.user_id != id);
+        self.oath.retain(|t| t.user_id != id);
+        let grants: Vec<String> = self
+            .grants
+            .values()
+            .filter(|g| g.user_id == id)
+            .map(|g| g.id.clone())
+            .collect();
+        for g in grants {
+            self.delete_grant(&g);
+        }
+        self.users.remove(id).is_some()
+    }
+
+    fn delete_grant(&mut self, id: &str) {
+        self.refresh.retain(|_, r| r.grant_id != id);
+        self.grants.remove(id);
+    }
+
+    /// The tenant that already holds one of `domains`, other than `tenant_id`.
+    fn domain_taken<'a>(&self, tenant_id: &str, domains: &'a [String]) -> Option<&'a String> {
+        domains.iter().find(|d| {
+            self.tenants
+                .values()
+                .any(|t| t.id != tenant_id && t.domains.contains(d))
+        })
+    }
+}
+
+/// The core's in-memory `Store`: what its unit tests use. It passes the same conformance suite
+/// as the SQL stores (countersign-store's `tests/conformance.rs`), one mutex making every call
+/// atomic.
 #[derive(Default)]
 pub struct MemStore(Mutex<Data>);
 
@@ -51,24 +89,50 @@ impl MemStore {
 impl DirectoryStore for MemStore {
     async fn insert_tenant(&self, t: &Tenant) -> StoreResult<()> {
         let mut d = self.0.lock().unwrap();
-        if d.tenants.values().any(|x| x.name == t.name) {
+        if d.tenants.values().any(|x| x.name == t.name || x.id == t.id) {
             return Err(StoreError::Conflict(format!("tenant {}", t.name)));
+        }
+        if let Some(taken) = d.domain_taken(&t.id, &t.domains) {
+            return Err(StoreError::Conflict(format!("domain {taken}")));
         }
         d.tenants.insert(t.id.clone(), t.clone());
         Ok(())
     }
 
     async fn update_tenant(&self, t: &Tenant) -> StoreResult<()> {
-        self.0
-            .lock()
-            .unwrap()
-            .tenants
-            .insert(t.id.clone(), t.clone());
+        let mut d = self.0.lock().unwrap();
+        if let Some(taken) = d.domain_taken(&t.id, &t.domains) {
+            return Err(StoreError::Conflict(format!("domain {taken}")));
+        }
+        d.tenants.insert(t.id.clone(), t.clone());
         Ok(())
     }
 
     async fn delete_tenant(&self, id: &str) -> StoreResult<bool> {
-        Ok(self.0.lock().unwrap().tenants.remove(id).is_some())
+        let mut d = self.0.lock().unwrap();
+        let users: Vec<String> = d
+            .users
+            .values()
+            .filter(|u| u.tenant_id == id)
+            .map(|u| u.id.clone())
+            .collect();
+        for u in users {
+            d.delete_user(&u);
+        }
+        let groups: Vec<String> = d
+            .groups
+            .values()
+            .filter(|g| g.tenant_id == id)
+            .map(|g| g.id.clone())
+            .collect();
+        d.members.retain(|(g, _)| !groups.contains(g));
+        d.groups.retain(|_, g| g.tenant_id != id);
+        d.clients.retain(|_, c| c.tenant_id != id);
+        d.flows.retain(|_, f| f.tenant_id != id);
+        d.policies.remove(id);
+        d.audit.retain(|e| e.tenant_id != id);
+        d.signins.retain(|e| e.tenant_id != id);
+        Ok(d.tenants.remove(id).is_some())
     }
 
     async fn tenant_by_name(&self, name: &str) -> StoreResult<Option<Tenant>> {
@@ -98,6 +162,12 @@ impl DirectoryStore for MemStore {
 
     async fn update_user(&self, u: &User) -> StoreResult<()> {
         let mut d = self.0.lock().unwrap();
+        if d.users
+            .values()
+            .any(|x| x.id != u.id && x.tenant_id == u.tenant_id && x.upn == u.upn)
+        {
+            return Err(StoreError::Conflict(format!("user {}", u.upn)));
+        }
         // like the SQL stores: `tokens_valid_after` is written only by `revoke_user_access`
         let kept = d.users.get(&u.id).map_or(0, |old| old.tokens_valid_after);
         d.users.insert(
@@ -111,7 +181,7 @@ impl DirectoryStore for MemStore {
     }
 
     async fn delete_user(&self, id: &str) -> StoreResult<bool> {
-        Ok(self.0.lock().unwrap().users.remove(id).is_some())
+        Ok(self.0.lock().unwrap().delete_user(id))
     }
 
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
@@ -136,20 +206,28 @@ impl DirectoryStore for MemStore {
     }
 
     async fn insert_group(&self, g: &Group) -> StoreResult<()> {
-        self.0
-            .lock()
-            .unwrap()
-            .groups
-            .insert(g.id.clone(), g.clone());
-        Ok(())
+        if self.0.lock().unwrap().groups.contains_key(&g.id) {
+            return Err(StoreError::Conflict(format!("group {}", g.name)));
+        }
+        self.update_group(g).await
     }
 
     async fn update_group(&self, g: &Group) -> StoreResult<()> {
-        self.insert_group(g).await
+        let mut d = self.0.lock().unwrap();
+        if d.groups
+            .values()
+            .any(|x| x.id != g.id && x.tenant_id == g.tenant_id && x.name == g.name)
+        {
+            return Err(StoreError::Conflict(format!("group {}", g.name)));
+        }
+        d.groups.insert(g.id.clone(), g.clone());
+        Ok(())
     }
 
     async fn delete_group(&self, id: &str) -> StoreResult<bool> {
-        Ok(self.0.lock().unwrap().groups.remove(id).is_some())
+        let mut d = self.0.lock().unwrap();
+        d.members.retain(|(g, _)| g != id);
+        Ok(d.groups.remove(id).is_some())
     }
 
     async fn group_by_name(&self, tenant_id: &str, name: &str) -> StoreResult<Option<Group>> {
@@ -231,20 +309,35 @@ impl DirectoryStore for MemStore {
     }
 
     async fn insert_client(&self, c: &OidcClient) -> StoreResult<()> {
-        self.0
-            .lock()
-            .unwrap()
-            .clients
-            .insert(c.id.clone(), c.clone());
+        let mut d = self.0.lock().unwrap();
+        if d.clients.contains_key(&c.id) {
+            return Err(StoreError::Conflict(format!("application {}", c.id)));
+        }
+        d.clients.insert(c.id.clone(), c.clone());
         Ok(())
     }
 
     async fn update_client(&self, c: &OidcClient) -> StoreResult<()> {
-        self.insert_client(c).await
+        let mut d = self.0.lock().unwrap();
+        if let Some(old) = d.clients.get_mut(&c.id) {
+            *old = c.clone();
+        }
+        Ok(())
     }
 
     async fn delete_client(&self, id: &str) -> StoreResult<bool> {
-        Ok(self.0.lock().unwrap().clients.remove(id).is_some())
+        let mut d = self.0.lock().unwrap();
+        d.codes.retain(|_, c| c.client_id != id);
+        let grants: Vec<String> = d
+            .grants
+            .values()
+            .filter(|g| g.client_id == id)
+            .map(|g| g.id.clone())
+            .collect();
+        for g in grants {
+            d.delete_grant(&g);
+        }
+        Ok(d.clients.remove(id).is_some())
     }
 
     async fn client_by_id(&self, id: &str) -> StoreResult<Option<OidcClient>> {
@@ -264,7 +357,19 @@ impl DirectoryStore for MemStore {
 #[async_trait]
 impl MethodStore for MemStore {
     async fn insert_oath_tokens(&self, tokens: &[OathToken]) -> StoreResult<()> {
-        self.0.lock().unwrap().oath.extend(tokens.iter().cloned());
+        let mut d = self.0.lock().unwrap();
+        // All or none: every serial is checked (against the stored tokens and the batch) first.
+        for (i, t) in tokens.iter().enumerate() {
+            let same = |o: &OathToken| {
+                o.id == t.id
+                    || (t.serial.is_some() && o.tenant_id == t.tenant_id && o.serial == t.serial)
+            };
+            if d.oath.iter().any(same) || tokens[..i].iter().any(same) {
+                let name = t.serial.as_deref().unwrap_or(&t.id);
+                return Err(StoreError::Conflict(format!("hardware token {name}")));
+            }
+        }
+        d.oath.extend(tokens.iter().cloned());
         Ok(())
     }
 
@@ -499,7 +604,7 @@ impl GrantStore for MemStore {
     }
 
     async fn delete_grant(&self, id: &str) -> StoreResult<()> {
-        self.0.lock().unwrap().grants.remove(id);
+        self.0.lock().unwrap().delete_grant(id);
         Ok(())
     }
 
@@ -664,8 +769,38 @@ impl Store for MemStore {
         Ok(())
     }
 
-    async fn purge_expired(&self, _now: Timestamp, _idle: i64) -> StoreResult<u64> {
-        Ok(0)
+    async fn purge_expired(&self, now: Timestamp, idle: i64) -> StoreResult<u64> {
+        let mut d = self.0.lock().unwrap();
+        let before = d.flows.len()
+            + d.sessions.len()
+            + d.codes.len()
+            + d.grants.len()
+            + d.refresh.len()
+            + d.throttle.len();
+        d.flows.retain(|_, f| f.expires_at > now);
+        d.sessions.retain(|_, s| s.last_seen_at > now - idle);
+        d.codes.retain(|_, c| c.expires_at > now);
+        let gone: Vec<String> = d
+            .grants
+            .values()
+            .filter(|g| g.expires_at <= now)
+            .map(|g| g.id.clone())
+            .collect();
+        for g in gone {
+            d.delete_grant(&g);
+        }
+        d.refresh.retain(|_, r| r.expires_at > now);
+        d.throttle.retain(|_, t| {
+            t.last_failure_at >= now - crate::throttle::FORGOTTEN_AFTER
+                || t.failures >= crate::throttle::PERMANENT_AT
+        });
+        let after = d.flows.len()
+            + d.sessions.len()
+            + d.codes.len()
+            + d.grants.len()
+            + d.refresh.len()
+            + d.throttle.len();
+        Ok((before - after) as u64)
     }
 }
 

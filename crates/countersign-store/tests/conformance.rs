@@ -1,5 +1,6 @@
 //! One conformance suite for every `Store` backend: each test runs against SQLite (a temporary
-//! directory) and PostgreSQL (a schema of its own). Atomicity rules are checked under parallel load.
+//! directory), PostgreSQL (a schema of its own) and the core's in-memory store (its unit tests'
+//! fake must keep the same contract). Atomicity rules are checked under parallel load.
 
 use countersign_core::clock::Timestamp;
 use countersign_core::flow;
@@ -114,7 +115,7 @@ fn refresh(digest: &str, grant_id: &str) -> RefreshToken {
     }
 }
 
-async fn tenants_roundtrip_and_conflicts(s: Arc<SqlStore>) {
+async fn tenants_roundtrip_and_conflicts(s: Arc<dyn Store>) {
     s.ping().await.expect("the health check's ping answers");
     seed(s.as_ref()).await;
     let t = s.tenant_by_name("contoso").await.unwrap().unwrap();
@@ -136,7 +137,7 @@ async fn tenants_roundtrip_and_conflicts(s: Arc<SqlStore>) {
     assert_eq!(s.list_tenants().await.unwrap().len(), 1);
 }
 
-async fn users_roundtrip_and_uniqueness(s: Arc<SqlStore>) {
+async fn users_roundtrip_and_uniqueness(s: Arc<dyn Store>) {
     seed(s.as_ref()).await;
     let u = s
         .user_by_upn("t1", "alice@contoso.com")
@@ -167,7 +168,7 @@ async fn users_roundtrip_and_uniqueness(s: Arc<SqlStore>) {
     assert!(!s.delete_user("u2").await.unwrap());
 }
 
-async fn groups_and_roles(s: Arc<SqlStore>) {
+async fn groups_and_roles(s: Arc<dyn Store>) {
     seed(s.as_ref()).await;
     let g = Group {
         id: "g1".into(),
@@ -211,7 +212,7 @@ async fn groups_and_roles(s: Arc<SqlStore>) {
     assert!(s.delete_group("g1").await.unwrap());
 }
 
-async fn clients_roundtrip(s: Arc<SqlStore>) {
+async fn clients_roundtrip(s: Arc<dyn Store>) {
     seed(s.as_ref()).await;
     let c = s.client_by_id("c1").await.unwrap().unwrap();
     assert_eq!(c, client("c1", "t1"));
@@ -229,7 +230,7 @@ async fn clients_roundtrip(s: Arc<SqlStore>) {
     assert!(s.delete_client("c1").await.unwrap());
 }
 
-async fn reservations_never_exceed_the_policy_in_parallel(s: Arc<SqlStore>) {
+async fn reservations_never_exceed_the_policy_in_parallel(s: Arc<dyn Store>) {
     let mut tasks = Vec::new();
     for _ in 0..40 {
         let s = s.clone();
@@ -276,7 +277,7 @@ async fn reservations_never_exceed_the_policy_in_parallel(s: Arc<SqlStore>) {
 
 /// The store's reservation decides exactly as `LockoutPolicy::lock` does, on a grid of failure
 /// counts and ages around every boundary of both policies.
-async fn reservation_decides_like_the_policy(s: Arc<SqlStore>) {
+async fn reservation_decides_like_the_policy(s: Arc<dyn Store>) {
     let counting = LockoutPolicy {
         threshold: u32::MAX,
         hard_limit: None,
@@ -311,7 +312,7 @@ async fn reservation_decides_like_the_policy(s: Arc<SqlStore>) {
     }
 }
 
-async fn flows_and_sessions(s: Arc<SqlStore>) {
+async fn flows_and_sessions(s: Arc<dyn Store>) {
     seed(s.as_ref()).await;
     let mut f = SignInFlow {
         id: "f1".into(),
@@ -394,7 +395,7 @@ async fn flows_and_sessions(s: Arc<SqlStore>) {
 /// An account event ends the user's access in one write: sessions but the kept one, grants (and
 /// with them refresh tokens), unredeemed codes; and access tokens by `tokens_valid_after`, which
 /// an ordinary update of the user leaves alone.
-async fn revoking_a_users_access(s: Arc<SqlStore>) {
+async fn revoking_a_users_access(s: Arc<dyn Store>) {
     seed(s.as_ref()).await;
     s.insert_grant(&grant("g1")).await.unwrap();
     s.insert_refresh(&refresh("r1", "g1")).await.unwrap();
@@ -428,7 +429,7 @@ async fn revoking_a_users_access(s: Arc<SqlStore>) {
     );
 }
 
-async fn code_is_consumed_exactly_once_in_parallel(s: Arc<SqlStore>) {
+async fn code_is_consumed_exactly_once_in_parallel(s: Arc<dyn Store>) {
     seed(s.as_ref()).await;
     s.insert_code(&code("d1")).await.unwrap();
     assert_eq!(s.code_by_digest("d1").await.unwrap().unwrap(), code("d1"));
@@ -459,7 +460,7 @@ async fn code_is_consumed_exactly_once_in_parallel(s: Arc<SqlStore>) {
     );
 }
 
-async fn refresh_rotates_exactly_once_in_parallel(s: Arc<SqlStore>) {
+async fn refresh_rotates_exactly_once_in_parallel(s: Arc<dyn Store>) {
     seed(s.as_ref()).await;
     s.insert_grant(&grant("g1")).await.unwrap();
     assert_eq!(s.grant_by_id("g1").await.unwrap().unwrap(), grant("g1"));
@@ -505,7 +506,7 @@ async fn refresh_rotates_exactly_once_in_parallel(s: Arc<SqlStore>) {
     );
 }
 
-async fn signing_keys_and_signin_log(s: Arc<SqlStore>) {
+async fn signing_keys_and_signin_log(s: Arc<dyn Store>) {
     seed(s.as_ref()).await;
     let k = SigningKey {
         kid: "k1".into(),
@@ -552,7 +553,7 @@ async fn signing_keys_and_signin_log(s: Arc<SqlStore>) {
     assert_eq!(log[1].user_id, None);
 }
 
-async fn deleting_a_tenant_removes_everything_in_it(s: Arc<SqlStore>) {
+async fn deleting_a_tenant_removes_everything_in_it(s: Arc<dyn Store>) {
     seed(s.as_ref()).await;
     s.insert_grant(&grant("g1")).await.unwrap();
     s.insert_refresh(&refresh("r1", "g1")).await.unwrap();
@@ -568,7 +569,7 @@ async fn deleting_a_tenant_removes_everything_in_it(s: Arc<SqlStore>) {
         .unwrap();
 }
 
-async fn purge_removes_only_expired(s: Arc<SqlStore>) {
+async fn purge_removes_only_expired(s: Arc<dyn Store>) {
     seed(s.as_ref()).await;
     s.insert_code(&code("d1")).await.unwrap();
     s.insert_grant(&grant("g1")).await.unwrap();
@@ -642,7 +643,7 @@ fn oath(id: &str, serial: Option<&str>) -> OathToken {
     }
 }
 
-async fn oath_tokens_roundtrip_and_import_is_all_or_nothing(s: Arc<SqlStore>) {
+async fn oath_tokens_roundtrip_and_import_is_all_or_nothing(s: Arc<dyn Store>) {
     seed(s.as_ref()).await;
     s.insert_oath_tokens(&[oath("o1", Some("100")), oath("o2", None)])
         .await
@@ -683,7 +684,7 @@ async fn oath_tokens_roundtrip_and_import_is_all_or_nothing(s: Arc<SqlStore>) {
     assert!(!s.delete_oath_token("o2").await.unwrap());
 }
 
-async fn a_code_step_is_accepted_exactly_once_in_parallel(s: Arc<SqlStore>) {
+async fn a_code_step_is_accepted_exactly_once_in_parallel(s: Arc<dyn Store>) {
     seed(s.as_ref()).await;
     s.insert_oath_tokens(&[oath("o1", None)]).await.unwrap();
     let decide = |step: i64| {
@@ -749,7 +750,7 @@ fn audit(id: &str, at: Timestamp) -> AuditEntry {
     }
 }
 
-async fn policy_versions_and_audit(s: Arc<SqlStore>) {
+async fn policy_versions_and_audit(s: Arc<dyn Store>) {
     seed(s.as_ref()).await;
     assert!(s.methods_policy("t1").await.unwrap().is_none());
     let mut p = MethodsPolicy::default();
@@ -807,6 +808,16 @@ async fn policy_versions_and_audit(s: Arc<SqlStore>) {
 
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
+        /// The core's in-memory store, which its unit tests use, keeps the same contract.
+        mod memory {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let s = std::sync::Arc::new(countersign_core::testing::MemStore::default());
+                    super::$name(s).await;
+                }
+            )*
+        }
         mod sqlite {
             $(
                 #[tokio::test]
