@@ -429,3 +429,41 @@ async fn a_method_not_on_offer_cannot_be_chosen() {
     assert!(matches!(r, Err(CoreError::MethodNotSupported)));
     assert!(flow::choose(&acc, &mut fl, Method::Password).is_ok());
 }
+
+#[tokio::test]
+async fn security_info_shows_and_deletes_only_what_the_policy_allows() {
+    use crate::methods::{self, Change};
+    let f = fixture();
+    let (t, u) = setup(&f, Some("violet-tuba-engine")).await;
+    with_app(&f, &t, &u).await;
+    let (cookie, s) = crate::session::create_session(
+        &f.deps,
+        &u,
+        vec!["pwd".into(), "otp".into(), "mfa".into()],
+        crate::clock::Clock::now(f.clock.as_ref()),
+        None,
+    )
+    .await
+    .unwrap();
+    let m = methods::of_user(&f.deps, &t, &u).await.unwrap();
+    assert!(m.can_add_app && m.has_second_factor());
+    let id = m.tokens[0].id.clone();
+
+    set_state(&f, &t, MethodId::SoftwareOath, State::Disabled).await;
+    let m = methods::of_user(&f.deps, &t, &u).await.unwrap();
+    assert!(m.tokens.is_empty() && !m.can_add_app);
+    let r = methods::delete(&f.deps, &t, &s, &cookie, &u, &id).await;
+    assert!(
+        matches!(r, Err(CoreError::NotFound { .. })),
+        "hidden, not deletable"
+    );
+    let r = methods::begin_app(&f.deps, &t, &s, &u).await;
+    assert!(matches!(r, Err(CoreError::MethodNotSupported)));
+
+    set_state(&f, &t, MethodId::SoftwareOath, State::Enabled).await;
+    // An old sign-in must sign in again first.
+    f.clock.advance(crate::session::RECENT_AUTH + 1);
+    let r = methods::delete(&f.deps, &t, &s, &cookie, &u, &id).await;
+    assert!(matches!(r, Ok(Change::SignInAgain)));
+    assert_eq!(f.store.oath_tokens_of_user(&u.id).await.unwrap().len(), 1);
+}

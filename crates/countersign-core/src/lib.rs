@@ -7,6 +7,7 @@ pub mod clock;
 pub mod directory;
 pub mod error;
 pub mod flow;
+pub mod methods;
 pub mod model;
 pub mod oath;
 pub mod oidc;

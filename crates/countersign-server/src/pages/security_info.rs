@@ -1,9 +1,8 @@
 //! Security info: the signed-in user lists their sign-in methods, adds an authenticator app (QR
 //! code, manual key, then a code to prove it works), activates a hardware token, and deletes a
-//! method. Adding and deleting need a recent sign-in, with the second factor when the user has
-//! one (`session::may_change_methods`); deleting ends the user's other sessions and tokens. Only
-//! methods the authentication methods policy lets the user use are listed or can be added; what a
-//! disabled method registered is kept, hidden, until it is enabled again.
+//! method. The rules — what is shown and may be added under the authentication methods policy,
+//! when a session must sign in again first, what a deletion ends — are the core's
+//! (`countersign_core::methods`); these handlers render and redirect.
 
 use crate::error::{AppError, PageError};
 use crate::http::Form;
@@ -19,6 +18,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use countersign_core::methods::{self, Change, UserMethods};
 use countersign_core::model::{Session, Tenant, User};
 use countersign_core::oath::{self, OathKind, OathToken};
 use countersign_core::{flow, session, CoreError};
@@ -50,42 +50,13 @@ async fn signed_in(
     current_session(state, tenant, headers).await
 }
 
-/// What the policy lets this user do with OATH tokens.
-struct Allowed {
-    software: bool,
-    hardware: bool,
-}
-
-impl Allowed {
-    fn kind(&self, k: OathKind) -> bool {
-        match k {
-            OathKind::Software => self.software,
-            OathKind::Hardware => self.hardware,
-        }
-    }
-}
-
-/// The user's tokens of the kinds the policy allows them, and what it allows.
-async fn tokens_of(
+/// The user's methods as security info shows them (the policy applied).
+async fn methods_of(
     state: &AppState,
     tenant: &Tenant,
     user: &User,
-) -> Result<(Vec<OathToken>, Allowed), AppError> {
-    let (policy, groups) = flow::policy_for(&state.deps, tenant, user).await?;
-    let allowed = Allowed {
-        software: flow::oath_allowed(&policy, &groups, OathKind::Software),
-        hardware: flow::oath_allowed(&policy, &groups, OathKind::Hardware),
-    };
-    let tokens = state
-        .deps
-        .store
-        .oath_tokens_of_user(&user.id)
-        .await
-        .map_err(CoreError::from)?
-        .into_iter()
-        .filter(|t| allowed.kind(t.kind))
-        .collect();
-    Ok((tokens, allowed))
+) -> Result<UserMethods, AppError> {
+    Ok(methods::of_user(&state.deps, tenant, user).await?)
 }
 
 /// The tenant, session and user behind a posted security-info form, after its anti-CSRF check;
@@ -120,12 +91,12 @@ fn list_page(
     tenant: &Tenant,
     s: &Session,
     user: &User,
-    tokens: &[OathToken],
-    allowed: &Allowed,
+    m: &UserMethods,
     notice: Option<&str>,
     error: Option<&str>,
 ) -> Markup {
     let b = base(tenant);
+    let tokens = &m.tokens;
     layout(
         "Security info",
         Some(&tenant.display_name),
@@ -134,7 +105,7 @@ fn list_page(
             p { "These are the methods you use to sign into your account or reset your password." }
             @if let Some(n) = notice { p class="notice" role="status" { (n) } }
             @if let Some(e) = error { p class="error" role="alert" { (e) } }
-            @if allowed.software {
+            @if m.can_add_app {
                 form method="post" action=(format!("{b}/add")) {
                     input type="hidden" name="csrf" value=(s.csrf);
                     button type="submit" class="primary" { "Add sign-in method" }
@@ -185,7 +156,7 @@ pub async fn show(
     let Some((s, user)) = signed_in(&state, &tenant, &headers).await? else {
         return Ok(to_login(&tenant));
     };
-    let (tokens, allowed) = tokens_of(&state, &tenant, &user).await?;
+    let m = methods_of(&state, &tenant, &user).await?;
     let notice = match q.done.as_deref() {
         Some("added") => Some("Authenticator app was successfully registered."),
         Some("activated") => Some("Your hardware token is activated."),
@@ -197,7 +168,7 @@ pub async fn show(
     };
     Ok(page(
         StatusCode::OK,
-        list_page(&tenant, &s, &user, &tokens, &allowed, notice, None),
+        list_page(&tenant, &s, &user, &m, notice, None),
     ))
 }
 
@@ -282,7 +253,7 @@ async fn pending_token(
     user: &User,
     id: Option<&str>,
 ) -> Result<Option<OathToken>, AppError> {
-    let (tokens, _) = tokens_of(state, tenant, user).await?;
+    let tokens = methods_of(state, tenant, user).await?.tokens;
     Ok(match id {
         Some(id) => tokens.into_iter().find(|t| t.id == id && !t.active),
         // the newest pending software enrolment
@@ -303,30 +274,19 @@ pub async fn add(
         Ok(v) => v,
         Err(to_login) => return Ok(to_login),
     };
-    let (tokens, allowed) = tokens_of(&state, &tenant, &user).await?;
-    if !allowed.software {
-        return Err(AppError::from(CoreError::MethodNotSupported).into());
-    }
-    if !session::may_change_methods(&state.deps, &s, has_second_factor(&tokens)) {
-        return reauthenticate(&state, &tenant, &user, &headers).await;
-    }
-    match oath::begin_enrolment(&state.deps, &user).await {
-        Ok(t) => Ok(page(
+    match methods::begin_app(&state.deps, &tenant, &s, &user).await {
+        Ok(Change::Done(t)) => Ok(page(
             StatusCode::OK,
             enrol_here(&tenant, &s, &user, &t, None)?,
         )),
-        Err(CoreError::Invalid { reason, .. }) => Ok(page(
-            StatusCode::CONFLICT,
-            list_page(
-                &tenant,
-                &s,
-                &user,
-                &tokens,
-                &allowed,
-                None,
-                Some(&capitalise(&reason)),
-            ),
-        )),
+        Ok(Change::SignInAgain) => reauthenticate(&state, &tenant, &user, &headers).await,
+        Err(CoreError::Invalid { reason, .. }) => {
+            let m = methods_of(&state, &tenant, &user).await?;
+            Ok(page(
+                StatusCode::CONFLICT,
+                list_page(&tenant, &s, &user, &m, None, Some(&capitalise(&reason))),
+            ))
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -371,10 +331,10 @@ pub async fn verify(
             enrol_here(&tenant, &s, &user, &t, Some(msg))?,
         )),
         OathKind::Hardware => {
-            let (tokens, allowed) = tokens_of(&state, &tenant, &user).await?;
+            let m = methods_of(&state, &tenant, &user).await?;
             Ok(page(
                 StatusCode::BAD_REQUEST,
-                list_page(&tenant, &s, &user, &tokens, &allowed, None, Some(msg)),
+                list_page(&tenant, &s, &user, &m, None, Some(msg)),
             ))
         }
     }
@@ -390,30 +350,18 @@ pub async fn delete(
         Ok(v) => v,
         Err(to_login) => return Ok(to_login),
     };
-    let (tokens, _) = tokens_of(&state, &tenant, &user).await?;
-    let Some(t) = tokens
-        .iter()
-        .find(|t| Some(t.id.as_str()) == form.id.as_deref())
-    else {
-        return Err(AppError::not_found("That sign-in method does not exist.").into());
-    };
-    if !session::may_change_methods(&state.deps, &s, has_second_factor(&tokens)) {
-        return reauthenticate(&state, &tenant, &user, &headers).await;
-    }
-    // Other access ends first: should the deletion then fail, nothing was left open by it.
     let keep = cookie(&headers, SESSION_COOKIE).unwrap_or_default();
-    session::end_other_access(&state.deps, &user, &keep).await?;
-    state
-        .deps
-        .store
-        .delete_oath_token(&t.id)
-        .await
-        .map_err(CoreError::from)?;
-    Ok(Redirect::to(&format!("{}?done=deleted", base(&tenant))).into_response())
-}
-
-fn has_second_factor(tokens: &[OathToken]) -> bool {
-    tokens.iter().any(|t| t.active)
+    let id = form.id.unwrap_or_default();
+    match methods::delete(&state.deps, &tenant, &s, &keep, &user, &id).await {
+        Ok(Change::Done(())) => {
+            Ok(Redirect::to(&format!("{}?done=deleted", base(&tenant))).into_response())
+        }
+        Ok(Change::SignInAgain) => reauthenticate(&state, &tenant, &user, &headers).await,
+        Err(CoreError::NotFound { .. }) => {
+            Err(AppError::not_found("That sign-in method does not exist.").into())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Sends the user through a fresh sign-in (password, then the second factor if they have one)

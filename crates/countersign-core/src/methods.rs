@@ -1,0 +1,90 @@
+//! Security info's rules: which of a user's sign-in methods are shown and usable (the tenant's
+//! authentication methods policy applied — a disabled method's registrations are kept, hidden),
+//! what may be added, and when a session may add or delete one (a recent sign-in, with the second
+//! factor when the user has one); deleting one ends the user's other sessions and tokens.
+
+use crate::error::{CoreError, CoreResult};
+use crate::model::{Session, Tenant, User};
+use crate::oath::{self, OathKind, OathToken};
+use crate::{flow, session, Deps};
+
+/// A user's methods as security info shows them.
+#[derive(Debug, Clone)]
+pub struct UserMethods {
+    /// OATH tokens of the kinds the policy lets the user use (pending ones included).
+    pub tokens: Vec<OathToken>,
+    /// Whether the user may add an authenticator app (software OATH) themselves.
+    pub can_add_app: bool,
+}
+
+impl UserMethods {
+    /// Whether the user has a second factor they can use now.
+    pub fn has_second_factor(&self) -> bool {
+        self.tokens.iter().any(|t| t.active)
+    }
+}
+
+/// The outcome of a change that needs a recent, strong enough sign-in.
+#[derive(Debug)]
+pub enum Change<T> {
+    Done(T),
+    /// The session is too old, or lacks the second factor: sign in again first.
+    SignInAgain,
+}
+
+pub async fn of_user(deps: &Deps, tenant: &Tenant, user: &User) -> CoreResult<UserMethods> {
+    let (policy, groups) = flow::policy_for(deps, tenant, user).await?;
+    let allowed = |k: OathKind| flow::oath_allowed(&policy, &groups, k);
+    let tokens = deps
+        .store
+        .oath_tokens_of_user(&user.id)
+        .await?
+        .into_iter()
+        .filter(|t| allowed(t.kind))
+        .collect();
+    Ok(UserMethods {
+        tokens,
+        can_add_app: allowed(OathKind::Software),
+    })
+}
+
+/// Starts adding an authenticator app: refused when the policy does not allow it, postponed when
+/// the session must sign in again.
+pub async fn begin_app(
+    deps: &Deps,
+    tenant: &Tenant,
+    s: &Session,
+    user: &User,
+) -> CoreResult<Change<OathToken>> {
+    let m = of_user(deps, tenant, user).await?;
+    if !m.can_add_app {
+        return Err(CoreError::MethodNotSupported);
+    }
+    if !session::may_change_methods(deps, s, m.has_second_factor()) {
+        return Ok(Change::SignInAgain);
+    }
+    Ok(Change::Done(oath::begin_enrolment(deps, user).await?))
+}
+
+/// Deletes one of the user's shown methods. Other access ends first (every other session, every
+/// token): should the deletion then fail, nothing was left open by it. `keep_cookie` is the
+/// session making the change.
+pub async fn delete(
+    deps: &Deps,
+    tenant: &Tenant,
+    s: &Session,
+    keep_cookie: &str,
+    user: &User,
+    token_id: &str,
+) -> CoreResult<Change<()>> {
+    let m = of_user(deps, tenant, user).await?;
+    let Some(t) = m.tokens.iter().find(|t| t.id == token_id) else {
+        return Err(CoreError::not_found("sign-in method", token_id));
+    };
+    if !session::may_change_methods(deps, s, m.has_second_factor()) {
+        return Ok(Change::SignInAgain);
+    }
+    session::end_other_access(deps, user, keep_cookie).await?;
+    deps.store.delete_oath_token(&t.id).await?;
+    Ok(Change::Done(()))
+}
