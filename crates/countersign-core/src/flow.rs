@@ -273,23 +273,70 @@ pub async fn policy_for(
     Ok((policy, groups))
 }
 
+/// The OATH token kinds the policy lets a member of `groups` use.
+pub fn oath_kinds(policy: &MethodsPolicy, groups: &[String]) -> Vec<OathKind> {
+    [OathKind::Software, OathKind::Hardware]
+        .into_iter()
+        .filter(|k| oath_allowed(policy, groups, *k))
+        .collect()
+}
+
 /// Whether the policy lets this user use OATH tokens of `kind`.
 pub fn oath_allowed(policy: &MethodsPolicy, groups: &[String], kind: OathKind) -> bool {
     policy.allows(oath_method(kind), groups)
 }
 
-/// The account behind a name, the policy applied; an unknown or disabled one looks like an account
-/// with only a password.
+/// The account behind a name before anything is proved: only first-factor methods matter, so
+/// only the policy is read — for a known name and an unknown one alike, so that the first step
+/// costs the same for both. (Second-factor registrations are read once a first factor is proved.)
+pub async fn first_factor_account(
+    deps: &Deps,
+    tenant: &Tenant,
+    user: Option<&User>,
+) -> CoreResult<Account> {
+    let policy = policy::load(deps, tenant).await?.policy;
+    Ok(match user.filter(|u| u.enabled) {
+        None => Account::like_password_only(&policy),
+        // First-factor methods besides the password (phone sign-in, passkeys, Temporary Access
+        // Passes) are read here when they arrive.
+        Some(u) => Account {
+            has_password: u.password_hash.is_some(),
+            usable: Vec::new(),
+            oath_kinds: Vec::new(),
+            can_register: Vec::new(),
+            tenant_requires_mfa: policy.require_mfa_for_everyone,
+        },
+    })
+}
+
+/// The account a flow is about, as far as its step needs it, with its user (when the flow knows
+/// one and it is still enabled).
+pub async fn account_for(
+    deps: &Deps,
+    tenant: &Tenant,
+    flow: &SignInFlow,
+) -> CoreResult<(Option<User>, Account)> {
+    let user = match &flow.state.user_id {
+        Some(id) => deps.store.user_by_id(id).await?.filter(|u| u.enabled),
+        None => None,
+    };
+    let account = if flow.state.proofs.is_empty() {
+        first_factor_account(deps, tenant, user.as_ref()).await?
+    } else {
+        account(deps, tenant, user.as_ref()).await?
+    };
+    Ok((user, account))
+}
+
+/// The account behind a name with everything it registered, the policy applied; an unknown or
+/// disabled one looks like an account with only a password.
 pub async fn account(deps: &Deps, tenant: &Tenant, user: Option<&User>) -> CoreResult<Account> {
     let Some(user) = user.filter(|u| u.enabled) else {
         let policy = policy::load(deps, tenant).await?.policy;
         return Ok(Account::like_password_only(&policy));
     };
     let (policy, groups) = policy_for(deps, tenant, user).await?;
-    let oath_kinds: Vec<OathKind> = [OathKind::Software, OathKind::Hardware]
-        .into_iter()
-        .filter(|k| oath_allowed(&policy, &groups, *k))
-        .collect();
+    let oath_kinds = oath_kinds(&policy, &groups);
     let tokens = deps.store.oath_tokens_of_user(&user.id).await?;
     let has_code = tokens
         .iter()
@@ -344,7 +391,7 @@ pub async fn identify(
         .user_by_upn(&tenant.id, &name)
         .await?
         .filter(|u| u.enabled);
-    let account = account(deps, tenant, user.as_ref()).await?;
+    let account = first_factor_account(deps, tenant, user.as_ref()).await?;
     flow.state.username = Some(name);
     flow.state.user_id = user.map(|u| u.id);
     flow.state.proofs.clear();
@@ -383,20 +430,26 @@ pub fn expect(flow: &SignInFlow, method: Method) -> CoreResult<()> {
 }
 
 /// `method` succeeded for `user`: the proof is recorded and the engine decides what follows.
-pub fn proved(
+/// Proofs of two factors end the sign-in whatever the account holds (as `decide` says), so the
+/// account is read only when they don't.
+pub async fn proved(
     deps: &Deps,
-    account: &Account,
+    tenant: &Tenant,
     flow: &mut SignInFlow,
     user: &User,
     method: Method,
     remembered: &[Method],
-) -> Next {
+) -> CoreResult<Next> {
     flow.state.user_id = Some(user.id.clone());
     flow.state.proofs.push(Proof {
         method,
         at: deps.now(),
     });
-    apply(flow, &decide(account, &flow.state, remembered))
+    if is_mfa(&flow.state.proofs) {
+        return Ok(Next::Done);
+    }
+    let account = account(deps, tenant, Some(user)).await?;
+    Ok(apply(flow, &decide(&account, &flow.state, remembered)))
 }
 
 /// "Other ways to sign in", from a method's own step.
@@ -409,8 +462,10 @@ pub fn other_ways(flow: &mut SignInFlow) -> CoreResult<()> {
 }
 
 /// Continues from a live session that is not enough for this sign-in (an application needs a
-/// second factor the session was made without): the session's proofs stand, and only what is
-/// missing is asked for (step-up).
+/// second factor the session was made without): the session's proofs stand, and only the second
+/// factor is asked for (step-up). When the user has no second factor yet, the sign-in starts
+/// over at the password instead: registering a first second factor needs a fresh first factor,
+/// never a session alone (which may be stolen, or hours old).
 pub async fn resume(
     deps: &Deps,
     tenant: &Tenant,
@@ -423,7 +478,12 @@ pub async fn resume(
     flow.state.username = Some(user.upn.clone());
     flow.state.user_id = Some(user.id.clone());
     flow.state.proofs = proofs_of(session);
-    Ok(apply(flow, &decide(&account, &flow.state, remembered)))
+    let d = decide(&account, &flow.state, remembered);
+    if d.next == Next::MoreInformationRequired {
+        flow.state.proofs.clear();
+        return Ok(apply(flow, &decide(&account, &flow.state, remembered)));
+    }
+    Ok(apply(flow, &d))
 }
 
 /// The methods of a finished sign-in, first factor first: remembered by the browser as its
@@ -452,7 +512,13 @@ pub async fn begin_registration(
     flow: &mut SignInFlow,
     user: &User,
 ) -> CoreResult<oath::OathToken> {
-    if flow.state.step != Step::MoreInformationRequired {
+    // Binding a first second factor rests on the first one alone: it must be recent.
+    let fresh = flow
+        .state
+        .proofs
+        .iter()
+        .all(|p| deps.now() - p.at <= crate::session::RECENT_AUTH);
+    if flow.state.step != Step::MoreInformationRequired || !fresh {
         return Err(CoreError::FlowExpired);
     }
     if !account.can_register.contains(&Method::Code) {
@@ -480,6 +546,7 @@ pub async fn finish_registration(
     if !oath::activate(deps, tenant, user, &token_id, code).await? {
         return Ok(None);
     }
-    let account = account(deps, tenant, Some(user)).await?;
-    Ok(Some(proved(deps, &account, flow, user, Method::Code, &[])))
+    Ok(Some(
+        proved(deps, tenant, flow, user, Method::Code, &[]).await?,
+    ))
 }

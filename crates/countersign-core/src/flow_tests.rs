@@ -2,7 +2,7 @@
 //! offered what, when a second factor is due, what `amr` says, which documents are refused (with
 //! the field named), who may change the policy, and the audit entries of changes.
 
-use crate::directory::{self, NewUser};
+use crate::directory;
 use crate::error::CoreError;
 use crate::flow::{self, decide, Account, FlowState, Method, Next, Proof, Step};
 use crate::model::{AdminRole, Tenant, User};
@@ -109,23 +109,7 @@ fn the_remembered_method_is_the_default_only_when_on_offer() {
 }
 
 async fn setup(f: &Fixture, password: Option<&str>) -> (Tenant, User) {
-    let t = directory::create_tenant(&f.deps, "contoso", "Contoso", &["contoso.com".into()])
-        .await
-        .unwrap();
-    let u = directory::create_user(
-        &f.deps,
-        &t,
-        NewUser {
-            upn: "alice@contoso.com",
-            display_name: "Alice",
-            email: None,
-            password,
-            enabled: true,
-        },
-    )
-    .await
-    .unwrap();
-    (t, u)
+    contoso_alice(&f.deps, password).await
 }
 
 async fn with_app(f: &Fixture, t: &Tenant, u: &User) {
@@ -369,7 +353,9 @@ async fn more_information_required_registers_an_app_that_counts_as_the_second_fa
     assert_eq!(next, Next::Method(Method::Password));
     let acc = flow::account(&f.deps, &t, Some(&u)).await.unwrap();
     assert_eq!(
-        flow::proved(&f.deps, &acc, &mut fl, &u, Method::Password, &[]),
+        flow::proved(&f.deps, &t, &mut fl, &u, Method::Password, &[])
+            .await
+            .unwrap(),
         Next::MoreInformationRequired
     );
     let tok = flow::begin_registration(&f.deps, &acc, &mut fl, &u)
@@ -409,7 +395,9 @@ async fn registration_is_refused_when_the_policy_disallows_the_app() {
         .await
         .unwrap();
     let acc = flow::account(&f.deps, &t, Some(&u)).await.unwrap();
-    flow::proved(&f.deps, &acc, &mut fl, &u, Method::Password, &[]);
+    flow::proved(&f.deps, &t, &mut fl, &u, Method::Password, &[])
+        .await
+        .unwrap();
     let r = flow::begin_registration(&f.deps, &acc, &mut fl, &u).await;
     assert!(matches!(r, Err(CoreError::MethodNotSupported)), "{r:?}");
 }
@@ -466,4 +454,53 @@ async fn security_info_shows_and_deletes_only_what_the_policy_allows() {
     let r = methods::delete(&f.deps, &t, &s, &cookie, &u, &id).await;
     assert!(matches!(r, Ok(Change::SignInAgain)));
     assert_eq!(f.store.oath_tokens_of_user(&u.id).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_session_alone_never_registers_a_second_factor() {
+    let f = fixture();
+    let (t, u) = setup(&f, Some("violet-tuba-engine")).await;
+    let (_, s) = crate::session::create_session(
+        &f.deps,
+        &u,
+        vec!["pwd".into()],
+        crate::clock::Clock::now(f.clock.as_ref()),
+        None,
+    )
+    .await
+    .unwrap();
+    // Step-up for an app that needs MFA, from a password session, for a user with no second
+    // factor: the password is asked for again rather than registration offered on the session.
+    let mut fl = crate::session::start_flow(&f.deps, &t, None, true, &[])
+        .await
+        .unwrap();
+    let next = flow::resume(&f.deps, &t, &mut fl, &s, &u, &[])
+        .await
+        .unwrap();
+    assert_eq!(next, Next::Method(Method::Password));
+    assert!(fl.state.proofs.is_empty());
+    // And a first factor proved too long ago can't bind one either.
+    let mut fl = crate::session::start_flow(&f.deps, &t, None, true, &[])
+        .await
+        .unwrap();
+    flow::identify(&f.deps, &t, &mut fl, "alice", &[])
+        .await
+        .unwrap();
+    let acc = flow::account(&f.deps, &t, Some(&u)).await.unwrap();
+    flow::proved(&f.deps, &t, &mut fl, &u, Method::Password, &[])
+        .await
+        .unwrap();
+    assert_eq!(fl.state.step, Step::MoreInformationRequired);
+    f.clock.advance(crate::session::RECENT_AUTH + 1);
+    let r = flow::begin_registration(&f.deps, &acc, &mut fl, &u).await;
+    assert!(matches!(r, Err(CoreError::FlowExpired)), "{r:?}");
+    // With a user who has one, only the code is asked for.
+    with_app(&f, &t, &u).await;
+    let mut fl = crate::session::start_flow(&f.deps, &t, None, true, &[])
+        .await
+        .unwrap();
+    let next = flow::resume(&f.deps, &t, &mut fl, &s, &u, &[])
+        .await
+        .unwrap();
+    assert_eq!(next, Next::Method(Method::Code));
 }

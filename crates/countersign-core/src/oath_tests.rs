@@ -3,7 +3,6 @@
 //! limit and enrolment that only counts after a correct code.
 
 use crate::clock::Timestamp;
-use crate::directory::{self, NewUser};
 use crate::model::{Tenant, User};
 use crate::oath::*;
 use crate::secret::Secret;
@@ -67,23 +66,7 @@ fn token(algorithm: OathAlgorithm, digits: u32, secret: &str) -> OathToken {
 }
 
 async fn setup(f: &Fixture) -> (Tenant, User) {
-    let t = directory::create_tenant(&f.deps, "contoso", "Contoso", &["contoso.com".into()])
-        .await
-        .unwrap();
-    let u = directory::create_user(
-        &f.deps,
-        &t,
-        NewUser {
-            upn: "alice@contoso.com",
-            display_name: "Alice",
-            email: None,
-            password: None,
-            enabled: true,
-        },
-    )
-    .await
-    .unwrap();
-    (t, u)
+    contoso_alice(&f.deps, None).await
 }
 
 async fn enrolled(f: &Fixture, t: &Tenant, u: &User) -> OathToken {

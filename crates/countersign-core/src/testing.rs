@@ -58,6 +58,16 @@ impl Data {
         self.users.remove(id).is_some()
     }
 
+    /// Rows `purge_expired` may remove.
+    fn expiring_rows(&self) -> usize {
+        self.flows.len()
+            + self.sessions.len()
+            + self.codes.len()
+            + self.grants.len()
+            + self.refresh.len()
+            + self.throttle.len()
+    }
+
     fn delete_grant(&mut self, id: &str) {
         self.refresh.retain(|_, r| r.grant_id != id);
         self.grants.remove(id);
@@ -771,12 +781,7 @@ impl Store for MemStore {
 
     async fn purge_expired(&self, now: Timestamp, idle: i64) -> StoreResult<u64> {
         let mut d = self.0.lock().unwrap();
-        let before = d.flows.len()
-            + d.sessions.len()
-            + d.codes.len()
-            + d.grants.len()
-            + d.refresh.len()
-            + d.throttle.len();
+        let before = d.expiring_rows();
         d.flows.retain(|_, f| f.expires_at > now);
         d.sessions.retain(|_, s| s.last_seen_at > now - idle);
         d.codes.retain(|_, c| c.expires_at > now);
@@ -794,13 +799,7 @@ impl Store for MemStore {
             t.last_failure_at >= now - crate::throttle::FORGOTTEN_AFTER
                 || t.failures >= crate::throttle::PERMANENT_AT
         });
-        let after = d.flows.len()
-            + d.sessions.len()
-            + d.codes.len()
-            + d.grants.len()
-            + d.refresh.len()
-            + d.throttle.len();
-        Ok((before - after) as u64)
+        Ok((before - d.expiring_rows()) as u64)
     }
 }
 
@@ -843,6 +842,28 @@ pub struct Fixture {
     pub deps: Deps,
     pub store: Arc<MemStore>,
     pub clock: Arc<ManualClock>,
+}
+
+/// Tenant "contoso" (contoso.com) with alice@contoso.com, with `password` or none.
+pub async fn contoso_alice(deps: &Deps, password: Option<&str>) -> (Tenant, User) {
+    use crate::directory::{self, NewUser};
+    let t = directory::create_tenant(deps, "contoso", "Contoso", &["contoso.com".into()])
+        .await
+        .unwrap();
+    let u = directory::create_user(
+        deps,
+        &t,
+        NewUser {
+            upn: "alice@contoso.com",
+            display_name: "Alice",
+            email: None,
+            password,
+            enabled: true,
+        },
+    )
+    .await
+    .unwrap();
+    (t, u)
 }
 
 pub fn fixture() -> Fixture {

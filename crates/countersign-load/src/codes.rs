@@ -68,6 +68,17 @@ impl Site {
         if r.status() != 303 {
             bail!("username step: {}", r.status());
         }
+        // A bare visit's flow is stored under a new cookie, with a new token, once named.
+        let flow = cookie(&r, "cs_flow").unwrap_or(flow);
+        let page = self
+            .http
+            .get(self.url("/login"))
+            .header("cookie", &flow)
+            .send()
+            .await?
+            .text()
+            .await?;
+        let csrf = between(&page, "name=\"csrf\" value=\"", '"')?.to_string();
         let r = self
             .http
             .post(self.url("/login/password"))

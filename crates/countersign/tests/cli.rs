@@ -4,35 +4,11 @@
 
 use countersign_testkit::process::Server;
 use countersign_testkit::WebClient;
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_countersign");
-
-fn admin(dir: &Path, args: &[&str]) -> (bool, String, String) {
-    admin_with_stdin(dir, args, None)
-}
-
-fn admin_with_stdin(dir: &Path, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
-    let mut cmd = Command::new(BIN);
-    cmd.arg("--data-dir").arg(dir).arg("admin").args(args);
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    if let Some(s) = stdin {
-        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
-    } else {
-        drop(child.stdin.take());
-    }
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+mod common;
+use common::{admin, admin_json, admin_with_stdin, BIN};
 
 #[test]
 fn admin_commands_manage_the_directory_with_clear_errors() {
@@ -281,15 +257,6 @@ fn admin_commands_manage_the_directory_with_clear_errors() {
     assert!(admin(d, &["tenant", "delete", "fabrikam", "--yes"]).0);
     let (_, out, _) = admin(d, &["tenant", "list"]);
     assert!(out.contains("(none)"));
-}
-
-/// Runs an admin command that must succeed and prints JSON; returns the value.
-fn admin_json(dir: &Path, args: &[&str]) -> serde_json::Value {
-    let mut all = vec!["--json"];
-    all.extend_from_slice(args);
-    let (ok, out, err) = admin(dir, &all);
-    assert!(ok, "{args:?}: {err}");
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
 }
 
 #[test]

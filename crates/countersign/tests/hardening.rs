@@ -5,32 +5,14 @@
 use countersign_testkit::process::Server;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_countersign");
+mod common;
+use common::{admin_json, BIN};
+
 const SEED: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
 
 fn run(data: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn admin_json(data: &Path, args: &[&str]) -> serde_json::Value {
-    let mut all = vec!["admin", "--json"];
-    all.extend_from_slice(args);
-    let (ok, out, err) = run(data, &all);
-    assert!(ok, "{args:?}: {err}");
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    common::run(data, args, None)
 }
 
 fn mode(p: &Path) -> u32 {

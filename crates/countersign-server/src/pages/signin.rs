@@ -14,7 +14,7 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
-use countersign_core::flow::{self, Account, Method, Next, Step};
+use countersign_core::flow::{self, Method, Next, Step};
 use countersign_core::model::{Session, SignInFlow, Tenant, User};
 use countersign_core::session;
 use countersign_core::signin::{code_sign_in, password_sign_in, Origin, PasswordAttempt};
@@ -110,23 +110,12 @@ pub fn remembered(headers: &HeaderMap) -> Vec<Method> {
         .collect()
 }
 
-/// The account a flow is about, the policy applied (an unknown name: like a password-only one).
-async fn flow_account(
-    state: &AppState,
-    tenant: &Tenant,
-    flow: &SignInFlow,
-) -> Result<(Option<User>, Account), AppError> {
-    let user = match &flow.state.user_id {
-        Some(id) => state
-            .deps
-            .store
-            .user_by_id(id)
-            .await
-            .map_err(CoreError::from)?,
-        None => None,
-    };
-    let account = flow::account(&state.deps, tenant, user.as_ref()).await?;
-    Ok((user, account))
+/// The user a flow has proved (by its first method); a flow that has proved nobody, or whose
+/// user was disabled meanwhile, is over.
+async fn proved_user(state: &AppState, flow: &SignInFlow) -> Result<User, AppError> {
+    flow::proved_user(&state.deps, flow)
+        .await?
+        .ok_or_else(|| AppError::from(CoreError::FlowExpired))
 }
 
 /// Saves the flow and sends the browser to the page of its current step.
@@ -377,7 +366,7 @@ async fn step_page(
     if flow.state.step == Step::Identify {
         return Ok(username_page(tenant, flow, error));
     }
-    let (user, account) = flow_account(state, tenant, flow).await?;
+    let (user, account) = flow::account_for(&state.deps, tenant, flow).await?;
     let offered = flow::current(&account, flow, &[]).offered;
     Ok(match &flow.state.step {
         Step::Identify => username_page(tenant, flow, error),
@@ -543,7 +532,7 @@ pub async fn choose(
         .as_deref()
         .and_then(Method::parse)
         .ok_or_else(|| AppError::bad_request("Choose one of the methods on the page."))?;
-    let (_, account) = flow_account(&state, &tenant, &flow).await?;
+    let (_, account) = flow::account_for(&state.deps, &tenant, &flow).await?;
     flow::choose(&account, &mut flow, method)?;
     save_and_continue(&state, &tenant, &flow).await
 }
@@ -591,15 +580,15 @@ pub async fn password(
     match password_sign_in(&state.deps, attempt).await {
         Ok(user) => {
             state.metrics.signin("password", "success");
-            let account = flow::account(&state.deps, &tenant, Some(&user)).await?;
             let next = flow::proved(
                 &state.deps,
-                &account,
+                &tenant,
                 &mut flow,
                 &user,
                 Method::Password,
                 &remembered(&headers),
-            );
+            )
+            .await?;
             after_proof(&state, &tenant, &headers, flow, &user, next).await
         }
         Err(CoreError::SignInFailed) => {
@@ -628,11 +617,11 @@ pub async fn code(
 ) -> Result<Response, PageError> {
     let (tenant, mut flow) = posted_flow(&state, &name, &headers, form.csrf.as_deref()).await?;
     flow::expect(&flow, Method::Code)?;
-    let Some(user) = flow::proved_user(&state.deps, &flow).await? else {
-        return Err(AppError::from(CoreError::FlowExpired).into());
-    };
-    let account = flow::account(&state.deps, &tenant, Some(&user)).await?;
-    if !account.usable.contains(&Method::Code) {
+    let user = proved_user(&state, &flow).await?;
+    // Only what the policy allows is checked (read now: a change applies at once).
+    let (policy, groups) = flow::policy_for(&state.deps, &tenant, &user).await?;
+    let kinds = flow::oath_kinds(&policy, &groups);
+    if kinds.is_empty() {
         return Err(AppError::from(CoreError::MethodNotSupported).into());
     }
     let code = form.code.unwrap_or_default();
@@ -646,10 +635,15 @@ pub async fn code(
         client_id: flow.request.as_ref().map(|r| r.client_id.as_str()),
         client_addr: addr.as_deref(),
     };
-    match code_sign_in(&state.deps, origin, &user, &code, &account.oath_kinds).await {
+    match code_sign_in(&state.deps, origin, &user, &code, &kinds).await {
         Ok(()) => {}
         Err(CoreError::SignInFailed) => {
             state.metrics.signin("otp", "failure");
+            // A refusal because none of the user's tokens is allowed any more says so.
+            let account = flow::account(&state.deps, &tenant, Some(&user)).await?;
+            if !account.usable.contains(&Method::Code) {
+                return Err(AppError::from(CoreError::MethodNotSupported).into());
+            }
             let msg = "You didn't enter the expected verification code. Please try again.";
             return render(&state, &tenant, &flow, StatusCode::UNAUTHORIZED, Some(msg)).await;
         }
@@ -658,12 +652,13 @@ pub async fn code(
     state.metrics.signin("otp", "success");
     let next = flow::proved(
         &state.deps,
-        &account,
+        &tenant,
         &mut flow,
         &user,
         Method::Code,
         &remembered(&headers),
-    );
+    )
+    .await?;
     after_proof(&state, &tenant, &headers, flow, &user, next).await
 }
 
@@ -675,9 +670,7 @@ pub async fn register(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     let (tenant, mut flow) = posted_flow(&state, &name, &headers, form.csrf.as_deref()).await?;
-    let Some(user) = flow::proved_user(&state.deps, &flow).await? else {
-        return Err(AppError::from(CoreError::FlowExpired).into());
-    };
+    let user = proved_user(&state, &flow).await?;
     let account = flow::account(&state.deps, &tenant, Some(&user)).await?;
     flow::begin_registration(&state.deps, &account, &mut flow, &user).await?;
     save_and_continue(&state, &tenant, &flow).await
@@ -691,9 +684,7 @@ pub async fn register_verify(
     Form(form): Form<CodeForm>,
 ) -> Result<Response, PageError> {
     let (tenant, mut flow) = posted_flow(&state, &name, &headers, form.csrf.as_deref()).await?;
-    let Some(user) = flow::proved_user(&state.deps, &flow).await? else {
-        return Err(AppError::from(CoreError::FlowExpired).into());
-    };
+    let user = proved_user(&state, &flow).await?;
     let code = form.code.unwrap_or_default();
     match flow::finish_registration(&state.deps, &tenant, &mut flow, &user, &code).await? {
         Some(next) => {
