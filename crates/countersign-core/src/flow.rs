@@ -136,13 +136,13 @@ pub struct Account {
 impl Account {
     /// What an unknown or disabled name looks like: exactly an account with only a password, so
     /// the first step reveals nothing about it.
-    pub fn like_password_only(policy: &MethodsPolicy) -> Self {
+    pub fn like_password_only() -> Self {
         Self {
             has_password: true,
             usable: Vec::new(),
             oath_kinds: Vec::new(),
             can_register: Vec::new(),
-            tenant_requires_mfa: policy.require_mfa_for_everyone,
+            tenant_requires_mfa: false,
         }
     }
 
@@ -260,17 +260,26 @@ pub async fn policy_for(
     user: &User,
 ) -> CoreResult<(MethodsPolicy, Vec<String>)> {
     let policy = policy::load(deps, tenant).await?.policy;
-    let groups = if policy.names_groups() {
-        deps.store
-            .groups_of_user(&user.id)
-            .await?
-            .into_iter()
-            .map(|g| g.id)
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let groups = groups_under(deps, &policy, user).await?;
     Ok((policy, groups))
+}
+
+/// The ids of the user's groups, when `policy` names any (otherwise they don't matter).
+pub async fn groups_under(
+    deps: &Deps,
+    policy: &MethodsPolicy,
+    user: &User,
+) -> CoreResult<Vec<String>> {
+    if !policy.names_groups() {
+        return Ok(Vec::new());
+    }
+    Ok(deps
+        .store
+        .groups_of_user(&user.id)
+        .await?
+        .into_iter()
+        .map(|g| g.id)
+        .collect())
 }
 
 /// The OATH token kinds the policy lets a member of `groups` use.
@@ -286,57 +295,66 @@ pub fn oath_allowed(policy: &MethodsPolicy, groups: &[String], kind: OathKind) -
     policy.allows(oath_method(kind), groups)
 }
 
-/// The account behind a name before anything is proved: only first-factor methods matter, so
-/// only the policy is read — for a known name and an unknown one alike, so that the first step
-/// costs the same for both. (Second-factor registrations are read once a first factor is proved.)
-pub async fn first_factor_account(
-    deps: &Deps,
-    tenant: &Tenant,
-    user: Option<&User>,
-) -> CoreResult<Account> {
-    let policy = policy::load(deps, tenant).await?.policy;
-    Ok(match user.filter(|u| u.enabled) {
-        None => Account::like_password_only(&policy),
-        // First-factor methods besides the password (phone sign-in, passkeys, Temporary Access
-        // Passes) are read here when they arrive.
+/// The account behind a name before anything is proved: only first-factor methods matter, and
+/// today the password is the only one, which the policy does not govern — so nothing is read
+/// beyond the user. First-factor methods the policy governs (phone sign-in, passkeys, Temporary
+/// Access Passes) are read here when they arrive.
+pub fn first_factor_account(user: Option<&User>) -> Account {
+    match user.filter(|u| u.enabled) {
+        None => Account::like_password_only(),
         Some(u) => Account {
             has_password: u.password_hash.is_some(),
-            usable: Vec::new(),
-            oath_kinds: Vec::new(),
-            can_register: Vec::new(),
-            tenant_requires_mfa: policy.require_mfa_for_everyone,
+            ..Account::like_password_only()
         },
-    })
+    }
 }
 
 /// The account a flow is about, as far as its step needs it, with its user (when the flow knows
 /// one and it is still enabled).
-pub async fn account_for(
-    deps: &Deps,
-    tenant: &Tenant,
-    flow: &SignInFlow,
-) -> CoreResult<(Option<User>, Account)> {
-    let user = match &flow.state.user_id {
-        Some(id) => deps.store.user_by_id(id).await?.filter(|u| u.enabled),
+pub async fn account_for(deps: &Deps, flow: &SignInFlow) -> CoreResult<(Option<User>, Account)> {
+    if !flow.state.proofs.is_empty() {
+        return Ok(match proved_user(deps, flow).await? {
+            Some((user, policy)) => {
+                let account = account_under(deps, &policy, &user).await?;
+                (Some(user), account)
+            }
+            None => (None, Account::like_password_only()),
+        });
+    }
+    // Before any proof the flow is about the name typed: it is read by that name, a known one
+    // and an unknown one alike, so that a page's timing does not tell them apart.
+    let user = match &flow.state.username {
+        Some(name) => deps
+            .store
+            .user_by_upn(&flow.tenant_id, name)
+            .await?
+            .filter(|u| u.enabled),
         None => None,
     };
-    let account = if flow.state.proofs.is_empty() {
-        first_factor_account(deps, tenant, user.as_ref()).await?
-    } else {
-        account(deps, tenant, user.as_ref()).await?
-    };
+    let account = first_factor_account(user.as_ref());
     Ok((user, account))
 }
 
-/// The account behind a name with everything it registered, the policy applied; an unknown or
-/// disabled one looks like an account with only a password.
+/// The account behind a name with everything it registered, the tenant's policy applied; an
+/// unknown or disabled one looks like an account with only a password.
 pub async fn account(deps: &Deps, tenant: &Tenant, user: Option<&User>) -> CoreResult<Account> {
-    let Some(user) = user.filter(|u| u.enabled) else {
-        let policy = policy::load(deps, tenant).await?.policy;
-        return Ok(Account::like_password_only(&policy));
-    };
-    let (policy, groups) = policy_for(deps, tenant, user).await?;
-    let oath_kinds = oath_kinds(&policy, &groups);
+    match user.filter(|u| u.enabled) {
+        None => Ok(Account::like_password_only()),
+        Some(user) => {
+            let policy = policy::load(deps, tenant).await?.policy;
+            account_under(deps, &policy, user).await
+        }
+    }
+}
+
+/// The account of an enabled user under `policy`, already read.
+pub async fn account_under(
+    deps: &Deps,
+    policy: &MethodsPolicy,
+    user: &User,
+) -> CoreResult<Account> {
+    let groups = groups_under(deps, policy, user).await?;
+    let oath_kinds = oath_kinds(policy, &groups);
     let tokens = deps.store.oath_tokens_of_user(&user.id).await?;
     let has_code = tokens
         .iter()
@@ -391,7 +409,7 @@ pub async fn identify(
         .user_by_upn(&tenant.id, &name)
         .await?
         .filter(|u| u.enabled);
-    let account = first_factor_account(deps, tenant, user.as_ref()).await?;
+    let account = first_factor_account(user.as_ref());
     flow.state.username = Some(name);
     flow.state.user_id = user.map(|u| u.id);
     flow.state.proofs.clear();
@@ -492,15 +510,24 @@ pub fn used_methods(flow: &SignInFlow) -> Vec<Method> {
     flow.state.proofs.iter().map(|p| p.method).collect()
 }
 
-/// The user of a flow that has proved who it is (after its first method), if still enabled.
-pub async fn proved_user(deps: &Deps, flow: &SignInFlow) -> CoreResult<Option<User>> {
+/// The user of a flow that has proved who it is (after its first method), if still enabled,
+/// with the tenant's methods policy: both are read together, as every later step needs both.
+pub async fn proved_user(
+    deps: &Deps,
+    flow: &SignInFlow,
+) -> CoreResult<Option<(User, MethodsPolicy)>> {
     if flow.state.proofs.is_empty() {
         return Ok(None);
     }
     let Some(id) = &flow.state.user_id else {
         return Ok(None);
     };
-    Ok(deps.store.user_by_id(id).await?.filter(|u| u.enabled))
+    Ok(deps
+        .store
+        .user_with_policy(id)
+        .await?
+        .filter(|(u, _)| u.enabled)
+        .map(|(u, p)| (u, p.map(|p| p.policy).unwrap_or_default())))
 }
 
 /// "More information required" → "Next": starts registering an authenticator app, the one

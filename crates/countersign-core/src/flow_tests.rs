@@ -33,7 +33,7 @@ fn proofs(methods: &[Method]) -> FlowState {
 
 #[test]
 fn a_password_only_account_and_an_unknown_name_are_offered_the_same() {
-    let unknown = Account::like_password_only(&MethodsPolicy::default());
+    let unknown = Account::like_password_only();
     let known = account(true, &[]);
     let fresh = FlowState::default();
     assert_eq!(decide(&unknown, &fresh, &[]), decide(&known, &fresh, &[]));

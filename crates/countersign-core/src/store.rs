@@ -183,6 +183,13 @@ pub trait PolicyStore: Send + Sync {
         tenant_id: &str,
     ) -> StoreResult<Option<crate::policy::StoredPolicy>>;
 
+    /// A user with their tenant's policy (`None` while it has never been changed), in one read:
+    /// every sign-in step after the first needs both.
+    async fn user_with_policy(
+        &self,
+        user_id: &str,
+    ) -> StoreResult<Option<(User, Option<crate::policy::StoredPolicy>)>>;
+
     /// Stores `policy` as version `expected_version + 1` and appends `audit`, in one transaction,
     /// only if the stored version is still `expected_version` (0: never changed). Returns false,
     /// writing nothing, when someone else changed it first.

@@ -719,6 +719,16 @@ impl PolicyStore for MemStore {
         Ok(self.0.lock().unwrap().policies.get(tenant_id).cloned())
     }
 
+    async fn user_with_policy(
+        &self,
+        user_id: &str,
+    ) -> StoreResult<Option<(User, Option<crate::policy::StoredPolicy>)>> {
+        let d = self.0.lock().unwrap();
+        Ok(d.users
+            .get(user_id)
+            .map(|u| (u.clone(), d.policies.get(&u.tenant_id).cloned())))
+    }
+
     async fn save_methods_policy(
         &self,
         tenant_id: &str,

@@ -273,6 +273,15 @@ pub fn audit(row: &Row) -> R<AuditEntry> {
     })
 }
 
+/// A user row with its tenant's policy columns, which are null while the policy was never changed.
+pub fn user_with_policy(row: &Row) -> R<(User, Option<StoredPolicy>)> {
+    let policy = match get::<Option<i64>>(row, "version")? {
+        Some(_) => Some(policy(row)?),
+        None => None,
+    };
+    Ok((user(row)?, policy))
+}
+
 pub fn policy(row: &Row) -> R<StoredPolicy> {
     Ok(StoredPolicy {
         policy: json_value(row, "document")?,

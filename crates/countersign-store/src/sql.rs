@@ -23,6 +23,14 @@ fn conflict(e: DbError, what: impl FnOnce() -> String) -> StoreError {
     }
 }
 
+/// `cols` (a `rows::*_COLS` list) each prefixed with a table alias, for joins.
+fn qualified(alias: &str, cols: &str) -> String {
+    cols.split(", ")
+        .map(|c| format!("{alias}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl SqlStore {
     async fn fetch_opt<T>(&self, q: Query, map: fn(&Row) -> R<T>) -> R<Option<T>> {
         q.fetch_opt(&self.db).await?.as_ref().map(map).transpose()
@@ -341,27 +349,19 @@ impl DirectoryStore for SqlStore {
     }
 
     async fn group_members(&self, group_id: &str) -> R<Vec<User>> {
-        let cols: Vec<String> = rows::USER_COLS
-            .split(", ")
-            .map(|c| format!("u.{c}"))
-            .collect();
         let sql = format!(
             "SELECT {} FROM users u JOIN group_members m ON m.user_id = u.id \
              WHERE m.group_id = $1 ORDER BY u.upn",
-            cols.join(", ")
+            qualified("u", rows::USER_COLS)
         );
         self.fetch_all(query(&sql).bind(group_id), rows::user).await
     }
 
     async fn groups_of_user(&self, user_id: &str) -> R<Vec<Group>> {
-        let cols: Vec<String> = rows::GROUP_COLS
-            .split(", ")
-            .map(|c| format!("g.{c}"))
-            .collect();
         let sql = format!(
             "SELECT {} FROM user_groups g JOIN group_members m ON m.group_id = g.id \
              WHERE m.user_id = $1 ORDER BY g.name",
-            cols.join(", ")
+            qualified("g", rows::GROUP_COLS)
         );
         self.fetch_all(query(&sql).bind(user_id), rows::group).await
     }
@@ -960,15 +960,11 @@ impl GrantStore for SqlStore {
     }
 
     async fn refresh_with_grant(&self, digest: &str) -> R<Option<(RefreshToken, Grant)>> {
-        let g_cols: Vec<String> = rows::GRANT_COLS
-            .split(", ")
-            .map(|c| format!("g.{c}"))
-            .collect();
         let sql = format!(
             "SELECT r.token_digest, r.grant_id, r.created_at AS r_created_at, \
              r.expires_at AS r_expires_at, r.used_at, {} \
              FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.token_digest = $1",
-            g_cols.join(", ")
+            qualified("g", rows::GRANT_COLS)
         );
         self.fetch_opt(query(&sql).bind(digest), rows::refresh_and_grant)
             .await
@@ -1101,6 +1097,16 @@ impl PolicyStore for SqlStore {
             rows::policy,
         )
         .await
+    }
+
+    async fn user_with_policy(&self, user_id: &str) -> R<Option<(User, Option<StoredPolicy>)>> {
+        let sql = format!(
+            "SELECT {}, p.document, p.version FROM users u \
+             LEFT JOIN methods_policies p ON p.tenant_id = u.tenant_id WHERE u.id = $1",
+            qualified("u", rows::USER_COLS)
+        );
+        self.fetch_opt(query(&sql).bind(user_id), rows::user_with_policy)
+            .await
     }
 
     async fn save_methods_policy(

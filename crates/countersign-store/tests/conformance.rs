@@ -753,6 +753,9 @@ fn audit(id: &str, at: Timestamp) -> AuditEntry {
 async fn policy_versions_and_audit(s: Arc<dyn Store>) {
     seed(s.as_ref()).await;
     assert!(s.methods_policy("t1").await.unwrap().is_none());
+    let (u, none) = s.user_with_policy("u1").await.unwrap().unwrap();
+    assert_eq!((u.upn.as_str(), none), ("alice@contoso.com", None));
+    assert!(s.user_with_policy("nobody").await.unwrap().is_none());
     let mut p = MethodsPolicy::default();
     p.software_oath.state = State::Disabled;
     // Of many changes made from the same version, exactly one is written, with its audit entry.
@@ -790,6 +793,16 @@ async fn policy_versions_and_audit(s: Arc<dyn Store>) {
         "newest first, every field kept"
     );
     assert_eq!(s.methods_policy("t1").await.unwrap().unwrap().version, 2);
+    // A user is read with their own tenant's policy, not another's.
+    let (_, with) = s.user_with_policy("u1").await.unwrap().unwrap();
+    assert_eq!(with.map(|p| p.version), Some(2));
+    s.insert_tenant(&tenant("t2", "fabrikam", &["fabrikam.com"]))
+        .await
+        .unwrap();
+    s.insert_user(&user("u2", "t2", "bob@fabrikam.com"))
+        .await
+        .unwrap();
+    assert_eq!(s.user_with_policy("u2").await.unwrap().unwrap().1, None);
     // Entries of the same second keep the order they were written in.
     assert!(s
         .save_methods_policy("t1", &p, 2, &audit("third", NOW + 2))

@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use countersign_core::flow::{self, Method, Next, Step};
 use countersign_core::model::{Session, SignInFlow, Tenant, User};
+use countersign_core::policy::MethodsPolicy;
 use countersign_core::session;
 use countersign_core::signin::{code_sign_in, password_sign_in, Origin, PasswordAttempt};
 use countersign_core::CoreError;
@@ -110,9 +111,12 @@ pub fn remembered(headers: &HeaderMap) -> Vec<Method> {
         .collect()
 }
 
-/// The user a flow has proved (by its first method); a flow that has proved nobody, or whose
-/// user was disabled meanwhile, is over.
-async fn proved_user(state: &AppState, flow: &SignInFlow) -> Result<User, AppError> {
+/// The user a flow has proved (by its first method), with the tenant's methods policy; a flow
+/// that has proved nobody, or whose user was disabled meanwhile, is over.
+async fn proved_user(
+    state: &AppState,
+    flow: &SignInFlow,
+) -> Result<(User, MethodsPolicy), AppError> {
     flow::proved_user(&state.deps, flow)
         .await?
         .ok_or_else(|| AppError::from(CoreError::FlowExpired))
@@ -366,7 +370,7 @@ async fn step_page(
     if flow.state.step == Step::Identify {
         return Ok(username_page(tenant, flow, error));
     }
-    let (user, account) = flow::account_for(&state.deps, tenant, flow).await?;
+    let (user, account) = flow::account_for(&state.deps, flow).await?;
     let offered = flow::current(&account, flow, &[]).offered;
     Ok(match &flow.state.step {
         Step::Identify => username_page(tenant, flow, error),
@@ -532,7 +536,7 @@ pub async fn choose(
         .as_deref()
         .and_then(Method::parse)
         .ok_or_else(|| AppError::bad_request("Choose one of the methods on the page."))?;
-    let (_, account) = flow::account_for(&state.deps, &tenant, &flow).await?;
+    let (_, account) = flow::account_for(&state.deps, &flow).await?;
     flow::choose(&account, &mut flow, method)?;
     save_and_continue(&state, &tenant, &flow).await
 }
@@ -617,9 +621,9 @@ pub async fn code(
 ) -> Result<Response, PageError> {
     let (tenant, mut flow) = posted_flow(&state, &name, &headers, form.csrf.as_deref()).await?;
     flow::expect(&flow, Method::Code)?;
-    let user = proved_user(&state, &flow).await?;
     // Only what the policy allows is checked (read now: a change applies at once).
-    let (policy, groups) = flow::policy_for(&state.deps, &tenant, &user).await?;
+    let (user, policy) = proved_user(&state, &flow).await?;
+    let groups = flow::groups_under(&state.deps, &policy, &user).await?;
     let kinds = flow::oath_kinds(&policy, &groups);
     if kinds.is_empty() {
         return Err(AppError::from(CoreError::MethodNotSupported).into());
@@ -640,7 +644,7 @@ pub async fn code(
         Err(CoreError::SignInFailed) => {
             state.metrics.signin("otp", "failure");
             // A refusal because none of the user's tokens is allowed any more says so.
-            let account = flow::account(&state.deps, &tenant, Some(&user)).await?;
+            let account = flow::account_under(&state.deps, &policy, &user).await?;
             if !account.usable.contains(&Method::Code) {
                 return Err(AppError::from(CoreError::MethodNotSupported).into());
             }
@@ -670,8 +674,8 @@ pub async fn register(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     let (tenant, mut flow) = posted_flow(&state, &name, &headers, form.csrf.as_deref()).await?;
-    let user = proved_user(&state, &flow).await?;
-    let account = flow::account(&state.deps, &tenant, Some(&user)).await?;
+    let (user, policy) = proved_user(&state, &flow).await?;
+    let account = flow::account_under(&state.deps, &policy, &user).await?;
     flow::begin_registration(&state.deps, &account, &mut flow, &user).await?;
     save_and_continue(&state, &tenant, &flow).await
 }
@@ -684,7 +688,7 @@ pub async fn register_verify(
     Form(form): Form<CodeForm>,
 ) -> Result<Response, PageError> {
     let (tenant, mut flow) = posted_flow(&state, &name, &headers, form.csrf.as_deref()).await?;
-    let user = proved_user(&state, &flow).await?;
+    let (user, _) = proved_user(&state, &flow).await?;
     let code = form.code.unwrap_or_default();
     match flow::finish_registration(&state.deps, &tenant, &mut flow, &user, &code).await? {
         Some(next) => {
