@@ -2,6 +2,8 @@
 //! stable error codes. No logic lives here, and no secret-bearing domain type is ever serialised
 //! through these: the server copies the public fields it means to expose.
 
+pub mod device;
+
 use serde::{Deserialize, Serialize};
 
 /// Stable, documented error codes returned in `ErrorBody::error`. Clients may match on them.
