@@ -13,6 +13,7 @@ pub mod oath;
 pub mod oidc;
 pub mod password;
 pub mod policy;
+pub mod push;
 pub mod random;
 pub mod secret;
 pub mod session;

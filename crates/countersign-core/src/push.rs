@@ -1,0 +1,371 @@
+//! Push approvals' security rules, independent of storage and transport: the number a person
+//! matches, device keys (ECDSA P-256, checked by aws-lc-rs), the checks an answer must pass
+//! (this user's device, its signature, not answered before, not expired, the right number), and
+//! the minimum app version. The device protocol itself is `docs/device-protocol.md`.
+//!
+//! What a device signs is built by the caller with `countersign_proto::device` (the core depends
+//! on nothing of ours) and passed in as [`Answer::signed`]: the server builds it from the same
+//! parsed answer it hands over here, so both describe one answer.
+
+use crate::clock::Timestamp;
+use crate::random::Rng;
+use crate::secret::ct_eq;
+use aws_lc_rs::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+/// Length of a SEC1 uncompressed P-256 point: `0x04 ‖ x ‖ y`.
+pub const PUBLIC_KEY_LEN: usize = 65;
+
+/// A registered device's key, checked to be a well-formed P-256 point encoding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceKey(Vec<u8>);
+
+impl DeviceKey {
+    /// From the base64url text a device sends; `None` unless it is a 65-byte uncompressed point.
+    /// (Whether the point is on the curve is settled by the registration signature, which only a
+    /// valid key can verify.)
+    pub fn parse(b64: &str) -> Option<Self> {
+        let raw = URL_SAFE_NO_PAD.decode(b64).ok()?;
+        (raw.len() == PUBLIC_KEY_LEN && raw[0] == 0x04).then_some(Self(raw))
+    }
+
+    pub fn to_base64(&self) -> String {
+        URL_SAFE_NO_PAD.encode(&self.0)
+    }
+
+    /// Whether `signature` (base64url `r‖s`, 64 bytes) signs `payload` with this key. DER
+    /// signatures, other lengths and bad encodings are simply false.
+    pub fn verifies(&self, payload: &str, signature: &str) -> bool {
+        let Ok(sig) = URL_SAFE_NO_PAD.decode(signature) else {
+            return false;
+        };
+        UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &self.0)
+            .verify(payload.as_bytes(), &sig)
+            .is_ok()
+    }
+}
+
+/// The number shown in the browser and typed on the device: `digits` decimal digits, uniformly
+/// drawn (leading zeros kept), so a blind guess succeeds once in 10^digits.
+pub fn number(rng: &dyn Rng, digits: u8) -> String {
+    let digits = digits.clamp(1, 9);
+    let bound = 10u32.pow(u32::from(digits));
+    // Rejection sampling: the largest multiple of `bound` below 2^32 keeps every value equally
+    // likely.
+    let zone = u32::MAX - (u32::MAX % bound);
+    loop {
+        let mut b = [0u8; 4];
+        rng.fill(&mut b);
+        let v = u32::from_le_bytes(b);
+        if v < zone {
+            return format!("{:0width$}", v % bound, width = usize::from(digits));
+        }
+    }
+}
+
+/// What the person decided on the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Approve,
+    Deny,
+    /// "It's not me": refused, and reported as fraud.
+    NotMe,
+}
+
+/// A device's answer as received.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub device_id: String,
+    pub decision: Decision,
+    /// The digits typed (approvals only).
+    pub number: Option<String>,
+    /// The device says its App Lock was used.
+    pub pin: bool,
+    pub signature: String,
+    /// The payload the device signed, built from this answer by the device protocol's rules.
+    pub signed: String,
+}
+
+/// The facts about a pending request and its device that an answer is checked against.
+#[derive(Debug, Clone)]
+pub struct Pending<'a> {
+    /// The user the request is for.
+    pub user_id: &'a str,
+    pub number: &'a str,
+    pub expires_at: Timestamp,
+    pub answered: bool,
+}
+
+/// The answering device as registered.
+#[derive(Debug, Clone)]
+pub struct Signer<'a> {
+    pub user_id: &'a str,
+    pub key: &'a DeviceKey,
+}
+
+/// What a checked answer means for the sign-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Approved { pin: bool },
+    Denied,
+    NotMe,
+}
+
+/// Why an answer was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The device is not this user's: the request is not found, as for any other stranger.
+    NotFound,
+    BadSignature,
+    Answered,
+    Expired,
+    /// An approval with another number: the attempt is over, and counts as a failure.
+    WrongNumber,
+}
+
+/// Checks an answer. The signature comes first, so nothing about the request (answered,
+/// expired, its number) is told to whoever does not hold the device's key. Single use is
+/// enforced again where the answer is recorded (one conditional write), as two answers may
+/// both pass this check at once.
+pub fn check_answer(
+    pending: &Pending<'_>,
+    signer: &Signer<'_>,
+    answer: &Answer,
+    now: Timestamp,
+) -> Result<Verdict, Refusal> {
+    if signer.user_id != pending.user_id {
+        return Err(Refusal::NotFound);
+    }
+    if !signer.key.verifies(&answer.signed, &answer.signature) {
+        return Err(Refusal::BadSignature);
+    }
+    if pending.answered {
+        return Err(Refusal::Answered);
+    }
+    if now >= pending.expires_at {
+        return Err(Refusal::Expired);
+    }
+    Ok(match answer.decision {
+        Decision::Approve => {
+            let typed = answer.number.as_deref().unwrap_or_default();
+            if !ct_eq(typed.as_bytes(), pending.number.as_bytes()) {
+                return Err(Refusal::WrongNumber);
+            }
+            Verdict::Approved { pin: answer.pin }
+        }
+        Decision::Deny => Verdict::Denied,
+        Decision::NotMe => Verdict::NotMe,
+    })
+}
+
+/// Whether app version `v` (dotted numbers, e.g. `1.4.0`; anything after `-` or `+` ignored) is
+/// at least `min`. A version that doesn't parse is below every minimum.
+pub fn version_at_least(v: &str, min: &str) -> bool {
+    fn parts(s: &str) -> Option<Vec<u64>> {
+        let core = s.split(['-', '+']).next()?;
+        core.split('.').map(|p| p.parse().ok()).collect()
+    }
+    let (Some(mut a), Some(mut b)) = (parts(v), parts(min)) else {
+        return false;
+    };
+    let n = a.len().max(b.len());
+    a.resize(n, 0);
+    b.resize(n, 0);
+    a >= b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::random::OsRandom;
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{
+        EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P256_SHA256_FIXED_SIGNING,
+    };
+
+    struct Device {
+        pair: EcdsaKeyPair,
+        key: DeviceKey,
+    }
+
+    fn device() -> Device {
+        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+        let key = DeviceKey::parse(&URL_SAFE_NO_PAD.encode(pair.public_key().as_ref())).unwrap();
+        Device { pair, key }
+    }
+
+    // The payload's exact text is the protocol's business (countersign-proto); any text serves
+    // here as long as signer and checker use the same.
+    fn signed(d: &Device, decision: Decision, number: Option<&str>) -> Answer {
+        let text = format!("answer req_1 {decision:?} {number:?}");
+        let sig = d.pair.sign(&SystemRandom::new(), text.as_bytes()).unwrap();
+        Answer {
+            device_id: "dev_1".into(),
+            decision,
+            number: number.map(str::to_string),
+            pin: true,
+            signature: URL_SAFE_NO_PAD.encode(sig.as_ref()),
+            signed: text,
+        }
+    }
+
+    fn pending(number: &str) -> Pending<'_> {
+        Pending {
+            user_id: "u1",
+            number,
+            expires_at: 100,
+            answered: false,
+        }
+    }
+
+    #[test]
+    fn the_right_number_from_the_users_device_approves() {
+        let d = device();
+        let signer = Signer {
+            user_id: "u1",
+            key: &d.key,
+        };
+        let a = signed(&d, Decision::Approve, Some("42"));
+        assert_eq!(
+            check_answer(&pending("42"), &signer, &a, 50),
+            Ok(Verdict::Approved { pin: true })
+        );
+        let deny = signed(&d, Decision::Deny, None);
+        assert_eq!(
+            check_answer(&pending("42"), &signer, &deny, 50),
+            Ok(Verdict::Denied)
+        );
+        let not_me = signed(&d, Decision::NotMe, None);
+        assert_eq!(
+            check_answer(&pending("42"), &signer, &not_me, 50),
+            Ok(Verdict::NotMe)
+        );
+    }
+
+    #[test]
+    fn a_wrong_or_missing_number_is_refused() {
+        let d = device();
+        let signer = Signer {
+            user_id: "u1",
+            key: &d.key,
+        };
+        for typed in [Some("24"), Some("042"), Some(""), None] {
+            let a = signed(&d, Decision::Approve, typed);
+            assert_eq!(
+                check_answer(&pending("42"), &signer, &a, 50),
+                Err(Refusal::WrongNumber),
+                "{typed:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn another_key_a_changed_answer_or_a_der_signature_is_refused() {
+        let (d, other) = (device(), device());
+        let a = signed(&other, Decision::Approve, Some("42"));
+        let signer = Signer {
+            user_id: "u1",
+            key: &d.key,
+        };
+        assert_eq!(
+            check_answer(&pending("42"), &signer, &a, 50),
+            Err(Refusal::BadSignature)
+        );
+        // A denial's signature does not carry an approval.
+        let mut tampered = signed(&d, Decision::Deny, None);
+        tampered.signed = signed(&d, Decision::Approve, Some("42")).signed;
+        tampered.decision = Decision::Approve;
+        tampered.number = Some("42".into());
+        assert_eq!(
+            check_answer(&pending("42"), &signer, &tampered, 50),
+            Err(Refusal::BadSignature)
+        );
+        let der_pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_ASN1_SIGNING).unwrap();
+        let der_key = DeviceKey::parse(&URL_SAFE_NO_PAD.encode(der_pair.public_key().as_ref()));
+        let der_key = der_key.unwrap();
+        let text = "payload";
+        let der = der_pair
+            .sign(&SystemRandom::new(), text.as_bytes())
+            .unwrap();
+        assert!(!der_key.verifies(text, &URL_SAFE_NO_PAD.encode(der.as_ref())));
+        assert!(!d.key.verifies(text, "not base64!"));
+    }
+
+    #[test]
+    fn another_users_device_finds_nothing_and_learns_nothing() {
+        let d = device();
+        let a = signed(&d, Decision::Approve, Some("42"));
+        let stranger = Signer {
+            user_id: "u2",
+            key: &d.key,
+        };
+        let mut p = pending("42");
+        p.answered = true;
+        assert_eq!(check_answer(&p, &stranger, &a, 500), Err(Refusal::NotFound));
+    }
+
+    #[test]
+    fn an_answered_or_expired_request_is_refused_after_the_signature() {
+        let (d, other) = (device(), device());
+        let signer = Signer {
+            user_id: "u1",
+            key: &d.key,
+        };
+        let a = signed(&d, Decision::Approve, Some("42"));
+        let mut p = pending("42");
+        p.answered = true;
+        assert_eq!(check_answer(&p, &signer, &a, 50), Err(Refusal::Answered));
+        let forged = signed(&other, Decision::Approve, Some("42"));
+        assert_eq!(
+            check_answer(&p, &signer, &forged, 50),
+            Err(Refusal::BadSignature)
+        );
+        let p = pending("42");
+        assert_eq!(check_answer(&p, &signer, &a, 100), Err(Refusal::Expired));
+        assert!(check_answer(&p, &signer, &a, 99).is_ok());
+    }
+
+    #[test]
+    fn keys_must_be_uncompressed_p256_points() {
+        let d = device();
+        assert_eq!(DeviceKey::parse(&d.key.to_base64()), Some(d.key.clone()));
+        let mut compressed = URL_SAFE_NO_PAD.decode(d.key.to_base64()).unwrap();
+        compressed[0] = 0x02;
+        assert!(DeviceKey::parse(&URL_SAFE_NO_PAD.encode(&compressed)).is_none());
+        assert!(DeviceKey::parse(&URL_SAFE_NO_PAD.encode([4u8; 33])).is_none());
+        assert!(DeviceKey::parse("***").is_none());
+        // A well-formed encoding of a point not on the curve verifies nothing.
+        let mut off_curve = URL_SAFE_NO_PAD.decode(d.key.to_base64()).unwrap();
+        off_curve[64] ^= 1;
+        let bad = DeviceKey::parse(&URL_SAFE_NO_PAD.encode(&off_curve)).unwrap();
+        let a = signed(&d, Decision::Deny, None);
+        assert!(!bad.verifies(&a.signed, &a.signature));
+    }
+
+    #[test]
+    fn numbers_have_the_digits_asked_for_and_use_them_all() {
+        let rng = OsRandom;
+        for digits in 2..=6u8 {
+            let n = number(&rng, digits);
+            assert_eq!(n.len(), usize::from(digits));
+            assert!(n.bytes().all(|b| b.is_ascii_digit()));
+        }
+        // Two digits: every value from 00 to 99 turns up (leading zeros included).
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..5_000 {
+            seen.insert(number(&rng, 2));
+        }
+        assert_eq!(seen.len(), 100);
+    }
+
+    #[test]
+    fn versions_compare_numerically() {
+        assert!(version_at_least("1.10.0", "1.9"));
+        assert!(version_at_least("2.0", "2.0.0"));
+        assert!(version_at_least("1.4.0-beta+7", "1.4"));
+        assert!(!version_at_least("1.3.9", "1.4.0"));
+        assert!(!version_at_least("one", "0.1"));
+        assert!(!version_at_least("", "0"));
+    }
+}
