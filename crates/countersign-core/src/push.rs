@@ -17,6 +17,10 @@ use base64::Engine;
 /// Length of a SEC1 uncompressed P-256 point: `0x04 ‖ x ‖ y`.
 pub const PUBLIC_KEY_LEN: usize = 65;
 
+/// How long a push request is kept after its expiry: a late answer is told the request expired,
+/// rather than that it never existed. The store purges it afterwards.
+pub const REQUESTS_KEPT_FOR: Timestamp = 24 * 3600;
+
 /// A registered device's key, checked to be a well-formed P-256 point encoding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceKey(Vec<u8>);
@@ -173,6 +177,118 @@ pub fn version_at_least(v: &str, min: &str) -> bool {
     a.resize(n, 0);
     b.resize(n, 0);
     a >= b
+}
+
+/// One installation of the authenticator, registered to one account (a device holding several
+/// accounts registers each with its own key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub id: String,
+    pub tenant_id: String,
+    pub user_id: String,
+    pub name: String,
+    /// The base64url SEC1 point ([`DeviceKey::parse`] accepted it).
+    pub public_key: String,
+    pub app_version: String,
+    pub platform: String,
+    pub created_at: Timestamp,
+    pub last_seen_at: Option<Timestamp>,
+}
+
+/// A one-time activation code, known to the store only by its digest, bound to the user who
+/// asked for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Activation {
+    pub code_digest: String,
+    pub tenant_id: String,
+    pub user_id: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// Where a sign-in request stands. Every state but `Pending` is final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushState {
+    Pending,
+    Approved,
+    /// Approved, and the device says its App Lock was used (`amr` gains `pin`).
+    ApprovedWithPin,
+    Denied,
+    /// "It's not me": reported as fraud.
+    NotMe,
+    /// Approved with another number: the attempt is over.
+    WrongNumber,
+    /// Nobody answered in time.
+    Expired,
+    /// A newer sign-in of the same user superseded it, or its sign-in ended.
+    Withdrawn,
+}
+
+impl PushState {
+    pub const ALL: [PushState; 8] = [
+        Self::Pending,
+        Self::Approved,
+        Self::ApprovedWithPin,
+        Self::Denied,
+        Self::NotMe,
+        Self::WrongNumber,
+        Self::Expired,
+        Self::Withdrawn,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::ApprovedWithPin => "approved-pin",
+            Self::Denied => "denied",
+            Self::NotMe => "not-me",
+            Self::WrongNumber => "wrong-number",
+            Self::Expired => "expired",
+            Self::Withdrawn => "withdrawn",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// Whether a request may move from pending to this state at `now`, given its expiry: an
+    /// answer only before it, `Expired` only from it on, `Withdrawn` at any time.
+    pub fn may_settle(self, expires_at: Timestamp, now: Timestamp) -> bool {
+        match self {
+            Self::Pending => false,
+            Self::Expired => now >= expires_at,
+            Self::Withdrawn => true,
+            _ => now < expires_at,
+        }
+    }
+}
+
+/// A sign-in waiting for approval on the user's devices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushRequest {
+    /// Random, 256 bits: devices name the request by it, and sign it in their answer.
+    pub id: String,
+    pub tenant_id: String,
+    pub user_id: String,
+    /// The sign-in flow waiting for the answer (its id's digest, like every stored bearer id).
+    pub flow_digest: String,
+    /// The number shown in the browser.
+    pub number: String,
+    pub application: Option<String>,
+    /// The address the sign-in comes from, and what a GeoIP database says of it.
+    pub client_addr: Option<String>,
+    pub city: Option<String>,
+    pub country: Option<String>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    /// False for a flagged sign-in: delivered only when the device asks.
+    pub pushed: bool,
+    pub state: PushState,
+    pub settled_at: Option<Timestamp>,
+    /// The device that answered.
+    pub device_id: Option<String>,
 }
 
 #[cfg(test)]
@@ -367,5 +483,18 @@ mod tests {
         assert!(!version_at_least("1.3.9", "1.4.0"));
         assert!(!version_at_least("one", "0.1"));
         assert!(!version_at_least("", "0"));
+    }
+
+    #[test]
+    fn states_round_trip_and_settle_only_as_their_time_allows() {
+        for st in PushState::ALL {
+            assert_eq!(PushState::parse(st.as_str()), Some(st));
+        }
+        assert!(PushState::Approved.may_settle(100, 99));
+        assert!(!PushState::Approved.may_settle(100, 100));
+        assert!(!PushState::Expired.may_settle(100, 99));
+        assert!(PushState::Expired.may_settle(100, 100));
+        assert!(PushState::Withdrawn.may_settle(100, 1_000));
+        assert!(!PushState::Pending.may_settle(100, 1));
     }
 }

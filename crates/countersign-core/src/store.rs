@@ -1,5 +1,5 @@
 //! The `Store` traits: everything the core persists, asked for by meaning, one trait per concern
-//! (directory, methods, throttle, flows and sessions, grants, keys, policy, logs) and `Store`
+//! (directory, methods, throttle, flows and sessions, grants, keys, policy, push, logs) and `Store`
 //! for all of them. Implementations (SQLite, PostgreSQL) live in countersign-store and pass one
 //! conformance suite; single-use credentials are consumed atomically there, so the core's replay
 //! rules hold under parallel requests.
@@ -202,6 +202,53 @@ pub trait PolicyStore: Send + Sync {
     ) -> StoreResult<bool>;
 }
 
+/// Push approvals: devices, their one-time activation codes, and sign-in requests.
+#[async_trait]
+pub trait PushStore: Send + Sync {
+    async fn insert_activation(&self, a: &crate::push::Activation) -> StoreResult<()>;
+
+    /// Consumes an unused, unexpired activation code and registers `device` to the code's user
+    /// (its tenant and user are taken from the activation), in one transaction. `None`, writing
+    /// nothing, for an unknown, used or expired code; of any number of parallel callers with one
+    /// code, exactly one registers.
+    async fn register_device(
+        &self,
+        code_digest: &str,
+        now: Timestamp,
+        device: &crate::push::Device,
+    ) -> StoreResult<Option<crate::push::Device>>;
+
+    async fn device_by_id(&self, id: &str) -> StoreResult<Option<crate::push::Device>>;
+    /// Oldest first.
+    async fn devices_of_user(&self, user_id: &str) -> StoreResult<Vec<crate::push::Device>>;
+    async fn delete_device(&self, id: &str) -> StoreResult<bool>;
+
+    /// Inserts a pending request and withdraws the user's other pending ones, in one
+    /// transaction: a newer sign-in supersedes an older one, so nobody is stuck behind a request
+    /// they can no longer see. Returns the ids withdrawn (their devices are told).
+    async fn insert_push_request(&self, r: &crate::push::PushRequest) -> StoreResult<Vec<String>>;
+
+    async fn push_request(&self, id: &str) -> StoreResult<Option<crate::push::PushRequest>>;
+
+    /// The user's pending requests that have not expired at `now`, oldest first.
+    async fn pending_push_requests(
+        &self,
+        user_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<Vec<crate::push::PushRequest>>;
+
+    /// Moves a pending request to `state` — an answer, its expiry or its withdrawal — when
+    /// `PushState::may_settle` allows it at `now`, for exactly one of any number of parallel
+    /// callers; `device_id` is the device that answered.
+    async fn settle_push_request(
+        &self,
+        id: &str,
+        state: crate::push::PushState,
+        device_id: Option<&str>,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+}
+
 /// The sign-in log and the audit log.
 #[async_trait]
 pub trait LogStore: Send + Sync {
@@ -225,11 +272,14 @@ pub trait Store:
     + GrantStore
     + KeyStore
     + PolicyStore
+    + PushStore
     + LogStore
 {
     /// Cheap round trip for health checks.
     async fn ping(&self) -> StoreResult<()>;
 
-    /// Deletes expired flows, sessions, codes, refresh tokens and grants; returns rows removed.
+    /// Deletes expired flows, sessions, codes, refresh tokens, grants and activation codes,
+    /// forgotten throttle counters, and push requests a day past their expiry (answered or not);
+    /// returns rows removed.
     async fn purge_expired(&self, now: Timestamp, session_idle: i64) -> StoreResult<u64>;
 }

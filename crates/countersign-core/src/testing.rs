@@ -7,6 +7,7 @@ use crate::model::*;
 use crate::oath::OathToken;
 use crate::oidc::TokenSigner;
 use crate::password::PasswordHasher;
+use crate::push::{Activation, Device, PushRequest, PushState};
 use crate::random::OsRandom;
 use crate::secret::Secret;
 use crate::store::*;
@@ -36,6 +37,10 @@ struct Data {
     audit: Vec<AuditEntry>,
     /// token, (fail step, fail count)
     oath: Vec<OathToken>,
+    /// activation, used
+    activations: HashMap<String, (Activation, bool)>,
+    devices: Vec<Device>,
+    pushes: Vec<PushRequest>,
 }
 
 impl Data {
@@ -46,6 +51,9 @@ impl Data {
         self.sessions.retain(|_, s| s.user_id != id);
         self.codes.retain(|_, c| c.user_id != id);
         self.oath.retain(|t| t.user_id != id);
+        self.activations.retain(|_, (a, _)| a.user_id != id);
+        self.devices.retain(|d| d.user_id != id);
+        self.pushes.retain(|r| r.user_id != id);
         let grants: Vec<String> = self
             .grants
             .values()
@@ -66,6 +74,8 @@ impl Data {
             + self.grants.len()
             + self.refresh.len()
             + self.throttle.len()
+            + self.activations.len()
+            + self.pushes.len()
     }
 
     fn delete_grant(&mut self, id: &str) {
@@ -711,6 +721,127 @@ impl KeyStore for MemStore {
 }
 
 #[async_trait]
+impl PushStore for MemStore {
+    async fn insert_activation(&self, a: &Activation) -> StoreResult<()> {
+        let mut d = self.0.lock().unwrap();
+        if d.activations.contains_key(&a.code_digest) {
+            return Err(StoreError::Conflict("activation code".into()));
+        }
+        d.activations
+            .insert(a.code_digest.clone(), (a.clone(), false));
+        Ok(())
+    }
+
+    async fn register_device(
+        &self,
+        code_digest: &str,
+        now: Timestamp,
+        device: &Device,
+    ) -> StoreResult<Option<Device>> {
+        let mut d = self.0.lock().unwrap();
+        if d.devices.iter().any(|x| x.id == device.id) {
+            return Err(StoreError::Conflict(format!("device {}", device.id)));
+        }
+        let Some((a, used)) = d.activations.get_mut(code_digest) else {
+            return Ok(None);
+        };
+        if *used || a.expires_at <= now {
+            return Ok(None);
+        }
+        *used = true;
+        let registered = Device {
+            tenant_id: a.tenant_id.clone(),
+            user_id: a.user_id.clone(),
+            ..device.clone()
+        };
+        d.devices.push(registered.clone());
+        Ok(Some(registered))
+    }
+
+    async fn device_by_id(&self, id: &str) -> StoreResult<Option<Device>> {
+        let d = self.0.lock().unwrap();
+        Ok(d.devices.iter().find(|x| x.id == id).cloned())
+    }
+
+    async fn devices_of_user(&self, user_id: &str) -> StoreResult<Vec<Device>> {
+        let d = self.0.lock().unwrap();
+        let mut out: Vec<Device> = d
+            .devices
+            .iter()
+            .filter(|x| x.user_id == user_id)
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(out)
+    }
+
+    async fn delete_device(&self, id: &str) -> StoreResult<bool> {
+        let mut d = self.0.lock().unwrap();
+        let before = d.devices.len();
+        d.devices.retain(|x| x.id != id);
+        Ok(d.devices.len() < before)
+    }
+
+    async fn insert_push_request(&self, r: &PushRequest) -> StoreResult<Vec<String>> {
+        let mut d = self.0.lock().unwrap();
+        if d.pushes.iter().any(|x| x.id == r.id) {
+            return Err(StoreError::Conflict("push request".into()));
+        }
+        let mut withdrawn = Vec::new();
+        for old in d.pushes.iter_mut() {
+            if old.user_id == r.user_id && old.state == PushState::Pending {
+                old.state = PushState::Withdrawn;
+                old.settled_at = Some(r.created_at);
+                withdrawn.push(old.id.clone());
+            }
+        }
+        d.pushes.push(r.clone());
+        Ok(withdrawn)
+    }
+
+    async fn push_request(&self, id: &str) -> StoreResult<Option<PushRequest>> {
+        let d = self.0.lock().unwrap();
+        Ok(d.pushes.iter().find(|x| x.id == id).cloned())
+    }
+
+    async fn pending_push_requests(
+        &self,
+        user_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<Vec<PushRequest>> {
+        let d = self.0.lock().unwrap();
+        let mut out: Vec<PushRequest> = d
+            .pushes
+            .iter()
+            .filter(|x| x.user_id == user_id && x.state == PushState::Pending && x.expires_at > now)
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(out)
+    }
+
+    async fn settle_push_request(
+        &self,
+        id: &str,
+        state: PushState,
+        device_id: Option<&str>,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut d = self.0.lock().unwrap();
+        let Some(r) = d.pushes.iter_mut().find(|x| x.id == id) else {
+            return Ok(false);
+        };
+        if r.state != PushState::Pending || !state.may_settle(r.expires_at, now) {
+            return Ok(false);
+        }
+        r.state = state;
+        r.settled_at = Some(now);
+        r.device_id = device_id.map(str::to_string);
+        Ok(true)
+    }
+}
+
+#[async_trait]
 impl PolicyStore for MemStore {
     async fn methods_policy(
         &self,
@@ -809,6 +940,9 @@ impl Store for MemStore {
             t.last_failure_at >= now - crate::throttle::FORGOTTEN_AFTER
                 || t.failures >= crate::throttle::PERMANENT_AT
         });
+        d.activations.retain(|_, (a, _)| a.expires_at > now);
+        d.pushes
+            .retain(|r| r.expires_at + crate::push::REQUESTS_KEPT_FOR > now);
         Ok((before - d.expiring_rows()) as u64)
     }
 }

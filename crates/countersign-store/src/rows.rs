@@ -5,6 +5,7 @@ use crate::db::{FromVal, Row};
 use countersign_core::model::*;
 use countersign_core::oath::{OathAlgorithm, OathKind, OathToken, StepFailures};
 use countersign_core::policy::StoredPolicy;
+use countersign_core::push::{Device, PushRequest, PushState};
 use countersign_core::secret::Secret;
 use countersign_core::StoreError;
 
@@ -286,5 +287,47 @@ pub fn policy(row: &Row) -> R<StoredPolicy> {
     Ok(StoredPolicy {
         policy: json_value(row, "document")?,
         version: get(row, "version")?,
+    })
+}
+
+pub const DEVICE_COLS: &str = "id, tenant_id, user_id, name, public_key, app_version, platform, \
+                               created_at, last_seen_at";
+
+pub fn device(row: &Row) -> R<Device> {
+    Ok(Device {
+        id: get(row, "id")?,
+        tenant_id: get(row, "tenant_id")?,
+        user_id: get(row, "user_id")?,
+        name: get(row, "name")?,
+        public_key: get(row, "public_key")?,
+        app_version: get(row, "app_version")?,
+        platform: get(row, "platform")?,
+        created_at: get(row, "created_at")?,
+        last_seen_at: get(row, "last_seen_at")?,
+    })
+}
+
+pub const PUSH_COLS: &str = "id, tenant_id, user_id, flow_digest, number, application, \
+    client_addr, city, country, created_at, expires_at, pushed, state, settled_at, device_id";
+
+pub fn push(row: &Row) -> R<PushRequest> {
+    let state: String = get(row, "state")?;
+    Ok(PushRequest {
+        id: get(row, "id")?,
+        tenant_id: get(row, "tenant_id")?,
+        user_id: get(row, "user_id")?,
+        flow_digest: get(row, "flow_digest")?,
+        number: get(row, "number")?,
+        application: get(row, "application")?,
+        client_addr: get(row, "client_addr")?,
+        city: get(row, "city")?,
+        country: get(row, "country")?,
+        created_at: get(row, "created_at")?,
+        expires_at: get(row, "expires_at")?,
+        pushed: get::<i64>(row, "pushed")? != 0,
+        state: PushState::parse(&state)
+            .ok_or_else(|| StoreError::Backend(format!("unknown push state {state}")))?,
+        settled_at: get(row, "settled_at")?,
+        device_id: get(row, "device_id")?,
     })
 }

@@ -10,6 +10,7 @@ use countersign_core::clock::Timestamp;
 use countersign_core::model::*;
 use countersign_core::oath::{CodeDecision, OathToken};
 use countersign_core::policy::{MethodsPolicy, StoredPolicy};
+use countersign_core::push::{self, Activation, Device, PushRequest, PushState};
 use countersign_core::secret::{token_digest, Secret};
 use countersign_core::store::*;
 use countersign_core::throttle::{self, LockoutPolicy, Release};
@@ -1089,6 +1090,189 @@ impl KeyStore for SqlStore {
 }
 
 #[async_trait]
+impl PushStore for SqlStore {
+    async fn insert_activation(&self, a: &Activation) -> R<()> {
+        query(
+            "INSERT INTO device_activations \
+             (code_digest, tenant_id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&a.code_digest)
+        .bind(&a.tenant_id)
+        .bind(&a.user_id)
+        .bind(a.created_at)
+        .bind(a.expires_at)
+        .execute(&self.db)
+        .await
+        .map_err(|e| conflict(e, || "activation code".into()))?;
+        Ok(())
+    }
+
+    async fn register_device(
+        &self,
+        code_digest: &str,
+        now: Timestamp,
+        device: &Device,
+    ) -> R<Option<Device>> {
+        let mut tx = self.db.begin().await?;
+        // The conditional update is the single use: of parallel registrations with one code,
+        // one finds the row unused.
+        let Some(row) = query(
+            "UPDATE device_activations SET used_at = $2 \
+             WHERE code_digest = $1 AND used_at IS NULL AND expires_at > $2 \
+             RETURNING tenant_id, user_id",
+        )
+        .bind(code_digest)
+        .bind(now)
+        .fetch_in(&mut tx)
+        .await?
+        else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let registered = Device {
+            tenant_id: row.get("tenant_id")?,
+            user_id: row.get("user_id")?,
+            ..device.clone()
+        };
+        let d = &registered;
+        query(&format!(
+            "INSERT INTO devices ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            rows::DEVICE_COLS
+        ))
+        .bind(&d.id)
+        .bind(&d.tenant_id)
+        .bind(&d.user_id)
+        .bind(&d.name)
+        .bind(&d.public_key)
+        .bind(&d.app_version)
+        .bind(&d.platform)
+        .bind(d.created_at)
+        .bind(d.last_seen_at)
+        .execute_in(&mut tx)
+        .await
+        .map_err(|e| conflict(e, || format!("device {}", d.id)))?;
+        tx.commit().await?;
+        Ok(Some(registered))
+    }
+
+    async fn device_by_id(&self, id: &str) -> R<Option<Device>> {
+        let sql = format!("SELECT {} FROM devices WHERE id = $1", rows::DEVICE_COLS);
+        self.fetch_opt(query(&sql).bind(id), rows::device).await
+    }
+
+    async fn devices_of_user(&self, user_id: &str) -> R<Vec<Device>> {
+        let sql = format!(
+            "SELECT {} FROM devices WHERE user_id = $1 ORDER BY created_at, id",
+            rows::DEVICE_COLS
+        );
+        self.fetch_all(query(&sql).bind(user_id), rows::device)
+            .await
+    }
+
+    async fn delete_device(&self, id: &str) -> R<bool> {
+        Ok(self
+            .exec(query("DELETE FROM devices WHERE id = $1").bind(id))
+            .await?
+            == 1)
+    }
+
+    async fn insert_push_request(&self, r: &PushRequest) -> R<Vec<String>> {
+        let mut tx = self.db.begin().await?;
+        let withdrawn = tx
+            .fetch_all(
+                query(
+                    "UPDATE push_requests SET state = $3, settled_at = $4 \
+                     WHERE user_id = $1 AND state = $2 RETURNING id",
+                )
+                .bind(&r.user_id)
+                .bind(PushState::Pending.as_str())
+                .bind(PushState::Withdrawn.as_str())
+                .bind(r.created_at),
+            )
+            .await?
+            .iter()
+            .map(|row| row.first::<String>())
+            .collect::<R<Vec<String>>>()?;
+        query(&format!(
+            "INSERT INTO push_requests ({}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            rows::PUSH_COLS
+        ))
+        .bind(&r.id)
+        .bind(&r.tenant_id)
+        .bind(&r.user_id)
+        .bind(&r.flow_digest)
+        .bind(&r.number)
+        .bind(&r.application)
+        .bind(&r.client_addr)
+        .bind(&r.city)
+        .bind(&r.country)
+        .bind(r.created_at)
+        .bind(r.expires_at)
+        .bind(r.pushed as i64)
+        .bind(r.state.as_str())
+        .bind(r.settled_at)
+        .bind(&r.device_id)
+        .execute_in(&mut tx)
+        .await
+        .map_err(|e| conflict(e, || "push request".into()))?;
+        tx.commit().await?;
+        Ok(withdrawn)
+    }
+
+    async fn push_request(&self, id: &str) -> R<Option<PushRequest>> {
+        let sql = format!(
+            "SELECT {} FROM push_requests WHERE id = $1",
+            rows::PUSH_COLS
+        );
+        self.fetch_opt(query(&sql).bind(id), rows::push).await
+    }
+
+    async fn pending_push_requests(&self, user_id: &str, now: Timestamp) -> R<Vec<PushRequest>> {
+        let sql = format!(
+            "SELECT {} FROM push_requests WHERE user_id = $1 AND state = $2 AND expires_at > $3 \
+             ORDER BY created_at, id",
+            rows::PUSH_COLS
+        );
+        let q = query(&sql)
+            .bind(user_id)
+            .bind(PushState::Pending.as_str())
+            .bind(now);
+        self.fetch_all(q, rows::push).await
+    }
+
+    async fn settle_push_request(
+        &self,
+        id: &str,
+        state: PushState,
+        device_id: Option<&str>,
+        now: Timestamp,
+    ) -> R<bool> {
+        // `PushState::may_settle` as SQL, inside the one conditional update that makes it final.
+        let when = match state {
+            PushState::Pending => return Ok(false),
+            PushState::Expired => "expires_at <= $5",
+            PushState::Withdrawn => "1 = 1",
+            _ => "expires_at > $5",
+        };
+        let sql = format!(
+            "UPDATE push_requests SET state = $2, device_id = $3, settled_at = $5 \
+             WHERE id = $1 AND state = $4 AND {when}"
+        );
+        self.consume(
+            query(&sql)
+                .bind(id)
+                .bind(state.as_str())
+                .bind(device_id.map(str::to_string))
+                .bind(PushState::Pending.as_str())
+                .bind(now),
+            None,
+        )
+        .await
+    }
+}
+
+#[async_trait]
 impl PolicyStore for SqlStore {
     async fn methods_policy(&self, tenant_id: &str) -> R<Option<StoredPolicy>> {
         self.fetch_opt(
@@ -1231,6 +1415,15 @@ impl Store for SqlStore {
                 query("DELETE FROM throttle WHERE last_failure_at < $1 AND failures < $2")
                     .bind(now - throttle::FORGOTTEN_AFTER)
                     .bind(throttle::PERMANENT_AT as i64),
+            )
+            .await?;
+        n += self
+            .exec(query("DELETE FROM device_activations WHERE expires_at <= $1").bind(now))
+            .await?;
+        n += self
+            .exec(
+                query("DELETE FROM push_requests WHERE expires_at <= $1")
+                    .bind(now - push::REQUESTS_KEPT_FOR),
             )
             .await?;
         Ok(n)

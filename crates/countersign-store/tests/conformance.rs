@@ -7,6 +7,7 @@ use countersign_core::flow;
 use countersign_core::model::*;
 use countersign_core::oath::{CodeDecision, OathAlgorithm, OathKind, OathToken};
 use countersign_core::policy::{MethodsPolicy, State};
+use countersign_core::push::{self, Activation, Device, PushRequest, PushState};
 use countersign_core::secret::Secret;
 use countersign_core::store::*;
 use countersign_core::throttle::{self, LockoutPolicy, Release};
@@ -819,6 +820,188 @@ async fn policy_versions_and_audit(s: Arc<dyn Store>) {
     assert!(s.list_audit("other", 50).await.unwrap().is_empty());
 }
 
+fn activation(digest: &str, expires_at: Timestamp) -> Activation {
+    Activation {
+        code_digest: digest.into(),
+        tenant_id: "t1".into(),
+        user_id: "u1".into(),
+        created_at: NOW,
+        expires_at,
+    }
+}
+
+/// A device as it asks to be registered: its tenant and user come from the activation code.
+fn device(id: &str) -> Device {
+    Device {
+        id: id.into(),
+        tenant_id: String::new(),
+        user_id: String::new(),
+        name: format!("phone {id}"),
+        public_key: "BPub".into(),
+        app_version: "1.4.0".into(),
+        platform: "linux".into(),
+        created_at: NOW,
+        last_seen_at: None,
+    }
+}
+
+async fn devices_register_once_per_activation_code(s: Arc<dyn Store>) {
+    seed(s.as_ref()).await;
+    s.insert_activation(&activation("act1", NOW + 600))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.insert_activation(&activation("act1", NOW + 600)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // Of many registrations with one code, exactly one is made, bound to the code's user.
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.register_device("act1", NOW + 1, &device(&format!("d{i}")))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut made = Vec::new();
+    for t in tasks {
+        made.extend(t.await.unwrap());
+    }
+    assert_eq!(made.len(), 1);
+    let d = made.pop().unwrap();
+    assert_eq!((d.tenant_id.as_str(), d.user_id.as_str()), ("t1", "u1"));
+    assert_eq!(s.device_by_id(&d.id).await.unwrap(), Some(d.clone()));
+    assert_eq!(s.devices_of_user("u1").await.unwrap(), vec![d.clone()]);
+    // Unknown and expired codes register nothing.
+    assert_eq!(
+        s.register_device("nope", NOW, &device("x1")).await.unwrap(),
+        None
+    );
+    s.insert_activation(&activation("act2", NOW + 10))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.register_device("act2", NOW + 10, &device("x2"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(s.devices_of_user("u1").await.unwrap().len(), 1);
+    // A removed device is gone; a user's deletion takes their devices and codes with it.
+    assert!(s.delete_device(&d.id).await.unwrap());
+    assert!(!s.delete_device(&d.id).await.unwrap());
+    assert_eq!(s.device_by_id(&d.id).await.unwrap(), None);
+    s.insert_activation(&activation("act3", NOW + 600))
+        .await
+        .unwrap();
+    let kept = s
+        .register_device("act3", NOW, &device("d-kept"))
+        .await
+        .unwrap();
+    assert!(kept.is_some());
+    assert!(s.delete_user("u1").await.unwrap());
+    assert_eq!(s.device_by_id("d-kept").await.unwrap(), None);
+}
+
+fn push_request(id: &str, created_at: Timestamp) -> PushRequest {
+    PushRequest {
+        id: id.into(),
+        tenant_id: "t1".into(),
+        user_id: "u1".into(),
+        flow_digest: format!("flow-{id}"),
+        number: "42".into(),
+        application: Some("Contoso Portal".into()),
+        client_addr: Some("203.0.113.7".into()),
+        city: None,
+        country: Some("Australia".into()),
+        created_at,
+        expires_at: created_at + 90,
+        pushed: true,
+        state: PushState::Pending,
+        settled_at: None,
+        device_id: None,
+    }
+}
+
+async fn push_requests_supersede_and_settle_once(s: Arc<dyn Store>) {
+    seed(s.as_ref()).await;
+    let r1 = push_request("r1", NOW);
+    assert!(s.insert_push_request(&r1).await.unwrap().is_empty());
+    assert_eq!(s.push_request("r1").await.unwrap(), Some(r1.clone()));
+    // A newer sign-in withdraws the pending one.
+    let r2 = push_request("r2", NOW + 5);
+    assert_eq!(s.insert_push_request(&r2).await.unwrap(), vec!["r1"]);
+    let old = s.push_request("r1").await.unwrap().unwrap();
+    assert_eq!(
+        (old.state, old.settled_at),
+        (PushState::Withdrawn, Some(NOW + 5))
+    );
+    assert_eq!(
+        s.pending_push_requests("u1", NOW + 5).await.unwrap(),
+        vec![r2.clone()]
+    );
+    assert!(s
+        .pending_push_requests("u1", r2.expires_at)
+        .await
+        .unwrap()
+        .is_empty());
+    // Of many answers at once, exactly one settles it.
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let dev = format!("d{i}");
+            s.settle_push_request("r2", PushState::Approved, Some(&dev), NOW + 6)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        won += t.await.unwrap() as u32;
+    }
+    assert_eq!(won, 1);
+    let done = s.push_request("r2").await.unwrap().unwrap();
+    assert_eq!(
+        (done.state, done.settled_at),
+        (PushState::Approved, Some(NOW + 6))
+    );
+    assert!(done.device_id.is_some());
+    assert!(!s
+        .settle_push_request("r2", PushState::Denied, None, NOW + 7)
+        .await
+        .unwrap());
+    // An answer comes before the expiry, the expiry from it on; pending is not an outcome.
+    let r3 = push_request("r3", NOW + 10);
+    assert!(s.insert_push_request(&r3).await.unwrap().is_empty());
+    let at = r3.expires_at;
+    for (state, when, ok) in [
+        (PushState::Pending, NOW + 11, false),
+        (PushState::Approved, at, false),
+        (PushState::Expired, at - 1, false),
+        (PushState::Expired, at, true),
+    ] {
+        assert_eq!(
+            s.settle_push_request("r3", state, None, when)
+                .await
+                .unwrap(),
+            ok,
+            "{state:?} at {when}"
+        );
+    }
+    // Requests are kept a while past their expiry (a late answer is told it expired).
+    s.purge_expired(at + push::REQUESTS_KEPT_FOR - 1, 3600)
+        .await
+        .unwrap();
+    assert!(s.push_request("r3").await.unwrap().is_some());
+    s.purge_expired(at + push::REQUESTS_KEPT_FOR, 3600)
+        .await
+        .unwrap();
+    assert!(s.push_request("r3").await.unwrap().is_none());
+    assert!(s.push_request("r1").await.unwrap().is_none());
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         /// The core's in-memory store, which its unit tests use, keeps the same contract.
@@ -864,6 +1047,8 @@ macro_rules! conformance {
 
 conformance!(
     policy_versions_and_audit,
+    devices_register_once_per_activation_code,
+    push_requests_supersede_and_settle_once,
     tenants_roundtrip_and_conflicts,
     users_roundtrip_and_uniqueness,
     groups_and_roles,
