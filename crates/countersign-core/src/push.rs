@@ -77,10 +77,9 @@ pub enum Decision {
     NotMe,
 }
 
-/// A device's answer as received.
+/// A device's answer as received (the device itself is the [`Signer`]).
 #[derive(Debug, Clone)]
 pub struct Answer {
-    pub device_id: String,
     pub decision: Decision,
     /// The digits typed (approvals only).
     pub number: Option<String>,
@@ -317,7 +316,6 @@ mod tests {
         let text = format!("answer req_1 {decision:?} {number:?}");
         let sig = d.pair.sign(&SystemRandom::new(), text.as_bytes()).unwrap();
         Answer {
-            device_id: "dev_1".into(),
             decision,
             number: number.map(str::to_string),
             pin: true,

@@ -59,6 +59,15 @@ fn client(id: &str, tenant_id: &str) -> OidcClient {
     }
 }
 
+/// How many of parallel attempts succeeded.
+async fn wins(tasks: Vec<tokio::task::JoinHandle<bool>>) -> usize {
+    let mut won = 0;
+    for t in tasks {
+        won += usize::from(t.await.unwrap());
+    }
+    won
+}
+
 /// A tenant "t1" with user "u1" and client "c1".
 async fn seed(s: &dyn Store) {
     s.insert_tenant(&tenant("t1", "contoso", &["contoso.com", "contoso.org"]))
@@ -769,11 +778,7 @@ async fn policy_versions_and_audit(s: Arc<dyn Store>) {
                 .unwrap()
         }));
     }
-    let mut won = 0;
-    for t in tasks {
-        won += t.await.unwrap() as u32;
-    }
-    assert_eq!(won, 1);
+    assert_eq!(wins(tasks).await, 1);
     let stored = s.methods_policy("t1").await.unwrap().unwrap();
     assert_eq!((stored.policy.clone(), stored.version), (p.clone(), 1));
     assert_eq!(s.list_audit("t1", 50).await.unwrap().len(), 1);
@@ -957,11 +962,7 @@ async fn push_requests_supersede_and_settle_once(s: Arc<dyn Store>) {
                 .unwrap()
         }));
     }
-    let mut won = 0;
-    for t in tasks {
-        won += t.await.unwrap() as u32;
-    }
-    assert_eq!(won, 1);
+    assert_eq!(wins(tasks).await, 1);
     let done = s.push_request("r2").await.unwrap().unwrap();
     assert_eq!(
         (done.state, done.settled_at),
