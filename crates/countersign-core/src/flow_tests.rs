@@ -5,7 +5,7 @@
 use crate::directory;
 use crate::error::CoreError;
 use crate::flow::{self, decide, Account, FlowState, Method, Next, Proof, Step};
-use crate::model::{AdminRole, Tenant, User};
+use crate::model::{AdminRole, SignInFlow, Tenant, User};
 use crate::oath::{self, OathKind};
 use crate::policy::{self, Actor, MethodId, MethodsPolicy, State};
 use crate::store::*;
@@ -340,24 +340,29 @@ async fn set_state_deps(deps: &crate::Deps, t: &Tenant) {
     .unwrap();
 }
 
+/// A flow for an application that requires MFA, for alice, past her password; with the account
+/// as it was before the password.
+async fn past_the_password(f: &Fixture, t: &Tenant, u: &User) -> (SignInFlow, Account) {
+    let mut fl = crate::session::start_flow(&f.deps, t, None, true, &[])
+        .await
+        .unwrap();
+    let next = flow::identify(&f.deps, t, &mut fl, "alice", &[])
+        .await
+        .unwrap();
+    assert_eq!(next, Next::Method(Method::Password));
+    let acc = flow::account(&f.deps, t, Some(u)).await.unwrap();
+    flow::proved(&f.deps, t, &mut fl, u, Method::Password, &[])
+        .await
+        .unwrap();
+    (fl, acc)
+}
+
 #[tokio::test]
 async fn more_information_required_registers_an_app_that_counts_as_the_second_factor() {
     let f = fixture();
     let (t, u) = setup(&f, Some("violet-tuba-engine")).await;
-    let mut fl = crate::session::start_flow(&f.deps, &t, None, true, &[])
-        .await
-        .unwrap();
-    let next = flow::identify(&f.deps, &t, &mut fl, "alice", &[])
-        .await
-        .unwrap();
-    assert_eq!(next, Next::Method(Method::Password));
-    let acc = flow::account(&f.deps, &t, Some(&u)).await.unwrap();
-    assert_eq!(
-        flow::proved(&f.deps, &t, &mut fl, &u, Method::Password, &[])
-            .await
-            .unwrap(),
-        Next::MoreInformationRequired
-    );
+    let (mut fl, acc) = past_the_password(&f, &t, &u).await;
+    assert_eq!(fl.state.step, Step::MoreInformationRequired);
     let tok = flow::begin_registration(&f.deps, &acc, &mut fl, &u)
         .await
         .unwrap();
@@ -388,16 +393,7 @@ async fn registration_is_refused_when_the_policy_disallows_the_app() {
     let f = fixture();
     let (t, u) = setup(&f, Some("violet-tuba-engine")).await;
     set_state(&f, &t, MethodId::SoftwareOath, State::Disabled).await;
-    let mut fl = crate::session::start_flow(&f.deps, &t, None, true, &[])
-        .await
-        .unwrap();
-    flow::identify(&f.deps, &t, &mut fl, "alice", &[])
-        .await
-        .unwrap();
-    let acc = flow::account(&f.deps, &t, Some(&u)).await.unwrap();
-    flow::proved(&f.deps, &t, &mut fl, &u, Method::Password, &[])
-        .await
-        .unwrap();
+    let (mut fl, acc) = past_the_password(&f, &t, &u).await;
     let r = flow::begin_registration(&f.deps, &acc, &mut fl, &u).await;
     assert!(matches!(r, Err(CoreError::MethodNotSupported)), "{r:?}");
 }
@@ -480,16 +476,7 @@ async fn a_session_alone_never_registers_a_second_factor() {
     assert_eq!(next, Next::Method(Method::Password));
     assert!(fl.state.proofs.is_empty());
     // And a first factor proved too long ago can't bind one either.
-    let mut fl = crate::session::start_flow(&f.deps, &t, None, true, &[])
-        .await
-        .unwrap();
-    flow::identify(&f.deps, &t, &mut fl, "alice", &[])
-        .await
-        .unwrap();
-    let acc = flow::account(&f.deps, &t, Some(&u)).await.unwrap();
-    flow::proved(&f.deps, &t, &mut fl, &u, Method::Password, &[])
-        .await
-        .unwrap();
+    let (mut fl, acc) = past_the_password(&f, &t, &u).await;
     assert_eq!(fl.state.step, Step::MoreInformationRequired);
     f.clock.advance(crate::session::RECENT_AUTH + 1);
     let r = flow::begin_registration(&f.deps, &acc, &mut fl, &u).await;
