@@ -85,6 +85,9 @@ pub enum CoreError {
     MethodNotSupported,
     #[error("this sign-in page has expired; start again")]
     FlowExpired,
+    /// A device's request (device protocol) refused, with its stable reason.
+    #[error(transparent)]
+    Device(#[from] crate::push::DeviceError),
     #[error("the server is busy; try again in a moment")]
     Busy,
     #[error(transparent)]

@@ -8,8 +8,12 @@
 //! parsed answer it hands over here, so both describe one answer.
 
 use crate::clock::Timestamp;
+use crate::error::{CoreError, CoreResult};
+use crate::model::{Tenant, User};
+use crate::policy::MethodId;
 use crate::random::Rng;
-use crate::secret::ct_eq;
+use crate::secret::{ct_eq, token_digest};
+use crate::Deps;
 use aws_lc_rs::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -115,15 +119,33 @@ pub enum Verdict {
     NotMe,
 }
 
-/// Why an answer was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    /// The device is not this user's: the request is not found, as for any other stranger.
-    NotFound,
+/// Why a device's request was refused. Each has a stable code in the device protocol
+/// (`docs/device-protocol.md`, "Error codes"); the messages are for the person holding the device.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeviceError {
+    #[error(
+        "This activation code is not valid: it was used or has expired. Start adding the \
+         Authenticator app again in security info."
+    )]
+    ActivationInvalid,
+    #[error("The signature does not match this device's key.")]
     BadSignature,
-    Answered,
-    Expired,
+    #[error("This device is not registered. Add the account to the Authenticator app again.")]
+    DeviceUnknown,
+    #[error(
+        "This version of the Authenticator app is no longer supported. Update the app to \
+         version {min} or later."
+    )]
+    AppVersionUnsupported { min: String },
+    /// Also what another user's device is told: it learns nothing about the request.
+    #[error("There is no such sign-in request.")]
+    RequestNotFound,
+    #[error("This sign-in request has expired.")]
+    RequestExpired,
+    #[error("This sign-in request was answered already.")]
+    RequestAnswered,
     /// An approval with another number: the attempt is over, and counts as a failure.
+    #[error("The number doesn't match the one on the sign-in page, so the sign-in was refused.")]
     WrongNumber,
 }
 
@@ -136,30 +158,127 @@ pub fn check_answer(
     signer: &Signer<'_>,
     answer: &Answer,
     now: Timestamp,
-) -> Result<Verdict, Refusal> {
+) -> Result<Verdict, DeviceError> {
     if signer.user_id != pending.user_id {
-        return Err(Refusal::NotFound);
+        return Err(DeviceError::RequestNotFound);
     }
     if !signer.key.verifies(&answer.signed, &answer.signature) {
-        return Err(Refusal::BadSignature);
+        return Err(DeviceError::BadSignature);
     }
     if pending.answered {
-        return Err(Refusal::Answered);
+        return Err(DeviceError::RequestAnswered);
     }
     if now >= pending.expires_at {
-        return Err(Refusal::Expired);
+        return Err(DeviceError::RequestExpired);
     }
     Ok(match answer.decision {
         Decision::Approve => {
             let typed = answer.number.as_deref().unwrap_or_default();
             if !ct_eq(typed.as_bytes(), pending.number.as_bytes()) {
-                return Err(Refusal::WrongNumber);
+                return Err(DeviceError::WrongNumber);
             }
             Verdict::Approved { pin: answer.pin }
         }
         Decision::Deny => Verdict::Denied,
         Decision::NotMe => Verdict::NotMe,
     })
+}
+
+/// How long an activation code works.
+pub const ACTIVATION_TTL: Timestamp = 10 * 60;
+
+/// Starts registering a device to `user` (security info → "Authenticator app"): refused unless
+/// the tenant's policy lets the user use the Authenticator app. Returns the one-time activation
+/// code; the store keeps only its digest. (A policy change within the code's ten minutes does not
+/// undo the registration — like every registration, the device then stays unusable while the
+/// policy disallows it, as its every use checks the policy.)
+pub async fn begin_activation(deps: &Deps, tenant: &Tenant, user: &User) -> CoreResult<String> {
+    let (policy, groups) = crate::flow::policy_for(deps, tenant, user).await?;
+    if !policy.allows(MethodId::Authenticator, &groups) {
+        return Err(CoreError::MethodNotSupported);
+    }
+    let code = deps.secret_token();
+    let now = deps.now();
+    deps.store
+        .insert_activation(&Activation {
+            code_digest: token_digest(&code),
+            tenant_id: tenant.id.clone(),
+            user_id: user.id.clone(),
+            created_at: now,
+            expires_at: now + ACTIVATION_TTL,
+        })
+        .await?;
+    Ok(code)
+}
+
+/// A device asking to be registered, as received.
+#[derive(Debug, Clone)]
+pub struct Registration<'a> {
+    pub code: &'a str,
+    pub public_key: &'a str,
+    pub signature: &'a str,
+    /// The payload the device signed, built from `code` and `public_key` by the protocol's rules.
+    pub signed: &'a str,
+    pub name: &'a str,
+    pub app_version: &'a str,
+    pub platform: &'a str,
+}
+
+/// Registers a device with an activation code. Everything that needs no storage is checked
+/// first — its fields, its app version against `min_app_version`, its key and that it signed
+/// with it — so a refused attempt leaves the code usable; then the code is consumed and the
+/// device bound to the code's user in one write.
+pub async fn register(
+    deps: &Deps,
+    r: &Registration<'_>,
+    min_app_version: Option<&str>,
+) -> CoreResult<Device> {
+    for (field, value, max) in [
+        ("name", r.name, 64),
+        ("app_version", r.app_version, 32),
+        ("platform", r.platform, 32),
+    ] {
+        if value.trim().is_empty()
+            || value.chars().count() > max
+            || crate::text::has_unsafe_chars(value)
+        {
+            return Err(CoreError::invalid(
+                field,
+                format!("must be 1 to {max} characters, without control characters"),
+            ));
+        }
+    }
+    if let Some(min) = min_app_version {
+        if !version_at_least(r.app_version, min) {
+            return Err(DeviceError::AppVersionUnsupported { min: min.into() }.into());
+        }
+    }
+    let key = DeviceKey::parse(r.public_key).ok_or_else(|| {
+        CoreError::invalid(
+            "public_key",
+            "must be a P-256 public key: its uncompressed point (65 bytes), base64url",
+        )
+    })?;
+    if !key.verifies(r.signed, r.signature) {
+        return Err(DeviceError::BadSignature.into());
+    }
+    let now = deps.now();
+    let device = Device {
+        id: format!("dev_{}", deps.new_id()),
+        // Both come from the activation code.
+        tenant_id: String::new(),
+        user_id: String::new(),
+        name: r.name.trim().to_string(),
+        public_key: key.to_base64(),
+        app_version: r.app_version.to_string(),
+        platform: r.platform.to_string(),
+        created_at: now,
+        last_seen_at: Some(now),
+    };
+    deps.store
+        .register_device(&token_digest(r.code), now, &device)
+        .await?
+        .ok_or_else(|| DeviceError::ActivationInvalid.into())
 }
 
 /// Whether app version `v` (dotted numbers, e.g. `1.4.0`; anything after `-` or `+` ignored) is
@@ -368,7 +487,7 @@ mod tests {
             let a = signed(&d, Decision::Approve, typed);
             assert_eq!(
                 check_answer(&pending("42"), &signer, &a, 50),
-                Err(Refusal::WrongNumber),
+                Err(DeviceError::WrongNumber),
                 "{typed:?}"
             );
         }
@@ -384,7 +503,7 @@ mod tests {
         };
         assert_eq!(
             check_answer(&pending("42"), &signer, &a, 50),
-            Err(Refusal::BadSignature)
+            Err(DeviceError::BadSignature)
         );
         // A denial's signature does not carry an approval.
         let mut tampered = signed(&d, Decision::Deny, None);
@@ -393,7 +512,7 @@ mod tests {
         tampered.number = Some("42".into());
         assert_eq!(
             check_answer(&pending("42"), &signer, &tampered, 50),
-            Err(Refusal::BadSignature)
+            Err(DeviceError::BadSignature)
         );
         let der_pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_ASN1_SIGNING).unwrap();
         let der_key = DeviceKey::parse(&URL_SAFE_NO_PAD.encode(der_pair.public_key().as_ref()));
@@ -416,7 +535,10 @@ mod tests {
         };
         let mut p = pending("42");
         p.answered = true;
-        assert_eq!(check_answer(&p, &stranger, &a, 500), Err(Refusal::NotFound));
+        assert_eq!(
+            check_answer(&p, &stranger, &a, 500),
+            Err(DeviceError::RequestNotFound)
+        );
     }
 
     #[test]
@@ -429,14 +551,20 @@ mod tests {
         let a = signed(&d, Decision::Approve, Some("42"));
         let mut p = pending("42");
         p.answered = true;
-        assert_eq!(check_answer(&p, &signer, &a, 50), Err(Refusal::Answered));
+        assert_eq!(
+            check_answer(&p, &signer, &a, 50),
+            Err(DeviceError::RequestAnswered)
+        );
         let forged = signed(&other, Decision::Approve, Some("42"));
         assert_eq!(
             check_answer(&p, &signer, &forged, 50),
-            Err(Refusal::BadSignature)
+            Err(DeviceError::BadSignature)
         );
         let p = pending("42");
-        assert_eq!(check_answer(&p, &signer, &a, 100), Err(Refusal::Expired));
+        assert_eq!(
+            check_answer(&p, &signer, &a, 100),
+            Err(DeviceError::RequestExpired)
+        );
         assert!(check_answer(&p, &signer, &a, 99).is_ok());
     }
 
@@ -494,5 +622,118 @@ mod tests {
         assert!(PushState::Expired.may_settle(100, 100));
         assert!(PushState::Withdrawn.may_settle(100, 1_000));
         assert!(!PushState::Pending.may_settle(100, 1));
+    }
+
+    /// A device as the protocol registers one: `signed` stands for the register payload.
+    struct Asking {
+        dev: Device,
+        code: String,
+        key: String,
+        signed: String,
+        signature: String,
+    }
+
+    fn asking(code: &str) -> Asking {
+        let d = device();
+        let signed = format!("register {code}");
+        let sig = d
+            .pair
+            .sign(&SystemRandom::new(), signed.as_bytes())
+            .unwrap();
+        Asking {
+            key: d.key.to_base64(),
+            dev: d,
+            code: code.into(),
+            signed,
+            signature: URL_SAFE_NO_PAD.encode(sig.as_ref()),
+        }
+    }
+
+    fn registration(a: &Asking) -> Registration<'_> {
+        Registration {
+            code: &a.code,
+            public_key: &a.key,
+            signature: &a.signature,
+            signed: &a.signed,
+            name: "Alice's laptop",
+            app_version: "1.4.0",
+            platform: "linux",
+        }
+    }
+
+    #[tokio::test]
+    async fn an_activation_code_registers_one_device_to_its_user_once() {
+        let f = crate::testing::fixture();
+        let (t, u) = crate::testing::contoso_alice(&f.deps, Some("violet-tuba-engine")).await;
+        let code = begin_activation(&f.deps, &t, &u).await.unwrap();
+        let a = asking(&code);
+        // Refusals that need no storage leave the code usable.
+        let mut forged = registration(&a);
+        let other = asking(&code);
+        forged.signature = &other.signature;
+        let r = register(&f.deps, &forged, None).await;
+        assert!(matches!(
+            r,
+            Err(CoreError::Device(DeviceError::BadSignature))
+        ));
+        let r = register(&f.deps, &registration(&a), Some("2.0")).await;
+        assert!(matches!(
+            r,
+            Err(CoreError::Device(DeviceError::AppVersionUnsupported { .. }))
+        ));
+        let mut bad = registration(&a);
+        bad.public_key = "BAAA";
+        let r = register(&f.deps, &bad, None).await;
+        assert!(matches!(r, Err(CoreError::Invalid { field, .. }) if field == "public_key"));
+        let mut bad = registration(&a);
+        bad.name = "evil\u{202e}name";
+        let r = register(&f.deps, &bad, None).await;
+        assert!(matches!(r, Err(CoreError::Invalid { field, .. }) if field == "name"));
+        // The good one registers, bound to alice, with the key it proved.
+        let d = register(&f.deps, &registration(&a), Some("1.4"))
+            .await
+            .unwrap();
+        assert_eq!(
+            (d.user_id.as_str(), d.tenant_id.as_str()),
+            (u.id.as_str(), t.id.as_str())
+        );
+        assert_eq!(d.public_key, a.dev.key.to_base64());
+        // Once.
+        let again = asking(&code);
+        let r = register(&f.deps, &registration(&again), None).await;
+        assert!(matches!(
+            r,
+            Err(CoreError::Device(DeviceError::ActivationInvalid))
+        ));
+        assert_eq!(f.deps.store.devices_of_user(&u.id).await.unwrap(), vec![d]);
+    }
+
+    #[tokio::test]
+    async fn activation_codes_expire_and_follow_the_policy() {
+        use crate::policy::{self, Actor, State};
+        let f = crate::testing::fixture();
+        let (t, u) = crate::testing::contoso_alice(&f.deps, Some("violet-tuba-engine")).await;
+        let code = begin_activation(&f.deps, &t, &u).await.unwrap();
+        f.clock.advance(ACTIVATION_TTL);
+        let a = asking(&code);
+        let r = register(&f.deps, &registration(&a), None).await;
+        assert!(matches!(
+            r,
+            Err(CoreError::Device(DeviceError::ActivationInvalid))
+        ));
+        policy::change(
+            &f.deps,
+            &t,
+            &Actor::Operator("test".into()),
+            "test",
+            |mut p| {
+                p.authenticator.method.state = State::Disabled;
+                Ok(p)
+            },
+        )
+        .await
+        .unwrap();
+        let r = begin_activation(&f.deps, &t, &u).await;
+        assert!(matches!(r, Err(CoreError::MethodNotSupported)));
     }
 }

@@ -5,6 +5,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use countersign_core::push::DeviceError;
 use countersign_core::CoreError;
 use countersign_proto::{codes, ErrorBody};
 
@@ -76,6 +77,7 @@ impl From<CoreError> for AppError {
                 codes::BUSY,
                 "We're busy right now. Try again in a moment.",
             ),
+            CoreError::Device(d) => device_error(d),
             CoreError::OAuth(o) => AppError::bad_request(o.description.clone()),
             CoreError::Signing(_) | CoreError::Store(_) => {
                 tracing::error!(error = %e, "internal error");
@@ -83,6 +85,24 @@ impl From<CoreError> for AppError {
             }
         }
     }
+}
+
+/// A device's refusal: its status and stable code from the device protocol.
+fn device_error(d: &DeviceError) -> AppError {
+    use countersign_proto::device::codes as c;
+    let (status, code) = match d {
+        DeviceError::ActivationInvalid => (StatusCode::BAD_REQUEST, c::ACTIVATION_INVALID),
+        DeviceError::BadSignature => (StatusCode::UNAUTHORIZED, c::BAD_SIGNATURE),
+        DeviceError::DeviceUnknown => (StatusCode::UNAUTHORIZED, c::DEVICE_UNKNOWN),
+        DeviceError::AppVersionUnsupported { .. } => {
+            (StatusCode::UPGRADE_REQUIRED, c::APP_VERSION_UNSUPPORTED)
+        }
+        DeviceError::RequestNotFound => (StatusCode::NOT_FOUND, c::REQUEST_NOT_FOUND),
+        DeviceError::RequestExpired => (StatusCode::GONE, c::REQUEST_EXPIRED),
+        DeviceError::RequestAnswered => (StatusCode::CONFLICT, c::REQUEST_ANSWERED),
+        DeviceError::WrongNumber => (StatusCode::BAD_REQUEST, c::WRONG_NUMBER),
+    };
+    AppError::new(status, code, d.to_string())
 }
 
 /// JSON rendering, for API routes.
