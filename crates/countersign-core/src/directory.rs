@@ -57,7 +57,9 @@ pub fn normalize_domain(domain: &str) -> CoreResult<String> {
     Ok(d)
 }
 
-fn clean_text(field: &'static str, value: &str, max: usize) -> CoreResult<String> {
+/// `value` trimmed, if it is 1 to `max` printable characters (no control or bidirectional
+/// characters); otherwise an error naming `field`.
+pub(crate) fn clean_text(field: &'static str, value: &str, max: usize) -> CoreResult<String> {
     let v = value.trim();
     if v.is_empty() || v.chars().count() > max || crate::text::has_unsafe_chars(v) {
         return Err(CoreError::invalid(

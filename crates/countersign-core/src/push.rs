@@ -233,23 +233,12 @@ pub async fn register(
     r: &Registration<'_>,
     min_app_version: Option<&str>,
 ) -> CoreResult<Device> {
-    for (field, value, max) in [
-        ("name", r.name, 64),
-        ("app_version", r.app_version, 32),
-        ("platform", r.platform, 32),
-    ] {
-        if value.trim().is_empty()
-            || value.chars().count() > max
-            || crate::text::has_unsafe_chars(value)
-        {
-            return Err(CoreError::invalid(
-                field,
-                format!("must be 1 to {max} characters, without control characters"),
-            ));
-        }
-    }
+    use crate::directory::clean_text;
+    let name = clean_text("name", r.name, 64)?;
+    let app_version = clean_text("app_version", r.app_version, 32)?;
+    let platform = clean_text("platform", r.platform, 32)?;
     if let Some(min) = min_app_version {
-        if !version_at_least(r.app_version, min) {
+        if !version_at_least(&app_version, min) {
             return Err(DeviceError::AppVersionUnsupported { min: min.into() }.into());
         }
     }
@@ -268,10 +257,10 @@ pub async fn register(
         // Both come from the activation code.
         tenant_id: String::new(),
         user_id: String::new(),
-        name: r.name.trim().to_string(),
+        name,
         public_key: key.to_base64(),
-        app_version: r.app_version.to_string(),
-        platform: r.platform.to_string(),
+        app_version,
+        platform,
         created_at: now,
         last_seen_at: Some(now),
     };
