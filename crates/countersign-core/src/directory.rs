@@ -256,6 +256,7 @@ pub async fn create_user(deps: &Deps, tenant: &Tenant, new: NewUser<'_>) -> Core
         created_at: now,
         updated_at: now,
         tokens_valid_after: 0,
+        push_blocked_at: None,
     };
     deps.store.insert_user(&u).await?;
     Ok(u)
@@ -340,6 +341,42 @@ pub async fn unlock_user(deps: &Deps, tenant: &Tenant, upn: &str) -> CoreResult<
     for (_, key, _) in throttle::account_locks(&tenant.id, &u.upn) {
         deps.store.clear_throttle(&key).await?;
     }
+    Ok(u)
+}
+
+/// The devices registered to a user for push approvals (`admin user devices`).
+pub async fn devices(
+    deps: &Deps,
+    tenant: &Tenant,
+    upn: &str,
+) -> CoreResult<(User, Vec<crate::push::Device>)> {
+    let u = user(deps, tenant, upn).await?;
+    let d = deps.store.devices_of_user(&u.id).await?;
+    Ok((u, d))
+}
+
+/// Removes one of a user's devices, with the verification codes it got (a lost phone): its
+/// signatures are refused from now on and it is sent nothing more.
+pub async fn remove_device(
+    deps: &Deps,
+    tenant: &Tenant,
+    upn: &str,
+    device_id: &str,
+) -> CoreResult<crate::push::Device> {
+    let (u, devices) = devices(deps, tenant, upn).await?;
+    let d = devices
+        .into_iter()
+        .find(|d| d.id == device_id)
+        .ok_or_else(|| CoreError::not_found("device", device_id))?;
+    crate::push::remove_device(deps, &u, &d.id).await?;
+    Ok(d)
+}
+
+/// Lifts the push block a user's "It's not me" set: push requests are sent again. Returns the
+/// user as it was (`push_blocked_at` tells whether there was a block).
+pub async fn clear_push_block(deps: &Deps, tenant: &Tenant, upn: &str) -> CoreResult<User> {
+    let u = user(deps, tenant, upn).await?;
+    deps.store.set_push_block(&u.id, None).await?;
     Ok(u)
 }
 

@@ -22,6 +22,8 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "kebab-case")]
 pub enum Method {
     Password,
+    /// A sign-in request approved on the Authenticator app, with the number shown matched.
+    Push,
     /// A verification code from an OATH token: an authenticator app or a hardware token.
     Code,
 }
@@ -34,12 +36,14 @@ pub enum Factor {
 }
 
 impl Method {
-    /// Every method, in the order a default is picked when the browser remembers none.
-    pub const ALL: [Method; 2] = [Method::Password, Method::Code];
+    /// Every method, in the order a default is picked when the browser remembers none: a push
+    /// approval before a code, as it is both easier and proves more (the number matched).
+    pub const ALL: [Method; 3] = [Method::Password, Method::Push, Method::Code];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Password => "password",
+            Self::Push => "push",
             Self::Code => "code",
         }
     }
@@ -53,18 +57,20 @@ impl Method {
     }
     /// Whether it may complete a sign-in started by another method.
     pub fn second_factor(self) -> bool {
-        matches!(self, Self::Code)
+        matches!(self, Self::Push | Self::Code)
     }
     pub fn factor(self) -> Factor {
         match self {
             Self::Password => Factor::Knowledge,
-            Self::Code => Factor::Possession,
+            Self::Push | Self::Code => Factor::Possession,
         }
     }
-    /// Its authentication method reference (RFC 8176 §2).
+    /// Its authentication method reference (RFC 8176 §2): a push approval is a proof of
+    /// possession of the device's software-secured key (`swk`).
     pub fn amr(self) -> &'static str {
         match self {
             Self::Password => "pwd",
+            Self::Push => "swk",
             Self::Code => "otp",
         }
     }
@@ -72,6 +78,7 @@ impl Method {
     pub fn choice_label(self) -> &'static str {
         match self {
             Self::Password => "Use your password",
+            Self::Push => "Approve a request on my Authenticator app",
             Self::Code => "Use a verification code",
         }
     }
@@ -82,6 +89,9 @@ impl Method {
 pub struct Proof {
     pub method: Method,
     pub at: Timestamp,
+    /// The device confirmed its App Lock (PIN) was used for this proof (`amr` gains `pin`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pin: bool,
 }
 
 /// Where a flow is. Method-specific state lives in the method's variant.
@@ -102,6 +112,8 @@ pub enum Step {
     MoreInformationRequired,
     /// Registering an authenticator app during sign-in: the pending token.
     Register { token_id: String },
+    /// "Approve sign-in request": the request sent to the user's devices, waiting.
+    Push { request_id: String },
 }
 
 /// The engine's whole state of one flow, stored as one value.
@@ -189,6 +201,9 @@ pub fn amr(proofs: &[Proof]) -> Vec<String> {
             out.push(v.to_string());
         }
     }
+    if proofs.iter().any(|p| p.pin) {
+        out.push("pin".into());
+    }
     if is_mfa(proofs) {
         out.push("mfa".into());
     }
@@ -204,6 +219,7 @@ pub fn proofs_of(session: &Session) -> Vec<Proof> {
         .map(|method| Proof {
             method,
             at: session.auth_time,
+            pin: method == Method::Push && session.amr.iter().any(|a| a == "pin"),
         })
         .collect()
 }
@@ -359,17 +375,25 @@ pub async fn account_under(
     let has_code = tokens
         .iter()
         .any(|t| t.active && oath_kinds.contains(&t.kind));
+    // A user who said "It's not me" gets no push requests until an administrator clears it;
+    // their devices are read only when pushes could be offered.
+    let has_push = user.push_blocked_at.is_none()
+        && crate::push::push_allowed(policy, &groups)
+        && !deps.store.devices_of_user(&user.id).await?.is_empty();
     let mut can_register = Vec::new();
     if oath_kinds.contains(&OathKind::Software) {
         can_register.push(Method::Code);
     }
+    let mut usable = Vec::new();
+    if has_push {
+        usable.push(Method::Push);
+    }
+    if has_code {
+        usable.push(Method::Code);
+    }
     Ok(Account {
         has_password: user.password_hash.is_some(),
-        usable: if has_code {
-            vec![Method::Code]
-        } else {
-            Vec::new()
-        },
+        usable,
         oath_kinds,
         can_register,
         tenant_requires_mfa: policy.require_mfa_for_everyone,
@@ -458,11 +482,24 @@ pub async fn proved(
     method: Method,
     remembered: &[Method],
 ) -> CoreResult<Next> {
-    flow.state.user_id = Some(user.id.clone());
-    flow.state.proofs.push(Proof {
+    let proof = Proof {
         method,
         at: deps.now(),
-    });
+        pin: false,
+    };
+    add_proof(deps, tenant, flow, user, proof, remembered).await
+}
+
+async fn add_proof(
+    deps: &Deps,
+    tenant: &Tenant,
+    flow: &mut SignInFlow,
+    user: &User,
+    proof: Proof,
+    remembered: &[Method],
+) -> CoreResult<Next> {
+    flow.state.user_id = Some(user.id.clone());
+    flow.state.proofs.push(proof);
     if is_mfa(&flow.state.proofs) {
         return Ok(Next::Done);
     }
@@ -470,9 +507,72 @@ pub async fn proved(
     Ok(apply(flow, &decide(&account, &flow.state, remembered)))
 }
 
+/// The request sent at the push step: the flow now waits on it ("Approve sign-in request").
+pub fn push_sent(flow: &mut SignInFlow, request_id: &str) -> CoreResult<()> {
+    expect(flow, Method::Push)?;
+    flow.state.step = Step::Push {
+        request_id: request_id.into(),
+    };
+    Ok(())
+}
+
+/// The request the flow waits on, at "Approve sign-in request".
+pub fn waiting_on(flow: &SignInFlow) -> CoreResult<&str> {
+    match &flow.state.step {
+        Step::Push { request_id } => Ok(request_id),
+        _ => Err(CoreError::FlowExpired),
+    }
+}
+
+/// No request could be sent (too many lately, a fraud block): on to "Other ways to sign in".
+pub fn push_not_sent(flow: &mut SignInFlow) -> CoreResult<()> {
+    expect(flow, Method::Push)?;
+    flow.state.step = Step::Choose;
+    Ok(())
+}
+
+/// "Send another request": back to the push step, which sends a new one.
+pub fn push_again(flow: &mut SignInFlow) -> CoreResult<()> {
+    if expect(flow, Method::Push).is_err() {
+        waiting_on(flow)?;
+    }
+    flow.state.step = Step::Method {
+        method: Method::Push,
+    };
+    Ok(())
+}
+
+/// The request the flow waits on was approved on `user`'s device: a push proof (with `pin` when
+/// the device's App Lock was used), then the engine decides what follows. Only the flow's own
+/// request, approved, counts.
+pub async fn push_approved(
+    deps: &Deps,
+    tenant: &Tenant,
+    flow: &mut SignInFlow,
+    user: &User,
+    request: &crate::push::PushRequest,
+    remembered: &[Method],
+) -> CoreResult<Next> {
+    use crate::push::PushState;
+    let pin = match request.state {
+        PushState::Approved => false,
+        PushState::ApprovedWithPin => true,
+        _ => return Err(CoreError::FlowExpired),
+    };
+    if waiting_on(flow)? != request.id || request.user_id != user.id {
+        return Err(CoreError::FlowExpired);
+    }
+    let proof = Proof {
+        method: Method::Push,
+        at: deps.now(),
+        pin,
+    };
+    add_proof(deps, tenant, flow, user, proof, remembered).await
+}
+
 /// "Other ways to sign in", from a method's own step.
 pub fn other_ways(flow: &mut SignInFlow) -> CoreResult<()> {
-    if !matches!(flow.state.step, Step::Method { .. }) {
+    if !matches!(flow.state.step, Step::Method { .. } | Step::Push { .. }) {
         return Err(CoreError::FlowExpired);
     }
     flow.state.step = Step::Choose;

@@ -25,7 +25,11 @@ fn proofs(methods: &[Method]) -> FlowState {
     FlowState {
         proofs: methods
             .iter()
-            .map(|m| Proof { method: *m, at: 1 })
+            .map(|m| Proof {
+                method: *m,
+                at: 1,
+                pin: false,
+            })
             .collect(),
         ..FlowState::default()
     }

@@ -6,21 +6,33 @@
 use crate::error::{CoreError, CoreResult};
 use crate::model::{Session, Tenant, User};
 use crate::oath::{self, OathKind, OathToken};
+use crate::policy::MethodId;
+use crate::push::{self, Device};
 use crate::{flow, session, Deps};
 
 /// A user's methods as security info shows them.
 #[derive(Debug, Clone)]
 pub struct UserMethods {
-    /// OATH tokens of the kinds the policy lets the user use (pending ones included).
+    /// OATH tokens of the kinds the policy lets the user use (pending ones included), but those
+    /// a device got at registration: they are shown with their device.
     pub tokens: Vec<OathToken>,
+    /// Devices registered for push approvals, when the policy lets the user use the
+    /// Authenticator app, each with whether it also has verification codes the policy allows.
+    pub devices: Vec<(Device, bool)>,
     /// Whether the user may add an authenticator app (software OATH) themselves.
     pub can_add_app: bool,
+    /// Whether the user may register a device for push approvals themselves.
+    pub can_add_device: bool,
+    /// Whether the policy lets the user approve sign-ins on a device (mode Any or Push).
+    pub push_allowed: bool,
 }
 
 impl UserMethods {
     /// Whether the user has a second factor they can use now.
     pub fn has_second_factor(&self) -> bool {
         self.tokens.iter().any(|t| t.active)
+            || self.devices.iter().any(|(_, codes)| *codes)
+            || (self.push_allowed && !self.devices.is_empty())
     }
 }
 
@@ -35,17 +47,60 @@ pub enum Change<T> {
 pub async fn of_user(deps: &Deps, tenant: &Tenant, user: &User) -> CoreResult<UserMethods> {
     let (policy, groups) = flow::policy_for(deps, tenant, user).await?;
     let allowed = |k: OathKind| flow::oath_allowed(&policy, &groups, k);
-    let tokens = deps
+    let authenticator = policy.allows(MethodId::Authenticator, &groups);
+    let all_devices = deps.store.devices_of_user(&user.id).await?;
+    let tokens: Vec<OathToken> = deps
         .store
         .oath_tokens_of_user(&user.id)
         .await?
         .into_iter()
         .filter(|t| allowed(t.kind))
         .collect();
+    let of_device = |t: &OathToken| {
+        all_devices
+            .iter()
+            .any(|d| d.oath_token_id.as_deref() == Some(&t.id))
+    };
+    let devices = if authenticator {
+        all_devices
+            .iter()
+            .map(|d| {
+                let codes = tokens
+                    .iter()
+                    .any(|t| t.active && d.oath_token_id.as_deref() == Some(&t.id));
+                (d.clone(), codes)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(UserMethods {
-        tokens,
+        tokens: tokens.iter().filter(|t| !of_device(t)).cloned().collect(),
+        devices,
         can_add_app: allowed(OathKind::Software),
+        can_add_device: authenticator,
+        push_allowed: push::push_allowed(&policy, &groups),
     })
+}
+
+/// Starts registering a device for push approvals: refused when the policy does not allow the
+/// Authenticator app, postponed when the session must sign in again. Returns the activation code.
+pub async fn begin_device(
+    deps: &Deps,
+    tenant: &Tenant,
+    s: &Session,
+    user: &User,
+) -> CoreResult<Change<String>> {
+    let m = of_user(deps, tenant, user).await?;
+    if !m.can_add_device {
+        return Err(CoreError::MethodNotSupported);
+    }
+    if !session::may_change_methods(deps, s, m.has_second_factor()) {
+        return Ok(Change::SignInAgain);
+    }
+    Ok(Change::Done(
+        push::begin_activation(deps, tenant, user).await?,
+    ))
 }
 
 /// Starts adding an authenticator app: refused when the policy does not allow it, postponed when
@@ -66,7 +121,7 @@ pub async fn begin_app(
     Ok(Change::Done(oath::begin_enrolment(deps, user).await?))
 }
 
-/// Deletes one of the user's shown methods. Other access ends first (every other session, every
+/// Deletes one of the user's shown methods (an OATH token, or a device with its codes). Other access ends first (every other session, every
 /// token): should the deletion then fail, nothing was left open by it. `keep_cookie` is the
 /// session making the change.
 pub async fn delete(
@@ -78,13 +133,21 @@ pub async fn delete(
     token_id: &str,
 ) -> CoreResult<Change<()>> {
     let m = of_user(deps, tenant, user).await?;
-    let Some(t) = m.tokens.iter().find(|t| t.id == token_id) else {
+    let token = m.tokens.iter().find(|t| t.id == token_id);
+    let device = m.devices.iter().find(|(d, _)| d.id == token_id);
+    if token.is_none() && device.is_none() {
         return Err(CoreError::not_found("sign-in method", token_id));
-    };
+    }
     if !session::may_change_methods(deps, s, m.has_second_factor()) {
         return Ok(Change::SignInAgain);
     }
     session::end_other_access(deps, user, keep_cookie).await?;
-    deps.store.delete_oath_token(&t.id).await?;
+    if let Some(t) = token {
+        deps.store.delete_oath_token(&t.id).await?;
+    }
+    if let Some((d, _)) = device {
+        // Its signatures find no key any more, and its codes go with it.
+        push::remove_device(deps, user, &d.id).await?;
+    }
     Ok(Change::Done(()))
 }

@@ -33,6 +33,10 @@ pub struct User {
     /// sign-in method or an administrator's "revoke sessions" sets it). Written only by
     /// `Store::revoke_user_access`.
     pub tokens_valid_after: Timestamp,
+    /// When the user answered a push request with "It's not me": no push requests are sent
+    /// until an administrator clears it. Written only by the store's settling of that answer and
+    /// by `PushStore::set_push_block`.
+    pub push_blocked_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -248,14 +252,25 @@ pub struct ThrottleState {
 pub enum SignInResult {
     Success,
     Failure,
+    /// The user reported the attempt as not theirs ("It's not me").
+    Fraud,
 }
 
 impl SignInResult {
+    pub const ALL: [SignInResult; 3] = [Self::Success, Self::Failure, Self::Fraud];
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Success => "success",
             Self::Failure => "failure",
+            Self::Fraud => "fraud",
         }
+    }
+    /// Unknown text reads as a failure.
+    pub fn parse(s: &str) -> Self {
+        Self::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .unwrap_or(Self::Failure)
     }
 }
 

@@ -216,12 +216,22 @@ pub async fn begin_enrolment(deps: &Deps, user: &User) -> CoreResult<OathToken> 
             ),
         ));
     }
+    let t = new_software_token(deps, &user.tenant_id, &user.id);
+    deps.store
+        .insert_oath_tokens(std::slice::from_ref(&t))
+        .await?;
+    Ok(t)
+}
+
+/// A new, inactive authenticator-app token (TOTP, SHA-1, 6 digits, 30 s) with a 160-bit secret,
+/// not stored.
+pub fn new_software_token(deps: &Deps, tenant_id: &str, user_id: &str) -> OathToken {
     let mut secret = [0u8; 20];
     deps.rng.fill(&mut secret);
-    let t = OathToken {
+    OathToken {
         id: deps.new_id(),
-        tenant_id: user.tenant_id.clone(),
-        user_id: user.id.clone(),
+        tenant_id: tenant_id.into(),
+        user_id: user_id.into(),
         kind: OathKind::Software,
         name: "Authenticator app".into(),
         serial: None,
@@ -232,15 +242,11 @@ pub async fn begin_enrolment(deps: &Deps, user: &User) -> CoreResult<OathToken> 
         digits: 6,
         period: 30,
         active: false,
-        created_at: now,
+        created_at: deps.now(),
         last_used_at: None,
         last_step: 0,
         failures: StepFailures::default(),
-    };
-    deps.store
-        .insert_oath_tokens(std::slice::from_ref(&t))
-        .await?;
-    Ok(t)
+    }
 }
 
 /// Outcome of checking a code.

@@ -9,10 +9,12 @@
 
 use crate::clock::Timestamp;
 use crate::error::{CoreError, CoreResult};
-use crate::model::{Tenant, User};
-use crate::policy::MethodId;
+use crate::model::{SignInResult, Tenant, User};
+use crate::policy::{AuthenticationMode, MethodId, MethodsPolicy};
 use crate::random::Rng;
 use crate::secret::{ct_eq, token_digest};
+use crate::signin::{log_attempt, Origin};
+use crate::throttle::{self, LockoutPolicy, Release};
 use crate::Deps;
 use aws_lc_rs::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -197,6 +199,7 @@ pub async fn begin_activation(deps: &Deps, tenant: &Tenant, user: &User) -> Core
     if !policy.allows(MethodId::Authenticator, &groups) {
         return Err(CoreError::MethodNotSupported);
     }
+    let with_codes = policy.allows(MethodId::SoftwareOath, &groups);
     let code = deps.secret_token();
     let now = deps.now();
     deps.store
@@ -206,6 +209,7 @@ pub async fn begin_activation(deps: &Deps, tenant: &Tenant, user: &User) -> Core
             user_id: user.id.clone(),
             created_at: now,
             expires_at: now + ACTIVATION_TTL,
+            with_codes,
         })
         .await?;
     Ok(code)
@@ -263,9 +267,15 @@ pub async fn register(
         platform,
         created_at: now,
         last_seen_at: Some(now),
+        oath_token_id: None,
     };
+    // Made before the code is known good: the store keeps it only with a registration whose
+    // activation allows codes. Its user is the activation's, like the device's.
+    let mut codes = crate::oath::new_software_token(deps, "", "");
+    codes.name = device.name.clone();
+    codes.active = true;
     deps.store
-        .register_device(&token_digest(r.code), now, &device)
+        .register_device(&token_digest(r.code), now, &device, &codes)
         .await?
         .ok_or_else(|| DeviceError::ActivationInvalid.into())
 }
@@ -300,6 +310,8 @@ pub struct Device {
     pub platform: String,
     pub created_at: Timestamp,
     pub last_seen_at: Option<Timestamp>,
+    /// The verification codes (software OATH token) it got at registration, if any.
+    pub oath_token_id: Option<String>,
 }
 
 /// A one-time activation code, known to the store only by its digest, bound to the user who
@@ -311,6 +323,9 @@ pub struct Activation {
     pub user_id: String,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
+    /// The policy let the user use software OATH tokens when the code was made: the device also
+    /// gets verification codes for offline use.
+    pub with_codes: bool,
 }
 
 /// Where a sign-in request stands. Every state but `Pending` is final.
@@ -396,6 +411,438 @@ pub struct PushRequest {
     pub settled_at: Option<Timestamp>,
     /// The device that answered.
     pub device_id: Option<String>,
+}
+
+/// How long a sign-in request waits for its answer.
+pub const REQUEST_TTL: Timestamp = 90;
+/// Push fatigue: at most this many requests to one user per [`FATIGUE_WINDOW`], whatever
+/// became of them, so nobody can wear a person down with prompts until one is approved.
+pub const FATIGUE_LIMIT: u64 = 5;
+pub const FATIGUE_WINDOW: Timestamp = 10 * 60;
+/// How long a device challenge may be answered.
+pub const CHALLENGE_TTL: Timestamp = 60;
+
+/// Whether the policy lets a member of `groups` approve sign-ins on the Authenticator app: the
+/// method is on for them, in the `Any` or `Push` mode (`Passwordless` is phone sign-in only).
+pub fn push_allowed(policy: &MethodsPolicy, groups: &[String]) -> bool {
+    policy
+        .authenticator
+        .method
+        .target_for(groups)
+        .is_some_and(|t| {
+            matches!(
+                t.authentication_mode.unwrap_or(AuthenticationMode::Any),
+                AuthenticationMode::Any | AuthenticationMode::Push
+            )
+        })
+}
+
+/// Where a sign-in comes from, as a request shows it (each part only as the policy allows).
+#[derive(Debug, Clone, Default)]
+pub struct Place {
+    pub client_addr: Option<String>,
+    pub city: Option<String>,
+    pub country: Option<String>,
+}
+
+/// Why no request was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotSent {
+    /// Push fatigue limit or lockout: too many requests lately.
+    TooMany,
+    /// The user said "It's not me" and an administrator has not cleared it.
+    Blocked,
+    /// The user has no registered device.
+    NoDevice,
+}
+
+/// What a sign-in needs to send a request: who, for which flow, from where.
+#[derive(Debug, Clone)]
+pub struct Send<'a> {
+    pub origin: Origin<'a>,
+    pub user: &'a User,
+    pub policy: &'a MethodsPolicy,
+    pub groups: &'a [String],
+    /// The waiting flow's id (stored as its digest).
+    pub flow_id: &'a str,
+    /// The application's name, when there is one.
+    pub application: Option<&'a str>,
+    pub place: Place,
+    /// The risk rules flagged the sign-in: the request waits for the device to ask for it.
+    pub flagged: bool,
+}
+
+/// A request that was sent, and the older ones of the same user it withdrew.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub request: PushRequest,
+    pub withdrawn: Vec<String>,
+}
+
+/// Sends a sign-in request to the user's devices: refused (`MethodNotSupported`) unless the
+/// policy lets the user approve pushes, and not sent (`NotSent`) to a blocked user, one without a
+/// device, or beyond the push fatigue limit and lockout. The request counts as a failure of the
+/// user's push approvals until it is answered; it supersedes the user's pending one.
+pub async fn send(deps: &Deps, s: Send<'_>) -> CoreResult<Result<Sent, NotSent>> {
+    if !push_allowed(s.policy, s.groups) {
+        return Err(CoreError::MethodNotSupported);
+    }
+    let user = s.user;
+    let refuse = |why: NotSent, reason: &str| {
+        let reason = reason.to_string();
+        async move {
+            log_attempt(
+                deps,
+                s.origin,
+                "push",
+                &user.upn,
+                Some(user),
+                SignInResult::Failure,
+                Some(reason),
+            )
+            .await?;
+            Ok::<_, CoreError>(Err(why))
+        }
+    };
+    if user.push_blocked_at.is_some() {
+        return refuse(NotSent::Blocked, "push blocked after \"It's not me\"").await;
+    }
+    if deps.store.devices_of_user(&user.id).await?.is_empty() {
+        return refuse(NotSent::NoDevice, "no registered device").await;
+    }
+    let now = deps.now();
+    let recent = deps
+        .store
+        .count_push_requests(&user.id, now - FATIGUE_WINDOW)
+        .await?;
+    if recent >= FATIGUE_LIMIT {
+        return refuse(NotSent::TooMany, "push fatigue limit").await;
+    }
+    let key = throttle::push_key(&user.tenant_id, &user.upn);
+    if let Err(reason) = throttle::reserve(deps, &[(&key, LockoutPolicy::ACCOUNT)]).await? {
+        return refuse(NotSent::TooMany, &format!("push {reason}")).await;
+    }
+    let features = &s.policy.authenticator.feature_settings;
+    let show_place = features.display_location_information.on_for(s.groups);
+    let place = if show_place {
+        s.place
+    } else {
+        Place::default()
+    };
+    let request = PushRequest {
+        id: deps.secret_token(),
+        tenant_id: user.tenant_id.clone(),
+        user_id: user.id.clone(),
+        flow_digest: token_digest(s.flow_id),
+        number: number(deps.rng.as_ref(), features.number_matching_digits),
+        application: s
+            .application
+            .filter(|_| features.display_app_information.on_for(s.groups))
+            .map(str::to_string),
+        client_addr: place.client_addr,
+        city: place.city,
+        country: place.country,
+        created_at: now,
+        expires_at: now + REQUEST_TTL,
+        pushed: !s.flagged,
+        state: PushState::Pending,
+        settled_at: None,
+        device_id: None,
+    };
+    let withdrawn = deps.store.insert_push_request(&request).await?;
+    Ok(Ok(Sent { request, withdrawn }))
+}
+
+/// The request a flow is waiting on, if it is that flow's: a request id in a flow is only
+/// trusted together with the flow's own id.
+pub async fn request_of_flow(
+    deps: &Deps,
+    flow_id: &str,
+    request_id: &str,
+) -> CoreResult<Option<PushRequest>> {
+    Ok(deps
+        .store
+        .push_request(request_id)
+        .await?
+        .filter(|r| ct_eq(r.flow_digest.as_bytes(), token_digest(flow_id).as_bytes())))
+}
+
+/// The request as its flow sees it now: a pending request past its expiry is settled as expired
+/// (and logged) first, so the page can say so.
+pub async fn settle_if_expired(
+    deps: &Deps,
+    origin: Origin<'_>,
+    user: &User,
+    mut r: PushRequest,
+) -> CoreResult<PushRequest> {
+    let now = deps.now();
+    if r.state == PushState::Pending
+        && now >= r.expires_at
+        && deps
+            .store
+            .settle_push_request(&r.id, PushState::Expired, None, now)
+            .await?
+    {
+        log_attempt(
+            deps,
+            origin,
+            "push",
+            &user.upn,
+            Some(user),
+            SignInResult::Failure,
+            Some("request expired unanswered".into()),
+        )
+        .await?;
+        r.state = PushState::Expired;
+        r.settled_at = Some(now);
+    }
+    Ok(r)
+}
+
+/// The browser moved on (another way to sign in, another name): its pending request is withdrawn
+/// from the devices. Returns whether it was still pending.
+pub async fn withdraw(deps: &Deps, request_id: &str) -> CoreResult<bool> {
+    Ok(deps
+        .store
+        .settle_push_request(request_id, PushState::Withdrawn, None, deps.now())
+        .await?)
+}
+
+/// A device's proof of its key over a server challenge, as received.
+#[derive(Debug, Clone)]
+pub struct KeyProof<'a> {
+    pub device_id: &'a str,
+    pub challenge: &'a str,
+    pub signature: &'a str,
+    /// The payload signed, built from `device_id` and `challenge` by the protocol's rules.
+    pub signed: &'a str,
+    pub app_version: &'a str,
+}
+
+/// Issues a single-use challenge to a device. An unknown device gets one too (stored against
+/// nothing, it can never be used), so the answer doesn't tell which device ids exist.
+pub async fn challenge(deps: &Deps, device_id: &str) -> CoreResult<String> {
+    let c = deps.secret_token();
+    if deps.store.device_by_id(device_id).await?.is_some() {
+        deps.store
+            .insert_device_challenge(&token_digest(&c), device_id, deps.now() + CHALLENGE_TTL)
+            .await?;
+    }
+    Ok(c)
+}
+
+/// The registered device of `tenant` behind an id, with its user (enabled), refused when the app is older
+/// than `min_app_version` (what it says now, or what it registered with).
+async fn known_device(
+    deps: &Deps,
+    tenant: &Tenant,
+    device_id: &str,
+    app_version: &str,
+    min_app_version: Option<&str>,
+) -> CoreResult<(Device, User, MethodsPolicy)> {
+    let device = deps
+        .store
+        .device_by_id(device_id)
+        .await?
+        .filter(|d| d.tenant_id == tenant.id)
+        .ok_or(DeviceError::DeviceUnknown)?;
+    let (user, policy) = deps
+        .store
+        .user_with_policy(&device.user_id)
+        .await?
+        .filter(|(u, _)| u.enabled)
+        .ok_or(DeviceError::DeviceUnknown)?;
+    if let Some(min) = min_app_version {
+        if !version_at_least(app_version, min) {
+            return Err(DeviceError::AppVersionUnsupported { min: min.into() }.into());
+        }
+    }
+    Ok((device, user, policy.map(|p| p.policy).unwrap_or_default()))
+}
+
+/// A device proves its key over a challenge it was given (single use, 60 seconds): what the
+/// channel's `hello` and a fetch of pending requests start with. Returns the device and its user.
+pub async fn prove(
+    deps: &Deps,
+    tenant: &Tenant,
+    p: &KeyProof<'_>,
+    min_app_version: Option<&str>,
+) -> CoreResult<(Device, User)> {
+    let (device, user, _) =
+        known_device(deps, tenant, p.device_id, p.app_version, min_app_version).await?;
+    let key = DeviceKey::parse(&device.public_key).ok_or(DeviceError::DeviceUnknown)?;
+    if !key.verifies(p.signed, p.signature) {
+        return Err(DeviceError::BadSignature.into());
+    }
+    let now = deps.now();
+    if !deps
+        .store
+        .take_device_challenge(&token_digest(p.challenge), &device.id, now)
+        .await?
+    {
+        return Err(DeviceError::BadSignature.into());
+    }
+    deps.store.touch_device(&device.id, now).await?;
+    Ok((device, user))
+}
+
+/// The requests waiting for this user's devices now (flagged ones included: the device asked).
+pub async fn pending_for(deps: &Deps, user: &User) -> CoreResult<Vec<PushRequest>> {
+    Ok(deps
+        .store
+        .pending_push_requests(&user.id, deps.now())
+        .await?)
+}
+
+/// A device's answer to a request, as received.
+#[derive(Debug, Clone)]
+pub struct DeviceAnswer<'a> {
+    pub device_id: &'a str,
+    pub request_id: &'a str,
+    pub app_version: &'a str,
+    pub answer: Answer,
+}
+
+/// Checks and records a device's answer (see [`check_answer`]); exactly one answer settles a
+/// request. Every refusal that concerns an existing request is in the sign-in log, against that
+/// request's user. An approval gives back the attempt the request counted; a denial or "It's not
+/// me" takes back just this one (a person answered); a wrong number keeps it counted.
+/// "It's not me" also blocks the user's push requests until an administrator clears it.
+pub async fn answer(
+    deps: &Deps,
+    tenant: &Tenant,
+    a: &DeviceAnswer<'_>,
+    min_app_version: Option<&str>,
+) -> CoreResult<(PushRequest, Verdict)> {
+    let request = deps.store.push_request(a.request_id).await?;
+    let request = request.filter(|r| r.tenant_id == tenant.id);
+    let log = |result: SignInResult, reason: String| {
+        let request = request.clone();
+        async move {
+            let Some(r) = request else {
+                return Ok::<_, CoreError>(());
+            };
+            let user = deps.store.user_by_id(&r.user_id).await?;
+            let origin = Origin {
+                tenant,
+                client_id: None,
+                client_addr: r.client_addr.as_deref(),
+            };
+            let name = user.as_ref().map_or("", |u| u.upn.as_str());
+            log_attempt(
+                deps,
+                origin,
+                "push",
+                name,
+                user.as_ref(),
+                result,
+                Some(reason),
+            )
+            .await
+        }
+    };
+    let known = known_device(deps, tenant, a.device_id, a.app_version, min_app_version).await;
+    let (device, user, policy) = match known {
+        Ok(k) => k,
+        Err(e) => {
+            log(SignInResult::Failure, format!("push answer refused: {e}")).await?;
+            return Err(e);
+        }
+    };
+    let Some(r) = request.clone() else {
+        return Err(DeviceError::RequestNotFound.into());
+    };
+    let groups = crate::flow::groups_under(deps, &policy, &user).await?;
+    if !push_allowed(&policy, &groups) {
+        log(
+            SignInResult::Failure,
+            "push not allowed by the policy".into(),
+        )
+        .await?;
+        return Err(CoreError::MethodNotSupported);
+    }
+    let key = DeviceKey::parse(&device.public_key).ok_or(DeviceError::DeviceUnknown)?;
+    // A request that expired or was withdrawn (superseded, or its sign-in moved on) is over as
+    // if expired; one settled by an answer is answered.
+    let over = matches!(r.state, PushState::Expired | PushState::Withdrawn);
+    let pending = Pending {
+        user_id: &r.user_id,
+        number: &r.number,
+        expires_at: if over { Timestamp::MIN } else { r.expires_at },
+        answered: !over && r.state != PushState::Pending,
+    };
+    let signer = Signer {
+        user_id: &device.user_id,
+        key: &key,
+    };
+    let now = deps.now();
+    let verdict = match check_answer(&pending, &signer, &a.answer, now) {
+        Ok(v) => v,
+        Err(e) => {
+            let settled = match e {
+                DeviceError::WrongNumber => Some(PushState::WrongNumber),
+                DeviceError::RequestExpired => Some(PushState::Expired),
+                _ => None,
+            };
+            if let Some(st) = settled {
+                let dev = (st == PushState::WrongNumber).then_some(device.id.as_str());
+                deps.store.settle_push_request(&r.id, st, dev, now).await?;
+            }
+            let why = match e {
+                DeviceError::RequestNotFound => "answer from another user's device".to_string(),
+                DeviceError::RequestAnswered => "answer replayed or late".to_string(),
+                ref other => format!("push answer refused: {other}"),
+            };
+            log(SignInResult::Failure, why).await?;
+            return Err(e.into());
+        }
+    };
+    let state = match verdict {
+        Verdict::Approved { pin: true } => PushState::ApprovedWithPin,
+        Verdict::Approved { pin: false } => PushState::Approved,
+        Verdict::Denied => PushState::Denied,
+        Verdict::NotMe => PushState::NotMe,
+    };
+    if !deps
+        .store
+        .settle_push_request(&r.id, state, Some(&device.id), now)
+        .await?
+    {
+        log(SignInResult::Failure, "answer replayed or late".into()).await?;
+        return Err(DeviceError::RequestAnswered.into());
+    }
+    let key = throttle::push_key(&user.tenant_id, &user.upn);
+    let (release, result, reason) = match verdict {
+        Verdict::Approved { .. } => (Release::Clear, SignInResult::Success, "approved"),
+        Verdict::Denied => (Release::One, SignInResult::Failure, "denied on the device"),
+        Verdict::NotMe => (
+            Release::One,
+            SignInResult::Fraud,
+            "reported as fraud (\"It's not me\"); push requests blocked",
+        ),
+    };
+    deps.store.release_attempt(&[(&key, release)]).await?;
+    log(result, reason.into()).await?;
+    deps.store.touch_device(&device.id, now).await?;
+    let settled = PushRequest {
+        state,
+        settled_at: Some(now),
+        device_id: Some(device.id),
+        ..r
+    };
+    Ok((settled, verdict))
+}
+
+/// Removes one of the user's devices (security info, or an administrator): its signatures find no
+/// key any more and it is sent nothing. False when the user has no such device.
+pub async fn remove_device(deps: &Deps, user: &User, device_id: &str) -> CoreResult<bool> {
+    let mine = deps
+        .store
+        .devices_of_user(&user.id)
+        .await?
+        .iter()
+        .any(|d| d.id == device_id);
+    Ok(mine && deps.store.delete_device(device_id).await?)
 }
 
 #[cfg(test)]

@@ -51,7 +51,7 @@ pub struct Origin<'a> {
     pub client_addr: Option<&'a str>,
 }
 
-async fn log_attempt(
+pub(crate) async fn log_attempt(
     deps: &Deps,
     o: Origin<'_>,
     method: &str,

@@ -208,7 +208,9 @@ pub trait PushStore: Send + Sync {
     async fn insert_activation(&self, a: &crate::push::Activation) -> StoreResult<()>;
 
     /// Consumes an unused, unexpired activation code and registers `device` to the code's user
-    /// (its tenant and user are taken from the activation), in one transaction. `None`, writing
+    /// (its tenant and user are taken from the activation), in one transaction. When the
+    /// activation was made `with_codes`, `codes` (an active software token) is stored in the same
+    /// transaction, for the same user, and the device names it (`oath_token_id`). `None`, writing
     /// nothing, for an unknown, used or expired code; of any number of parallel callers with one
     /// code, exactly one registers.
     async fn register_device(
@@ -216,11 +218,13 @@ pub trait PushStore: Send + Sync {
         code_digest: &str,
         now: Timestamp,
         device: &crate::push::Device,
+        codes: &crate::oath::OathToken,
     ) -> StoreResult<Option<crate::push::Device>>;
 
     async fn device_by_id(&self, id: &str) -> StoreResult<Option<crate::push::Device>>;
     /// Oldest first.
     async fn devices_of_user(&self, user_id: &str) -> StoreResult<Vec<crate::push::Device>>;
+    /// Removes a device, and the verification codes it was given with it, in one transaction.
     async fn delete_device(&self, id: &str) -> StoreResult<bool>;
 
     /// Inserts a pending request and withdraws the user's other pending ones, in one
@@ -239,7 +243,8 @@ pub trait PushStore: Send + Sync {
 
     /// Moves a pending request to `state` — an answer, its expiry or its withdrawal — when
     /// `PushState::may_settle` allows it at `now`, for exactly one of any number of parallel
-    /// callers; `device_id` is the device that answered.
+    /// callers; `device_id` is the device that answered. Settling as `NotMe` also sets the
+    /// user's `push_blocked_at` to `now`, in the same transaction.
     async fn settle_push_request(
         &self,
         id: &str,
@@ -247,6 +252,32 @@ pub trait PushStore: Send + Sync {
         device_id: Option<&str>,
         now: Timestamp,
     ) -> StoreResult<bool>;
+
+    /// How many push requests the user was sent since `since` (whatever became of them).
+    async fn count_push_requests(&self, user_id: &str, since: Timestamp) -> StoreResult<u64>;
+
+    /// Sets or clears (`None`) the user's push block; false for an unknown user.
+    async fn set_push_block(&self, user_id: &str, at: Option<Timestamp>) -> StoreResult<bool>;
+
+    /// Stores a challenge (by digest) a device asked for.
+    async fn insert_device_challenge(
+        &self,
+        digest: &str,
+        device_id: &str,
+        expires_at: Timestamp,
+    ) -> StoreResult<()>;
+
+    /// Uses a challenge: true, deleting it, when it was issued to `device_id` and has not expired
+    /// at `now`; exactly one of any number of parallel callers gets true.
+    async fn take_device_challenge(
+        &self,
+        digest: &str,
+        device_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+
+    /// Records that the device was seen (it proved its key) at `at`.
+    async fn touch_device(&self, id: &str, at: Timestamp) -> StoreResult<()>;
 }
 
 /// The sign-in log and the audit log.

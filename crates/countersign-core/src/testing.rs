@@ -41,6 +41,8 @@ struct Data {
     activations: HashMap<String, (Activation, bool)>,
     devices: Vec<Device>,
     pushes: Vec<PushRequest>,
+    /// digest → (device id, expiry)
+    challenges: HashMap<String, (String, Timestamp)>,
 }
 
 impl Data {
@@ -76,6 +78,7 @@ impl Data {
             + self.throttle.len()
             + self.activations.len()
             + self.pushes.len()
+            + self.challenges.len()
     }
 
     fn delete_grant(&mut self, id: &str) {
@@ -188,12 +191,16 @@ impl DirectoryStore for MemStore {
         {
             return Err(StoreError::Conflict(format!("user {}", u.upn)));
         }
-        // like the SQL stores: `tokens_valid_after` is written only by `revoke_user_access`
-        let kept = d.users.get(&u.id).map_or(0, |old| old.tokens_valid_after);
+        // like the SQL stores: `tokens_valid_after` is written only by `revoke_user_access`, the
+        // push block only by the push store
+        let old = d.users.get(&u.id);
+        let kept = old.map_or(0, |old| old.tokens_valid_after);
+        let blocked = old.and_then(|old| old.push_blocked_at);
         d.users.insert(
             u.id.clone(),
             User {
                 tokens_valid_after: kept,
+                push_blocked_at: blocked,
                 ..u.clone()
             },
         );
@@ -737,6 +744,7 @@ impl PushStore for MemStore {
         code_digest: &str,
         now: Timestamp,
         device: &Device,
+        codes: &OathToken,
     ) -> StoreResult<Option<Device>> {
         let mut d = self.0.lock().unwrap();
         if d.devices.iter().any(|x| x.id == device.id) {
@@ -749,11 +757,21 @@ impl PushStore for MemStore {
             return Ok(None);
         }
         *used = true;
-        let registered = Device {
+        let a = a.clone();
+        let token = a.with_codes.then(|| OathToken {
             tenant_id: a.tenant_id.clone(),
             user_id: a.user_id.clone(),
+            ..codes.clone()
+        });
+        let registered = Device {
+            tenant_id: a.tenant_id,
+            user_id: a.user_id,
+            oath_token_id: token.as_ref().map(|t| t.id.clone()),
             ..device.clone()
         };
+        if let Some(t) = token {
+            d.oath.push(t);
+        }
         d.devices.push(registered.clone());
         Ok(Some(registered))
     }
@@ -778,7 +796,16 @@ impl PushStore for MemStore {
     async fn delete_device(&self, id: &str) -> StoreResult<bool> {
         let mut d = self.0.lock().unwrap();
         let before = d.devices.len();
+        let codes = d
+            .devices
+            .iter()
+            .find(|x| x.id == id)
+            .and_then(|x| x.oath_token_id.clone());
+        if let Some(t) = codes {
+            d.oath.retain(|x| x.id != t);
+        }
         d.devices.retain(|x| x.id != id);
+        d.challenges.retain(|_, (dev, _)| dev != id);
         Ok(d.devices.len() < before)
     }
 
@@ -837,7 +864,71 @@ impl PushStore for MemStore {
         r.state = state;
         r.settled_at = Some(now);
         r.device_id = device_id.map(str::to_string);
+        if state == PushState::NotMe {
+            let user_id = r.user_id.clone();
+            if let Some(u) = d.users.get_mut(&user_id) {
+                u.push_blocked_at = Some(now);
+            }
+        }
         Ok(true)
+    }
+
+    async fn count_push_requests(&self, user_id: &str, since: Timestamp) -> StoreResult<u64> {
+        let d = self.0.lock().unwrap();
+        let n = d
+            .pushes
+            .iter()
+            .filter(|x| x.user_id == user_id && x.created_at >= since)
+            .count();
+        Ok(n as u64)
+    }
+
+    async fn set_push_block(&self, user_id: &str, at: Option<Timestamp>) -> StoreResult<bool> {
+        let mut d = self.0.lock().unwrap();
+        Ok(d.users
+            .get_mut(user_id)
+            .map(|u| u.push_blocked_at = at)
+            .is_some())
+    }
+
+    async fn insert_device_challenge(
+        &self,
+        digest: &str,
+        device_id: &str,
+        expires_at: Timestamp,
+    ) -> StoreResult<()> {
+        let mut d = self.0.lock().unwrap();
+        if d.challenges.contains_key(digest) {
+            return Err(StoreError::Conflict("device challenge".into()));
+        }
+        d.challenges
+            .insert(digest.into(), (device_id.into(), expires_at));
+        Ok(())
+    }
+
+    async fn take_device_challenge(
+        &self,
+        digest: &str,
+        device_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut d = self.0.lock().unwrap();
+        let fits = d
+            .challenges
+            .get(digest)
+            .is_some_and(|(dev, exp)| dev == device_id && *exp > now);
+        if fits {
+            d.challenges.remove(digest);
+        }
+        Ok(fits)
+    }
+
+    async fn touch_device(&self, id: &str, at: Timestamp) -> StoreResult<()> {
+        let mut d = self.0.lock().unwrap();
+        if let Some(x) = d.devices.iter_mut().find(|x| x.id == id) {
+            x.last_seen_at = Some(at);
+        }
+        Ok(())
     }
 }
 
@@ -941,6 +1032,7 @@ impl Store for MemStore {
                 || t.failures >= crate::throttle::PERMANENT_AT
         });
         d.activations.retain(|_, (a, _)| a.expires_at > now);
+        d.challenges.retain(|_, (_, exp)| *exp > now);
         d.pushes
             .retain(|r| r.expires_at + crate::push::REQUESTS_KEPT_FOR > now);
         Ok((before - d.expiring_rows()) as u64)

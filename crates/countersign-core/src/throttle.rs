@@ -117,10 +117,22 @@ pub fn code_key(tenant_id: &str, upn: &str) -> String {
     format!("otp:{}", account_key(tenant_id, upn))
 }
 
+/// The throttling key of a user's push requests: each request sent counts as a failure until it
+/// is approved (or denied: a person's answer), so unanswered requests and wrong numbers lock the
+/// account's push approvals like wrong passwords lock its password.
+pub fn push_key(tenant_id: &str, upn: &str) -> String {
+    format!("push:{}", account_key(tenant_id, upn))
+}
+
 /// Every lock an account can be under, as (what it locks, key, policy): what `admin user show`
 /// lists and `admin user unlock` lifts.
-pub fn account_locks(tenant_id: &str, upn: &str) -> [(&'static str, String, LockoutPolicy); 2] {
+pub fn account_locks(tenant_id: &str, upn: &str) -> [(&'static str, String, LockoutPolicy); 3] {
     [
+        (
+            "push approvals",
+            push_key(tenant_id, upn),
+            LockoutPolicy::ACCOUNT,
+        ),
         (
             "password",
             account_key(tenant_id, upn),

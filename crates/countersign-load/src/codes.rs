@@ -112,7 +112,7 @@ impl Site {
             .http
             .post(self.url("/security-info/add"))
             .header("cookie", &session)
-            .form(&[("csrf", csrf.as_str())])
+            .form(&[("csrf", csrf.as_str()), ("method", "code")])
             .send()
             .await?
             .text()

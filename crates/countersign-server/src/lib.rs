@@ -2,6 +2,7 @@
 //! pages, health and metrics. `router(state)` builds the app; `run` serves it until shutdown.
 //! The binary (`countersign`) only reads configuration and calls these.
 
+pub mod device;
 pub mod error;
 pub mod hasher;
 pub mod http;
@@ -9,6 +10,7 @@ pub mod keys;
 pub mod metrics;
 pub mod oidc;
 pub mod pages;
+pub mod push_events;
 mod sync;
 mod tenants;
 
@@ -33,6 +35,9 @@ pub struct ServerConfig {
     pub trust_forwarded_for: bool,
     /// At most this many Argon2 computations at once.
     pub max_concurrent_hashes: usize,
+    /// Authenticator apps older than this version are refused (device protocol,
+    /// `app_version_unsupported`), with a message to update.
+    pub min_app_version: Option<String>,
     pub settings: Settings,
 }
 
@@ -44,6 +49,7 @@ impl ServerConfig {
             max_concurrent_hashes: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),
+            min_app_version: None,
             settings: Settings::default(),
         }
     }
@@ -67,6 +73,8 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     pub metrics: Arc<metrics::Metrics>,
     pub hasher: hasher::BoundedHasher,
+    /// Push approvals' events in this process (requests sent and settled, devices removed).
+    pub push: push_events::PushEvents,
     tenants: tenants::TenantCache,
     backend: &'static str,
 }
@@ -101,6 +109,7 @@ impl AppState {
             keys,
             metrics: Arc::new(metrics),
             hasher,
+            push: push_events::PushEvents::default(),
             config: Arc::new(config),
             tenants: tenants::TenantCache::default(),
             backend,
@@ -125,6 +134,16 @@ pub fn router(state: AppState) -> Router {
         .route("/{tenant}/login/other", post(pages::signin::other))
         .route("/{tenant}/login/choose", post(pages::signin::choose))
         .route("/{tenant}/login/register", post(pages::signin::register))
+        .route("/{tenant}/login/push", post(pages::push::finish))
+        .route("/{tenant}/login/push/status", get(pages::push::status))
+        .route("/{tenant}/login/push/again", post(pages::push::again))
+        .route("/{tenant}/device/v1/register", post(device::register))
+        .route("/{tenant}/device/v1/challenge", post(device::challenge))
+        .route("/{tenant}/device/v1/requests", post(device::requests))
+        .route(
+            "/{tenant}/device/v1/requests/{id}/answer",
+            post(device::answer),
+        )
         .route(
             "/{tenant}/login/register/verify",
             post(pages::signin::register_verify),
@@ -223,7 +242,13 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let upkeep = spawn_upkeep(&state);
+    let events = state.push.clone();
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    // Waiting pages and device channels end first, so in-flight requests finish at once.
+    let shutdown = async move {
+        shutdown.await;
+        events.close();
+    };
     let r = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
@@ -241,8 +266,10 @@ pub async fn run_tls(
     let upkeep = spawn_upkeep(&state);
     let handle = axum_server::Handle::new();
     let h = handle.clone();
+    let events = state.push.clone();
     tokio::spawn(async move {
         shutdown.await;
+        events.close();
         h.graceful_shutdown(Some(Duration::from_secs(10)));
     });
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();

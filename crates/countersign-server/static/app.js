@@ -21,3 +21,34 @@ document.addEventListener("submit", (event) => {
     setTimeout(() => { b.disabled = true; }, 0);
   }
 });
+
+// "Approve sign-in request": wait for the answer on the device, then continue without a reload
+// (the page's form posts; without script the person presses its button). The status request
+// waits on the server until the request is settled or some seconds pass.
+const waiting = document.querySelector("[data-push-status]");
+if (waiting) {
+  const form = document.getElementById("push-continue");
+  const go = () => (form.requestSubmit ? form.requestSubmit() : form.submit());
+  const poll = async () => {
+    try {
+      const r = await fetch(waiting.dataset.pushStatus, { cache: "no-store" });
+      if (r.ok) {
+        const body = await r.json();
+        if (body.state === "pending") {
+          poll();
+        } else {
+          go();
+        }
+        return;
+      }
+      if (r.status < 500) {
+        go(); // the sign-in is over: the next page says why
+        return;
+      }
+    } catch (e) {
+      // the server is restarting or the network is down: try again shortly
+    }
+    setTimeout(poll, 2000);
+  };
+  poll();
+}

@@ -84,6 +84,12 @@ async fn enrol_an_authenticator_from_the_qr_code_and_sign_in_with_a_code() {
         .goto(&format!("{}/contoso/security-info", s.base))
         .await;
     browser.click("Add sign-in method").await;
+    browser
+        .wait_text("h1", "Set up your account in the app")
+        .await;
+    browser
+        .click("I want to use a different authenticator app")
+        .await;
     let uri = browser.read_qr("#qr-code").await;
     assert!(
         uri.starts_with("otpauth://totp/Contoso:alice%40contoso.com?secret="),

@@ -331,7 +331,10 @@ async fn at_most_five_code_methods() {
     }
     let csrf = web.csrf("/contoso/security-info").await;
     let r = web
-        .post_form("/contoso/security-info/add", &[("csrf", &csrf)])
+        .post_form(
+            "/contoso/security-info/add",
+            &[("csrf", &csrf), ("method", "code")],
+        )
         .await;
     assert_eq!(r.status(), 409);
     assert!(r.text().await.unwrap().contains("already have 5"));

@@ -30,7 +30,7 @@ pub fn to_json<T: serde::Serialize + ?Sized>(v: &T) -> String {
 }
 
 pub const USER_COLS: &str = "id, tenant_id, upn, display_name, email, enabled, password_hash, \
-                             created_at, updated_at, tokens_valid_after";
+                             created_at, updated_at, tokens_valid_after, push_blocked_at";
 
 pub fn user(row: &Row) -> R<User> {
     Ok(User {
@@ -44,6 +44,7 @@ pub fn user(row: &Row) -> R<User> {
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,
         tokens_valid_after: get(row, "tokens_valid_after")?,
+        push_blocked_at: get(row, "push_blocked_at")?,
     })
 }
 
@@ -239,11 +240,7 @@ pub fn signin(row: &Row) -> R<SignInLogEntry> {
         client_id: get(row, "client_id")?,
         client_addr: get(row, "client_addr")?,
         method: get(row, "method")?,
-        result: if result == "success" {
-            SignInResult::Success
-        } else {
-            SignInResult::Failure
-        },
+        result: SignInResult::parse(&result),
         failure_reason: get(row, "failure_reason")?,
     })
 }
@@ -291,7 +288,7 @@ pub fn policy(row: &Row) -> R<StoredPolicy> {
 }
 
 pub const DEVICE_COLS: &str = "id, tenant_id, user_id, name, public_key, app_version, platform, \
-                               created_at, last_seen_at";
+                               created_at, last_seen_at, oath_token_id";
 
 pub fn device(row: &Row) -> R<Device> {
     Ok(Device {
@@ -304,6 +301,7 @@ pub fn device(row: &Row) -> R<Device> {
         platform: get(row, "platform")?,
         created_at: get(row, "created_at")?,
         last_seen_at: get(row, "last_seen_at")?,
+        oath_token_id: get(row, "oath_token_id")?,
     })
 }
 

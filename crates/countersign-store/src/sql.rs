@@ -107,6 +107,42 @@ impl SqlStore {
         Ok(tokens)
     }
 
+    /// Inserts one OATH token inside `tx`, its secret sealed.
+    async fn insert_oath_in(&self, tx: &mut Tx<'_>, t: &OathToken) -> R<()> {
+        let sql = format!(
+            "INSERT INTO oath_tokens ({}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+            rows::OATH_COLS
+        );
+        query(&sql)
+            .bind(&t.id)
+            .bind(&t.tenant_id)
+            .bind(&t.user_id)
+            .bind(t.kind.as_str())
+            .bind(&t.name)
+            .bind(&t.serial)
+            .bind(&t.manufacturer)
+            .bind(&t.model)
+            .bind(self.seal("oath_tokens", &t.id, t.secret.expose()))
+            .bind(t.algorithm.as_str())
+            .bind(t.digits as i64)
+            .bind(t.period as i64)
+            .bind(t.active as i64)
+            .bind(t.created_at)
+            .bind(t.last_used_at)
+            .bind(t.last_step)
+            .bind(t.failures.step)
+            .bind(t.failures.count)
+            .execute_in(tx)
+            .await
+            .map_err(|e| {
+                conflict(e, || {
+                    format!("hardware token {}", t.serial.as_deref().unwrap_or(&t.id))
+                })
+            })?;
+        Ok(())
+    }
+
     async fn consume(&self, update: Query, tx: Option<&mut Tx<'_>>) -> R<bool> {
         let n = match tx {
             Some(tx) => update.execute_in(tx).await,
@@ -205,7 +241,7 @@ impl DirectoryStore for SqlStore {
 
     async fn insert_user(&self, u: &User) -> R<()> {
         query(&format!(
-            "INSERT INTO users ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO users ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             rows::USER_COLS
         ))
         .bind(&u.id)
@@ -218,6 +254,7 @@ impl DirectoryStore for SqlStore {
         .bind(u.created_at)
         .bind(u.updated_at)
         .bind(u.tokens_valid_after)
+        .bind(u.push_blocked_at)
         .execute(&self.db)
         .await
         .map_err(|e| conflict(e, || format!("user {}", u.upn)))?;
@@ -468,38 +505,8 @@ impl DirectoryStore for SqlStore {
 impl MethodStore for SqlStore {
     async fn insert_oath_tokens(&self, tokens: &[OathToken]) -> R<()> {
         let mut tx = self.db.begin().await?;
-        let sql = format!(
-            "INSERT INTO oath_tokens ({}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
-            rows::OATH_COLS
-        );
         for t in tokens {
-            query(&sql)
-                .bind(&t.id)
-                .bind(&t.tenant_id)
-                .bind(&t.user_id)
-                .bind(t.kind.as_str())
-                .bind(&t.name)
-                .bind(&t.serial)
-                .bind(&t.manufacturer)
-                .bind(&t.model)
-                .bind(self.seal("oath_tokens", &t.id, t.secret.expose()))
-                .bind(t.algorithm.as_str())
-                .bind(t.digits as i64)
-                .bind(t.period as i64)
-                .bind(t.active as i64)
-                .bind(t.created_at)
-                .bind(t.last_used_at)
-                .bind(t.last_step)
-                .bind(t.failures.step)
-                .bind(t.failures.count)
-                .execute_in(&mut tx)
-                .await
-                .map_err(|e| {
-                    conflict(e, || {
-                        format!("hardware token {}", t.serial.as_deref().unwrap_or(&t.id))
-                    })
-                })?;
+            self.insert_oath_in(&mut tx, t).await?;
         }
         tx.commit().await.map_err(StoreError::from)
     }
@@ -1094,13 +1101,15 @@ impl PushStore for SqlStore {
     async fn insert_activation(&self, a: &Activation) -> R<()> {
         query(
             "INSERT INTO device_activations \
-             (code_digest, tenant_id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+             (code_digest, tenant_id, user_id, created_at, expires_at, with_codes) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&a.code_digest)
         .bind(&a.tenant_id)
         .bind(&a.user_id)
         .bind(a.created_at)
         .bind(a.expires_at)
+        .bind(a.with_codes as i64)
         .execute(&self.db)
         .await
         .map_err(|e| conflict(e, || "activation code".into()))?;
@@ -1112,6 +1121,7 @@ impl PushStore for SqlStore {
         code_digest: &str,
         now: Timestamp,
         device: &Device,
+        codes: &OathToken,
     ) -> R<Option<Device>> {
         let mut tx = self.db.begin().await?;
         // The conditional update is the single use: of parallel registrations with one code,
@@ -1119,7 +1129,7 @@ impl PushStore for SqlStore {
         let Some(row) = query(
             "UPDATE device_activations SET used_at = $2 \
              WHERE code_digest = $1 AND used_at IS NULL AND expires_at > $2 \
-             RETURNING tenant_id, user_id",
+             RETURNING tenant_id, user_id, with_codes",
         )
         .bind(code_digest)
         .bind(now)
@@ -1129,14 +1139,26 @@ impl PushStore for SqlStore {
             tx.rollback().await?;
             return Ok(None);
         };
+        let (tenant_id, user_id): (String, String) = (row.get("tenant_id")?, row.get("user_id")?);
+        let mut oath_token_id = None;
+        if row.get::<i64>("with_codes")? != 0 {
+            let t = OathToken {
+                tenant_id: tenant_id.clone(),
+                user_id: user_id.clone(),
+                ..codes.clone()
+            };
+            self.insert_oath_in(&mut tx, &t).await?;
+            oath_token_id = Some(t.id);
+        }
         let registered = Device {
-            tenant_id: row.get("tenant_id")?,
-            user_id: row.get("user_id")?,
+            tenant_id,
+            user_id,
+            oath_token_id,
             ..device.clone()
         };
         let d = &registered;
         query(&format!(
-            "INSERT INTO devices ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO devices ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             rows::DEVICE_COLS
         ))
         .bind(&d.id)
@@ -1148,6 +1170,7 @@ impl PushStore for SqlStore {
         .bind(&d.platform)
         .bind(d.created_at)
         .bind(d.last_seen_at)
+        .bind(&d.oath_token_id)
         .execute_in(&mut tx)
         .await
         .map_err(|e| conflict(e, || format!("device {}", d.id)))?;
@@ -1170,10 +1193,19 @@ impl PushStore for SqlStore {
     }
 
     async fn delete_device(&self, id: &str) -> R<bool> {
-        Ok(self
-            .exec(query("DELETE FROM devices WHERE id = $1").bind(id))
-            .await?
-            == 1)
+        let mut tx = self.db.begin().await?;
+        query(
+            "DELETE FROM oath_tokens WHERE id = (SELECT oath_token_id FROM devices WHERE id = $1)",
+        )
+        .bind(id)
+        .execute_in(&mut tx)
+        .await?;
+        let n = query("DELETE FROM devices WHERE id = $1")
+            .bind(id)
+            .execute_in(&mut tx)
+            .await?;
+        tx.commit().await?;
+        Ok(n == 1)
     }
 
     async fn insert_push_request(&self, r: &PushRequest) -> R<Vec<String>> {
@@ -1259,16 +1291,98 @@ impl PushStore for SqlStore {
             "UPDATE push_requests SET state = $2, device_id = $3, settled_at = $5 \
              WHERE id = $1 AND state = $4 AND {when}"
         );
+        let settle = query(&sql)
+            .bind(id)
+            .bind(state.as_str())
+            .bind(device_id.map(str::to_string))
+            .bind(PushState::Pending.as_str())
+            .bind(now);
+        if state != PushState::NotMe {
+            return self.consume(settle, None).await;
+        }
+        // "It's not me" blocks the user's push requests with the same write that records it.
+        let mut tx = self.db.begin().await?;
+        if !self.consume(settle, Some(&mut tx)).await? {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        query(
+            "UPDATE users SET push_blocked_at = $2 \
+             WHERE id = (SELECT user_id FROM push_requests WHERE id = $1)",
+        )
+        .bind(id)
+        .bind(now)
+        .execute_in(&mut tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn count_push_requests(&self, user_id: &str, since: Timestamp) -> R<u64> {
+        let q = query("SELECT COUNT(*) FROM push_requests WHERE user_id = $1 AND created_at >= $2")
+            .bind(user_id)
+            .bind(since);
+        let n = match self.db.fetch_opt(q).await? {
+            Some(row) => row.first::<i64>()?,
+            None => 0,
+        };
+        Ok(n.max(0) as u64)
+    }
+
+    async fn set_push_block(&self, user_id: &str, at: Option<Timestamp>) -> R<bool> {
+        Ok(self
+            .exec(
+                query("UPDATE users SET push_blocked_at = $2 WHERE id = $1")
+                    .bind(user_id)
+                    .bind(at),
+            )
+            .await?
+            == 1)
+    }
+
+    async fn insert_device_challenge(
+        &self,
+        digest: &str,
+        device_id: &str,
+        expires_at: Timestamp,
+    ) -> R<()> {
+        query("INSERT INTO device_challenges (digest, device_id, expires_at) VALUES ($1, $2, $3)")
+            .bind(digest)
+            .bind(device_id)
+            .bind(expires_at)
+            .execute(&self.db)
+            .await
+            .map_err(|e| conflict(e, || "device challenge".into()))?;
+        Ok(())
+    }
+
+    async fn take_device_challenge(
+        &self,
+        digest: &str,
+        device_id: &str,
+        now: Timestamp,
+    ) -> R<bool> {
         self.consume(
-            query(&sql)
-                .bind(id)
-                .bind(state.as_str())
-                .bind(device_id.map(str::to_string))
-                .bind(PushState::Pending.as_str())
-                .bind(now),
+            query(
+                "DELETE FROM device_challenges \
+                 WHERE digest = $1 AND device_id = $2 AND expires_at > $3",
+            )
+            .bind(digest)
+            .bind(device_id)
+            .bind(now),
             None,
         )
         .await
+    }
+
+    async fn touch_device(&self, id: &str, at: Timestamp) -> R<()> {
+        self.exec(
+            query("UPDATE devices SET last_seen_at = $2 WHERE id = $1")
+                .bind(id)
+                .bind(at),
+        )
+        .await?;
+        Ok(())
     }
 }
 
@@ -1419,6 +1533,9 @@ impl Store for SqlStore {
             .await?;
         n += self
             .exec(query("DELETE FROM device_activations WHERE expires_at <= $1").bind(now))
+            .await?;
+        n += self
+            .exec(query("DELETE FROM device_challenges WHERE expires_at <= $1").bind(now))
             .await?;
         n += self
             .exec(

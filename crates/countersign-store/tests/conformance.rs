@@ -39,6 +39,7 @@ fn user(id: &str, tenant_id: &str, upn: &str) -> User {
         created_at: NOW,
         updated_at: NOW,
         tokens_valid_after: 0,
+        push_blocked_at: None,
     }
 }
 
@@ -355,6 +356,7 @@ async fn flows_and_sessions(s: Arc<dyn Store>) {
     f.state.proofs.push(flow::Proof {
         method: flow::Method::Password,
         at: NOW,
+        pin: false,
     });
     s.update_flow(&f).await.unwrap();
     assert_eq!(s.flow_by_id("f1").await.unwrap().unwrap(), f);
@@ -832,6 +834,18 @@ fn activation(digest: &str, expires_at: Timestamp) -> Activation {
         user_id: "u1".into(),
         created_at: NOW,
         expires_at,
+        with_codes: false,
+    }
+}
+
+/// The verification codes a registering device offers to take: the store keeps them only when
+/// the activation allows codes, for the activation's user.
+fn codes(id: &str) -> OathToken {
+    OathToken {
+        tenant_id: String::new(),
+        user_id: String::new(),
+        active: true,
+        ..oath(id, None)
     }
 }
 
@@ -847,6 +861,7 @@ fn device(id: &str) -> Device {
         platform: "linux".into(),
         created_at: NOW,
         last_seen_at: None,
+        oath_token_id: None,
     }
 }
 
@@ -864,9 +879,14 @@ async fn devices_register_once_per_activation_code(s: Arc<dyn Store>) {
     for i in 0..12 {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
-            s.register_device("act1", NOW + 1, &device(&format!("d{i}")))
-                .await
-                .unwrap()
+            s.register_device(
+                "act1",
+                NOW + 1,
+                &device(&format!("d{i}")),
+                &codes(&format!("c{i}")),
+            )
+            .await
+            .unwrap()
         }));
     }
     let mut made = Vec::new();
@@ -876,18 +896,22 @@ async fn devices_register_once_per_activation_code(s: Arc<dyn Store>) {
     assert_eq!(made.len(), 1);
     let d = made.pop().unwrap();
     assert_eq!((d.tenant_id.as_str(), d.user_id.as_str()), ("t1", "u1"));
+    assert_eq!(d.oath_token_id, None, "this activation gives no codes");
+    assert!(s.oath_tokens_of_user("u1").await.unwrap().is_empty());
     assert_eq!(s.device_by_id(&d.id).await.unwrap(), Some(d.clone()));
     assert_eq!(s.devices_of_user("u1").await.unwrap(), vec![d.clone()]);
     // Unknown and expired codes register nothing.
     assert_eq!(
-        s.register_device("nope", NOW, &device("x1")).await.unwrap(),
+        s.register_device("nope", NOW, &device("x1"), &codes("cx1"))
+            .await
+            .unwrap(),
         None
     );
     s.insert_activation(&activation("act2", NOW + 10))
         .await
         .unwrap();
     assert_eq!(
-        s.register_device("act2", NOW + 10, &device("x2"))
+        s.register_device("act2", NOW + 10, &device("x2"), &codes("cx2"))
             .await
             .unwrap(),
         None
@@ -897,11 +921,37 @@ async fn devices_register_once_per_activation_code(s: Arc<dyn Store>) {
     assert!(s.delete_device(&d.id).await.unwrap());
     assert!(!s.delete_device(&d.id).await.unwrap());
     assert_eq!(s.device_by_id(&d.id).await.unwrap(), None);
+    // With codes: the token is the activation user's, active, named by the device, and goes
+    // with it.
+    let act = Activation {
+        with_codes: true,
+        ..activation("act4", NOW + 600)
+    };
+    s.insert_activation(&act).await.unwrap();
+    let both = s
+        .register_device("act4", NOW, &device("d-codes"), &codes("c-codes"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(both.oath_token_id.as_deref(), Some("c-codes"));
+    let tokens = s.oath_tokens_of_user("u1").await.unwrap();
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(
+        (
+            tokens[0].id.as_str(),
+            tokens[0].user_id.as_str(),
+            tokens[0].active
+        ),
+        ("c-codes", "u1", true)
+    );
+    assert_eq!(tokens[0].secret, codes("c").secret);
+    assert!(s.delete_device("d-codes").await.unwrap());
+    assert!(s.oath_tokens_of_user("u1").await.unwrap().is_empty());
     s.insert_activation(&activation("act3", NOW + 600))
         .await
         .unwrap();
     let kept = s
-        .register_device("act3", NOW, &device("d-kept"))
+        .register_device("act3", NOW, &device("d-kept"), &codes("c-kept"))
         .await
         .unwrap();
     assert!(kept.is_some());
@@ -1003,6 +1053,86 @@ async fn push_requests_supersede_and_settle_once(s: Arc<dyn Store>) {
     assert!(s.push_request("r1").await.unwrap().is_none());
 }
 
+async fn not_me_blocks_pushes_and_challenges_are_single_use(s: Arc<dyn Store>) {
+    seed(s.as_ref()).await;
+    for (i, at) in [NOW - 700, NOW - 10, NOW].into_iter().enumerate() {
+        s.insert_push_request(&push_request(&format!("r{i}"), at))
+            .await
+            .unwrap();
+    }
+    assert_eq!(s.count_push_requests("u1", NOW - 600).await.unwrap(), 2);
+    assert_eq!(s.count_push_requests("u2", NOW - 600).await.unwrap(), 0);
+    // "It's not me" blocks the user in the write that settles the request; a plain denial
+    // doesn't.
+    assert!(s
+        .settle_push_request("r2", PushState::Denied, None, NOW + 1)
+        .await
+        .unwrap());
+    assert_eq!(
+        s.user_by_id("u1").await.unwrap().unwrap().push_blocked_at,
+        None
+    );
+    s.insert_push_request(&push_request("r3", NOW + 2))
+        .await
+        .unwrap();
+    assert!(s
+        .settle_push_request("r3", PushState::NotMe, Some("d1"), NOW + 3)
+        .await
+        .unwrap());
+    let u = s.user_by_id("u1").await.unwrap().unwrap();
+    assert_eq!(u.push_blocked_at, Some(NOW + 3));
+    // An update of the user (a rename, a password) keeps the block; only clearing lifts it.
+    s.update_user(&User {
+        display_name: "Renamed".into(),
+        push_blocked_at: None,
+        ..u
+    })
+    .await
+    .unwrap();
+    let u = s.user_by_id("u1").await.unwrap().unwrap();
+    assert_eq!(u.push_blocked_at, Some(NOW + 3));
+    assert!(s.set_push_block("u1", None).await.unwrap());
+    assert_eq!(
+        s.user_by_id("u1").await.unwrap().unwrap().push_blocked_at,
+        None
+    );
+    assert!(!s.set_push_block("nobody", None).await.unwrap());
+
+    // Challenges: one use, by the device they were issued to, before they expire.
+    s.insert_activation(&activation("act", NOW + 600))
+        .await
+        .unwrap();
+    let d = s
+        .register_device("act", NOW, &device("d1"), &codes("c1"))
+        .await
+        .unwrap()
+        .unwrap();
+    s.insert_device_challenge("ch1", &d.id, NOW + 60)
+        .await
+        .unwrap();
+    assert!(!s.take_device_challenge("ch1", "other", NOW).await.unwrap());
+    assert!(!s
+        .take_device_challenge("ch1", &d.id, NOW + 60)
+        .await
+        .unwrap());
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let (s, id) = (s.clone(), d.id.clone());
+        tasks.push(tokio::spawn(async move {
+            s.take_device_challenge("ch1", &id, NOW + 59).await.unwrap()
+        }));
+    }
+    assert_eq!(wins(tasks).await, 1);
+    s.insert_device_challenge("ch2", &d.id, NOW + 60)
+        .await
+        .unwrap();
+    s.purge_expired(NOW + 60, 3600).await.unwrap();
+    assert!(!s.take_device_challenge("ch2", &d.id, NOW).await.unwrap());
+    s.touch_device(&d.id, NOW + 99).await.unwrap();
+    let seen = s.device_by_id(&d.id).await.unwrap().unwrap().last_seen_at;
+    assert_eq!(seen, Some(NOW + 99));
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         /// The core's in-memory store, which its unit tests use, keeps the same contract.
@@ -1050,6 +1180,7 @@ conformance!(
     policy_versions_and_audit,
     devices_register_once_per_activation_code,
     push_requests_supersede_and_settle_once,
+    not_me_blocks_pushes_and_challenges_are_single_use,
     tenants_roundtrip_and_conflicts,
     users_roundtrip_and_uniqueness,
     groups_and_roles,

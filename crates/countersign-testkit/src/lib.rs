@@ -423,7 +423,10 @@ impl WebClient {
             .unwrap();
         let csrf = csrf_of(&page).expect("csrf on security info");
         let page = self
-            .post_form(&format!("/{tenant}/security-info/add"), &[("csrf", &csrf)])
+            .post_form(
+                &format!("/{tenant}/security-info/add"),
+                &[("csrf", &csrf), ("method", "code")],
+            )
             .await
             .text()
             .await

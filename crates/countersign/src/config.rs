@@ -35,6 +35,8 @@ pub struct Config {
     pub metrics_listen: Option<String>,
     /// Argon2 computations at once (default: number of CPUs).
     pub max_concurrent_hashes: Option<usize>,
+    /// Authenticator apps older than this version (`1.4.0`) are refused, told to update.
+    pub min_app_version: Option<String>,
     pub session_idle_timeout_secs: i64,
     pub session_absolute_timeout_secs: i64,
     /// `text` or `json`.
@@ -59,6 +61,7 @@ impl Default for Config {
             allow_insecure_listen: false,
             metrics_listen: None,
             max_concurrent_hashes: None,
+            min_app_version: None,
             session_idle_timeout_secs: s.session_idle,
             session_absolute_timeout_secs: s.session_absolute,
             log_format: "text".into(),
@@ -80,6 +83,7 @@ const KEYS: &[&str] = &[
     "allow_insecure_listen",
     "metrics_listen",
     "max_concurrent_hashes",
+    "min_app_version",
     "session_idle_timeout_secs",
     "session_absolute_timeout_secs",
     "log_format",
@@ -202,6 +206,11 @@ impl Config {
         }
         if self.max_concurrent_hashes == Some(0) {
             bail!("max_concurrent_hashes must be at least 1");
+        }
+        if let Some(v) = &self.min_app_version {
+            if !countersign_core::push::version_at_least(v, "0") {
+                bail!("min_app_version: '{v}' is not a version like 1.4.0");
+            }
         }
         if !["text", "json"].contains(&self.log_format.as_str()) {
             bail!("log_format: use text or json");

@@ -99,6 +99,7 @@ pub async fn run(
     if let Some(n) = cfg.max_concurrent_hashes {
         sc.max_concurrent_hashes = n;
     }
+    sc.min_app_version = cfg.min_app_version.clone();
     sc.settings.session_idle = cfg.session_idle_timeout_secs;
     sc.settings.session_absolute = cfg.session_absolute_timeout_secs;
     let state = AppState::new(store.clone(), Arc::new(SystemClock), sc, backend).await?;

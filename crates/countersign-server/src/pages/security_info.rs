@@ -30,6 +30,10 @@ pub struct MethodForm {
     pub csrf: Option<String>,
     pub id: Option<String>,
     pub code: Option<String>,
+    /// What "Add sign-in method" adds: `authenticator` (the default: the Countersign
+    /// Authenticator, push and codes) or `code` ("I want to use a different authenticator app":
+    /// verification codes only).
+    pub method: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -87,6 +91,15 @@ fn method_label(t: &OathToken) -> &'static str {
     }
 }
 
+/// A registered device's line in security info (Entra's words).
+fn device_label(codes: bool) -> &'static str {
+    if codes {
+        "Authenticator app — Notification and code"
+    } else {
+        "Authenticator app — Notification"
+    }
+}
+
 fn list_page(
     tenant: &Tenant,
     s: &Session,
@@ -105,9 +118,10 @@ fn list_page(
             p { "These are the methods you use to sign into your account or reset your password." }
             @if let Some(n) = notice { p class="notice" role="status" { (n) } }
             @if let Some(e) = error { p class="error" role="alert" { (e) } }
-            @if m.can_add_app {
+            @if m.can_add_app || m.can_add_device {
                 form method="post" action=(format!("{b}/add")) {
                     input type="hidden" name="csrf" value=(s.csrf);
+                    input type="hidden" name="method" value="authenticator";
                     button type="submit" class="primary" { "Add sign-in method" }
                 }
             }
@@ -116,6 +130,23 @@ fn list_page(
                 tbody {
                     @if user.password_hash.is_some() {
                         tr { td { "Password" } td {} td {} td {} td {} }
+                    }
+                    @for (d, codes) in &m.devices {
+                        @let label = device_label(*codes);
+                        tr {
+                            td { (label) }
+                            td { (d.name) }
+                            td { (format_time(d.created_at)) }
+                            td { (d.last_seen_at.map(format_time).unwrap_or_else(|| "Never".into())) }
+                            td {
+                                form method="post" action=(format!("{b}/delete")) {
+                                    input type="hidden" name="csrf" value=(s.csrf);
+                                    input type="hidden" name="id" value=(d.id);
+                                    button type="submit" class="secondary"
+                                        aria-label=(format!("Delete {label} on {}", d.name)) { "Delete" }
+                                }
+                            }
+                        }
                     }
                     @for t in tokens.iter().filter(|t| t.active || t.kind == OathKind::Hardware) {
                         tr {
@@ -228,6 +259,58 @@ pub fn enrol_page(
     ))
 }
 
+/// The activation link of a device registration: `countersign://activate?server=…&code=…`
+/// (`docs/device-protocol.md`).
+pub fn activation_link(state: &AppState, tenant: &Tenant, code: &str) -> String {
+    use countersign_proto::device::ACTIVATION_SCHEME;
+    let server = format!("{}/{}", state.config.public_url, tenant.name);
+    let server: String = url::form_urlencoded::byte_serialize(server.as_bytes()).collect();
+    format!("{ACTIVATION_SCHEME}://activate?server={server}&code={code}")
+}
+
+/// "Set up your account in the app": the activation link as a QR code and, under "Can't scan the
+/// QR code?", as text (for `countersign-authenticator add <link>`).
+fn activation_page(
+    state: &AppState,
+    tenant: &Tenant,
+    s: &Session,
+    code: &str,
+    codes_only_allowed: bool,
+) -> Result<Markup, AppError> {
+    let link = activation_link(state, tenant, code);
+    let svg = qr_svg(&link)?;
+    let b = base(tenant);
+    Ok(layout(
+        "Authenticator app",
+        Some(&tenant.display_name),
+        html! {
+            h1 { "Set up your account in the app" }
+            ol {
+                li { "Open the Countersign Authenticator app and add an account." }
+                li { "Scan the QR code." }
+            }
+            img id="qr-code" alt="QR code to scan with the Countersign Authenticator app" width="220" height="220"
+                src=(format!("data:image/svg+xml;base64,{}", STANDARD.encode(svg)));
+            details {
+                summary { "Can't scan the QR code?" }
+                p { "Enter this activation link in the app (for the terminal app: " code { "countersign-authenticator add" } " and the link):" }
+                p id="activation-link" class="link-text" { (link) }
+            }
+            p class="hint" { "The code in it works once, for the next 10 minutes. When the app shows your account, select Next." }
+            div class="actions" {
+                a class="button primary" href=(b.clone()) { "Next" }
+            }
+            @if codes_only_allowed {
+                form method="post" action=(format!("{b}/add")) {
+                    input type="hidden" name="csrf" value=(s.csrf);
+                    input type="hidden" name="method" value="code";
+                    button type="submit" class="link" { "I want to use a different authenticator app" }
+                }
+            }
+        },
+    ))
+}
+
 /// The enrolment page of security info.
 fn enrol_here(
     tenant: &Tenant,
@@ -274,6 +357,16 @@ pub async fn add(
         Ok(v) => v,
         Err(to_login) => return Ok(to_login),
     };
+    let m = methods_of(&state, &tenant, &user).await?;
+    if form.method.as_deref() != Some("code") && m.can_add_device {
+        return match methods::begin_device(&state.deps, &tenant, &s, &user).await? {
+            Change::Done(code) => Ok(page(
+                StatusCode::OK,
+                activation_page(&state, &tenant, &s, &code, m.can_add_app)?,
+            )),
+            Change::SignInAgain => reauthenticate(&state, &tenant, &user, &headers).await,
+        };
+    }
     match methods::begin_app(&state.deps, &tenant, &s, &user).await {
         Ok(Change::Done(t)) => Ok(page(
             StatusCode::OK,

@@ -79,7 +79,7 @@ async fn current_flow(
     }
 }
 
-async fn require_flow(
+pub(crate) async fn require_flow(
     state: &AppState,
     tenant: &Tenant,
     headers: &HeaderMap,
@@ -90,7 +90,7 @@ async fn require_flow(
 }
 
 /// The tenant and live flow of a posted sign-in form, after its anti-CSRF check.
-async fn posted_flow(
+pub(crate) async fn posted_flow(
     state: &AppState,
     name: &str,
     headers: &HeaderMap,
@@ -113,7 +113,7 @@ pub fn remembered(headers: &HeaderMap) -> Vec<Method> {
 
 /// The user a flow has proved (by its first method), with the tenant's methods policy; a flow
 /// that has proved nobody, or whose user was disabled meanwhile, is over.
-async fn proved_user(
+pub(crate) async fn proved_user(
     state: &AppState,
     flow: &SignInFlow,
 ) -> Result<(User, MethodsPolicy), AppError> {
@@ -205,7 +205,7 @@ fn username_page(tenant: &Tenant, flow: &SignInFlow, error: Option<&str>) -> Mar
 }
 
 /// The name being signed in to, with a way back to the first step.
-fn identity(base: &str, flow: &SignInFlow) -> Markup {
+pub(crate) fn identity(base: &str, flow: &SignInFlow) -> Markup {
     html! {
         form method="post" action=(format!("{base}/login/back")) class="identity" {
             input type="hidden" name="csrf" value=(flow.csrf);
@@ -217,7 +217,12 @@ fn identity(base: &str, flow: &SignInFlow) -> Markup {
 
 /// The links under a method's form: "Other ways to sign in" when the step offers a choice, and
 /// "Use your password instead" on a first-factor step that is not the password.
-fn other_ways(base: &str, flow: &SignInFlow, offered: &[Method], current: Method) -> Markup {
+pub(crate) fn other_ways(
+    base: &str,
+    flow: &SignInFlow,
+    offered: &[Method],
+    current: Method,
+) -> Markup {
     let first = flow.state.proofs.is_empty();
     let password_instead =
         first && current != Method::Password && offered.contains(&Method::Password);
@@ -296,7 +301,12 @@ fn code_page(
 
 /// "Other ways to sign in": every method the account registered and the policy allows for it,
 /// at this step (first or second factor).
-fn choose_page(tenant: &Tenant, flow: &SignInFlow, offered: &[Method]) -> Markup {
+fn choose_page(
+    tenant: &Tenant,
+    flow: &SignInFlow,
+    offered: &[Method],
+    error: Option<&str>,
+) -> Markup {
     let base = tenant_path(tenant);
     let title = if flow.state.proofs.is_empty() {
         "Other ways to sign in"
@@ -309,6 +319,7 @@ fn choose_page(tenant: &Tenant, flow: &SignInFlow, offered: &[Method]) -> Markup
         html! {
             (identity(&base, flow))
             h1 { (title) }
+            @if let Some(e) = error { p class="error" role="alert" { (e) } }
             ul class="choices" {
                 @for m in offered {
                     li {
@@ -380,7 +391,13 @@ async fn step_page(
         Step::Method {
             method: Method::Code,
         } => code_page(tenant, flow, &offered, error),
-        Step::Choose => choose_page(tenant, flow, &offered),
+        Step::Method {
+            method: Method::Push,
+        } => crate::pages::push::unsent_page(tenant, flow, &offered),
+        Step::Push { .. } => {
+            crate::pages::push::approve_page(state, tenant, flow, &offered).await?
+        }
+        Step::Choose => choose_page(tenant, flow, &offered, error),
         Step::NoMethod => no_method_page(tenant, flow),
         Step::MoreInformationRequired => {
             more_info_page(tenant, flow, account.can_register.contains(&Method::Code))
@@ -409,7 +426,7 @@ async fn step_page(
     })
 }
 
-async fn render(
+pub(crate) async fn render(
     state: &AppState,
     tenant: &Tenant,
     flow: &SignInFlow,
@@ -422,11 +439,18 @@ async fn render(
 pub async fn show(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let tenant = http::tenant(&state, &name).await?;
-    if let Some(flow) = current_flow(&state, &tenant, &headers).await? {
-        return render(&state, &tenant, &flow, StatusCode::OK, None).await;
+    if let Some(mut flow) = current_flow(&state, &tenant, &headers).await? {
+        // Arriving at the push step sends the request (once: the flow then waits on it).
+        let mut notice = None;
+        if flow::expect(&flow, Method::Push).is_ok() {
+            let addr = http::client_addr(&state, &headers, peer.as_ref().map(|p| &p.0));
+            notice = crate::pages::push::arrive(&state, &tenant, &mut flow, addr).await?;
+        }
+        return render(&state, &tenant, &flow, StatusCode::OK, notice).await;
     }
     // A direct visit: sign in to the account page, unless already signed in.
     if current_session(&state, &tenant, &headers).await?.is_some() {
@@ -501,6 +525,7 @@ pub async fn back(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     let (tenant, mut flow) = posted_flow(&state, &name, &headers, form.csrf.as_deref()).await?;
+    crate::pages::push::leave(&state, &flow).await?;
     flow::restart(&mut flow);
     save_and_continue(&state, &tenant, &flow).await
 }
@@ -513,6 +538,7 @@ pub async fn other(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     let (tenant, mut flow) = posted_flow(&state, &name, &headers, form.csrf.as_deref()).await?;
+    crate::pages::push::leave(&state, &flow).await?;
     flow::other_ways(&mut flow)?;
     save_and_continue(&state, &tenant, &flow).await
 }
@@ -542,7 +568,7 @@ pub async fn choose(
 }
 
 /// After a method succeeded: the sign-in is done, or its next step is shown.
-async fn after_proof(
+pub(crate) async fn after_proof(
     state: &AppState,
     tenant: &Tenant,
     headers: &HeaderMap,

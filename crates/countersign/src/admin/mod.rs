@@ -33,6 +33,7 @@ use countersign_core::directory::{self, ClientChanges, NewClient, NewUser, UserC
 use countersign_core::model::{OidcClient, SigningAlg, Tenant, User};
 use countersign_core::oath;
 use countersign_core::password::InlineHasher;
+use countersign_core::push::Device;
 use countersign_core::random::OsRandom;
 use countersign_core::throttle::Lock;
 use countersign_core::{Deps, Settings};

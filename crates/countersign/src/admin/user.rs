@@ -70,6 +70,27 @@ pub(super) enum UserCmd {
         #[command(flatten)]
         t: TenantArg,
     },
+    /// List the devices registered to the user for push approvals.
+    Devices {
+        upn: String,
+        #[command(flatten)]
+        t: TenantArg,
+    },
+    /// Remove a device (a lost phone) with its verification codes: its answers are refused and it
+    /// is sent nothing more.
+    RemoveDevice {
+        upn: String,
+        /// The device's id (`admin user devices`).
+        device: String,
+        #[command(flatten)]
+        t: TenantArg,
+    },
+    /// Send push requests to the user again after they answered one with "It's not me".
+    ClearPushBlock {
+        upn: String,
+        #[command(flatten)]
+        t: TenantArg,
+    },
     /// End every session of the user and revoke their refresh and access tokens.
     RevokeSessions {
         upn: String,
@@ -104,6 +125,15 @@ pub(super) fn user_json(u: &User) -> Value {
         "id": u.id, "upn": u.upn, "display_name": u.display_name, "email": u.email,
         "enabled": u.enabled, "has_password": u.password_hash.is_some(),
         "created_at": time(u.created_at), "updated_at": time(u.updated_at),
+        "push_blocked_at": u.push_blocked_at.map(time),
+    })
+}
+
+fn device_json(d: &Device) -> Value {
+    json!({
+        "id": d.id, "name": d.name, "platform": d.platform, "app_version": d.app_version,
+        "created_at": time(d.created_at), "last_seen_at": d.last_seen_at.map(time),
+        "codes": d.oath_token_id.is_some(),
     })
 }
 
@@ -197,9 +227,16 @@ pub(super) async fn user_cmd(deps: &Deps, out: &Out, c: UserCmd) -> anyhow::Resu
                 .iter()
                 .map(|l| format!("\n  {:<20} {}", l.what, lock_text(l)))
                 .collect();
+            let push = match u.push_blocked_at {
+                Some(t) => format!(
+                    "blocked since {} (\"It's not me\"; lift with admin user clear-push-block)",
+                    time(t)
+                ),
+                None => "allowed".into(),
+            };
             out.done(
                 &format!(
-                    "upn:           {}\ndisplay name:  {}\nemail:         {}\nenabled:       {}\npassword:      {}\ngroups:        {}\nroles:         {}\nid:            {}\nlocks:{}",
+                    "upn:           {}\ndisplay name:  {}\nemail:         {}\nenabled:       {}\npassword:      {}\ngroups:        {}\nroles:         {}\nid:            {}\npush requests: {push}\nlocks:{}",
                     u.upn,
                     u.display_name,
                     u.email.as_deref().unwrap_or("-"),
@@ -270,6 +307,55 @@ pub(super) async fn user_cmd(deps: &Deps, out: &Out, c: UserCmd) -> anyhow::Resu
             let tenant = directory::tenant(deps, &t.tenant).await?;
             let u = directory::unlock_user(deps, &tenant, &upn).await?;
             out.done(&format!("Unlocked {}", u.upn), user_json(&u));
+        }
+        UserCmd::Devices { upn, t } => {
+            let tenant = directory::tenant(deps, &t.tenant).await?;
+            let (_, devices) = directory::devices(deps, &tenant, &upn).await?;
+            out.table(
+                devices
+                    .iter()
+                    .map(|d| {
+                        (
+                            format!(
+                                "{:<28}  {:<24}  {:<8}  {:<8}  added {}  last seen {}{}",
+                                d.id,
+                                d.name,
+                                d.platform,
+                                d.app_version,
+                                time(d.created_at),
+                                d.last_seen_at.map(time).unwrap_or_else(|| "never".into()),
+                                if d.oath_token_id.is_some() {
+                                    "  + codes"
+                                } else {
+                                    ""
+                                }
+                            ),
+                            device_json(d),
+                        )
+                    })
+                    .collect(),
+            );
+        }
+        UserCmd::RemoveDevice { upn, device, t } => {
+            let tenant = directory::tenant(deps, &t.tenant).await?;
+            let d = directory::remove_device(deps, &tenant, &upn, &device).await?;
+            out.done(
+                &format!("Removed device {} ({}) of {upn}", d.name, d.id),
+                device_json(&d),
+            );
+        }
+        UserCmd::ClearPushBlock { upn, t } => {
+            let tenant = directory::tenant(deps, &t.tenant).await?;
+            let u = directory::clear_push_block(deps, &tenant, &upn).await?;
+            let msg = if u.push_blocked_at.is_some() {
+                format!("{} gets push requests again", u.upn)
+            } else {
+                format!("{} was not blocked; nothing changed", u.upn)
+            };
+            out.done(
+                &msg,
+                json!({ "upn": u.upn, "was_blocked": u.push_blocked_at.is_some() }),
+            );
         }
         UserCmd::RevokeSessions { upn, t } => {
             let tenant = directory::tenant(deps, &t.tenant).await?;

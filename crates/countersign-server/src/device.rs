@@ -1,0 +1,247 @@
+//! The device protocol's HTTPS endpoints (`docs/device-protocol.md`) under
+//! `/{tenant}/device/v1/`: register with an activation code, ask for a challenge, fetch the
+//! pending sign-in requests ("pull to refresh"), answer one. JSON in and out; every refusal is the
+//! protocol's `{"error", "message"}` with its status. The rules are the core's (`push`); this
+//! module parses, builds the exact payloads the device signed (`countersign_proto::device`), and
+//! tells this process's waiters what changed.
+
+use crate::error::AppError;
+use crate::pages::push::settled;
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use countersign_core::model::{Tenant, User};
+use countersign_core::push::{self, Answer, DeviceAnswer, KeyProof, PushRequest, Registration};
+use countersign_core::CoreError;
+use countersign_proto::device as proto;
+use serde::de::DeserializeOwned;
+
+/// How often a connected device pings (the channel closes after three missed).
+pub const HEARTBEAT_SECS: u32 = 20;
+
+/// A JSON body, or `bad_request` saying what is wrong with it.
+fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, AppError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| AppError::bad_request(format!("The request body is not valid: {e}.")))
+}
+
+/// Fields that go into a signed payload may not hold a line break (one reading per payload).
+fn one_line(fields: &[(&str, &str)]) -> Result<(), AppError> {
+    match fields.iter().find(|(_, v)| !proto::fits_payload(v)) {
+        Some((name, _)) => Err(AppError::bad_request(format!(
+            "{name} may not contain a line break."
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn min_version(state: &AppState) -> Option<&str> {
+    state.config.min_app_version.as_deref()
+}
+
+/// The account's base URL: its OpenID Connect issuer without `/v2.0`.
+fn server_url(state: &AppState, tenant: &Tenant) -> String {
+    format!("{}/{}", state.config.public_url, tenant.name)
+}
+
+/// `POST register`: a device registers its key with an activation code.
+pub async fn register(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    bytes: Bytes,
+) -> Result<(StatusCode, Json<proto::RegisterResponse>), AppError> {
+    let tenant = crate::http::tenant(&state, &name).await?;
+    let req: proto::RegisterRequest = body(&bytes)?;
+    one_line(&[("code", &req.code), ("public_key", &req.public_key)])?;
+    let signed = proto::register_payload(&req.code, &req.public_key);
+    let r = Registration {
+        code: &req.code,
+        public_key: &req.public_key,
+        signature: &req.signature,
+        signed: &signed,
+        name: &req.name,
+        app_version: &req.app_version,
+        platform: &req.platform,
+    };
+    let device = push::register(&state.deps, &r, min_version(&state)).await?;
+    let user = state
+        .deps
+        .store
+        .user_by_id(&device.user_id)
+        .await
+        .map_err(CoreError::from)?
+        .filter(|u| u.tenant_id == tenant.id)
+        .ok_or_else(|| AppError::from(CoreError::from(push::DeviceError::ActivationInvalid)))?;
+    let otpauth = match &device.oath_token_id {
+        Some(id) => state
+            .deps
+            .store
+            .oath_tokens_of_user(&user.id)
+            .await
+            .map_err(CoreError::from)?
+            .into_iter()
+            .find(|t| &t.id == id)
+            .map(|t| t.otpauth_uri(&tenant.display_name, &user.upn)),
+        None => None,
+    };
+    tracing::info!(device = %device.id, user = %user.id, "device registered");
+    Ok((
+        StatusCode::CREATED,
+        Json(proto::RegisterResponse {
+            device_id: device.id,
+            account: proto::AccountInfo {
+                upn: user.upn.clone(),
+                display_name: user.display_name.clone(),
+                tenant: tenant.name.clone(),
+                server: server_url(&state, &tenant),
+            },
+            otpauth,
+            heartbeat_secs: HEARTBEAT_SECS,
+        }),
+    ))
+}
+
+/// `POST challenge`: a single-use challenge for the device to sign (the same answer for unknown
+/// devices).
+pub async fn challenge(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    bytes: Bytes,
+) -> Result<Json<proto::ChallengeResponse>, AppError> {
+    crate::http::tenant(&state, &name).await?;
+    let req: proto::ChallengeRequest = body(&bytes)?;
+    let challenge = push::challenge(&state.deps, &req.device_id).await?;
+    Ok(Json(proto::ChallengeResponse {
+        challenge,
+        expires_in: push::CHALLENGE_TTL as u32,
+    }))
+}
+
+/// A device's proof of its key over a challenge (a `requests` body, or the channel's hello).
+pub async fn prove(
+    state: &AppState,
+    tenant: &Tenant,
+    hello: &proto::Hello,
+) -> Result<(push::Device, User), AppError> {
+    one_line(&[
+        ("device_id", &hello.device_id),
+        ("challenge", &hello.challenge),
+    ])?;
+    let signed = proto::hello_payload(&hello.device_id, &hello.challenge);
+    let proof = KeyProof {
+        device_id: &hello.device_id,
+        challenge: &hello.challenge,
+        signature: &hello.signature,
+        signed: &signed,
+        app_version: &hello.app_version,
+    };
+    Ok(push::prove(&state.deps, tenant, &proof, min_version(state)).await?)
+}
+
+/// A request as a device sees it: never the number.
+pub fn to_wire(tenant: &Tenant, user: &User, r: &PushRequest) -> proto::SignInRequest {
+    proto::SignInRequest {
+        id: r.id.clone(),
+        account: user.upn.clone(),
+        tenant: tenant.name.clone(),
+        application: r.application.clone(),
+        location: r.client_addr.as_ref().map(|address| proto::Location {
+            address: address.clone(),
+            city: r.city.clone(),
+            country: r.country.clone(),
+        }),
+        created_at: r.created_at,
+        expires_at: r.expires_at,
+        digits: r.number.len() as u8,
+        pushed: r.pushed,
+    }
+}
+
+/// `POST requests`: the sign-in requests waiting for this device's user.
+pub async fn requests(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    bytes: Bytes,
+) -> Result<Json<proto::PendingRequests>, AppError> {
+    let tenant = crate::http::tenant(&state, &name).await?;
+    let hello: proto::Hello = body(&bytes)?;
+    let (_, user) = prove(&state, &tenant, &hello).await?;
+    let pending = push::pending_for(&state.deps, &user).await?;
+    Ok(Json(proto::PendingRequests {
+        requests: pending.iter().map(|r| to_wire(&tenant, &user, r)).collect(),
+    }))
+}
+
+/// `POST requests/{id}/answer`: approve (with the number typed), deny, or "It's not me".
+pub async fn answer(
+    State(state): State<AppState>,
+    Path((name, id)): Path<(String, String)>,
+    bytes: Bytes,
+) -> Result<Json<proto::AnswerResponse>, AppError> {
+    let tenant = crate::http::tenant(&state, &name).await?;
+    let req: proto::AnswerRequest = body(&bytes)?;
+    // The number is part of an approval only; a denial signs an empty one.
+    let number = match req.decision {
+        proto::Decision::Approve => req.number.clone().unwrap_or_default(),
+        _ => String::new(),
+    };
+    one_line(&[("request id", &id), ("number", &number)])?;
+    let signed = proto::answer_payload(&id, req.decision, &number, req.pin);
+    let decision = match req.decision {
+        proto::Decision::Approve => push::Decision::Approve,
+        proto::Decision::Deny => push::Decision::Deny,
+        proto::Decision::NotMe => push::Decision::NotMe,
+    };
+    let a = DeviceAnswer {
+        device_id: &req.device_id,
+        request_id: &id,
+        app_version: &req.app_version,
+        answer: Answer {
+            decision,
+            number: (decision == push::Decision::Approve).then_some(number),
+            pin: req.pin,
+            signature: req.signature.clone(),
+            signed,
+        },
+    };
+    let verdict = match push::answer(&state.deps, &tenant, &a, min_version(&state)).await {
+        Ok((r, verdict)) => {
+            settled(&state, &r.user_id, std::slice::from_ref(&r.id));
+            verdict
+        }
+        Err(e) => {
+            // A wrong number or the expiry settled the request too: the waiting browser looks
+            // again (it reads the store, which says what happened).
+            use push::DeviceError::{RequestExpired, WrongNumber};
+            if matches!(e, CoreError::Device(WrongNumber | RequestExpired)) {
+                if let Some(r) = state
+                    .deps
+                    .store
+                    .push_request(&id)
+                    .await
+                    .map_err(CoreError::from)?
+                {
+                    settled(&state, &r.user_id, std::slice::from_ref(&r.id));
+                }
+            }
+            return Err(e.into());
+        }
+    };
+    let result = match verdict {
+        push::Verdict::Approved { .. } => proto::AnswerResult::Approved,
+        push::Verdict::Denied => proto::AnswerResult::Denied,
+        push::Verdict::NotMe => proto::AnswerResult::Reported,
+    };
+    state.metrics.signin("push-answer", result_label(result));
+    Ok(Json(proto::AnswerResponse { result }))
+}
+
+fn result_label(r: proto::AnswerResult) -> &'static str {
+    match r {
+        proto::AnswerResult::Approved => "approved",
+        proto::AnswerResult::Denied => "denied",
+        proto::AnswerResult::Reported => "reported",
+    }
+}

@@ -1,0 +1,345 @@
+//! "Approve sign-in request", the push step of sign-in. Arriving at it sends a request to the
+//! user's devices (the core's `push::send`); the page shows the number to type in the app and
+//! waits without a reload (app.js asks `status`, which waits on the server until the request is
+//! settled, then posts `finish`). An approval is the second factor; a denial, "It's not me", a
+//! wrong number or the expiry end the attempt and the page says which, with "Send another
+//! request" where another one may help.
+
+use crate::error::{AppError, PageError};
+use crate::http::{self, Form};
+use crate::pages::layout;
+use crate::pages::signin::{
+    after_proof, posted_flow, proved_user, remembered, render, require_flow, tenant_path, CsrfForm,
+};
+use crate::push_events::Event;
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Json;
+use countersign_core::flow::{self, Method};
+use countersign_core::model::{SignInFlow, Tenant};
+use countersign_core::push::{self, NotSent, Place, PushRequest, PushState};
+use countersign_core::signin::Origin;
+use countersign_core::CoreError;
+use maud::{html, Markup};
+use std::time::Duration;
+
+/// How long one `status` request waits for the answer before saying "pending" (the page asks
+/// again at once): short enough for proxies' idle timeouts.
+pub const STATUS_WAIT: Duration = Duration::from_secs(25);
+
+/// Tells this process's waiters that requests were settled: the browsers waiting on them, and
+/// the devices of `user_id` (which hide them).
+pub fn settled(state: &AppState, user_id: &str, ids: &[String]) {
+    for id in ids {
+        let e = Event::Settled {
+            request_id: id.clone(),
+        };
+        state.push.publish(id, e.clone());
+        state.push.publish(user_id, e);
+    }
+}
+
+/// A flow arrived at the push step: sends the request to the user's devices and moves the flow
+/// to waiting on it. When none may be sent (too many lately, a fraud block), the flow goes to
+/// "Other ways to sign in" and the message to show there is returned.
+pub async fn arrive(
+    state: &AppState,
+    tenant: &Tenant,
+    flow: &mut SignInFlow,
+    client_addr: Option<String>,
+) -> Result<Option<&'static str>, AppError> {
+    let (user, policy) = proved_user(state, flow).await?;
+    let groups = flow::groups_under(&state.deps, &policy, &user).await?;
+    let client_id = flow.request.as_ref().map(|r| r.client_id.clone());
+    let application = match &client_id {
+        Some(id) => state
+            .deps
+            .store
+            .client_by_id(id)
+            .await
+            .map_err(CoreError::from)?
+            .map(|c| c.name),
+        None => None,
+    };
+    let origin = Origin {
+        tenant,
+        client_id: client_id.as_deref(),
+        client_addr: client_addr.as_deref(),
+    };
+    let sent = push::send(
+        &state.deps,
+        push::Send {
+            origin,
+            user: &user,
+            policy: &policy,
+            groups: &groups,
+            flow_id: &flow.id,
+            application: application.as_deref(),
+            place: Place {
+                client_addr: client_addr.clone(),
+                ..Place::default()
+            },
+            flagged: false,
+        },
+    )
+    .await?;
+    let notice = match sent {
+        Ok(sent) => {
+            flow::push_sent(flow, &sent.request.id)?;
+            save(state, flow).await?;
+            settled(state, &user.id, &sent.withdrawn);
+            state.push.publish(
+                &user.id,
+                Event::Created {
+                    request_id: sent.request.id,
+                },
+            );
+            state.metrics.signin("push", "sent");
+            return Ok(None);
+        }
+        Err(NotSent::TooMany) => {
+            "We've sent you too many sign-in requests lately. Wait a few minutes before you try \
+             again, or use another way to sign in."
+        }
+        Err(NotSent::Blocked | NotSent::NoDevice) => {
+            "We can't send a sign-in request to your Authenticator app right now. Use another \
+             way to sign in."
+        }
+    };
+    state.metrics.signin("push", "not-sent");
+    flow::push_not_sent(flow)?;
+    save(state, flow).await?;
+    Ok(Some(notice))
+}
+
+async fn save(state: &AppState, flow: &SignInFlow) -> Result<(), AppError> {
+    state
+        .deps
+        .store
+        .update_flow(flow)
+        .await
+        .map_err(CoreError::from)?;
+    Ok(())
+}
+
+/// The request the flow waits on (only ever the flow's own).
+async fn waiting_request(state: &AppState, flow: &SignInFlow) -> Result<PushRequest, AppError> {
+    let id = flow::waiting_on(flow)?;
+    push::request_of_flow(&state.deps, &flow.id, id)
+        .await?
+        .ok_or_else(|| AppError::from(CoreError::FlowExpired))
+}
+
+/// The page of a flow waiting on `r`: the number while it is pending, what became of it
+/// otherwise.
+pub async fn approve_page(
+    state: &AppState,
+    tenant: &Tenant,
+    flow: &SignInFlow,
+    offered: &[Method],
+) -> Result<Markup, AppError> {
+    let r = waiting_request(state, flow).await?;
+    let base = tenant_path(tenant);
+    let identity = crate::pages::signin::identity(&base, flow);
+    let others = crate::pages::signin::other_ways(&base, flow, offered, Method::Push);
+    let again = html! {
+        form method="post" action=(format!("{base}/login/push/again")) {
+            input type="hidden" name="csrf" value=(flow.csrf);
+            div class="actions" { button type="submit" class="primary" { "Send another request" } }
+        }
+    };
+    let outcome = |title: &str, text: &str, retry: bool| {
+        layout(
+            title,
+            Some(&tenant.display_name),
+            html! {
+                (identity)
+                h1 { (title) }
+                p role="alert" class="error" { (text) }
+                @if retry { (again) }
+                (others)
+            },
+        )
+    };
+    Ok(match r.state {
+        PushState::Pending | PushState::Approved | PushState::ApprovedWithPin => layout(
+            "Approve sign-in request",
+            Some(&tenant.display_name),
+            html! {
+                (identity)
+                h1 { "Approve sign-in request" }
+                p { "Open your Authenticator app, and enter the number shown to sign in." }
+                p class="number" id="push-number" aria-label="Number to enter in the app" { (r.number) }
+                @if !r.pushed {
+                    p role="status" { "We didn't send a notification for this sign-in. Open your Authenticator app and refresh its requests to see it." }
+                }
+                p class="hint" { "No numbers in your app? Make sure to upgrade to the latest version." }
+                div data-push-status=(format!("{base}/login/push/status")) {}
+                form id="push-continue" method="post" action=(format!("{base}/login/push")) {
+                    input type="hidden" name="csrf" value=(flow.csrf);
+                    div class="actions" { button type="submit" class="secondary" { "I've answered in the app" } }
+                }
+                (others)
+            },
+        ),
+        PushState::Denied => outcome(
+            "Request denied",
+            "You denied the sign-in request in the Authenticator app, so we didn't sign you in.",
+            true,
+        ),
+        PushState::NotMe => outcome(
+            "Request denied",
+            "You reported this sign-in as not yours, so we didn't sign you in and we've told your \
+             organization. If it was you after all, use another way to sign in.",
+            false,
+        ),
+        PushState::WrongNumber => outcome(
+            "Request denied",
+            "The number entered in the Authenticator app didn't match the one on this page, so we \
+             didn't sign you in.",
+            true,
+        ),
+        PushState::Expired => outcome(
+            "We didn't hear from you",
+            "We sent a sign-in request to your Authenticator app, but we didn't hear from you in \
+             time.",
+            true,
+        ),
+        PushState::Withdrawn => outcome(
+            "Request replaced",
+            "A newer sign-in sent another request to your Authenticator app, so this one no longer \
+             works.",
+            true,
+        ),
+    })
+}
+
+/// `GET …/login/push/status`: `{"state": …}` of the request the flow waits on, once it is no
+/// longer pending or after [`STATUS_WAIT`] — or at once when the server shuts down.
+pub async fn status(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let tenant = http::tenant(&state, &name).await?;
+    let flow = require_flow(&state, &tenant, &headers).await?;
+    let id = flow::waiting_on(&flow)?.to_string();
+    // Subscribed before the store is read: an answer in between is not missed.
+    let mut sub = state.push.subscribe(&id);
+    let give_up = tokio::time::Instant::now() + STATUS_WAIT;
+    let answer = |st: &str| Json(serde_json::json!({ "state": st })).into_response();
+    loop {
+        let r = waiting_request(&state, &flow).await?;
+        let now = state.deps.now();
+        if r.state != PushState::Pending {
+            return Ok(answer(r.state.as_str()));
+        }
+        if now >= r.expires_at {
+            return Ok(answer(PushState::Expired.as_str()));
+        }
+        let expiry = Duration::from_secs((r.expires_at - now).max(1) as u64);
+        let wake = give_up.min(tokio::time::Instant::now() + expiry);
+        tokio::select! {
+            e = sub.next() => if e.is_none() {
+                return Ok(answer(PushState::Pending.as_str()));
+            },
+            _ = tokio::time::sleep_until(wake) => if wake == give_up {
+                return Ok(answer(PushState::Pending.as_str()));
+            },
+        }
+    }
+}
+
+/// `POST …/login/push`: the page continues. An approval of the flow's request signs in (or goes
+/// on to what the engine asks next); anything else shows what became of the request.
+pub async fn finish(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    let (tenant, mut flow) = posted_flow(&state, &name, &headers, form.csrf.as_deref()).await?;
+    let (user, _) = proved_user(&state, &flow).await?;
+    let r = waiting_request(&state, &flow).await?;
+    let addr = r.client_addr.clone();
+    let origin = Origin {
+        tenant: &tenant,
+        client_id: flow.request.as_ref().map(|q| q.client_id.as_str()),
+        client_addr: addr.as_deref(),
+    };
+    let before = r.state;
+    let r = push::settle_if_expired(&state.deps, origin, &user, r).await?;
+    if r.state != before {
+        settled(&state, &user.id, std::slice::from_ref(&r.id));
+    }
+    match r.state {
+        PushState::Approved | PushState::ApprovedWithPin => {
+            let next = flow::push_approved(
+                &state.deps,
+                &tenant,
+                &mut flow,
+                &user,
+                &r,
+                &remembered(&headers),
+            )
+            .await?;
+            state.metrics.signin("push", "success");
+            after_proof(&state, &tenant, &headers, flow, &user, next).await
+        }
+        PushState::Pending => render(&state, &tenant, &flow, StatusCode::OK, None).await,
+        _ => {
+            state.metrics.signin("push", "failure");
+            render(&state, &tenant, &flow, StatusCode::UNAUTHORIZED, None).await
+        }
+    }
+}
+
+/// `POST …/login/push/again`: "Send another request" (the old one, if still pending, is
+/// withdrawn by the new one).
+pub async fn again(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    let (tenant, mut flow) = posted_flow(&state, &name, &headers, form.csrf.as_deref()).await?;
+    flow::push_again(&mut flow)?;
+    save(&state, &flow).await?;
+    Ok(Redirect::to(&format!("{}/login", tenant_path(&tenant))).into_response())
+}
+
+/// The flow leaves the push step (another way, another name): its request, if still pending,
+/// is withdrawn from the devices.
+pub async fn leave(state: &AppState, flow: &SignInFlow) -> Result<(), AppError> {
+    let Ok(id) = flow::waiting_on(flow) else {
+        return Ok(());
+    };
+    if let Some(r) = push::request_of_flow(&state.deps, &flow.id, id).await? {
+        if push::withdraw(&state.deps, &r.id).await? {
+            settled(state, &r.user_id, std::slice::from_ref(&r.id));
+        }
+    }
+    Ok(())
+}
+
+/// The push step before its request is sent (sending happens on arrival; this shows only if it
+/// could not be): a button sends it.
+pub fn unsent_page(tenant: &Tenant, flow: &SignInFlow, offered: &[Method]) -> Markup {
+    let base = tenant_path(tenant);
+    layout(
+        "Approve sign-in request",
+        Some(&tenant.display_name),
+        html! {
+            (crate::pages::signin::identity(&base, flow))
+            h1 { "Approve sign-in request" }
+            p { "We'll send a sign-in request to your Authenticator app." }
+            form method="post" action=(format!("{base}/login/push/again")) {
+                input type="hidden" name="csrf" value=(flow.csrf);
+                div class="actions" { button type="submit" class="primary" { "Send request" } }
+            }
+            (crate::pages::signin::other_ways(&base, flow, offered, Method::Push))
+        },
+    )
+}

@@ -1,0 +1,141 @@
+//! Push approvals' events inside one server process: a sign-in request was sent to a user, a
+//! request was settled (the browser waiting on it wakes up; devices hide it), a device was
+//! removed (its open channel closes). Waiters subscribe by topic — a user's id (their devices'
+//! channels) or a request's id (the browser waiting on it) — so an event costs only its own
+//! subscribers, however many devices are connected. Events are hints: whoever wakes up reads the
+//! store, which alone says what happened.
+
+use crate::sync::lock;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, watch};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A request was sent to the user (pushed, or waiting for the device to ask).
+    Created { request_id: String },
+    /// A request left `pending`: answered, expired or withdrawn.
+    Settled { request_id: String },
+    /// A device was removed.
+    DeviceRemoved { device_id: String },
+}
+
+type Subscribers = HashMap<String, Vec<(u64, mpsc::UnboundedSender<Event>)>>;
+
+/// The process's subscriptions, and the signal that the server is shutting down.
+#[derive(Clone)]
+pub struct PushEvents {
+    subs: Arc<Mutex<Subscribers>>,
+    next: Arc<AtomicU64>,
+    closing: watch::Sender<bool>,
+}
+
+impl Default for PushEvents {
+    fn default() -> Self {
+        Self {
+            subs: Arc::default(),
+            next: Arc::default(),
+            closing: watch::channel(false).0,
+        }
+    }
+}
+
+/// A live subscription; dropping it unsubscribes.
+pub struct Subscription {
+    topic: String,
+    id: u64,
+    rx: mpsc::UnboundedReceiver<Event>,
+    events: PushEvents,
+}
+
+impl Subscription {
+    /// The next event, or `None` once the server is shutting down.
+    pub async fn next(&mut self) -> Option<Event> {
+        let mut closing = self.events.closing.subscribe();
+        if *closing.borrow() {
+            return None;
+        }
+        tokio::select! {
+            e = self.rx.recv() => e,
+            _ = closing.wait_for(|c| *c) => None,
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut subs = lock(&self.events.subs);
+        if let Some(list) = subs.get_mut(&self.topic) {
+            list.retain(|(id, _)| *id != self.id);
+            if list.is_empty() {
+                subs.remove(&self.topic);
+            }
+        }
+    }
+}
+
+impl PushEvents {
+    /// Subscribes to `topic` (a user id or a request id). Subscribe before reading the store, so
+    /// that nothing published in between is missed.
+    pub fn subscribe(&self, topic: &str) -> Subscription {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        lock(&self.subs)
+            .entry(topic.to_string())
+            .or_default()
+            .push((id, tx));
+        Subscription {
+            topic: topic.to_string(),
+            id,
+            rx,
+            events: self.clone(),
+        }
+    }
+
+    /// Delivers `event` to the subscribers of `topic` in this process.
+    pub fn publish(&self, topic: &str, event: Event) {
+        if let Some(list) = lock(&self.subs).get(topic) {
+            for (_, tx) in list {
+                let _ = tx.send(event.clone());
+            }
+        }
+    }
+
+    /// How many subscriptions are open (for metrics and tests).
+    pub fn subscriptions(&self) -> usize {
+        lock(&self.subs).values().map(Vec::len).sum()
+    }
+
+    /// The server is shutting down: every waiter's `next` returns `None` now.
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    pub fn is_closing(&self) -> bool {
+        *self.closing.borrow()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn events_reach_their_topic_only_and_close_ends_waiting() {
+        let events = PushEvents::default();
+        let mut alice = events.subscribe("u-alice");
+        let mut bob = events.subscribe("u-bob");
+        let created = Event::Created {
+            request_id: "r1".into(),
+        };
+        events.publish("u-alice", created.clone());
+        assert_eq!(alice.next().await, Some(created));
+        assert!(bob.rx.try_recv().is_err());
+        assert_eq!(events.subscriptions(), 2);
+        drop(bob);
+        assert_eq!(events.subscriptions(), 1);
+        events.close();
+        assert_eq!(alice.next().await, None);
+    }
+}
