@@ -1,11 +1,14 @@
 //! `countersign-authenticator`: the terminal front end of the authenticator. Accounts live in an
 //! encrypted vault in `--home` (or `COUNTERSIGN_AUTHENTICATOR_HOME`); every command unlocks it
-//! with the App Lock PIN, asked at the terminal or read from standard input (`--pin-stdin`).
-//! Codes need no network.
+//! with the App Lock PIN, asked at the terminal or read from standard input (`--pin-stdin`), so
+//! every approval is made with the App Lock. Codes need no network; sign-in requests are
+//! fetched from and answered to each account's server.
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
+use countersign_authenticator::device::{self, DeviceAccount};
 use countersign_authenticator::{qr, uri, Vault};
+use countersign_proto::device::SignInRequest;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -15,7 +18,7 @@ use zeroize::Zeroizing;
 #[command(
     name = "countersign-authenticator",
     version,
-    about = "Verification codes, offline, behind a PIN"
+    about = "Sign-in approvals and verification codes, behind a PIN"
 )]
 struct Cli {
     /// Where the vault lives.
@@ -32,12 +35,38 @@ struct Cli {
 enum Command {
     /// Create the vault and choose its PIN.
     Init,
-    /// Add accounts from otpauth:// or otpauth-migration:// URIs, or from a QR image.
+    /// Add accounts: an activation link (countersign://activate?…, from security info) registers
+    /// this device for sign-in requests, and for codes when the server gives them; otpauth:// and
+    /// otpauth-migration:// URIs add code-only accounts.
     Add {
-        uris: Vec<String>,
-        /// A PNG image with a QR code (a screenshot of an enrolment page).
+        links: Vec<String>,
+        /// A PNG image with a QR code (a screenshot of the set-up page).
         #[arg(long)]
         qr: Option<PathBuf>,
+        /// The name this device gets in the account's security info.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Fetch the sign-in requests waiting now, from every registered server ("pull to
+    /// refresh").
+    Requests {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a sign-in request with the number the sign-in page shows.
+    Approve {
+        /// The request's id, or the start of it as `requests` shows it.
+        request: String,
+        #[arg(long)]
+        number: String,
+    },
+    /// Deny a sign-in request.
+    Deny {
+        request: String,
+        /// "It's not me": report the sign-in as not yours (your administrator is told, and no
+        /// more requests are sent until they clear it).
+        #[arg(long)]
+        not_me: bool,
     },
     /// List the accounts.
     List {
@@ -121,6 +150,94 @@ fn main() {
     }
 }
 
+/// The name a registered device gets in security info: this machine's host name.
+fn device_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "this computer".into());
+    format!("Terminal on {host}")
+}
+
+type Found = Vec<(DeviceAccount, SignInRequest)>;
+
+/// The requests waiting for every registered account. A server that can't be reached is
+/// reported and the others are still asked.
+fn fetch_requests(vault: &Vault) -> anyhow::Result<Found> {
+    let client = device::Client::new();
+    let mut found = Vec::new();
+    for a in &vault.devices {
+        match client.pending(a) {
+            Ok(list) => found.extend(list.into_iter().map(|r| (a.clone(), r))),
+            Err(e) => eprintln!("{}: {e}", a.label()),
+        }
+    }
+    Ok(found)
+}
+
+/// The one pending request whose id is or starts with `prefix` (at least 6 characters).
+fn one_request(vault: &Vault, prefix: &str) -> anyhow::Result<(DeviceAccount, SignInRequest)> {
+    let prefix = prefix.trim();
+    if prefix.len() < 6 {
+        bail!("give at least the first 6 characters of the request's id (see `requests`)");
+    }
+    let mut matching: Vec<_> = fetch_requests(vault)?
+        .into_iter()
+        .filter(|(_, r)| r.id.starts_with(prefix))
+        .collect();
+    match matching.len() {
+        1 => Ok(matching.remove(0)),
+        0 => bail!("no waiting sign-in request starts with '{prefix}' (it may have expired or been answered)"),
+        _ => bail!("more than one request starts with '{prefix}'; give more of its id"),
+    }
+}
+
+/// One request as a line: what a person needs to decide.
+fn describe(a: &DeviceAccount, r: &SignInRequest) -> String {
+    let app = r.application.as_deref().unwrap_or("an application");
+    let place = match &r.location {
+        Some(l) => {
+            let named: Vec<&str> = [l.city.as_deref(), l.country.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect();
+            if named.is_empty() {
+                format!(" from {}", l.address)
+            } else {
+                format!(" from {} ({})", named.join(", "), l.address)
+            }
+        }
+        None => String::new(),
+    };
+    let short: String = r.id.chars().take(10).collect();
+    let left = (r.expires_at - now() as i64).max(0);
+    format!(
+        "{short}  {}: sign in to {app}{place} at {} — expires in {left} s; enter the {}-digit number shown",
+        a.label(),
+        clock_time(r.created_at),
+        r.digits
+    )
+}
+
+/// `HH:MM:SS UTC` of a Unix time.
+fn clock_time(t: i64) -> String {
+    let s = t.rem_euclid(86_400);
+    format!("{:02}:{:02}:{:02} UTC", s / 3600, s / 60 % 60, s % 60)
+}
+
+fn result_text(r: countersign_proto::device::AnswerResult, a: &DeviceAccount) -> String {
+    use countersign_proto::device::AnswerResult as R;
+    match r {
+        R::Approved => format!("Approved: {} is signing in", a.upn),
+        R::Denied => "Denied: the sign-in was refused".into(),
+        R::Reported => {
+            "Reported: the sign-in was refused and your organization was told it wasn't you".into()
+        }
+    }
+}
+
 fn print_codes(vault: &Vault, json: bool) -> anyhow::Result<()> {
     let t = now();
     let codes: Vec<_> = vault.accounts.iter().map(|a| a.code(t)).collect();
@@ -167,23 +284,82 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     drop(pin);
     match cli.command {
         Command::Init => unreachable!("handled above"),
-        Command::Add { uris, qr } => {
-            let mut texts = uris;
+        Command::Add { links, qr, name } => {
+            let mut texts = links;
             if let Some(path) = qr {
                 texts.push(qr::decode_file(&path)?);
             }
             if texts.is_empty() {
-                bail!("give an otpauth:// URI or --qr IMAGE");
+                bail!("give an activation link, an otpauth:// URI or --qr IMAGE");
             }
-            let mut added = Vec::new();
+            let name = name.unwrap_or_else(device_name);
+            let client = device::Client::new();
             for t in &texts {
-                added.extend(uri::parse_any(t).map_err(|e| anyhow::anyhow!("{e}"))?);
+                if t.trim()
+                    .starts_with(countersign_proto::device::ACTIVATION_SCHEME)
+                {
+                    let link = device::parse_activation(t)?;
+                    let (account, otpauth) = client.register(&link, &name)?;
+                    let codes = match otpauth {
+                        Some(u) => uri::parse_any(&u).map_err(|e| anyhow::anyhow!("{e}"))?,
+                        None => Vec::new(),
+                    };
+                    let what = if codes.is_empty() {
+                        "sign-in requests"
+                    } else {
+                        "sign-in requests and codes"
+                    };
+                    println!("Added {} for {what}", account.label());
+                    vault.devices.push(account);
+                    vault.accounts.extend(codes);
+                } else {
+                    let added = uri::parse_any(t).map_err(|e| anyhow::anyhow!("{e}"))?;
+                    for a in &added {
+                        println!("Added {}", a.label());
+                    }
+                    vault.accounts.extend(added);
+                }
+                // Saved after each: a registration made on a server is never lost by a later
+                // failure.
+                vault.save()?;
             }
-            for a in &added {
-                println!("Added {}", a.label());
+        }
+        Command::Requests { json } => {
+            let found = fetch_requests(&vault)?;
+            if json {
+                let v: Vec<_> = found
+                    .iter()
+                    .map(|(a, r)| serde_json::json!({ "server": a.server, "request": r }))
+                    .collect();
+                println!("{}", serde_json::Value::Array(v));
+            } else if found.is_empty() {
+                println!("No sign-in requests are waiting.");
+            } else {
+                for (a, r) in &found {
+                    println!("{}", describe(a, r));
+                }
             }
-            vault.accounts.extend(added);
-            vault.save()?;
+        }
+        Command::Approve { request, number } => {
+            let (a, r) = one_request(&vault, &request)?;
+            let result = device::Client::new().answer(
+                &a,
+                &r.id,
+                countersign_proto::device::Decision::Approve,
+                Some(&number),
+                true,
+            )?;
+            println!("{}", result_text(result, &a));
+        }
+        Command::Deny { request, not_me } => {
+            let (a, r) = one_request(&vault, &request)?;
+            let decision = if not_me {
+                countersign_proto::device::Decision::NotMe
+            } else {
+                countersign_proto::device::Decision::Deny
+            };
+            let result = device::Client::new().answer(&a, &r.id, decision, None, true)?;
+            println!("{}", result_text(result, &a));
         }
         Command::List { json } => {
             if json {
@@ -199,6 +375,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 for a in &vault.accounts {
                     println!("{}  {}", a.id, a.label());
+                }
+                for d in &vault.devices {
+                    println!(
+                        "{}  {}  sign-in requests from {}",
+                        d.device_id,
+                        d.label(),
+                        d.server
+                    );
                 }
             }
         }

@@ -5,6 +5,7 @@
 //! longer every time. The key, the PIN and the decrypted accounts are zeroized after use.
 
 use crate::account::Account;
+use crate::device::DeviceAccount;
 use argon2::{Algorithm as ArgonAlg, Argon2, Params, Version};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -73,6 +74,9 @@ struct Attempts {
 #[derive(Serialize, Deserialize, Default)]
 struct Contents {
     accounts: Vec<Account>,
+    /// Accounts registered for sign-in requests, with this device's key for each.
+    #[serde(default)]
+    devices: Vec<DeviceAccount>,
 }
 
 /// An unlocked vault.
@@ -81,6 +85,7 @@ pub struct Vault {
     key: Zeroizing<[u8; 32]>,
     kdf: KdfParams,
     pub accounts: Vec<Account>,
+    pub devices: Vec<DeviceAccount>,
 }
 
 fn now() -> u64 {
@@ -171,6 +176,7 @@ impl Vault {
             key,
             kdf,
             accounts: Vec::new(),
+            devices: Vec::new(),
         };
         v.save()?;
         Ok(v)
@@ -253,6 +259,7 @@ impl Vault {
             key,
             kdf: file.kdf,
             accounts: contents.accounts,
+            devices: contents.devices,
         })
     }
 
@@ -260,6 +267,7 @@ impl Vault {
     pub fn save(&self) -> Result<(), VaultError> {
         let contents = Contents {
             accounts: self.accounts.clone(),
+            devices: self.devices.clone(),
         };
         let plain = Zeroizing::new(
             serde_json::to_vec(&contents).map_err(|e| VaultError::Io(e.to_string()))?,

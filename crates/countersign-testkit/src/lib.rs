@@ -194,7 +194,9 @@ pub fn csrf_of(html: &str) -> Option<String> {
 }
 
 /// A cookie-keeping HTTP client that does not follow redirects: it walks the pages step by step
-/// as a browser would, so tests can look at every response.
+/// as a browser would, so tests can look at every response. A clone shares the cookies (another
+/// tab of the same browser).
+#[derive(Clone)]
 pub struct WebClient {
     pub http: reqwest::Client,
     pub base: String,

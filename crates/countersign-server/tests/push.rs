@@ -1,0 +1,517 @@
+//! Push approvals over HTTP, with the authenticator's own device client
+//! (`countersign_authenticator::device`) as the device: registration from security info's
+//! activation link, "Approve sign-in request" with the number, the page's status request, and
+//! every refusal — wrong number, deny, "It's not me", expiry, a replayed answer, another device's
+//! key, a removed device, an old app, the policy's mode, the fatigue limit — each in the sign-in
+//! log.
+
+use countersign_authenticator::device::{self, DeviceAccount, DeviceError};
+use countersign_core::model::SignInResult;
+use countersign_core::policy::{self, Actor, AuthenticationMode};
+use countersign_proto::device::{AnswerResult, Decision, SignInRequest};
+use countersign_testkit::{
+    csrf_of, jwt_claims, location, query_param, redeem_code, Fixture, TestServer, WebClient,
+    PASSWORD,
+};
+
+/// The text between `start` and the next `end` in `html`.
+fn between<'a>(html: &'a str, start: &str, end: char) -> &'a str {
+    let i = html
+        .find(start)
+        .unwrap_or_else(|| panic!("{start} in {html}"))
+        + start.len();
+    let rest = &html[i..];
+    &rest[..rest.find(end).unwrap()]
+}
+
+/// Signs alice in (password only) and registers a device from security info's activation link;
+/// the browser stays signed in.
+async fn register(s: &TestServer, name: &str) -> (WebClient, DeviceAccount) {
+    let web = WebClient::new(&s.base);
+    let r = web.sign_in("contoso", "alice", PASSWORD).await;
+    assert_eq!(r.status(), 303);
+    let d = register_with(&web, name).await;
+    (web, d)
+}
+
+async fn register_with(web: &WebClient, name: &str) -> DeviceAccount {
+    let csrf = web.csrf("/contoso/security-info").await;
+    let html = web
+        .post_form("/contoso/security-info/add", &[("csrf", &csrf)])
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Set up your account in the app"), "{html}");
+    assert!(html.contains("Can't scan the QR code?"));
+    let link =
+        between(&html, "id=\"activation-link\" class=\"link-text\">", '<').replace("&amp;", "&");
+    let link = device::parse_activation(&link).unwrap();
+    let name = name.to_string();
+    blocking(move |c| c.register(&link, &name)).await.unwrap().0
+}
+
+/// Runs the (blocking) device client off the async runtime, where the server runs.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce(&device::Client) -> Result<T, DeviceError> + Send + 'static,
+) -> Result<T, DeviceError> {
+    tokio::task::spawn_blocking(move || f(&device::Client::new()))
+        .await
+        .unwrap()
+}
+
+async fn pending(a: &DeviceAccount) -> Vec<SignInRequest> {
+    let a = a.clone();
+    blocking(move |c| c.pending(&a)).await.unwrap()
+}
+
+async fn answer(
+    a: &DeviceAccount,
+    id: &str,
+    decision: Decision,
+    number: Option<&str>,
+) -> Result<AnswerResult, DeviceError> {
+    let (a, id, number) = (a.clone(), id.to_string(), number.map(str::to_string));
+    blocking(move |c| c.answer(&a, &id, decision, number.as_deref(), true)).await
+}
+
+fn refused_with(r: Result<AnswerResult, DeviceError>, code: &str) -> String {
+    match r {
+        Err(DeviceError::Refused { code: c, message }) if c == code => message,
+        other => panic!("expected {code}, got {other:?}"),
+    }
+}
+
+/// The sign-in page after the password: "Approve sign-in request" and the number.
+async fn push_page(web: &WebClient) -> String {
+    let html = web.get("/contoso/login").await.text().await.unwrap();
+    assert!(html.contains("Approve sign-in request"), "{html}");
+    between(
+        &html,
+        "id=\"push-number\" aria-label=\"Number to enter in the app\">",
+        '<',
+    )
+    .to_string()
+}
+
+async fn status(web: &WebClient) -> String {
+    let v: serde_json::Value = web
+        .get("/contoso/login/push/status")
+        .await
+        .json()
+        .await
+        .unwrap();
+    v["state"].as_str().unwrap().to_string()
+}
+
+async fn finish(web: &WebClient) -> reqwest::Response {
+    let csrf = csrf_of(&web.get("/contoso/login").await.text().await.unwrap()).unwrap();
+    web.post_form("/contoso/login/push", &[("csrf", &csrf)])
+        .await
+}
+
+async fn again(web: &WebClient) -> String {
+    let csrf = csrf_of(&web.get("/contoso/login").await.text().await.unwrap()).unwrap();
+    let r = web
+        .post_form("/contoso/login/push/again", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status(), 303);
+    push_page(web).await
+}
+
+/// The reasons the sign-in log gives for alice's push attempts, oldest first.
+async fn push_log(s: &TestServer, f: &Fixture) -> Vec<(SignInResult, String)> {
+    let mut log: Vec<_> = s
+        .state
+        .deps
+        .store
+        .list_signins(&f.tenant.id, 200)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.method == "push")
+        .map(|e| (e.result, e.failure_reason.unwrap_or_default()))
+        .collect();
+    log.reverse();
+    log
+}
+
+#[tokio::test]
+async fn a_push_approval_with_the_number_signs_in_with_mfa() {
+    let s = TestServer::start().await;
+    let f = s.seed().await;
+    let (web, phone) = register(&s, "Alice's phone").await;
+    assert_eq!(phone.upn, "alice@contoso.com");
+    // Security info shows it as the Entra-style method, with the device's name.
+    let html = web
+        .get("/contoso/security-info")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("Authenticator app — Notification and code"),
+        "{html}"
+    );
+    assert!(html.contains("Alice&#39;s phone") || html.contains("Alice's phone"));
+
+    // An application's sign-in: password, then the number.
+    let web = WebClient::new(&s.base);
+    let (url, verifier) = web.authorize_url("contoso", &f.app.id, &[]);
+    assert_eq!(web.get(&url).await.status(), 303);
+    let r = web.sign_in("contoso", "alice", PASSWORD).await;
+    assert_eq!(r.status(), 303);
+    let number = push_page(&web).await;
+    assert_eq!(number.len(), 2, "two digits by default");
+    let requests = pending(&phone).await;
+    assert_eq!(requests.len(), 1);
+    let req = &requests[0];
+    assert_eq!(
+        (req.application.as_deref(), req.digits, req.pushed),
+        (Some("App"), 2, true)
+    );
+    assert_eq!(req.location.as_ref().unwrap().address, "127.0.0.1");
+    let wire = serde_json::to_string(req).unwrap();
+    assert!(
+        !wire.contains("number"),
+        "the number never goes to the device: {wire}"
+    );
+
+    // The page's status request waits on the server and wakes when the device answers.
+    let waiting = {
+        let tab = web.clone();
+        tokio::spawn(async move { status(&tab).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let r = answer(&phone, &req.id, Decision::Approve, Some(&number)).await;
+    assert_eq!(r.unwrap(), AnswerResult::Approved);
+    assert_eq!(waiting.await.unwrap(), "approved-pin");
+
+    let r = finish(&web).await;
+    assert_eq!(r.status(), 303);
+    let code = query_param(&location(&r), "code").expect("back to the app with a code");
+    let basic = Some((f.app.id.as_str(), f.secret.as_str()));
+    let (st, body) = redeem_code(&s.base, "contoso", basic, &code, &verifier).await;
+    assert_eq!(st, 200, "{body}");
+    let claims = jwt_claims(body["id_token"].as_str().unwrap());
+    assert_eq!(
+        claims["amr"],
+        serde_json::json!(["pwd", "swk", "pin", "mfa"]),
+        "{claims}"
+    );
+    assert_eq!(
+        push_log(&s, &f).await,
+        vec![(SignInResult::Success, "approved".to_string())]
+    );
+    // Nothing is left waiting on the device.
+    assert!(pending(&phone).await.is_empty());
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn wrong_number_deny_expiry_and_not_me_end_the_attempt_and_are_logged() {
+    let s = TestServer::start().await;
+    let f = s.seed().await;
+    let (_, phone) = register(&s, "phone").await;
+    let web = WebClient::new(&s.base);
+    assert_eq!(
+        web.sign_in("contoso", "alice", PASSWORD).await.status(),
+        303
+    );
+
+    // A wrong number: refused, and the attempt is over.
+    let number = push_page(&web).await;
+    let wrong = if number == "00" { "01" } else { "00" };
+    let id = pending(&phone).await[0].id.clone();
+    let msg = refused_with(
+        answer(&phone, &id, Decision::Approve, Some(wrong)).await,
+        "wrong_number",
+    );
+    assert!(msg.contains("doesn't match"), "{msg}");
+    assert_eq!(status(&web).await, "wrong-number");
+    let r = finish(&web).await;
+    assert_eq!(r.status(), 401);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("didn&#39;t match") || html.contains("didn't match"),
+        "{html}"
+    );
+    // The right number afterwards changes nothing: the request is settled.
+    refused_with(
+        answer(&phone, &id, Decision::Approve, Some(&number)).await,
+        "request_answered",
+    );
+
+    // "Send another request" → a denial.
+    again(&web).await;
+    let id = pending(&phone).await[0].id.clone();
+    assert_eq!(
+        answer(&phone, &id, Decision::Deny, None).await.unwrap(),
+        AnswerResult::Denied
+    );
+    let html = finish(&web).await.text().await.unwrap();
+    assert!(html.contains("Request denied"), "{html}");
+
+    // Another → nobody answers in time.
+    again(&web).await;
+    let id = pending(&phone).await[0].id.clone();
+    s.clock.advance(countersign_core::push::REQUEST_TTL);
+    assert_eq!(status(&web).await, "expired");
+    let html = finish(&web).await.text().await.unwrap();
+    assert!(
+        html.contains("We didn&#39;t hear from you") || html.contains("We didn't hear from you"),
+        "{html}"
+    );
+    refused_with(
+        answer(&phone, &id, Decision::Approve, Some("00")).await,
+        "request_expired",
+    );
+
+    // Another → "It's not me": reported, and no more pushes until an administrator clears it.
+    let number = again(&web).await;
+    let id = pending(&phone).await[0].id.clone();
+    assert_eq!(
+        answer(&phone, &id, Decision::NotMe, None).await.unwrap(),
+        AnswerResult::Reported
+    );
+    let html = finish(&web).await.text().await.unwrap();
+    assert!(html.contains("not yours"), "{html}");
+    assert!(!html.contains("Send another request"));
+    let deps = &s.state.deps;
+    let alice = deps.store.user_by_id(&f.alice.id).await.unwrap().unwrap();
+    assert!(alice.push_blocked_at.is_some());
+    // The next sign-in offers the device's codes, never a push.
+    let next = WebClient::new(&s.base);
+    next.sign_in("contoso", "alice", PASSWORD).await;
+    let html = next.get("/contoso/login").await.text().await.unwrap();
+    assert!(html.contains("Enter code"), "{html}");
+    assert!(pending(&phone).await.is_empty());
+    let _ = number;
+
+    assert_eq!(
+        push_log(&s, &f).await,
+        vec![
+            (
+                SignInResult::Failure,
+                "push answer refused: The number doesn't match the one on the sign-in page, so \
+                 the sign-in was refused."
+                    .to_string()
+            ),
+            (SignInResult::Failure, "answer replayed or late".into()),
+            (SignInResult::Failure, "denied on the device".into()),
+            (SignInResult::Failure, "request expired unanswered".into()),
+            (
+                SignInResult::Failure,
+                "push answer refused: This sign-in request has expired.".into()
+            ),
+            (
+                SignInResult::Fraud,
+                "reported as fraud (\"It's not me\"); push requests blocked".into()
+            ),
+        ]
+    );
+    // The administrator clears the block: pushes again.
+    countersign_core::directory::clear_push_block(deps, &f.tenant, "alice@contoso.com")
+        .await
+        .unwrap();
+    let web = WebClient::new(&s.base);
+    web.sign_in("contoso", "alice", PASSWORD).await;
+    push_page(&web).await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn replayed_forged_and_foreign_answers_are_refused() {
+    let s = TestServer::start().await;
+    let f = s.seed().await;
+    let (_, phone) = register(&s, "phone").await;
+    // Bob, with a device of his own.
+    countersign_core::directory::create_user(
+        &s.state.deps,
+        &f.tenant,
+        countersign_core::directory::NewUser {
+            upn: "bob@contoso.com",
+            display_name: "Bob",
+            email: None,
+            password: Some(PASSWORD),
+            enabled: true,
+        },
+    )
+    .await
+    .unwrap();
+    let bob_web = WebClient::new(&s.base);
+    bob_web.sign_in("contoso", "bob", PASSWORD).await;
+    let bobs = register_with(&bob_web, "bob's phone").await;
+
+    let web = WebClient::new(&s.base);
+    web.sign_in("contoso", "alice", PASSWORD).await;
+    let number = push_page(&web).await;
+    let id = pending(&phone).await[0].id.clone();
+    // Bob's device sees nothing of alice's request and can't answer it.
+    assert!(pending(&bobs).await.is_empty());
+    refused_with(
+        answer(&bobs, &id, Decision::Approve, Some(&number)).await,
+        "request_not_found",
+    );
+    // Bob's key claiming to be alice's device: the signature doesn't verify.
+    let mut forged = bobs.clone();
+    forged.device_id = phone.device_id.clone();
+    refused_with(
+        answer(&forged, &id, Decision::Approve, Some(&number)).await,
+        "bad_signature",
+    );
+    // Alice's signed approval, sent twice: the second is a replay.
+    let body = phone
+        .answer(&id, Decision::Approve, Some(&number), true)
+        .unwrap();
+    let (p2, id2, b2) = (phone.clone(), id.clone(), body.clone());
+    let first = blocking(move |c| c.send_answer(&p2, &id2, &b2)).await;
+    assert_eq!(first.unwrap(), AnswerResult::Approved);
+    let (p2, id2) = (phone.clone(), id.clone());
+    let replay = blocking(move |c| c.send_answer(&p2, &id2, &body)).await;
+    refused_with(replay, "request_answered");
+    // An answer for a request that is not this flow's can't finish another flow: bob's own
+    // flow waits on his own request.
+    assert_eq!(finish(&web).await.status(), 303);
+    let log = push_log(&s, &f).await;
+    let reasons: Vec<&str> = log.iter().map(|(_, r)| r.as_str()).collect();
+    assert_eq!(
+        reasons,
+        [
+            "answer from another user's device",
+            "push answer refused: The signature does not match this device's key.",
+            "approved",
+            "answer replayed or late"
+        ]
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_removed_device_and_an_old_app_are_refused() {
+    let s = TestServer::start_with(countersign_testkit::Db::Sqlite, |c| {
+        c.min_app_version = Some("99.0".into());
+    })
+    .await
+    .unwrap();
+    let f = s.seed().await;
+    // An app below the minimum can't even register, and is told to update.
+    let web = WebClient::new(&s.base);
+    web.sign_in("contoso", "alice", PASSWORD).await;
+    let csrf = web.csrf("/contoso/security-info").await;
+    let html = web
+        .post_form("/contoso/security-info/add", &[("csrf", &csrf)])
+        .await
+        .text()
+        .await
+        .unwrap();
+    let link =
+        between(&html, "id=\"activation-link\" class=\"link-text\">", '<').replace("&amp;", "&");
+    let link = device::parse_activation(&link).unwrap();
+    let r = blocking(move |c| c.register(&link, "old phone")).await;
+    match r {
+        Err(DeviceError::Refused { code, message }) => {
+            assert_eq!(code, "app_version_unsupported");
+            assert!(
+                message.contains("Update the app to version 99.0"),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    s.stop().await;
+
+    let s = TestServer::start().await;
+    let f2 = s.seed().await;
+    let (web, phone) = register(&s, "lost phone").await;
+    // Security info removes it only after a sign-in with the second factor it now has.
+    let csrf = web.csrf("/contoso/security-info").await;
+    let r = web
+        .post_form(
+            "/contoso/security-info/delete",
+            &[("csrf", &csrf), ("id", &phone.device_id)],
+        )
+        .await;
+    assert!(location(&r).ends_with("/contoso/login"), "{}", location(&r));
+    // The administrator removes it (a lost phone): its requests are refused, and it is sent
+    // nothing more.
+    let removed = countersign_core::directory::remove_device(
+        &s.state.deps,
+        &f2.tenant,
+        "alice@contoso.com",
+        &phone.device_id,
+    )
+    .await
+    .unwrap();
+    assert_eq!(removed.name, "lost phone");
+    let signin = WebClient::new(&s.base);
+    signin.sign_in("contoso", "alice", PASSWORD).await;
+    let html = signin.get("/contoso/login").await.text().await.unwrap();
+    assert!(!html.contains("Approve sign-in request"), "{html}");
+    let a = phone.clone();
+    let r = blocking(move |c| c.pending(&a)).await;
+    assert!(matches!(r, Err(DeviceError::Refused { code, .. }) if code == "device_unknown"));
+    let _ = (f, f2);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_policy_decides_who_gets_pushes_and_fatigue_is_limited() {
+    let s = TestServer::start().await;
+    let f = s.seed().await;
+    let (_, phone) = register(&s, "phone").await;
+    let web = WebClient::new(&s.base);
+    web.sign_in("contoso", "alice", PASSWORD).await;
+    let number = push_page(&web).await;
+    let id = pending(&phone).await[0].id.clone();
+    // Phone sign-in only (Passwordless mode): no push at the next sign-in, and an answer to the
+    // pending one is refused.
+    policy::change(
+        &s.state.deps,
+        &f.tenant,
+        &Actor::Operator("test".into()),
+        "test",
+        |mut p| {
+            p.authenticator.method.include_targets[0].authentication_mode =
+                Some(AuthenticationMode::Passwordless);
+            Ok(p)
+        },
+    )
+    .await
+    .unwrap();
+    refused_with(
+        answer(&phone, &id, Decision::Approve, Some(&number)).await,
+        "method_not_supported",
+    );
+    let other = WebClient::new(&s.base);
+    other.sign_in("contoso", "alice", PASSWORD).await;
+    let html = other.get("/contoso/login").await.text().await.unwrap();
+    assert!(html.contains("Enter code"), "{html}");
+    // Push mode again: pushes, but no more than five in ten minutes.
+    policy::change(
+        &s.state.deps,
+        &f.tenant,
+        &Actor::Operator("test".into()),
+        "test",
+        |mut p| {
+            p.authenticator.method.include_targets[0].authentication_mode =
+                Some(AuthenticationMode::Push);
+            Ok(p)
+        },
+    )
+    .await
+    .unwrap();
+    for _ in 0..4 {
+        again(&web).await;
+    }
+    let csrf = csrf_of(&web.get("/contoso/login").await.text().await.unwrap()).unwrap();
+    web.post_form("/contoso/login/push/again", &[("csrf", &csrf)])
+        .await;
+    let html = web.get("/contoso/login").await.text().await.unwrap();
+    assert!(html.contains("too many sign-in requests"), "{html}");
+    assert_eq!(
+        push_log(&s, &f).await.last().unwrap().1,
+        "push fatigue limit"
+    );
+    s.stop().await;
+}
