@@ -129,7 +129,7 @@ impl DeviceAccount {
             .map_err(|_| DeviceError::BadKey)
     }
 
-    fn sign(&self, payload: &str) -> Result<String, DeviceError> {
+    pub(crate) fn sign(&self, payload: &str) -> Result<String, DeviceError> {
         sign(&self.pair()?, payload)
     }
 

@@ -6,6 +6,7 @@
 //! `countersign-proto` types and never links the server's domain or storage code.
 
 pub mod account;
+pub mod channel;
 pub mod device;
 pub mod qr;
 pub mod uri;

@@ -60,6 +60,12 @@ enum Command {
         #[arg(long)]
         number: String,
     },
+    /// Stay connected to every registered server and show sign-in requests as they arrive.
+    Listen {
+        /// One JSON line per event (`request`, `withdrawn`), for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// Deny a sign-in request.
     Deny {
         request: String,
@@ -175,6 +181,77 @@ fn fetch_requests(vault: &Vault) -> anyhow::Result<Found> {
         }
     }
     Ok(found)
+}
+
+/// `listen`: one channel per account; requests are printed as they arrive (and withdrawn ones
+/// said so), until Ctrl-C or until no account may listen any more.
+fn listen(accounts: Vec<DeviceAccount>, json: bool) -> anyhow::Result<()> {
+    use countersign_authenticator::channel::{self, ChannelEvent};
+    if accounts.is_empty() {
+        bail!("no account is registered for sign-in requests; add one with an activation link");
+    }
+    // One TLS provider for the process (the WebSocket client's rustls).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut live = accounts.len();
+        for (i, a) in accounts.iter().enumerate() {
+            tokio::spawn(channel::run(a.clone(), i, tx.clone()));
+        }
+        drop(tx);
+        let mut out = std::io::stdout();
+        while let Some((i, event)) = rx.recv().await {
+            let a = &accounts[i];
+            let line = match (&event, json) {
+                (ChannelEvent::Request(r), true) => serde_json::json!({
+                    "type": "request", "server": a.server, "request": r,
+                })
+                .to_string(),
+                (ChannelEvent::Withdrawn(id), true) => serde_json::json!({
+                    "type": "withdrawn", "server": a.server, "id": id,
+                })
+                .to_string(),
+                (ChannelEvent::Request(r), false) => {
+                    let short: String = r.id.chars().take(10).collect();
+                    format!(
+                        "{}\n    approve: countersign-authenticator approve {short} --number <the number>\n    \
+                         deny:    countersign-authenticator deny {short} [--not-me]",
+                        describe(a, r)
+                    )
+                }
+                (ChannelEvent::Withdrawn(id), false) => {
+                    format!("{:.10}  answered, expired or replaced: no longer waiting", id)
+                }
+                (ChannelEvent::Ready, _) => {
+                    eprintln!("{}: listening", a.label());
+                    continue;
+                }
+                (ChannelEvent::Disconnected { reason, retry_in }, _) => {
+                    eprintln!(
+                        "{}: disconnected ({reason}); retrying in {:.1} s",
+                        a.label(),
+                        retry_in.as_secs_f32()
+                    );
+                    continue;
+                }
+                (ChannelEvent::Refused { message, .. }, _) => {
+                    eprintln!("{}: {message}", a.label());
+                    live -= 1;
+                    if live == 0 {
+                        return Err(anyhow::anyhow!("no account can receive requests"));
+                    }
+                    continue;
+                }
+            };
+            writeln!(out, "{line}")?;
+            out.flush()?;
+        }
+        Ok(())
+    })
 }
 
 /// The one pending request whose id is or starts with `prefix` (at least 6 characters).
@@ -351,6 +428,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             )?;
             println!("{}", result_text(result, &a));
         }
+        Command::Listen { json } => listen(vault.devices.clone(), json)?,
         Command::Deny { request, not_me } => {
             let (a, r) = one_request(&vault, &request)?;
             let decision = if not_me {

@@ -660,13 +660,16 @@ async fn known_device(
     Ok((device, user, policy.map(|p| p.policy).unwrap_or_default()))
 }
 
-/// A device proves its key over a challenge it was given (single use, 60 seconds): what the
-/// channel's `hello` and a fetch of pending requests start with. Returns the device and its user.
+/// A device proves its key over a challenge it was given: what the channel's `hello` and a fetch
+/// of pending requests start with. A challenge from [`challenge`] is taken from the store (single
+/// use, 60 seconds); one the channel issued on its own connection (`on_connection`) is single use
+/// by that connection and never stored. Returns the device and its user.
 pub async fn prove(
     deps: &Deps,
     tenant: &Tenant,
     p: &KeyProof<'_>,
     min_app_version: Option<&str>,
+    on_connection: bool,
 ) -> CoreResult<(Device, User)> {
     let (device, user, _) =
         known_device(deps, tenant, p.device_id, p.app_version, min_app_version).await?;
@@ -675,10 +678,11 @@ pub async fn prove(
         return Err(DeviceError::BadSignature.into());
     }
     let now = deps.now();
-    if !deps
-        .store
-        .take_device_challenge(&token_digest(p.challenge), &device.id, now)
-        .await?
+    if !on_connection
+        && !deps
+            .store
+            .take_device_challenge(&token_digest(p.challenge), &device.id, now)
+            .await?
     {
         return Err(DeviceError::BadSignature.into());
     }

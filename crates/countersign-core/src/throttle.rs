@@ -129,11 +129,6 @@ pub fn push_key(tenant_id: &str, upn: &str) -> String {
 pub fn account_locks(tenant_id: &str, upn: &str) -> [(&'static str, String, LockoutPolicy); 3] {
     [
         (
-            "push approvals",
-            push_key(tenant_id, upn),
-            LockoutPolicy::ACCOUNT,
-        ),
-        (
             "password",
             account_key(tenant_id, upn),
             LockoutPolicy::ACCOUNT,
@@ -141,6 +136,11 @@ pub fn account_locks(tenant_id: &str, upn: &str) -> [(&'static str, String, Lock
         (
             "verification codes",
             code_key(tenant_id, upn),
+            LockoutPolicy::ACCOUNT,
+        ),
+        (
+            "push approvals",
+            push_key(tenant_id, upn),
             LockoutPolicy::ACCOUNT,
         ),
     ]

@@ -124,6 +124,7 @@ pub async fn prove(
     state: &AppState,
     tenant: &Tenant,
     hello: &proto::Hello,
+    on_connection: bool,
 ) -> Result<(push::Device, User), AppError> {
     one_line(&[
         ("device_id", &hello.device_id),
@@ -137,7 +138,14 @@ pub async fn prove(
         signed: &signed,
         app_version: &hello.app_version,
     };
-    Ok(push::prove(&state.deps, tenant, &proof, min_version(state)).await?)
+    Ok(push::prove(
+        &state.deps,
+        tenant,
+        &proof,
+        min_version(state),
+        on_connection,
+    )
+    .await?)
 }
 
 /// A request as a device sees it: never the number.
@@ -167,7 +175,7 @@ pub async fn requests(
 ) -> Result<Json<proto::PendingRequests>, AppError> {
     let tenant = crate::http::tenant(&state, &name).await?;
     let hello: proto::Hello = body(&bytes)?;
-    let (_, user) = prove(&state, &tenant, &hello).await?;
+    let (_, user) = prove(&state, &tenant, &hello, false).await?;
     let pending = push::pending_for(&state.deps, &user).await?;
     Ok(Json(proto::PendingRequests {
         requests: pending.iter().map(|r| to_wire(&tenant, &user, r)).collect(),

@@ -3,6 +3,7 @@
 //! The binary (`countersign`) only reads configuration and calls these.
 
 pub mod device;
+mod device_channel;
 pub mod error;
 pub mod hasher;
 pub mod http;
@@ -140,6 +141,7 @@ pub fn router(state: AppState) -> Router {
         .route("/{tenant}/device/v1/register", post(device::register))
         .route("/{tenant}/device/v1/challenge", post(device::challenge))
         .route("/{tenant}/device/v1/requests", post(device::requests))
+        .route("/{tenant}/device/v1/channel", get(device_channel::channel))
         .route(
             "/{tenant}/device/v1/requests/{id}/answer",
             post(device::answer),

@@ -5,6 +5,7 @@
 //! key, a removed device, an old app, the policy's mode, the fatigue limit — each in the sign-in
 //! log.
 
+use countersign_authenticator::channel::{self, ChannelEvent};
 use countersign_authenticator::device::{self, DeviceAccount, DeviceError};
 use countersign_core::model::SignInResult;
 use countersign_core::policy::{self, Actor, AuthenticationMode};
@@ -514,4 +515,127 @@ async fn the_policy_decides_who_gets_pushes_and_fatigue_is_limited() {
         "push fatigue limit"
     );
     s.stop().await;
+}
+
+/// The next event of a channel, skipping nothing.
+async fn next_event(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<((), ChannelEvent)>,
+) -> ChannelEvent {
+    tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+        .await
+        .expect("an event within 10 s")
+        .expect("the channel runs")
+        .1
+}
+
+fn listen(phone: &DeviceAccount) -> tokio::sync::mpsc::UnboundedReceiver<((), ChannelEvent)> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(channel::run(phone.clone(), (), tx));
+    rx
+}
+
+#[tokio::test]
+async fn the_channel_delivers_requests_redelivers_after_a_reconnect_and_closes_on_shutdown() {
+    let s = TestServer::start().await;
+    let f = s.seed().await;
+    let (_, phone) = register(&s, "phone").await;
+    let mut rx = listen(&phone);
+    assert!(matches!(next_event(&mut rx).await, ChannelEvent::Ready));
+
+    // A sign-in's request arrives as it is sent.
+    let web = WebClient::new(&s.base);
+    web.sign_in("contoso", "alice", PASSWORD).await;
+    let number = push_page(&web).await;
+    let ChannelEvent::Request(req) = next_event(&mut rx).await else {
+        panic!("a request")
+    };
+    assert_eq!(req.account, "alice@contoso.com");
+
+    // The device was offline: a new connection gets the pending request again.
+    drop(rx);
+    let mut rx = listen(&phone);
+    assert!(matches!(next_event(&mut rx).await, ChannelEvent::Ready));
+    let ChannelEvent::Request(again) = next_event(&mut rx).await else {
+        panic!("the missed request, redelivered")
+    };
+    assert_eq!(again.id, req.id);
+
+    // Answered: the channel is told to hide it.
+    answer(&phone, &req.id, Decision::Approve, Some(&number))
+        .await
+        .unwrap();
+    let ChannelEvent::Withdrawn(id) = next_event(&mut rx).await else {
+        panic!("withdrawn")
+    };
+    assert_eq!(id, req.id);
+
+    // A removed device's channel is closed, with the reason.
+    let other = WebClient::new(&s.base);
+    other.sign_in("contoso", "alice", PASSWORD).await;
+    push_page(&other).await;
+    let ChannelEvent::Request(_) = next_event(&mut rx).await else {
+        panic!("a second request")
+    };
+    countersign_core::directory::remove_device(
+        &s.state.deps,
+        &f.tenant,
+        "alice@contoso.com",
+        &phone.device_id,
+    )
+    .await
+    .unwrap();
+    // (security info's removal tells this process's channels at once; the administrator's
+    // command runs in another process, and the channel reads the device again at its next ping)
+    s.state.push.publish(
+        &f.alice.id,
+        countersign_server::push_events::Event::DeviceRemoved {
+            device_id: phone.device_id.clone(),
+        },
+    );
+    loop {
+        match next_event(&mut rx).await {
+            ChannelEvent::Refused { code, .. } => {
+                assert_eq!(code, "device_unknown");
+                break;
+            }
+            ChannelEvent::Withdrawn(_) => continue,
+            other => panic!("{other:?}"),
+        }
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_closes_device_channels_and_waiting_pages_at_once() {
+    let s = TestServer::start().await;
+    s.seed().await;
+    let (_, phone) = register(&s, "phone").await;
+    let mut rx = listen(&phone);
+    assert!(matches!(next_event(&mut rx).await, ChannelEvent::Ready));
+    let web = WebClient::new(&s.base);
+    web.sign_in("contoso", "alice", PASSWORD).await;
+    push_page(&web).await;
+    let ChannelEvent::Request(_) = next_event(&mut rx).await else {
+        panic!("a request")
+    };
+    let waiting = {
+        let tab = web.clone();
+        tokio::spawn(async move { status(&tab).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // Well within the 25 s a status request may wait: shutdown doesn't wait for it.
+    tokio::time::timeout(std::time::Duration::from_secs(10), s.stop())
+        .await
+        .expect("the server stops at once");
+    assert_eq!(
+        waiting.await.unwrap(),
+        "pending",
+        "the page asks again later"
+    );
+    match next_event(&mut rx).await {
+        ChannelEvent::Disconnected { reason, .. } => {
+            assert_eq!(reason, "server restarting")
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -115,7 +115,7 @@ fn data_files_are_private_and_secrets_sealed_under_a_rotatable_key() {
         .iter()
         .map(|l| l["method"].as_str().unwrap())
         .collect();
-    assert_eq!(locks, ["password", "verification codes"]);
+    assert_eq!(locks, ["password", "verification codes", "push approvals"]);
     assert!(u["locks"]
         .as_array()
         .unwrap()
