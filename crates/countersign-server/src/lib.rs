@@ -118,6 +118,13 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        self.backend
+    }
+}
+
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(pages::home))

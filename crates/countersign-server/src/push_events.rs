@@ -4,14 +4,22 @@
 //! channels) or a request's id (the browser waiting on it) — so an event costs only its own
 //! subscribers, however many devices are connected. Events are hints: whoever wakes up reads the
 //! store, which alone says what happened.
+//!
+//! Several instances on one PostgreSQL database hear each other's events through the store's bus
+//! (LISTEN/NOTIFY, `attach`): a device connected to instance A gets the request created on B, and
+//! the approval answered on A wakes the browser waiting on B. Each instance delivers its own
+//! events at once and skips them when they come back from the bus.
 
 use crate::sync::lock;
+use countersign_store::bus::Bus;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, watch};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Event {
     /// A request was sent to the user (pushed, or waiting for the device to ask).
     Created { request_id: String },
@@ -29,16 +37,35 @@ pub struct PushEvents {
     subs: Arc<Mutex<Subscribers>>,
     next: Arc<AtomicU64>,
     closing: watch::Sender<bool>,
+    /// The bus to the other instances, once attached, and this instance's name on it.
+    bus: Arc<std::sync::OnceLock<Bus>>,
+    instance: Arc<str>,
 }
 
 impl Default for PushEvents {
     fn default() -> Self {
+        let mut id = [0u8; 12];
+        aws_lc_rs::rand::fill(&mut id).expect("the system's random generator");
         Self {
             subs: Arc::default(),
             next: Arc::default(),
             closing: watch::channel(false).0,
+            bus: Arc::default(),
+            instance: id
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+                .into(),
         }
     }
+}
+
+/// An event as it travels on the bus.
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    from: String,
+    topic: String,
+    event: Event,
 }
 
 /// A live subscription; dropping it unsubscribes.
@@ -93,13 +120,61 @@ impl PushEvents {
         }
     }
 
-    /// Delivers `event` to the subscribers of `topic` in this process.
+    /// Delivers `event` to the subscribers of `topic` in this process and, through the bus, in
+    /// the other instances.
     pub fn publish(&self, topic: &str, event: Event) {
+        if let Some(bus) = self.bus.get() {
+            let env = Envelope {
+                from: self.instance.to_string(),
+                topic: topic.to_string(),
+                event: event.clone(),
+            };
+            let payload = serde_json::to_string(&env).expect("events serialise");
+            let bus = bus.clone();
+            tokio::spawn(async move {
+                if let Err(e) = bus.notify(&payload).await {
+                    tracing::warn!(error = %e, "telling the other instances failed");
+                }
+            });
+        }
+        self.deliver(topic, event);
+    }
+
+    fn deliver(&self, topic: &str, event: Event) {
         if let Some(list) = lock(&self.subs).get(topic) {
             for (_, tx) in list {
                 let _ = tx.send(event.clone());
             }
         }
+    }
+
+    /// Joins the other instances on `bus`: listens from now on (until shutdown), and publishes
+    /// there too. Returns once listening, so nothing published after it is missed.
+    pub async fn attach(&self, bus: Bus) -> Result<(), countersign_core::StoreError> {
+        let mut listener = bus.listen().await?;
+        let _ = self.bus.set(bus);
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut closing = me.closing.subscribe();
+            loop {
+                let payload = tokio::select! {
+                    p = listener.recv() => p,
+                    _ = closing.wait_for(|c| *c) => return,
+                };
+                match payload {
+                    Ok(p) => match serde_json::from_str::<Envelope>(&p) {
+                        Ok(env) if *env.from != *me.instance => me.deliver(&env.topic, env.event),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "an unreadable event on the bus"),
+                    },
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the bus failed; listening again in 1 s");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+        Ok(())
     }
 
     /// How many subscriptions are open (for metrics and tests).

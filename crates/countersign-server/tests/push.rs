@@ -639,3 +639,45 @@ async fn shutdown_closes_device_channels_and_waiting_pages_at_once() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn two_instances_on_postgres_carry_requests_and_approvals_to_each_other() {
+    let Some(a) = TestServer::start_on(countersign_testkit::Db::Postgres).await else {
+        return;
+    };
+    a.seed().await;
+    let b = a.second_instance().await;
+    // The device registers with, and listens on, instance A.
+    let (_, phone) = register(&a, "phone").await;
+    let mut rx = listen(&phone);
+    assert!(matches!(next_event(&mut rx).await, ChannelEvent::Ready));
+    // The browser signs in on instance B.
+    let web = WebClient::new(&b.base);
+    assert_eq!(
+        web.sign_in("contoso", "alice", PASSWORD).await.status(),
+        303
+    );
+    let number = push_page(&web).await;
+    let ChannelEvent::Request(req) = next_event(&mut rx).await else {
+        panic!("B's request reaches the device on A")
+    };
+    let waiting = {
+        let tab = web.clone();
+        tokio::spawn(async move { status(&tab).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // The answer goes to A; the browser waiting on B wakes.
+    answer(&phone, &req.id, Decision::Approve, Some(&number))
+        .await
+        .unwrap();
+    let woke = tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+        .await
+        .expect("B's waiting page wakes well before its 25 s")
+        .unwrap();
+    assert_eq!(woke, "approved-pin");
+    let r = finish(&web).await;
+    assert_eq!(r.status(), 303);
+    assert!(location(&r).ends_with("/contoso/"));
+    b.stop().await;
+    a.stop().await;
+}

@@ -3,6 +3,7 @@
 //! implementation serves both through a small driver interface (`db`); schemas and migrations are
 //! per backend.
 
+pub mod bus;
 mod db;
 mod logwriter;
 mod migrate;
@@ -42,6 +43,8 @@ pub enum Backend {
 pub struct SqlStore {
     db: Db,
     backend: Backend,
+    /// The PostgreSQL schema, when one was given.
+    schema: Option<String>,
     log: logwriter::LogWriter,
     sealer: Arc<Sealer>,
 }
@@ -118,6 +121,7 @@ impl SqlStore {
         let mut store = Self {
             db,
             backend,
+            schema: schema.map(str::to_string),
             log,
             sealer: Arc::new(Sealer::ephemeral()),
         };
@@ -156,6 +160,19 @@ impl SqlStore {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The notification channel `topic` shared by the server instances of this PostgreSQL
+    /// schema; `None` on SQLite (one instance).
+    pub fn bus(&self, topic: &str) -> Option<bus::Bus> {
+        match &self.db {
+            Db::Postgres(pool) => Some(bus::Bus::new(
+                pool.clone(),
+                topic,
+                self.schema.as_deref().unwrap_or("public"),
+            )),
+            Db::Sqlite(_) => None,
+        }
     }
 
     /// Writes the queued sign-in log and closes the connections (checkpointing SQLite's WAL).

@@ -36,6 +36,8 @@ pub struct TestServer {
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     schema: Option<String>,
     _dir: Option<tempfile::TempDir>,
+    /// False for a second instance: the first one closes the store.
+    owns_store: bool,
 }
 
 /// The demo-like fixture every HTTP test starts from.
@@ -76,27 +78,40 @@ impl TestServer {
             }
         };
         let store = Arc::new(store);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let base = format!("http://127.0.0.1:{}", addr.port());
         let clock = Arc::new(ManualClock::new(SystemClock.now()));
-        let mut cfg = ServerConfig::new(&base);
-        tweak(&mut cfg);
         let backend = if schema.is_some() {
             "postgres"
         } else {
             "sqlite"
         };
+        Some(Self::serve(store, clock, backend, tweak, (schema, dir, true)).await)
+    }
+
+    async fn serve(
+        store: Arc<SqlStore>,
+        clock: Arc<ManualClock>,
+        backend: &'static str,
+        tweak: impl FnOnce(&mut ServerConfig),
+        (schema, dir, owns_store): (Option<String>, Option<tempfile::TempDir>, bool),
+    ) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let base = format!("http://127.0.0.1:{}", addr.port());
+        let mut cfg = ServerConfig::new(&base);
+        tweak(&mut cfg);
         let state = AppState::new(store.clone(), clock.clone() as Arc<dyn Clock>, cfg, backend)
             .await
             .expect("state");
+        if let Some(bus) = store.bus("push") {
+            state.push.attach(bus).await.expect("listening on the bus");
+        }
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(countersign_server::run(listener, state.clone(), async {
             let _ = rx.await;
         }));
-        Some(Self {
+        Self {
             base,
             state,
             clock,
@@ -105,7 +120,23 @@ impl TestServer {
             task: Some(task),
             schema,
             _dir: dir,
-        })
+            owns_store,
+        }
+    }
+
+    /// A second instance on the same database and schema (and clock), as a load balancer would
+    /// have behind it; stopping it leaves the schema to the first.
+    pub async fn second_instance(&self) -> Self {
+        let backend = self.state.backend();
+        let shared = (None, None, false);
+        Self::serve(
+            self.store.clone(),
+            self.clock.clone(),
+            backend,
+            |_| {},
+            shared,
+        )
+        .await
     }
 
     pub fn issuer(&self, tenant: &str) -> String {
@@ -165,6 +196,9 @@ impl TestServer {
         }
         if let Some(t) = self.task.take() {
             let _ = t.await;
+        }
+        if !self.owns_store {
+            return;
         }
         if let Some(s) = &self.schema {
             let _ = self.store.drop_schema(s).await;

@@ -103,6 +103,10 @@ pub async fn run(
     sc.settings.session_idle = cfg.session_idle_timeout_secs;
     sc.settings.session_absolute = cfg.session_absolute_timeout_secs;
     let state = AppState::new(store.clone(), Arc::new(SystemClock), sc, backend).await?;
+    // Instances sharing a PostgreSQL schema hear each other's push events.
+    if let Some(bus) = store.bus("push") {
+        state.push.attach(bus).await?;
+    }
     if args.demo {
         demo::seed(&state.deps, &public_url).await?;
     }
