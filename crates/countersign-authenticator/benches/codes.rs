@@ -6,7 +6,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 
 fn benches(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
-    let mut v = Vault::create(dir.path(), "2468").unwrap();
+    let mut v = Vault::create(dir.path(), "246810").unwrap();
     for i in 0..1000 {
         v.accounts.push(Account {
             id: format!("{i}"),
@@ -28,7 +28,7 @@ fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("vault");
     g.sample_size(20);
     g.bench_function("unlock_1000_accounts", |b| {
-        b.iter(|| Vault::open(dir.path(), "2468").unwrap())
+        b.iter(|| Vault::open(dir.path(), "246810").unwrap())
     });
     g.finish();
 }

@@ -24,7 +24,26 @@ const VAULT_FILE: &str = "vault.json";
 const ATTEMPTS_FILE: &str = "pin-attempts.json";
 /// Wrong PINs in a row before waits begin.
 pub const FREE_ATTEMPTS: u32 = 10;
-pub const MIN_PIN_LEN: usize = 4;
+/// The shortest PIN (digits only) the App Lock accepts.
+pub const MIN_PIN_DIGITS: usize = 6;
+/// The shortest passphrase (anything that is not only digits).
+pub const MIN_PASSPHRASE_LEN: usize = 8;
+/// Argon2id cost of a new vault: 128 MiB, 3 passes. One guess takes about 370 ms on the
+/// development machine (2 cores; at least 355 ms of 5 runs), so the weakest PIN allowed, six
+/// digits, takes about four days of one core to exhaust offline (README, "Security notes").
+const KDF_M_KIB: u32 = 128 * 1024;
+const KDF_T: u32 = 3;
+
+/// Whether `pin` is strong enough for the App Lock: at least six digits, or a passphrase of at
+/// least eight characters.
+pub fn pin_is_strong_enough(pin: &str) -> bool {
+    let n = pin.chars().count();
+    if pin.chars().all(|c| c.is_ascii_digit()) {
+        n >= MIN_PIN_DIGITS
+    } else {
+        n >= MIN_PASSPHRASE_LEN
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
@@ -38,7 +57,10 @@ pub enum VaultError {
     Wait(u64),
     #[error("the vault file is damaged or was tampered with; it was left untouched")]
     Tampered,
-    #[error("the PIN must have at least {MIN_PIN_LEN} characters")]
+    #[error(
+        "choose a PIN of at least {MIN_PIN_DIGITS} digits, or a passphrase of at least \
+         {MIN_PASSPHRASE_LEN} characters"
+    )]
     WeakPin,
     #[error("{0}")]
     Io(String),
@@ -148,7 +170,7 @@ impl Vault {
 
     /// Creates an empty vault locked by `pin`.
     pub fn create(home: &Path, pin: &str) -> Result<Vault, VaultError> {
-        if pin.chars().count() < MIN_PIN_LEN {
+        if !pin_is_strong_enough(pin) {
             return Err(VaultError::WeakPin);
         }
         if Self::exists(home) {
@@ -165,8 +187,8 @@ impl Vault {
         rand::rngs::OsRng.fill_bytes(&mut salt);
         let kdf = KdfParams {
             alg: "argon2id".into(),
-            m_kib: 19 * 1024,
-            t: 2,
+            m_kib: KDF_M_KIB,
+            t: KDF_T,
             p: 1,
             salt: STANDARD.encode(salt),
         };
@@ -302,12 +324,15 @@ impl Vault {
 
     /// Re-encrypts the vault under a new PIN (new salt, new key).
     pub fn change_pin(&mut self, new_pin: &str) -> Result<(), VaultError> {
-        if new_pin.chars().count() < MIN_PIN_LEN {
+        if !pin_is_strong_enough(new_pin) {
             return Err(VaultError::WeakPin);
         }
         let mut salt = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut salt);
         self.kdf.salt = STANDARD.encode(salt);
+        // A vault made by an older version gets today's cost with its new PIN.
+        self.kdf.m_kib = self.kdf.m_kib.max(KDF_M_KIB);
+        self.kdf.t = self.kdf.t.max(KDF_T);
         self.key = derive(new_pin, &self.kdf)?;
         self.save()
     }
@@ -358,10 +383,10 @@ mod tests {
         let home = dir.path().join("home");
         std::fs::create_dir(&home).unwrap();
         fs::set_permissions(&home, fs::Permissions::from_mode(0o755)).unwrap();
-        let mut v = Vault::create(&home, "2468").unwrap();
+        let mut v = Vault::create(&home, "246810").unwrap();
         v.accounts.push(acct("octocat"));
         v.save().unwrap();
-        let _ = Vault::open(&home, "1357"); // a wrong PIN writes the attempts file
+        let _ = Vault::open(&home, "135799"); // a wrong PIN writes the attempts file
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&home), 0o700);
         let files: Vec<_> = fs::read_dir(&home)
@@ -377,7 +402,7 @@ mod tests {
     #[test]
     fn roundtrip_and_wrong_pin() {
         let dir = tempfile::tempdir().unwrap();
-        let mut v = Vault::create(dir.path(), "2468").unwrap();
+        let mut v = Vault::create(dir.path(), "246810").unwrap();
         v.accounts.push(acct("octocat"));
         v.save().unwrap();
         let raw = fs::read_to_string(dir.path().join(VAULT_FILE)).unwrap();
@@ -386,7 +411,7 @@ mod tests {
             "encrypted at rest"
         );
         assert!(matches!(
-            Vault::open(dir.path(), "1357"),
+            Vault::open(dir.path(), "135799"),
             Err(VaultError::WrongPin)
         ));
         assert_eq!(
@@ -394,10 +419,10 @@ mod tests {
             raw,
             "untouched"
         );
-        let v = Vault::open(dir.path(), "2468").unwrap();
+        let v = Vault::open(dir.path(), "246810").unwrap();
         assert_eq!(v.accounts, vec![acct("octocat")]);
         assert!(matches!(
-            Vault::create(dir.path(), "2468"),
+            Vault::create(dir.path(), "246810"),
             Err(VaultError::Exists(_))
         ));
         assert!(matches!(
@@ -409,7 +434,7 @@ mod tests {
     #[test]
     fn tampering_is_detected_and_nothing_is_lost() {
         let dir = tempfile::tempdir().unwrap();
-        let mut v = Vault::create(dir.path(), "2468").unwrap();
+        let mut v = Vault::create(dir.path(), "246810").unwrap();
         v.accounts.push(acct("octocat"));
         v.save().unwrap();
         let path = dir.path().join(VAULT_FILE);
@@ -422,26 +447,26 @@ mod tests {
         ct[3] ^= 1;
         file["ciphertext"] = STANDARD.encode(ct).into();
         fs::write(&path, serde_json::to_vec(&file).unwrap()).unwrap();
-        assert!(Vault::open(dir.path(), "2468").is_err());
+        assert!(Vault::open(dir.path(), "246810").is_err());
         // weakening the KDF in the header is caught too
         let mut file: serde_json::Value = serde_json::from_slice(&good).unwrap();
         file["kdf"]["t"] = 1.into();
         fs::write(&path, serde_json::to_vec(&file).unwrap()).unwrap();
-        assert!(Vault::open(dir.path(), "2468").is_err());
+        assert!(Vault::open(dir.path(), "246810").is_err());
         fs::write(&path, b"{not json").unwrap();
         assert!(matches!(
-            Vault::open(dir.path(), "2468"),
+            Vault::open(dir.path(), "246810"),
             Err(VaultError::Tampered)
         ));
         fs::write(&path, &good).unwrap();
         fs::remove_file(dir.path().join(ATTEMPTS_FILE)).ok();
-        assert_eq!(Vault::open(dir.path(), "2468").unwrap().accounts.len(), 1);
+        assert_eq!(Vault::open(dir.path(), "246810").unwrap().accounts.len(), 1);
     }
 
     #[test]
     fn ten_wrong_pins_then_growing_waits() {
         let dir = tempfile::tempdir().unwrap();
-        Vault::create(dir.path(), "2468").unwrap();
+        Vault::create(dir.path(), "246810").unwrap();
         for _ in 0..FREE_ATTEMPTS {
             assert!(matches!(
                 Vault::open(dir.path(), "0000"),
@@ -449,7 +474,7 @@ mod tests {
             ));
         }
         // even the right PIN must wait now
-        match Vault::open(dir.path(), "2468") {
+        match Vault::open(dir.path(), "246810") {
             Err(VaultError::Wait(s)) => assert!((1..=30).contains(&s), "{s}"),
             other => panic!("expected a wait, got {:?}", other.err()),
         }
@@ -473,7 +498,7 @@ mod tests {
             &serde_json::to_vec(&a).unwrap(),
         )
         .unwrap();
-        assert!(Vault::open(dir.path(), "2468").is_ok());
+        assert!(Vault::open(dir.path(), "246810").is_ok());
         assert_eq!(
             Vault::wait_before_next_try(dir.path()),
             0,
@@ -482,11 +507,26 @@ mod tests {
     }
 
     #[test]
+    fn the_app_lock_needs_six_digits_or_a_passphrase() {
+        for weak in ["", "2468", "24681", "abc", "correct"] {
+            assert!(!pin_is_strong_enough(weak), "{weak}");
+        }
+        for ok in ["246810", "0000000", "correct horse", "pässwört"] {
+            assert!(pin_is_strong_enough(ok), "{ok}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            Vault::create(dir.path(), "2468"),
+            Err(VaultError::WeakPin)
+        ));
+    }
+
+    #[test]
     fn change_pin() {
         let dir = tempfile::tempdir().unwrap();
-        let mut v = Vault::create(dir.path(), "2468").unwrap();
-        v.change_pin("97531").unwrap();
-        assert!(Vault::open(dir.path(), "2468").is_err());
-        assert!(Vault::open(dir.path(), "97531").is_ok());
+        let mut v = Vault::create(dir.path(), "246810").unwrap();
+        v.change_pin("975310").unwrap();
+        assert!(Vault::open(dir.path(), "246810").is_err());
+        assert!(Vault::open(dir.path(), "975310").is_ok());
     }
 }

@@ -51,7 +51,7 @@ fn oathtool(args: &[&str]) -> Option<String> {
 }
 
 fn codes_json(home: &Path) -> (serde_json::Value, u64) {
-    let (ok, out, err) = auth(home, "2468\n", &["codes", "--json"]);
+    let (ok, out, err) = auth(home, "246810\n", &["codes", "--json"]);
     assert!(ok, "{err}");
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -64,10 +64,10 @@ fn codes_json(home: &Path) -> (serde_json::Value, u64) {
 fn codes_match_oathtool_for_totp_and_hotp() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path();
-    assert!(auth(home, "2468\n", &["init"]).0);
+    assert!(auth(home, "246810\n", &["init"]).0);
     let (ok, out, err) = auth(
         home,
-        "2468\n",
+        "246810\n",
         &[
             "add",
             &format!("otpauth://totp/GitHub:octocat?secret={SECRET}&issuer=GitHub"),
@@ -118,12 +118,12 @@ fn codes_match_oathtool_for_totp_and_hotp() {
         oathtool(&["--hotp", "-c", "5", "-b", SECRET]).unwrap()
     );
     assert!(codes[2]["seconds_left"].is_null());
-    let (_, next, _) = auth(home, "2468\n", &["next", "Legacy"]);
+    let (_, next, _) = auth(home, "246810\n", &["next", "Legacy"]);
     assert_eq!(
         next.trim(),
         oathtool(&["--hotp", "-c", "5", "-b", SECRET]).unwrap()
     );
-    let (_, next, _) = auth(home, "2468\n", &["next", "Legacy"]);
+    let (_, next, _) = auth(home, "246810\n", &["next", "Legacy"]);
     assert_eq!(
         next.trim(),
         oathtool(&["--hotp", "-c", "6", "-b", SECRET]).unwrap()
@@ -134,7 +134,7 @@ fn codes_match_oathtool_for_totp_and_hotp() {
 fn accounts_from_a_qr_image_and_a_google_export() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("vault");
-    assert!(auth(&home, "2468\n", &["init"]).0);
+    assert!(auth(&home, "246810\n", &["init"]).0);
     let png = dir.path().join("qr.png");
     let uri = format!("otpauth://totp/Contoso:alice%40contoso.com?secret={SECRET}&issuer=Contoso");
     qrcode::QrCode::new(uri.as_bytes())
@@ -143,19 +143,19 @@ fn accounts_from_a_qr_image_and_a_google_export() {
         .build()
         .save(&png)
         .unwrap();
-    let (ok, out, err) = auth(&home, "2468\n", &["add", "--qr", png.to_str().unwrap()]);
+    let (ok, out, err) = auth(&home, "246810\n", &["add", "--qr", png.to_str().unwrap()]);
     assert!(ok, "{err}");
     assert!(out.contains("Added Contoso (alice@contoso.com)"), "{out}");
-    let (ok, out, err) = auth(&home, "2468\n", &["add", MIGRATION]);
+    let (ok, out, err) = auth(&home, "246810\n", &["add", MIGRATION]);
     assert!(ok, "{err}");
     assert!(out.contains("Google (alice@gmail.com)") && out.contains("Example (bob@example.com)"));
-    let (_, list, _) = auth(&home, "2468\n", &["list", "--json"]);
+    let (_, list, _) = auth(&home, "246810\n", &["list", "--json"]);
     let list: serde_json::Value = serde_json::from_str(&list).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 3);
     assert_eq!(list[2]["kind"]["counter"], 3);
-    assert!(auth(&home, "2468\n", &["rename", "Google", "work"]).0);
-    assert!(auth(&home, "2468\n", &["remove", "Example"]).0);
-    let (_, out, _) = auth(&home, "2468\n", &["codes"]);
+    assert!(auth(&home, "246810\n", &["rename", "Google", "work"]).0);
+    assert!(auth(&home, "246810\n", &["remove", "Example"]).0);
+    let (_, out, _) = auth(&home, "246810\n", &["codes"]);
     assert!(
         out.contains("Google (work)") && !out.contains("Example"),
         "{out}"
@@ -165,7 +165,7 @@ fn accounts_from_a_qr_image_and_a_google_export() {
     image::GrayImage::from_pixel(50, 50, image::Luma([255]))
         .save(&blank)
         .unwrap();
-    let (ok, _, err) = auth(&home, "2468\n", &["add", "--qr", blank.to_str().unwrap()]);
+    let (ok, _, err) = auth(&home, "246810\n", &["add", "--qr", blank.to_str().unwrap()]);
     assert!(!ok && err.contains("no QR code was found"), "{err}");
 }
 
@@ -173,19 +173,21 @@ fn accounts_from_a_qr_image_and_a_google_export() {
 fn wrong_pin_and_damaged_vault_are_refused_and_nothing_is_lost() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path();
-    assert!(!auth(home, "2468\n", &["codes"]).0, "no vault yet");
-    let (ok, _, err) = auth(home, "12\n", &["init"]);
-    assert!(!ok && err.contains("at least 4"), "{err}");
-    assert!(auth(home, "2468\n", &["init"]).0);
+    assert!(!auth(home, "246810\n", &["codes"]).0, "no vault yet");
+    for weak in ["12\n", "24681\n", "short\n"] {
+        let (ok, _, err) = auth(home, weak, &["init"]);
+        assert!(!ok && err.contains("at least 6 digits"), "{err}");
+    }
+    assert!(auth(home, "246810\n", &["init"]).0);
     assert!(
         auth(
             home,
-            "2468\n",
+            "246810\n",
             &["add", &format!("otpauth://totp/A:b?secret={SECRET}")]
         )
         .0
     );
-    let (ok, _, err) = auth(home, "1111\n", &["codes"]);
+    let (ok, _, err) = auth(home, "111111\n", &["codes"]);
     assert!(!ok && err.contains("wrong PIN"), "{err}");
     let vault = home.join("vault.json");
     let good = std::fs::read(&vault).unwrap();
@@ -193,7 +195,7 @@ fn wrong_pin_and_damaged_vault_are_refused_and_nothing_is_lost() {
     let i = bad.len() / 2;
     bad[i] = if bad[i] == b'A' { b'B' } else { b'A' };
     std::fs::write(&vault, &bad).unwrap();
-    let (ok, _, err) = auth(home, "2468\n", &["codes"]);
+    let (ok, _, err) = auth(home, "246810\n", &["codes"]);
     assert!(!ok, "a damaged vault must not open");
     assert!(
         err.contains("modified") || err.contains("tampered"),
@@ -201,11 +203,11 @@ fn wrong_pin_and_damaged_vault_are_refused_and_nothing_is_lost() {
     );
     assert_eq!(std::fs::read(&vault).unwrap(), bad, "left as it was");
     std::fs::write(&vault, &good).unwrap();
-    let (ok, out, err) = auth(home, "2468\n", &["codes"]);
+    let (ok, out, err) = auth(home, "246810\n", &["codes"]);
     assert!(ok && out.contains("A (b)"), "{out}{err}");
-    assert!(auth(home, "2468\n97531\n", &["change-pin"]).0);
-    assert!(!auth(home, "2468\n", &["codes"]).0);
-    assert!(auth(home, "97531\n", &["codes"]).0);
-    let (ok, _, err) = auth(home, "97531\n", &["add", "https://example.com"]);
+    assert!(auth(home, "246810\n975310\n", &["change-pin"]).0);
+    assert!(!auth(home, "246810\n", &["codes"]).0);
+    assert!(auth(home, "975310\n", &["codes"]).0);
+    let (ok, _, err) = auth(home, "975310\n", &["add", "https://example.com"]);
     assert!(!ok && err.contains("not an otpauth"), "{err}");
 }
