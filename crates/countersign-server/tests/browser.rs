@@ -293,3 +293,111 @@ async fn an_app_that_requires_mfa_has_a_password_only_user_register_an_authentic
     browser.close().await;
     s.stop().await;
 }
+
+/// The whole push approval as a person does it, in Chromium with the real
+/// `countersign-authenticator` binary as a separate process: the activation link from security
+/// info registers the terminal; at the next sign-in the page shows the number; the
+/// authenticator approves with that number (and the App Lock PIN); the waiting page continues
+/// by itself, and the application (a standard OIDC client library) gets an ID token whose `amr`
+/// says multifactor. (Multi-threaded: the server answers the authenticator while the test waits
+/// for the process.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_approval_from_the_terminal_authenticator_signs_the_browser_in() {
+    use countersign_testkit::process::{authenticator, authenticator_bin};
+    let Some(bin) = authenticator_bin() else {
+        return;
+    };
+    let Some(browser) = Browser::launch().await else {
+        return;
+    };
+    let s = TestServer::start().await;
+    s.seed().await;
+    let (listener, rp_base) = RelyingParty::bind().await;
+    let t = directory::tenant(&s.state.deps, "contoso").await.unwrap();
+    let (c, secret) = directory::create_client(
+        &s.state.deps,
+        &t,
+        NewClient {
+            require_mfa: false,
+            name: "Demo app",
+            redirect_uris: &[format!("{rp_base}/callback")],
+            post_logout_redirect_uris: &[],
+            confidential: true,
+            id_token_alg: SigningAlg::RS256,
+            client_id: None,
+        },
+    )
+    .await
+    .unwrap();
+    let rp = RelyingParty::start(listener, &s.issuer("contoso"), &c.id, secret.as_deref())
+        .await
+        .unwrap();
+
+    // Register the terminal from security info.
+    browser.goto(&format!("{}/contoso/login", s.base)).await;
+    browser.fill("Email or username", "alice").await;
+    browser.click("Next").await;
+    browser.fill("Password", PASSWORD).await;
+    browser.click("Sign in").await;
+    browser.wait_text("h1", "My account").await;
+    browser
+        .goto(&format!("{}/contoso/security-info", s.base))
+        .await;
+    browser.click("Add sign-in method").await;
+    browser
+        .wait_text("h1", "Set up your account in the app")
+        .await;
+    // The QR code, as a phone's camera would read it.
+    let link = browser.read_qr("#qr-code").await;
+    assert!(link.starts_with("countersign://activate?server="), "{link}");
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let pin = "246810\n";
+    assert!(authenticator(&bin, home, pin, &["init"]).0);
+    let (ok, out, err) = authenticator(&bin, home, pin, &["add", &link, "--name", "CI terminal"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("Added alice@contoso.com (contoso) for sign-in requests and codes"),
+        "{out}"
+    );
+    browser.follow("Next").await;
+    browser.wait_text("h1", "Security info").await;
+    assert_eq!(
+        browser.text("tbody tr:nth-child(2) td").await,
+        "Authenticator app — Notification and code"
+    );
+    browser.goto(&format!("{}/contoso/", s.base)).await;
+    browser.click("Sign out").await;
+    browser
+        .wait_text("h1", "You signed out of your account")
+        .await;
+
+    // Sign in to the application: the password, then the number.
+    browser.goto(&format!("{}/login", rp.base)).await;
+    browser.fill("Email or username", "alice@contoso.com").await;
+    browser.click("Next").await;
+    browser.fill("Password", PASSWORD).await;
+    browser.click("Sign in").await;
+    browser.wait_text("h1", "Approve sign-in request").await;
+    let number = browser.text("#push-number").await;
+    let (ok, out, err) = authenticator(&bin, home, pin, &["requests", "--json"]);
+    assert!(ok, "{err}");
+    let requests: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let id = requests[0]["request"]["id"].as_str().unwrap().to_string();
+    assert_eq!(requests[0]["request"]["application"], "Demo app");
+    let (ok, out, err) = authenticator(
+        &bin,
+        home,
+        pin,
+        &["approve", &id[..10], "--number", &number],
+    );
+    assert!(ok, "{err}");
+    assert!(out.starts_with("Approved"), "{out}");
+    // No reload: the page's script sees the approval and continues to the application.
+    let who = browser.text("#who").await;
+    assert_eq!(who, "Signed in as Alice Smith");
+    let amr = rp.signed_in().last().unwrap().amr.clone();
+    assert_eq!(amr, ["pwd", "swk", "pin", "mfa"]);
+    browser.close().await;
+    s.stop().await;
+}

@@ -73,3 +73,52 @@ impl Server {
         self.child.wait().unwrap();
     }
 }
+
+/// The `countersign-authenticator` binary of this build (beside the test executable: `cargo test
+/// --workspace` builds it for its own package's tests); `None` (skipped) when it was not built,
+/// a failure under `COUNTERSIGN_REQUIRE_ALL=1`.
+pub fn authenticator_bin() -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    // target/<profile>/deps/<test> → target/<profile>/countersign-authenticator
+    let bin = exe.parent()?.parent()?.join("countersign-authenticator");
+    if bin.exists() {
+        return Some(bin);
+    }
+    crate::skip(
+        "authenticator binary",
+        "not built (cargo build -p countersign-authenticator, or run the whole workspace)",
+    )
+}
+
+/// Runs the authenticator binary with the vault in `home`, `stdin` for its PIN lines; its
+/// success, standard output and standard error.
+pub fn authenticator(
+    bin: &Path,
+    home: &Path,
+    stdin: &str,
+    args: &[&str],
+) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(bin)
+        .arg("--home")
+        .arg(home)
+        .arg("--pin-stdin")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the authenticator starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("PIN written");
+    let out = child.wait_with_output().expect("the authenticator ends");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
