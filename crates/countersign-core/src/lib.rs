@@ -15,6 +15,7 @@ pub mod password;
 pub mod policy;
 pub mod push;
 pub mod random;
+pub mod risk;
 pub mod secret;
 pub mod session;
 pub mod signin;

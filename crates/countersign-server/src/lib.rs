@@ -5,6 +5,7 @@
 pub mod device;
 mod device_channel;
 pub mod error;
+pub mod geo;
 pub mod hasher;
 pub mod http;
 pub mod keys;
@@ -39,6 +40,11 @@ pub struct ServerConfig {
     /// Authenticator apps older than this version are refused (device protocol,
     /// `app_version_unsupported`), with a message to update.
     pub min_app_version: Option<String>,
+    /// A MaxMind-format GeoIP database: sign-in requests show the city and country.
+    pub geoip_db: Option<std::path::PathBuf>,
+    /// Sign-ins from these networks (CIDR) are flagged: their push request is not pushed, the
+    /// person opens the app and refreshes.
+    pub risky_networks: Vec<String>,
     pub settings: Settings,
 }
 
@@ -51,6 +57,8 @@ impl ServerConfig {
                 .map(|n| n.get())
                 .unwrap_or(2),
             min_app_version: None,
+            geoip_db: None,
+            risky_networks: Vec::new(),
             settings: Settings::default(),
         }
     }
@@ -76,6 +84,10 @@ pub struct AppState {
     pub hasher: hasher::BoundedHasher,
     /// Push approvals' events in this process (requests sent and settled, devices removed).
     pub push: push_events::PushEvents,
+    /// The GeoIP database, when configured.
+    pub geo: Option<Arc<geo::Geo>>,
+    /// The risk rules every push request is checked against.
+    pub risk: Arc<Vec<Box<dyn countersign_core::risk::RiskRule>>>,
     tenants: tenants::TenantCache,
     backend: &'static str,
 }
@@ -101,6 +113,13 @@ impl AppState {
             hasher: Arc::new(hasher.clone()),
             settings: config.settings,
         };
+        let geo = match &config.geoip_db {
+            Some(p) => Some(Arc::new(geo::Geo::open(p)?)),
+            None => None,
+        };
+        let ranges = countersign_core::risk::AddressRanges::parse(&config.risky_networks)
+            .map_err(|e| anyhow::anyhow!("risky_networks: {e}"))?;
+        let risk: Vec<Box<dyn countersign_core::risk::RiskRule>> = vec![Box::new(ranges)];
         let keys = keys::KeyRing::load(deps.store.as_ref(), deps.now()).await?;
         // One verification now, so that refused attempts can wait as long as checked ones from
         // the first request on (see `hasher`).
@@ -111,6 +130,8 @@ impl AppState {
             metrics: Arc::new(metrics),
             hasher,
             push: push_events::PushEvents::default(),
+            geo,
+            risk: Arc::new(risk),
             config: Arc::new(config),
             tenants: tenants::TenantCache::default(),
             backend,

@@ -681,3 +681,46 @@ async fn two_instances_on_postgres_carry_requests_and_approvals_to_each_other() 
     b.stop().await;
     a.stop().await;
 }
+
+#[tokio::test]
+async fn geoip_names_the_place_and_a_flagged_sign_in_is_not_pushed() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = countersign_testkit::geoip_test_db(dir.path()) else {
+        return;
+    };
+    let s = TestServer::start_with(countersign_testkit::Db::Sqlite, |c| {
+        c.geoip_db = Some(db);
+        c.risky_networks = vec!["127.0.0.0/8".into()];
+    })
+    .await
+    .unwrap();
+    s.seed().await;
+    let (_, phone) = register(&s, "phone").await;
+    let mut rx = listen(&phone);
+    assert!(matches!(next_event(&mut rx).await, ChannelEvent::Ready));
+    let web = WebClient::new(&s.base);
+    web.sign_in("contoso", "alice", PASSWORD).await;
+    let html = web.get("/contoso/login").await.text().await.unwrap();
+    assert!(
+        html.contains("We didn&#39;t send a notification")
+            || html.contains("We didn't send a notification"),
+        "{html}"
+    );
+    // Not pushed: the channel stays quiet; the app's refresh finds it.
+    let quiet = tokio::time::timeout(std::time::Duration::from_millis(500), rx.recv()).await;
+    assert!(quiet.is_err(), "{quiet:?}");
+    let requests = pending(&phone).await;
+    assert_eq!(requests.len(), 1);
+    assert!(!requests[0].pushed);
+    let place = requests[0].location.as_ref().unwrap();
+    assert_eq!(
+        (place.city.as_deref(), place.country.as_deref()),
+        (Some("Sydney"), Some("Australia"))
+    );
+    let wire = serde_json::to_string(&requests[0]).unwrap();
+    assert!(
+        !wire.contains("151.2") && !wire.contains("latitude"),
+        "{wire}"
+    );
+    s.stop().await;
+}

@@ -517,3 +517,35 @@ pub fn pyotp_code(uri: &str, at: i64) -> Option<String> {
         Err(_) => skip("pyotp interoperability", "python3 is not installed"),
     }
 }
+
+/// Writes a small MaxMind-format GeoIP database with Python's `mmdb-writer` (a third-party
+/// writer of the format): 127.0.0.0/8 is Sydney, Australia (with coordinates, which must never
+/// be shown). `None` (skipped) when python3 or mmdb-writer is missing.
+pub fn geoip_test_db(dir: &std::path::Path) -> Option<std::path::PathBuf> {
+    let path = dir.join("test-city.mmdb");
+    let script = format!(
+        "from mmdb_writer import MMDBWriter\n\
+         from netaddr import IPSet\n\
+         w = MMDBWriter(ip_version=6, database_type='GeoIP2-City', languages=['en'], \
+         description='Countersign test', ipv4_compatible=True)\n\
+         w.insert_network(IPSet(['127.0.0.0/8']), {{'city': {{'names': {{'en': 'Sydney'}}}}, \
+         'country': {{'iso_code': 'AU', 'names': {{'en': 'Australia'}}}}, \
+         'location': {{'latitude': -33.87, 'longitude': 151.21}}}})\n\
+         w.to_db_file({:?})\n",
+        path.display().to_string()
+    );
+    match std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+    {
+        Ok(o) if o.status.success() => Some(path),
+        Ok(o) => skip(
+            "GeoIP test database",
+            &format!(
+                "mmdb-writer failed (python3 -m pip install mmdb-writer): {}",
+                String::from_utf8_lossy(&o.stderr)
+            ),
+        ),
+        Err(e) => skip("GeoIP test database", &format!("python3: {e}")),
+    }
+}

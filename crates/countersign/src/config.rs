@@ -37,6 +37,10 @@ pub struct Config {
     pub max_concurrent_hashes: Option<usize>,
     /// Authenticator apps older than this version (`1.4.0`) are refused, told to update.
     pub min_app_version: Option<String>,
+    /// A MaxMind-format GeoIP database (GeoLite2-City): sign-in requests show city and country.
+    pub geoip_db: Option<PathBuf>,
+    /// Networks (CIDR) whose sign-ins are flagged: their push request is not pushed.
+    pub risky_networks: Vec<String>,
     pub session_idle_timeout_secs: i64,
     pub session_absolute_timeout_secs: i64,
     /// `text` or `json`.
@@ -62,6 +66,8 @@ impl Default for Config {
             metrics_listen: None,
             max_concurrent_hashes: None,
             min_app_version: None,
+            geoip_db: None,
+            risky_networks: Vec::new(),
             session_idle_timeout_secs: s.session_idle,
             session_absolute_timeout_secs: s.session_absolute,
             log_format: "text".into(),
@@ -84,6 +90,8 @@ const KEYS: &[&str] = &[
     "metrics_listen",
     "max_concurrent_hashes",
     "min_app_version",
+    "geoip_db",
+    "risky_networks",
     "session_idle_timeout_secs",
     "session_absolute_timeout_secs",
     "log_format",
@@ -206,6 +214,10 @@ impl Config {
         }
         if self.max_concurrent_hashes == Some(0) {
             bail!("max_concurrent_hashes must be at least 1");
+        }
+        for n in &self.risky_networks {
+            countersign_core::risk::Network::parse(n)
+                .map_err(|e| anyhow::anyhow!("risky_networks: {e}"))?;
         }
         if let Some(v) = &self.min_app_version {
             if !countersign_core::push::version_at_least(v, "0") {

@@ -100,6 +100,8 @@ pub async fn run(
         sc.max_concurrent_hashes = n;
     }
     sc.min_app_version = cfg.min_app_version.clone();
+    sc.geoip_db = cfg.geoip_db.clone();
+    sc.risky_networks = cfg.risky_networks.clone();
     sc.settings.session_idle = cfg.session_idle_timeout_secs;
     sc.settings.session_absolute = cfg.session_absolute_timeout_secs;
     let state = AppState::new(store.clone(), Arc::new(SystemClock), sc, backend).await?;

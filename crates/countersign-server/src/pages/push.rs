@@ -68,6 +68,18 @@ pub async fn arrive(
         client_id: client_id.as_deref(),
         client_addr: client_addr.as_deref(),
     };
+    let (city, country) = match (&state.geo, &client_addr) {
+        (Some(geo), Some(a)) => geo.locate(a),
+        _ => (None, None),
+    };
+    let context = countersign_core::risk::SignInContext {
+        client_addr: client_addr.as_deref(),
+        upn: &user.upn,
+    };
+    let flag = countersign_core::risk::assess(&state.risk, &context);
+    if let Some(why) = &flag {
+        tracing::info!(user = %user.id, reason = %why, "sign-in flagged: request not pushed");
+    }
     let sent = push::send(
         &state.deps,
         push::Send {
@@ -79,9 +91,10 @@ pub async fn arrive(
             application: application.as_deref(),
             place: Place {
                 client_addr: client_addr.clone(),
-                ..Place::default()
+                city,
+                country,
             },
-            flagged: false,
+            flagged: flag.is_some(),
         },
     )
     .await?;
