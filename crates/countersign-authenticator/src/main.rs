@@ -110,29 +110,26 @@ fn home(cli: &Cli) -> anyhow::Result<PathBuf> {
     Ok(PathBuf::from(base).join(".countersign-authenticator"))
 }
 
+/// Where PINs come from: the terminal, or one line of standard input each (`--pin-stdin`), read
+/// only when needed — `listen` goes on reading its commands from the lines after the PIN.
 struct Pins {
     stdin: bool,
-    lines: Vec<Zeroizing<String>>,
 }
 
 impl Pins {
     fn new(stdin: bool) -> anyhow::Result<Self> {
-        let mut lines = Vec::new();
-        if stdin {
-            for line in std::io::stdin().lock().lines() {
-                lines.push(Zeroizing::new(line?.trim_end_matches('\r').to_string()));
-            }
-            lines.reverse();
-        }
-        Ok(Self { stdin, lines })
+        Ok(Self { stdin })
     }
 
     fn next(&mut self, prompt: &str) -> anyhow::Result<Zeroizing<String>> {
         if self.stdin {
-            return self
-                .lines
-                .pop()
-                .context("standard input has no more PIN lines");
+            let mut line = Zeroizing::new(String::new());
+            if std::io::stdin().lock().read_line(&mut line)? == 0 {
+                bail!("standard input has no more PIN lines");
+            }
+            return Ok(Zeroizing::new(
+                line.trim_end_matches(['\r', '\n']).to_string(),
+            ));
         }
         if !std::io::stdin().is_terminal() {
             bail!("no terminal to ask for the PIN; use --pin-stdin");
@@ -183,8 +180,35 @@ fn fetch_requests(vault: &Vault) -> anyhow::Result<Found> {
     Ok(found)
 }
 
+/// What a line typed during `listen` does to the request shown last.
+#[derive(Debug, PartialEq, Eq)]
+enum Typed {
+    Approve(String),
+    Deny,
+    NotMe,
+    CantSee,
+}
+
+fn typed(line: &str) -> Option<Typed> {
+    let t = line.trim();
+    match t {
+        "d" | "deny" => Some(Typed::Deny),
+        "n" | "not-me" => Some(Typed::NotMe),
+        "?" => Some(Typed::CantSee),
+        _ if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) => {
+            Some(Typed::Approve(t.to_string()))
+        }
+        _ => None,
+    }
+}
+
+const LISTEN_HELP: &str =
+    "    type the number shown on the sign-in page and Enter to approve; d to deny; n for \
+                           \"It's not me\"; ? if you can't see the number";
+
 /// `listen`: one channel per account; requests are printed as they arrive (and withdrawn ones
-/// said so), until Ctrl-C or until no account may listen any more.
+/// said so), until Ctrl-C or until no account may listen any more. Lines typed meanwhile answer
+/// the request shown last (the App Lock was unlocked to start listening, so approvals carry it).
 fn listen(accounts: Vec<DeviceAccount>, json: bool) -> anyhow::Result<()> {
     use countersign_authenticator::channel::{self, ChannelEvent};
     if accounts.is_empty() {
@@ -196,15 +220,90 @@ fn listen(accounts: Vec<DeviceAccount>, json: bool) -> anyhow::Result<()> {
         .worker_threads(1)
         .enable_all()
         .build()?;
+    // Typed lines, read on a thread of their own (reading standard input blocks).
+    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
     rt.block_on(async move {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let mut live = accounts.len();
         for (i, a) in accounts.iter().enumerate() {
             tokio::spawn(channel::run(a.clone(), i, tx.clone()));
         }
+        let redisplay = tx.clone();
         drop(tx);
         let mut out = std::io::stdout();
-        while let Some((i, event)) = rx.recv().await {
+        // The requests shown and not withdrawn, newest last.
+        let mut shown: Vec<(usize, SignInRequest)> = Vec::new();
+        loop {
+            let (i, event) = tokio::select! {
+                e = rx.recv() => match e {
+                    Some(e) => e,
+                    None => return Ok(()),
+                },
+                Some(line) = lines.recv() => {
+                    let Some(cmd) = typed(&line) else {
+                        eprintln!("{LISTEN_HELP}");
+                        continue;
+                    };
+                    let Some((i, r)) = shown.last().cloned() else {
+                        eprintln!("No sign-in request is waiting.");
+                        continue;
+                    };
+                    let a = accounts[i].clone();
+                    use countersign_proto::device::Decision;
+                    let (decision, number) = match cmd {
+                        Typed::Approve(n) => (Decision::Approve, Some(n)),
+                        Typed::Deny => (Decision::Deny, None),
+                        Typed::NotMe => (Decision::NotMe, None),
+                        Typed::CantSee => {
+                            // Hidden for 3 seconds: time to look at the sign-in page.
+                            shown.pop();
+                            eprintln!("Hidden for 3 seconds: look at the sign-in page for the number.");
+                            let again = redisplay.clone();
+                            tokio::spawn(async move {
+                                tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+                                let _ = again.send((i, ChannelEvent::Request(r)));
+                            });
+                            continue;
+                        }
+                    };
+                    let id = r.id.clone();
+                    let answered = tokio::task::spawn_blocking(move || {
+                        let res = device::Client::new().answer(&a, &id, decision, number.as_deref(), true);
+                        (a, res)
+                    })
+                    .await?;
+                    shown.retain(|(_, s)| s.id != r.id);
+                    let line = match answered {
+                        (a, Ok(result)) => result_text(result, &a),
+                        (_, Err(e)) => format!("Not answered: {e}"),
+                    };
+                    writeln!(out, "{line}")?;
+                    out.flush()?;
+                    continue;
+                }
+            };
+            match &event {
+                ChannelEvent::Request(r) => {
+                    shown.retain(|(_, s)| s.id != r.id);
+                    shown.push((i, r.clone()));
+                }
+                ChannelEvent::Withdrawn(id) => {
+                    let before = shown.len();
+                    shown.retain(|(_, s)| &s.id != id);
+                    if before == shown.len() {
+                        continue; // answered here, or never shown
+                    }
+                }
+                _ => {}
+            }
             let a = &accounts[i];
             let line = match (&event, json) {
                 (ChannelEvent::Request(r), true) => serde_json::json!({
@@ -215,14 +314,7 @@ fn listen(accounts: Vec<DeviceAccount>, json: bool) -> anyhow::Result<()> {
                     "type": "withdrawn", "server": a.server, "id": id,
                 })
                 .to_string(),
-                (ChannelEvent::Request(r), false) => {
-                    let short: String = r.id.chars().take(10).collect();
-                    format!(
-                        "{}\n    approve: countersign-authenticator approve {short} --number <the number>\n    \
-                         deny:    countersign-authenticator deny {short} [--not-me]",
-                        describe(a, r)
-                    )
-                }
+                (ChannelEvent::Request(r), false) => format!("{}\n{LISTEN_HELP}", describe(a, r)),
                 (ChannelEvent::Withdrawn(id), false) => {
                     format!("{:.10}  answered, expired or replaced: no longer waiting", id)
                 }
@@ -250,7 +342,6 @@ fn listen(accounts: Vec<DeviceAccount>, json: bool) -> anyhow::Result<()> {
             writeln!(out, "{line}")?;
             out.flush()?;
         }
-        Ok(())
     })
 }
 

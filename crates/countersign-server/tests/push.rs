@@ -36,6 +36,14 @@ async fn register(s: &TestServer, name: &str) -> (WebClient, DeviceAccount) {
 }
 
 async fn register_with(web: &WebClient, name: &str) -> DeviceAccount {
+    let link = device::parse_activation(&activation_link(web).await).unwrap();
+    let name = name.to_string();
+    blocking(move |c| c.register(&link, &name)).await.unwrap().0
+}
+
+/// Security info's "Add sign-in method": the activation link shown under "Can't scan the QR
+/// code?".
+async fn activation_link(web: &WebClient) -> String {
     let csrf = web.csrf("/contoso/security-info").await;
     let html = web
         .post_form("/contoso/security-info/add", &[("csrf", &csrf)])
@@ -45,11 +53,7 @@ async fn register_with(web: &WebClient, name: &str) -> DeviceAccount {
         .unwrap();
     assert!(html.contains("Set up your account in the app"), "{html}");
     assert!(html.contains("Can't scan the QR code?"));
-    let link =
-        between(&html, "id=\"activation-link\" class=\"link-text\">", '<').replace("&amp;", "&");
-    let link = device::parse_activation(&link).unwrap();
-    let name = name.to_string();
-    blocking(move |c| c.register(&link, &name)).await.unwrap().0
+    between(&html, "id=\"activation-link\" class=\"link-text\">", '<').replace("&amp;", "&")
 }
 
 /// Runs the (blocking) device client off the async runtime, where the server runs.
@@ -399,16 +403,7 @@ async fn a_removed_device_and_an_old_app_are_refused() {
     // An app below the minimum can't even register, and is told to update.
     let web = WebClient::new(&s.base);
     web.sign_in("contoso", "alice", PASSWORD).await;
-    let csrf = web.csrf("/contoso/security-info").await;
-    let html = web
-        .post_form("/contoso/security-info/add", &[("csrf", &csrf)])
-        .await
-        .text()
-        .await
-        .unwrap();
-    let link =
-        between(&html, "id=\"activation-link\" class=\"link-text\">", '<').replace("&amp;", "&");
-    let link = device::parse_activation(&link).unwrap();
+    let link = device::parse_activation(&activation_link(&web).await).unwrap();
     let r = blocking(move |c| c.register(&link, "old phone")).await;
     match r {
         Err(DeviceError::Refused { code, message }) => {
@@ -722,5 +717,77 @@ async fn geoip_names_the_place_and_a_flagged_sign_in_is_not_pushed() {
         !wire.contains("151.2") && !wire.contains("latitude"),
         "{wire}"
     );
+    s.stop().await;
+}
+
+/// `countersign-authenticator listen --json` as a separate process: the request arrives as one
+/// JSON line; "?" (I can't see the number) hides it for 3 seconds and shows it again; the number
+/// typed approves it, and the waiting page sees the approval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listen_shows_requests_as_they_arrive_and_answers_what_is_typed() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+    let Some(bin) = countersign_testkit::process::authenticator_bin() else {
+        return;
+    };
+    let s = TestServer::start().await;
+    s.seed().await;
+    // The terminal app registers itself with the link from security info.
+    let web = WebClient::new(&s.base);
+    web.sign_in("contoso", "alice", PASSWORD).await;
+    let link = activation_link(&web).await;
+    let home = tempfile::tempdir().unwrap();
+    let pin = "246810\n";
+    let run =
+        |args: &[&str]| countersign_testkit::process::authenticator(&bin, home.path(), pin, args);
+    assert!(run(&["init"]).0);
+    let (ok, _, err) = run(&["add", &link]);
+    assert!(ok, "{err}");
+    // A sign-in sends a request before the app listens.
+    let browser = WebClient::new(&s.base);
+    browser.sign_in("contoso", "alice", PASSWORD).await;
+    let number = push_page(&browser).await;
+
+    let mut child = Command::new(&bin)
+        .arg("--home")
+        .arg(home.path())
+        .args(["--pin-stdin", "listen", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(pin.as_bytes()).unwrap();
+    let (line_tx, mut line_rx) = tokio::sync::mpsc::unbounded_channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = line_tx.send(l);
+        }
+    });
+    let mut next_line = async || {
+        tokio::time::timeout(std::time::Duration::from_secs(15), line_rx.recv())
+            .await
+            .expect("a line within 15 s")
+            .expect("listen runs")
+    };
+    // The request pending since before it connected arrives first (redelivery).
+    let first: serde_json::Value = serde_json::from_str(&next_line().await).unwrap();
+    assert_eq!(first["type"], "request");
+    // "I can't see the number": hidden, then shown again.
+    stdin.write_all(b"?\n").unwrap();
+    let again: serde_json::Value = serde_json::from_str(&next_line().await).unwrap();
+    assert_eq!(again["request"]["id"], first["request"]["id"]);
+    let waiting = {
+        let tab = browser.clone();
+        tokio::spawn(async move { status(&tab).await })
+    };
+    stdin.write_all(format!("{number}\n").as_bytes()).unwrap();
+    let result = next_line().await;
+    assert!(result.starts_with("Approved"), "{result}");
+    assert_eq!(waiting.await.unwrap(), "approved-pin");
+    let _ = child.kill();
+    let _ = child.wait();
     s.stop().await;
 }
