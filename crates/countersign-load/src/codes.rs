@@ -21,7 +21,7 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
-fn cookie(r: &reqwest::Response, name: &str) -> Option<String> {
+pub(crate) fn cookie(r: &reqwest::Response, name: &str) -> Option<String> {
     r.headers()
         .get_all("set-cookie")
         .iter()
@@ -30,7 +30,7 @@ fn cookie(r: &reqwest::Response, name: &str) -> Option<String> {
         .map(|v| v.split(';').next().unwrap_or("").to_string())
 }
 
-fn between<'a>(html: &'a str, start: &str, end: char) -> anyhow::Result<&'a str> {
+pub(crate) fn between<'a>(html: &'a str, start: &str, end: char) -> anyhow::Result<&'a str> {
     let i = html
         .find(start)
         .ok_or_else(|| anyhow!("'{start}' not on the page"))?
@@ -40,18 +40,18 @@ fn between<'a>(html: &'a str, start: &str, end: char) -> anyhow::Result<&'a str>
 }
 
 #[derive(Clone)]
-struct Site {
-    args: Args,
-    http: reqwest::Client,
+pub(crate) struct Site {
+    pub(crate) args: Args,
+    pub(crate) http: reqwest::Client,
 }
 
 impl Site {
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}/{}{path}", self.args.base, self.args.tenant)
     }
 
     /// Username and password on a fresh flow: returns (flow cookie, csrf, response).
-    async fn password_steps(
+    pub(crate) async fn password_steps(
         &self,
         user: &str,
     ) -> anyhow::Result<(String, String, reqwest::Response)> {
@@ -95,8 +95,13 @@ impl Site {
         Ok((flow, csrf, r))
     }
 
-    /// Signs in, enrols an authenticator app, and returns it.
-    async fn enrol(&self, user: &str) -> anyhow::Result<Account> {
+    /// Signs in (a user with no second factor yet) and chooses "Add sign-in method" in security
+    /// info with `method` (`code` or `authenticator`): the session cookie and the page shown.
+    pub(crate) async fn add_method(
+        &self,
+        user: &str,
+        method: &str,
+    ) -> anyhow::Result<(String, String)> {
         let (_, _, r) = self.password_steps(user).await?;
         let session = cookie(&r, "cs_session").ok_or_else(|| anyhow!("no session for {user}"))?;
         let page = self
@@ -112,11 +117,18 @@ impl Site {
             .http
             .post(self.url("/security-info/add"))
             .header("cookie", &session)
-            .form(&[("csrf", csrf.as_str()), ("method", "code")])
+            .form(&[("csrf", csrf.as_str()), ("method", method)])
             .send()
             .await?
             .text()
             .await?;
+        Ok((session, page))
+    }
+
+    /// Signs in, enrols an authenticator app, and returns it.
+    async fn enrol(&self, user: &str) -> anyhow::Result<Account> {
+        let (session, page) = self.add_method(user, "code").await?;
+        let csrf = between(&page, "name=\"csrf\" value=\"", '"')?.to_string();
         let secret = between(&page, "id=\"secret-key\">", '<')?.replace(' ', "");
         let id = between(&page, "name=\"id\" value=\"", '"')?.to_string();
         let account = Account {

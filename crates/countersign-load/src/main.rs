@@ -8,10 +8,14 @@
 //! - `throttled`: password attempts against a locked account (refused without hashing).
 //! - `codes`: accepted second-factor codes, three per prepared user (see `codes.rs`); the users
 //!   `{user-prefix}{0..users}@domain` with `--password` must exist.
+//! - `devices`: push approvals through the device channel, `--users` devices connected at once,
+//!   requests at `--rate` per second; delivery and round-trip latency, and the server's memory per
+//!   idle device with `--server-pid` (see `devices.rs`). The same prepared users.
 //!
 //! Only loopback targets are accepted: this tool is for measuring a server on this machine.
 
 mod codes;
+mod devices;
 mod flow;
 mod stats;
 
@@ -59,6 +63,15 @@ pub struct Args {
     /// of one account in flight at once count against its lockout.
     #[arg(long, default_value_t = 0)]
     pub signin_users: usize,
+    /// For `devices`: sign-in requests sent per second.
+    #[arg(long, default_value_t = 100)]
+    pub rate: u64,
+    /// For `devices`: where the browsers sign in, when not `--base` (a second instance).
+    #[arg(long)]
+    pub browser_base: Option<String>,
+    /// For `devices`: the server's process id, to read its memory (same machine).
+    #[arg(long)]
+    pub server_pid: Option<u32>,
     /// Upper bound on requests per scenario.
     #[arg(long, default_value_t = 2_000_000)]
     pub max_requests: u64,
@@ -93,6 +106,12 @@ async fn main() -> anyhow::Result<()> {
             "refresh" => run(&args, &client, scenario, flow::Scenario::Refresh).await?,
             "throttled" => run(&args, &client, scenario, flow::Scenario::Throttled).await?,
             "codes" => codes::run(&args, &client).await?,
+            "devices" => {
+                for s in devices::run(&args, &client).await? {
+                    println!("{}", s.line());
+                }
+                continue;
+            }
             other => bail!("unknown scenario '{other}'"),
         };
         println!("{}", summary.line());

@@ -116,7 +116,9 @@ async fn serve(state: AppState, tenant: Tenant, mut socket: WebSocket) -> anyhow
     for r in push::pending_for(&state.deps, &user).await? {
         socket.send(text(&request(&tenant, &user, &r))).await?;
     }
+    // Three heartbeats without a word from the device: it is gone.
     let silence = wait * 3;
+    let mut heard = tokio::time::Instant::now();
     loop {
         tokio::select! {
             e = events.next() => match e {
@@ -141,22 +143,24 @@ async fn serve(state: AppState, tenant: Tenant, mut socket: WebSocket) -> anyhow
                 Some(Event::DeviceRemoved { device_id }) if device_id == device.id => break,
                 Some(Event::DeviceRemoved { .. }) => {}
             },
-            m = tokio::time::timeout(silence, socket.recv()) => match m {
-                Ok(Some(Ok(Message::Text(t)))) => {
-                    if let Ok(DeviceMessage::Ping) = serde_json::from_str::<DeviceMessage>(&t) {
-                        if !still_registered(&state, &device.id).await {
-                            break;
+            m = socket.recv() => {
+                heard = tokio::time::Instant::now();
+                match m {
+                    Some(Ok(Message::Text(t))) => {
+                        if let Ok(DeviceMessage::Ping) = serde_json::from_str::<DeviceMessage>(&t) {
+                            if !still_registered(&state, &device.id).await {
+                                break;
+                            }
+                            socket.send(text(&ServerMessage::Pong)).await?;
                         }
-                        socket.send(text(&ServerMessage::Pong)).await?;
                     }
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(()),
+                    Some(Ok(_)) => {}
                 }
-                Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) => return Ok(()),
-                Ok(Some(Ok(_))) => {}
-                // Three heartbeats missed: the device is gone.
-                Err(_) => {
-                    close(&mut socket, CLOSE_POLICY, "heartbeat missed").await;
-                    return Ok(());
-                }
+            },
+            _ = tokio::time::sleep_until(heard + silence) => {
+                close(&mut socket, CLOSE_POLICY, "heartbeat missed").await;
+                return Ok(());
             },
         }
     }

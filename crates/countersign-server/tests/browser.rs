@@ -9,6 +9,30 @@ use countersign_testkit::browser::Browser;
 use countersign_testkit::rp::RelyingParty;
 use countersign_testkit::{TestServer, PASSWORD};
 
+/// A confidential application built on the `openidconnect` crate, registered in contoso.
+async fn app(s: &TestServer, name: &str, require_mfa: bool, alg: SigningAlg) -> RelyingParty {
+    let (listener, rp_base) = RelyingParty::bind().await;
+    let t = directory::tenant(&s.state.deps, "contoso").await.unwrap();
+    let (c, secret) = directory::create_client(
+        &s.state.deps,
+        &t,
+        NewClient {
+            require_mfa,
+            name,
+            redirect_uris: &[format!("{rp_base}/callback")],
+            post_logout_redirect_uris: &[],
+            confidential: true,
+            id_token_alg: alg,
+            client_id: None,
+        },
+    )
+    .await
+    .unwrap();
+    RelyingParty::start(listener, &s.issuer("contoso"), &c.id, secret.as_deref())
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn password_sign_in_in_chromium_lands_back_in_the_application() {
     let Some(browser) = Browser::launch().await else {
@@ -16,26 +40,7 @@ async fn password_sign_in_in_chromium_lands_back_in_the_application() {
     };
     let s = TestServer::start().await;
     s.seed().await;
-    let (listener, rp_base) = RelyingParty::bind().await;
-    let t = directory::tenant(&s.state.deps, "contoso").await.unwrap();
-    let (c, secret) = directory::create_client(
-        &s.state.deps,
-        &t,
-        NewClient {
-            require_mfa: false,
-            name: "Demo app",
-            redirect_uris: &[format!("{rp_base}/callback")],
-            post_logout_redirect_uris: &[],
-            confidential: true,
-            id_token_alg: SigningAlg::RS256,
-            client_id: None,
-        },
-    )
-    .await
-    .unwrap();
-    let rp = RelyingParty::start(listener, &s.issuer("contoso"), &c.id, secret.as_deref())
-        .await
-        .unwrap();
+    let rp = app(&s, "Demo app", false, SigningAlg::RS256).await;
 
     browser.goto(&format!("{}/login", rp.base)).await;
     browser.fill("Email or username", "alice@contoso.com").await;
@@ -250,26 +255,7 @@ async fn an_app_that_requires_mfa_has_a_password_only_user_register_an_authentic
     };
     let s = TestServer::start().await;
     s.seed().await;
-    let (listener, rp_base) = RelyingParty::bind().await;
-    let t = directory::tenant(&s.state.deps, "contoso").await.unwrap();
-    let (c, secret) = directory::create_client(
-        &s.state.deps,
-        &t,
-        NewClient {
-            require_mfa: true,
-            name: "Payroll",
-            redirect_uris: &[format!("{rp_base}/callback")],
-            post_logout_redirect_uris: &[],
-            confidential: true,
-            id_token_alg: SigningAlg::ES256,
-            client_id: None,
-        },
-    )
-    .await
-    .unwrap();
-    let rp = RelyingParty::start(listener, &s.issuer("contoso"), &c.id, secret.as_deref())
-        .await
-        .unwrap();
+    let rp = app(&s, "Payroll", true, SigningAlg::ES256).await;
     browser.goto(&format!("{}/login", rp.base)).await;
     browser.fill("Email or username", "alice@contoso.com").await;
     browser.click("Next").await;
@@ -312,26 +298,7 @@ async fn a_push_approval_from_the_terminal_authenticator_signs_the_browser_in() 
     };
     let s = TestServer::start().await;
     s.seed().await;
-    let (listener, rp_base) = RelyingParty::bind().await;
-    let t = directory::tenant(&s.state.deps, "contoso").await.unwrap();
-    let (c, secret) = directory::create_client(
-        &s.state.deps,
-        &t,
-        NewClient {
-            require_mfa: false,
-            name: "Demo app",
-            redirect_uris: &[format!("{rp_base}/callback")],
-            post_logout_redirect_uris: &[],
-            confidential: true,
-            id_token_alg: SigningAlg::RS256,
-            client_id: None,
-        },
-    )
-    .await
-    .unwrap();
-    let rp = RelyingParty::start(listener, &s.issuer("contoso"), &c.id, secret.as_deref())
-        .await
-        .unwrap();
+    let rp = app(&s, "Demo app", false, SigningAlg::RS256).await;
 
     // Register the terminal from security info.
     browser.goto(&format!("{}/contoso/login", s.base)).await;

@@ -1,0 +1,286 @@
+//! The `devices` scenario: push approvals through the device channel. It registers one device
+//! for each of `--users` prepared users (a sign-in, security info's activation link, the
+//! authenticator's own registration), connects them all (WebSocket, the authenticator's channel
+//! client), measures the server's memory per idle connected device (`--server-pid`), leaves one
+//! sign-in flow of each user at "Approve sign-in request", and then sends requests at `--rate`
+//! per second ("Send another request" on those flows: no password hashing in the measured part).
+//! For each request it measures the delivery (sent → received on the device) and the round trip
+//! (sent → the approval, with the number, seen by the waiting page's status request).
+
+use crate::codes::{between, Site};
+use crate::stats::Summary;
+use crate::Args;
+use anyhow::{bail, Context};
+use countersign_authenticator::channel::{self, ChannelEvent};
+use countersign_authenticator::device::{self, DeviceAccount};
+use countersign_proto::device::{self as proto, Decision};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{oneshot, Semaphore};
+
+/// Requests one user may be sent within the server's push fatigue window (5 in 10 minutes; the
+/// flow's first request is one of them).
+const PER_USER: u64 = 4;
+
+type Slot = Mutex<Option<oneshot::Sender<(String, Instant)>>>;
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A signed-in user's activation link, registered by the authenticator's client.
+async fn register(site: &Site, user: &str) -> anyhow::Result<DeviceAccount> {
+    let (_, page) = site.add_method(user, "authenticator").await?;
+    let link =
+        between(&page, "id=\"activation-link\" class=\"link-text\">", '<')?.replace("&amp;", "&");
+    let link = device::parse_activation(&link)?;
+    let name = format!("load device {user}");
+    let (account, _) =
+        tokio::task::spawn_blocking(move || device::Client::new().register(&link, &name)).await??;
+    Ok(account)
+}
+
+/// A sign-in flow of `user` waiting at "Approve sign-in request": its cookie and anti-CSRF token.
+async fn waiting_flow(site: &Site, user: &str) -> anyhow::Result<(String, String)> {
+    let (flow, _, _) = site.password_steps(user).await?;
+    let page = site
+        .http
+        .get(site.url("/login"))
+        .header("cookie", &flow)
+        .send()
+        .await?
+        .text()
+        .await?;
+    if !page.contains("Approve sign-in request") {
+        bail!("{user}: no push step after the password");
+    }
+    let csrf = between(&page, "name=\"csrf\" value=\"", '"')?.to_string();
+    Ok((flow, csrf))
+}
+
+struct User {
+    account: DeviceAccount,
+    flow: String,
+    csrf: String,
+}
+
+/// One request: sent, delivered, approved with the number the page shows, seen by the page.
+async fn one(site: &Site, u: &User, slot: &Slot) -> anyhow::Result<(Duration, Duration)> {
+    let (tx, rx) = oneshot::channel();
+    *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+    let t0 = Instant::now();
+    let r = site
+        .http
+        .post(site.url("/login/push/again"))
+        .header("cookie", &u.flow)
+        .form(&[("csrf", u.csrf.as_str())])
+        .send()
+        .await?;
+    if r.status() != 303 {
+        bail!("send another request: {}", r.status());
+    }
+    // The page sends the request as it is shown.
+    let page = site
+        .http
+        .get(site.url("/login"))
+        .header("cookie", &u.flow)
+        .send()
+        .await?
+        .text()
+        .await?;
+    let number = between(
+        &page,
+        "id=\"push-number\" aria-label=\"Number to enter in the app\">",
+        '<',
+    )
+    .context("the number on the page")?
+    .to_string();
+    let status = {
+        let (http, url, flow) = (
+            site.http.clone(),
+            site.url("/login/push/status"),
+            u.flow.clone(),
+        );
+        tokio::spawn(async move {
+            let v: serde_json::Value = http
+                .get(url)
+                .header("cookie", flow)
+                .send()
+                .await?
+                .json()
+                .await?;
+            Ok::<_, anyhow::Error>((
+                v["state"].as_str().unwrap_or("").to_string(),
+                Instant::now(),
+            ))
+        })
+    };
+    let (id, received) = tokio::time::timeout(Duration::from_secs(10), rx)
+        .await
+        .context("no delivery within 10 s")??;
+    let body = u
+        .account
+        .answer(&id, Decision::Approve, Some(&number), true)?;
+    let r = site
+        .http
+        .post(format!(
+            "{}{}/requests/{id}/answer",
+            u.account.server,
+            proto::PATH_PREFIX
+        ))
+        .json(&body)
+        .send()
+        .await?;
+    if !r.status().is_success() {
+        bail!(
+            "answer: {} {}",
+            r.status(),
+            r.text().await.unwrap_or_default()
+        );
+    }
+    let (state, seen) = status.await??;
+    if state != "approved-pin" {
+        bail!("the page saw '{state}'");
+    }
+    Ok((received - t0, seen - t0))
+}
+
+pub async fn run(args: &Args, http: &reqwest::Client) -> anyhow::Result<Vec<Summary>> {
+    let site = Site {
+        args: args.clone(),
+        http: http.clone(),
+    };
+    let n = args.users;
+    let names: Vec<String> = (0..n)
+        .map(|i| format!("{}{i}@contoso.com", args.user_prefix))
+        .collect();
+    // 1. Devices, registered a few at a time (each costs a password check).
+    let started = Instant::now();
+    let gate = Arc::new(Semaphore::new(args.concurrency.max(1)));
+    let mut tasks = Vec::new();
+    for name in &names {
+        let (site, name, gate) = (site.clone(), name.clone(), gate.clone());
+        tasks.push(tokio::spawn(async move {
+            let _p = gate.acquire_owned().await?;
+            register(&site, &name).await
+        }));
+    }
+    let mut accounts = Vec::new();
+    for t in tasks {
+        accounts.push(t.await??);
+    }
+    eprintln!(
+        "registered {n} devices in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    // 2. All of them connected; the server's memory per idle device.
+    let before = args.server_pid.and_then(rss_kib);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for (i, a) in accounts.iter().enumerate() {
+        tokio::spawn(channel::run(a.clone(), i, tx.clone()));
+    }
+    drop(tx);
+    let mut ready = 0;
+    while ready < n {
+        match rx.recv().await {
+            Some((_, ChannelEvent::Ready)) => ready += 1,
+            Some((_, ChannelEvent::Refused { message, .. })) => {
+                bail!("a device was refused: {message}")
+            }
+            Some(_) => {}
+            None => bail!("channels ended"),
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    if let (Some(b), Some(a)) = (before, args.server_pid.and_then(rss_kib)) {
+        println!(
+            "server RSS {b} KiB → {a} KiB with {n} idle devices connected: {:.1} KiB per device",
+            (a.saturating_sub(b)) as f64 / n as f64
+        );
+    }
+    // 3. Deliveries go to whoever waits for the user's next request.
+    let slots: Arc<Vec<Slot>> = Arc::new((0..n).map(|_| Mutex::new(None)).collect());
+    {
+        let slots = slots.clone();
+        tokio::spawn(async move {
+            while let Some((i, e)) = rx.recv().await {
+                if let ChannelEvent::Request(r) = e {
+                    let now = Instant::now();
+                    if let Some(tx) = slots[i].lock().unwrap_or_else(|e| e.into_inner()).take() {
+                        let _ = tx.send((r.id, now));
+                    }
+                }
+            }
+        });
+    }
+    // 4. One waiting flow per user, on the browsers' instance.
+    let mut browsers = args.clone();
+    if let Some(b) = &args.browser_base {
+        crate::check_loopback(b)?;
+        browsers.base = b.clone();
+    }
+    let site = Site {
+        args: browsers,
+        http: http.clone(),
+    };
+    let mut tasks = Vec::new();
+    for (name, account) in names.iter().zip(accounts) {
+        let (site, name, gate) = (site.clone(), name.clone(), gate.clone());
+        tasks.push(tokio::spawn(async move {
+            let _p = gate.acquire_owned().await?;
+            let (flow, csrf) = waiting_flow(&site, &name).await?;
+            Ok::<_, anyhow::Error>(User {
+                account,
+                flow,
+                csrf,
+            })
+        }));
+    }
+    let mut users = Vec::new();
+    for t in tasks {
+        users.push(t.await??);
+    }
+    let users = Arc::new(users);
+    // 5. Requests at the rate asked for, each user in turn.
+    let total = (args.rate * args.duration).min(PER_USER * n as u64);
+    let interval = Duration::from_secs_f64(1.0 / args.rate.max(1) as f64);
+    let results = Arc::new(Mutex::new((Vec::new(), Vec::new(), 0u64)));
+    let start = Instant::now();
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut running = Vec::new();
+    for k in 0..total {
+        ticker.tick().await;
+        let i = (k % n as u64) as usize;
+        let (site, users, slots, results) =
+            (site.clone(), users.clone(), slots.clone(), results.clone());
+        running.push(tokio::spawn(async move {
+            let r = one(&site, &users[i], &slots[i]).await;
+            let mut res = results.lock().unwrap_or_else(|e| e.into_inner());
+            match r {
+                Ok((d, rt)) => {
+                    res.0.push(d);
+                    res.1.push(rt);
+                }
+                Err(e) => {
+                    res.2 += 1;
+                    if res.2 <= 3 {
+                        eprintln!("error: {e:#}");
+                    }
+                }
+            }
+        }));
+    }
+    let sent_for = start.elapsed();
+    for t in running {
+        t.await?;
+    }
+    let (delivery, round_trip, errors) =
+        std::mem::take(&mut *results.lock().unwrap_or_else(|e| e.into_inner()));
+    Ok(vec![
+        Summary::new("push-delivery", delivery, errors, sent_for),
+        Summary::new("push-roundtrip", round_trip, errors, sent_for),
+    ])
+}
