@@ -530,7 +530,8 @@ pub async fn send(deps: &Deps, s: Send<'_>) -> CoreResult<Result<Sent, NotSent>>
         Place::default()
     };
     let request = PushRequest {
-        id: deps.secret_token(),
+        // The prefix keeps ids from starting with "-", which command lines would take for an option.
+        id: format!("req_{}", deps.secret_token()),
         tenant_id: user.tenant_id.clone(),
         user_id: user.id.clone(),
         flow_digest: token_digest(s.flow_id),

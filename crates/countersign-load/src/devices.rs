@@ -4,8 +4,11 @@
 //! client), measures the server's memory per idle connected device (`--server-pid`), leaves one
 //! sign-in flow of each user at "Approve sign-in request", and then sends requests at `--rate`
 //! per second ("Send another request" on those flows: no password hashing in the measured part).
-//! For each request it measures the delivery (sent → received on the device) and the round trip
-//! (sent → the approval, with the number, seen by the waiting page's status request).
+//! For each request it measures the delivery (created → received on the device) and the round
+//! trip (created → the approval, with the number, seen by the waiting page's status request).
+//! "Created" is taken on the client just before the page request that creates the sign-in
+//! request, so both figures include that request's way in and its handling up to the creation.
+//! With `--server-pid` it also reports the servers' CPU time per request while sending.
 
 use crate::codes::{between, Site};
 use crate::stats::Summary;
@@ -28,6 +31,18 @@ fn rss_kib(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// User and system CPU time of a process so far, in clock ticks (fields 14 and 15 of its stat;
+/// the command name before them may hold spaces, so count from its closing parenthesis).
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut rest = s[s.rfind(')')? + 1..].split_whitespace().skip(11);
+    Some(rest.next()?.parse::<u64>().ok()? + rest.next()?.parse::<u64>().ok()?)
+}
+
+fn servers_cpu_ticks(pids: &[u32]) -> Option<u64> {
+    pids.iter().map(|&p| cpu_ticks(p)).sum()
 }
 
 /// A signed-in user's activation link, registered by the authenticator's client.
@@ -70,7 +85,6 @@ struct User {
 async fn one(site: &Site, u: &User, slot: &Slot) -> anyhow::Result<(Duration, Duration)> {
     let (tx, rx) = oneshot::channel();
     *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
-    let t0 = Instant::now();
     let r = site
         .http
         .post(site.url("/login/push/again"))
@@ -82,6 +96,7 @@ async fn one(site: &Site, u: &User, slot: &Slot) -> anyhow::Result<(Duration, Du
         bail!("send another request: {}", r.status());
     }
     // The page sends the request as it is shown.
+    let t0 = Instant::now();
     let page = site
         .http
         .get(site.url("/login"))
@@ -176,7 +191,8 @@ pub async fn run(args: &Args, http: &reqwest::Client) -> anyhow::Result<Vec<Summ
         started.elapsed().as_secs_f64()
     );
     // 2. All of them connected; the server's memory per idle device.
-    let before = args.server_pid.and_then(rss_kib);
+    let memory_of = args.server_pid.first().copied();
+    let before = memory_of.and_then(rss_kib);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     for (i, a) in accounts.iter().enumerate() {
         tokio::spawn(channel::run(a.clone(), i, tx.clone()));
@@ -194,7 +210,7 @@ pub async fn run(args: &Args, http: &reqwest::Client) -> anyhow::Result<Vec<Summ
         }
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
-    if let (Some(b), Some(a)) = (before, args.server_pid.and_then(rss_kib)) {
+    if let (Some(b), Some(a)) = (before, memory_of.and_then(rss_kib)) {
         println!(
             "server RSS {b} KiB → {a} KiB with {n} idle devices connected: {:.1} KiB per device",
             (a.saturating_sub(b)) as f64 / n as f64
@@ -247,6 +263,7 @@ pub async fn run(args: &Args, http: &reqwest::Client) -> anyhow::Result<Vec<Summ
     let total = (args.rate * args.duration).min(PER_USER * n as u64);
     let interval = Duration::from_secs_f64(1.0 / args.rate.max(1) as f64);
     let results = Arc::new(Mutex::new((Vec::new(), Vec::new(), 0u64)));
+    let cpu_before = servers_cpu_ticks(&args.server_pid);
     let start = Instant::now();
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -279,6 +296,16 @@ pub async fn run(args: &Args, http: &reqwest::Client) -> anyhow::Result<Vec<Summ
     }
     let (delivery, round_trip, errors) =
         std::mem::take(&mut *results.lock().unwrap_or_else(|e| e.into_inner()));
+    if let (Some(b), Some(a)) = (cpu_before, servers_cpu_ticks(&args.server_pid)) {
+        // /proc counts in USER_HZ, which Linux fixes at 100 on x86 and Arm.
+        let hz = 100.0;
+        println!(
+            "server CPU while sending: {:.2} s for {} requests: {:.3} ms per request",
+            (a - b) as f64 / hz,
+            total,
+            (a - b) as f64 / hz * 1000.0 / total.max(1) as f64
+        );
+    }
     Ok(vec![
         Summary::new("push-delivery", delivery, errors, sent_for),
         Summary::new("push-roundtrip", round_trip, errors, sent_for),

@@ -10,7 +10,8 @@
 //!   `{user-prefix}{0..users}@domain` with `--password` must exist.
 //! - `devices`: push approvals through the device channel, `--users` devices connected at once,
 //!   requests at `--rate` per second; delivery and round-trip latency, and the server's memory per
-//!   idle device with `--server-pid` (see `devices.rs`). The same prepared users.
+//!   idle device and CPU time per request with `--server-pid` (see `devices.rs`). The same
+//!   prepared users.
 //!
 //! Only loopback targets are accepted: this tool is for measuring a server on this machine.
 
@@ -69,9 +70,11 @@ pub struct Args {
     /// For `devices`: where the browsers sign in, when not `--base` (a second instance).
     #[arg(long)]
     pub browser_base: Option<String>,
-    /// For `devices`: the server's process id, to read its memory (same machine).
+    /// For `devices`: the server's process id (same machine), to read its memory per connected
+    /// device and its CPU time per request. Repeat it for a second instance: the memory is the
+    /// first one's (where the devices connect), the CPU time the sum of all.
     #[arg(long)]
-    pub server_pid: Option<u32>,
+    pub server_pid: Vec<u32>,
     /// Upper bound on requests per scenario.
     #[arg(long, default_value_t = 2_000_000)]
     pub max_requests: u64,

@@ -176,6 +176,12 @@ async fn a_push_approval_with_the_number_signs_in_with_mfa() {
         (Some("App"), 2, true)
     );
     assert_eq!(req.location.as_ref().unwrap().address, "127.0.0.1");
+    // As documented; ids that could start with "-" would be taken for options on command lines.
+    assert!(
+        req.id.starts_with("req_") && req.id.len() == 47,
+        "{}",
+        req.id
+    );
     let wire = serde_json::to_string(req).unwrap();
     assert!(
         !wire.contains("number"),
