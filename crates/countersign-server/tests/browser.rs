@@ -33,6 +33,16 @@ async fn app(s: &TestServer, name: &str, require_mfa: bool, alg: SigningAlg) -> 
         .unwrap()
 }
 
+/// Opens `login_url` and signs in as `name` with the seeded password (the steps that follow are
+/// the test's).
+async fn password_steps(browser: &Browser, login_url: &str, name: &str) {
+    browser.goto(login_url).await;
+    browser.fill("Email or username", name).await;
+    browser.click("Next").await;
+    browser.fill("Password", PASSWORD).await;
+    browser.click("Sign in").await;
+}
+
 #[tokio::test]
 async fn password_sign_in_in_chromium_lands_back_in_the_application() {
     let Some(browser) = Browser::launch().await else {
@@ -79,11 +89,7 @@ async fn enrol_an_authenticator_from_the_qr_code_and_sign_in_with_a_code() {
     };
     let s = TestServer::start().await;
     s.seed().await;
-    browser.goto(&format!("{}/contoso/login", s.base)).await;
-    browser.fill("Email or username", "alice").await;
-    browser.click("Next").await;
-    browser.fill("Password", PASSWORD).await;
-    browser.click("Sign in").await;
+    password_steps(&browser, &format!("{}/contoso/login", s.base), "alice").await;
     browser.wait_text("h1", "My account").await;
     browser
         .goto(&format!("{}/contoso/security-info", s.base))
@@ -120,11 +126,7 @@ async fn enrol_an_authenticator_from_the_qr_code_and_sign_in_with_a_code() {
         .wait_text("h1", "You signed out of your account")
         .await;
     s.clock.advance(30);
-    browser.goto(&format!("{}/contoso/login", s.base)).await;
-    browser.fill("Email or username", "alice").await;
-    browser.click("Next").await;
-    browser.fill("Password", PASSWORD).await;
-    browser.click("Sign in").await;
+    password_steps(&browser, &format!("{}/contoso/login", s.base), "alice").await;
     browser.wait_text("h1", "Enter code").await;
     let secret = uri
         .split("secret=")
@@ -196,11 +198,7 @@ async fn after_the_password_the_code_is_asked_for_and_other_ways_can_switch() {
     let s = TestServer::start().await;
     let f = s.seed().await;
     let secret = with_app(&s, &f.alice).await;
-    browser.goto(&format!("{}/contoso/login", s.base)).await;
-    browser.fill("Email or username", "alice").await;
-    browser.click("Next").await;
-    browser.fill("Password", PASSWORD).await;
-    browser.click("Sign in").await;
+    password_steps(&browser, &format!("{}/contoso/login", s.base), "alice").await;
     browser.wait_text("h1", "Enter code").await;
     browser.click("Other ways to sign in").await;
     browser.wait_text("h1", "Verify your identity").await;
@@ -256,11 +254,7 @@ async fn an_app_that_requires_mfa_has_a_password_only_user_register_an_authentic
     let s = TestServer::start().await;
     s.seed().await;
     let rp = app(&s, "Payroll", true, SigningAlg::ES256).await;
-    browser.goto(&format!("{}/login", rp.base)).await;
-    browser.fill("Email or username", "alice@contoso.com").await;
-    browser.click("Next").await;
-    browser.fill("Password", PASSWORD).await;
-    browser.click("Sign in").await;
+    password_steps(&browser, &format!("{}/login", rp.base), "alice@contoso.com").await;
     browser.wait_text("h1", "More information required").await;
     browser.click("Next").await;
     browser
@@ -301,11 +295,7 @@ async fn a_push_approval_from_the_terminal_authenticator_signs_the_browser_in() 
     let rp = app(&s, "Demo app", false, SigningAlg::RS256).await;
 
     // Register the terminal from security info.
-    browser.goto(&format!("{}/contoso/login", s.base)).await;
-    browser.fill("Email or username", "alice").await;
-    browser.click("Next").await;
-    browser.fill("Password", PASSWORD).await;
-    browser.click("Sign in").await;
+    password_steps(&browser, &format!("{}/contoso/login", s.base), "alice").await;
     browser.wait_text("h1", "My account").await;
     browser
         .goto(&format!("{}/contoso/security-info", s.base))
@@ -340,11 +330,7 @@ async fn a_push_approval_from_the_terminal_authenticator_signs_the_browser_in() 
         .await;
 
     // Sign in to the application: the password, then the number.
-    browser.goto(&format!("{}/login", rp.base)).await;
-    browser.fill("Email or username", "alice@contoso.com").await;
-    browser.click("Next").await;
-    browser.fill("Password", PASSWORD).await;
-    browser.click("Sign in").await;
+    password_steps(&browser, &format!("{}/login", rp.base), "alice@contoso.com").await;
     browser.wait_text("h1", "Approve sign-in request").await;
     let number = browser.text("#push-number").await;
     let (ok, out, err) = authenticator(&bin, home, pin, &["requests", "--json"]);
