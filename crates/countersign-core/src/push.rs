@@ -687,8 +687,19 @@ pub async fn prove(
     {
         return Err(DeviceError::BadSignature.into());
     }
-    deps.store.touch_device(&device.id, now).await?;
+    seen(deps, &device, now).await?;
     Ok((device, user))
+}
+
+/// How stale a device's last-seen time may get before it is written back: security info shows
+/// it to the minute, and a write on every answer would cost each request a commit.
+const SEEN_EVERY: Timestamp = 60;
+
+async fn seen(deps: &Deps, device: &Device, now: Timestamp) -> CoreResult<()> {
+    if device.last_seen_at.is_none_or(|at| now - at >= SEEN_EVERY) {
+        deps.store.touch_device(&device.id, now).await?;
+    }
+    Ok(())
 }
 
 /// The requests waiting for this user's devices now (flagged ones included: the device asked).
@@ -721,13 +732,18 @@ pub async fn answer(
 ) -> CoreResult<(PushRequest, Verdict)> {
     let request = deps.store.push_request(a.request_id).await?;
     let request = request.filter(|r| r.tenant_id == tenant.id);
-    let log = |result: SignInResult, reason: String| {
+    // Logged against the request's user: the one already read when the device is theirs, read
+    // here otherwise.
+    let log = |known: Option<User>, result: SignInResult, reason: String| {
         let request = request.clone();
         async move {
             let Some(r) = request else {
                 return Ok::<_, CoreError>(());
             };
-            let user = deps.store.user_by_id(&r.user_id).await?;
+            let user = match known.filter(|u| u.id == r.user_id) {
+                Some(u) => Some(u),
+                None => deps.store.user_by_id(&r.user_id).await?,
+            };
             let origin = Origin {
                 tenant,
                 client_id: None,
@@ -750,7 +766,12 @@ pub async fn answer(
     let (device, user, policy) = match known {
         Ok(k) => k,
         Err(e) => {
-            log(SignInResult::Failure, format!("push answer refused: {e}")).await?;
+            log(
+                None,
+                SignInResult::Failure,
+                format!("push answer refused: {e}"),
+            )
+            .await?;
             return Err(e);
         }
     };
@@ -760,6 +781,7 @@ pub async fn answer(
     let groups = crate::flow::groups_under(deps, &policy, &user).await?;
     if !push_allowed(&policy, &groups) {
         log(
+            Some(user.clone()),
             SignInResult::Failure,
             "push not allowed by the policy".into(),
         )
@@ -798,7 +820,7 @@ pub async fn answer(
                 DeviceError::RequestAnswered => "answer replayed or late".to_string(),
                 ref other => format!("push answer refused: {other}"),
             };
-            log(SignInResult::Failure, why).await?;
+            log(Some(user.clone()), SignInResult::Failure, why).await?;
             return Err(e.into());
         }
     };
@@ -813,7 +835,12 @@ pub async fn answer(
         .settle_push_request(&r.id, state, Some(&device.id), now)
         .await?
     {
-        log(SignInResult::Failure, "answer replayed or late".into()).await?;
+        log(
+            Some(user.clone()),
+            SignInResult::Failure,
+            "answer replayed or late".into(),
+        )
+        .await?;
         return Err(DeviceError::RequestAnswered.into());
     }
     let key = throttle::push_key(&user.tenant_id, &user.upn);
@@ -827,8 +854,8 @@ pub async fn answer(
         ),
     };
     deps.store.release_attempt(&[(&key, release)]).await?;
-    log(result, reason.into()).await?;
-    deps.store.touch_device(&device.id, now).await?;
+    log(Some(user.clone()), result, reason.into()).await?;
+    seen(deps, &device, now).await?;
     let settled = PushRequest {
         state,
         settled_at: Some(now),

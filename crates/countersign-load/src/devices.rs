@@ -6,8 +6,8 @@
 //! per second ("Send another request" on those flows: no password hashing in the measured part).
 //! For each request it measures the delivery (created → received on the device) and the round
 //! trip (created → the approval, with the number, seen by the waiting page's status request).
-//! "Created" is taken on the client just before the page request that creates the sign-in
-//! request, so both figures include that request's way in and its handling up to the creation.
+//! "Created" is taken on the client just before "Send another request", the request that creates
+//! the sign-in request, so both figures include its way in and its handling up to the creation.
 //! With `--server-pid` it also reports the servers' CPU time per request while sending.
 
 use crate::codes::{between, Site};
@@ -85,6 +85,8 @@ struct User {
 async fn one(site: &Site, u: &User, slot: &Slot) -> anyhow::Result<(Duration, Duration)> {
     let (tx, rx) = oneshot::channel();
     *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+    // "Send another request" sends it: the clock starts here.
+    let t0 = Instant::now();
     let r = site
         .http
         .post(site.url("/login/push/again"))
@@ -95,8 +97,7 @@ async fn one(site: &Site, u: &User, slot: &Slot) -> anyhow::Result<(Duration, Du
     if r.status() != 303 {
         bail!("send another request: {}", r.status());
     }
-    // The page sends the request as it is shown.
-    let t0 = Instant::now();
+    // The page shows the number of the request just sent.
     let page = site
         .http
         .get(site.url("/login"))

@@ -507,9 +507,11 @@ async fn the_policy_decides_who_gets_pushes_and_fatigue_is_limited() {
         again(&web).await;
     }
     let csrf = csrf_of(&web.get("/contoso/login").await.text().await.unwrap()).unwrap();
-    web.post_form("/contoso/login/push/again", &[("csrf", &csrf)])
+    // Refused where it is asked for: the answer to "Send another request" says why.
+    let r = web
+        .post_form("/contoso/login/push/again", &[("csrf", &csrf)])
         .await;
-    let html = web.get("/contoso/login").await.text().await.unwrap();
+    let html = r.text().await.unwrap();
     assert!(html.contains("too many sign-in requests"), "{html}");
     assert_eq!(
         push_log(&s, &f).await.last().unwrap().1,

@@ -13,9 +13,10 @@ use crate::pages::signin::{
 };
 use crate::push_events::Event;
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::Extension;
 use axum::Json;
 use countersign_core::flow::{self, Method};
 use countersign_core::model::{SignInFlow, Tenant};
@@ -23,6 +24,7 @@ use countersign_core::push::{self, NotSent, Place, PushRequest, PushState};
 use countersign_core::signin::Origin;
 use countersign_core::CoreError;
 use maud::{html, Markup};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// How long one `status` request waits for the answer before saying "pending" (the page asks
@@ -309,18 +311,22 @@ pub async fn finish(
     }
 }
 
-/// `POST …/login/push/again`: "Send another request" (the old one, if still pending, is
-/// withdrawn by the new one).
+/// `POST …/login/push/again`: "Send another request" — sent here, so the page it leads to only
+/// shows it (the old one, if still pending, is withdrawn by the new one).
 pub async fn again(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     let (tenant, mut flow) = posted_flow(&state, &name, &headers, form.csrf.as_deref()).await?;
     flow::push_again(&mut flow)?;
-    save(&state, &flow).await?;
-    Ok(Redirect::to(&format!("{}/login", tenant_path(&tenant))).into_response())
+    let addr = http::client_addr(&state, &headers, peer.as_ref().map(|p| &p.0));
+    match arrive(&state, &tenant, &mut flow, addr).await? {
+        None => Ok(Redirect::to(&format!("{}/login", tenant_path(&tenant))).into_response()),
+        notice => render(&state, &tenant, &flow, StatusCode::OK, notice).await,
+    }
 }
 
 /// The flow leaves the push step (another way, another name): its request, if still pending,
