@@ -734,8 +734,9 @@ pub async fn answer(
     let request = request.filter(|r| r.tenant_id == tenant.id);
     // Logged against the request's user: the one already read when the device is theirs, read
     // here otherwise.
-    let log = |known: Option<User>, result: SignInResult, reason: String| {
+    let log = |known: Option<&User>, result: SignInResult, reason: String| {
         let request = request.clone();
+        let known = known.cloned();
         async move {
             let Some(r) = request else {
                 return Ok::<_, CoreError>(());
@@ -781,7 +782,7 @@ pub async fn answer(
     let groups = crate::flow::groups_under(deps, &policy, &user).await?;
     if !push_allowed(&policy, &groups) {
         log(
-            Some(user.clone()),
+            Some(&user),
             SignInResult::Failure,
             "push not allowed by the policy".into(),
         )
@@ -820,7 +821,7 @@ pub async fn answer(
                 DeviceError::RequestAnswered => "answer replayed or late".to_string(),
                 ref other => format!("push answer refused: {other}"),
             };
-            log(Some(user.clone()), SignInResult::Failure, why).await?;
+            log(Some(&user), SignInResult::Failure, why).await?;
             return Err(e.into());
         }
     };
@@ -836,7 +837,7 @@ pub async fn answer(
         .await?
     {
         log(
-            Some(user.clone()),
+            Some(&user),
             SignInResult::Failure,
             "answer replayed or late".into(),
         )
@@ -854,7 +855,7 @@ pub async fn answer(
         ),
     };
     deps.store.release_attempt(&[(&key, release)]).await?;
-    log(Some(user.clone()), result, reason.into()).await?;
+    log(Some(&user), result, reason.into()).await?;
     seen(deps, &device, now).await?;
     let settled = PushRequest {
         state,
