@@ -17,34 +17,18 @@ conc="${1:-16}"
 secs="${2:-10}"
 scenarios="${3:-password-signin refresh refresh-es256 codes throttled}"
 code_users="${CODE_USERS:-1000}"
-bin="${BIN_DIR:-./target/release}"
-[[ -n "${BIN_DIR:-}" ]] || cargo build --release -q -p countersign -p countersign-load
-data="$(mktemp -d)"
-args=(--data-dir "$data")
-if [[ -n "${COUNTERSIGN_BENCH_POSTGRES_URL:-}" ]]; then
-  args=(--database-url "$COUNTERSIGN_BENCH_POSTGRES_URL")
-  export COUNTERSIGN_DATABASE_SCHEMA="bench_$(date +%s)"
-fi
-cs=$bin/countersign
-srv_pin=(); gen_pin=()
-if [[ "${PIN:-0}" == 1 ]]; then srv_pin=(taskset -c 0); gen_pin=(taskset -c 1); fi
-RUST_LOG=warn "${srv_pin[@]}" $cs "${args[@]}" serve --demo --listen 127.0.0.1:18089 >"$data/serve.log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null; rm -rf "$data"' EXIT
-for _ in $(seq 1 50); do curl -sf http://127.0.0.1:18089/healthz >/dev/null && break; sleep 0.2; done
+source scripts/bench-common.sh
+serve 18089 --demo
 # An ES256 twin of the demo app, to show what RSA signing costs on refresh.
 $cs "${args[@]}" admin app create --tenant contoso --name "Bench ES256" --public --client-id bench-es256 \
   --id-token-alg ES256 --redirect-uri http://localhost:8081/callback >/dev/null
 sleep 2
-# Users load0… with one password, created with the admin CLI (one Argon2 hash each), two at once:
-# the sign-in workers' and the code scenario's.
+# The sign-in workers' and the code scenario's users.
 signin_users="${SIGNIN_USERS:-$conc}"
 want=0
 [[ " $scenarios " == *" password-signin "* ]] && want=$signin_users
 [[ " $scenarios " == *" codes "* ]] && ((code_users > want)) && want=$code_users
-export CS_BIN=$cs CS_ARGS="${args[*]}"
-seq 0 $((want - 1)) | xargs -r -P 2 -I{} sh -c 'echo tulip-harbor-lantern | $CS_BIN $CS_ARGS \
-  admin user create "load{}@contoso.com" --tenant contoso --display-name "Load {}" --password-stdin >/dev/null'
+users "$want"
 tick=$(getconf CLK_TCK)
 cpu() { awk '{print $14 + $15}' /proc/$pid/stat; }
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, kernel $(uname -r); store: ${COUNTERSIGN_BENCH_POSTGRES_URL:+postgres}${COUNTERSIGN_BENCH_POSTGRES_URL:-sqlite}"
