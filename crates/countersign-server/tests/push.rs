@@ -109,6 +109,15 @@ async fn status(web: &WebClient) -> String {
     v["state"].as_str().unwrap().to_string()
 }
 
+/// The page's `status` request, sent now and left waiting on the server (its answer is the
+/// handle's); the short sleep lets it reach the server before the test goes on.
+async fn waiting_status(web: &WebClient) -> tokio::task::JoinHandle<String> {
+    let tab = web.clone();
+    let waiting = tokio::spawn(async move { status(&tab).await });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    waiting
+}
+
 async fn finish(web: &WebClient) -> reqwest::Response {
     let csrf = csrf_of(&web.get("/contoso/login").await.text().await.unwrap()).unwrap();
     web.post_form("/contoso/login/push", &[("csrf", &csrf)])
@@ -189,11 +198,7 @@ async fn a_push_approval_with_the_number_signs_in_with_mfa() {
     );
 
     // The page's status request waits on the server and wakes when the device answers.
-    let waiting = {
-        let tab = web.clone();
-        tokio::spawn(async move { status(&tab).await })
-    };
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let waiting = waiting_status(&web).await;
     let r = answer(&phone, &req.id, Decision::Approve, Some(&number)).await;
     assert_eq!(r.unwrap(), AnswerResult::Approved);
     assert_eq!(waiting.await.unwrap(), "approved-pin");
@@ -621,11 +626,7 @@ async fn shutdown_closes_device_channels_and_waiting_pages_at_once() {
     let ChannelEvent::Request(_) = next_event(&mut rx).await else {
         panic!("a request")
     };
-    let waiting = {
-        let tab = web.clone();
-        tokio::spawn(async move { status(&tab).await })
-    };
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let waiting = waiting_status(&web).await;
     // Well within the 25 s a status request may wait: shutdown doesn't wait for it.
     tokio::time::timeout(std::time::Duration::from_secs(10), s.stop())
         .await
@@ -664,11 +665,7 @@ async fn two_instances_on_postgres_carry_requests_and_approvals_to_each_other() 
     let ChannelEvent::Request(req) = next_event(&mut rx).await else {
         panic!("B's request reaches the device on A")
     };
-    let waiting = {
-        let tab = web.clone();
-        tokio::spawn(async move { status(&tab).await })
-    };
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let waiting = waiting_status(&web).await;
     // The answer goes to A; the browser waiting on B wakes.
     answer(&phone, &req.id, Decision::Approve, Some(&number))
         .await
@@ -787,10 +784,7 @@ async fn listen_shows_requests_as_they_arrive_and_answers_what_is_typed() {
     stdin.write_all(b"?\n").unwrap();
     let again: serde_json::Value = serde_json::from_str(&next_line().await).unwrap();
     assert_eq!(again["request"]["id"], first["request"]["id"]);
-    let waiting = {
-        let tab = browser.clone();
-        tokio::spawn(async move { status(&tab).await })
-    };
+    let waiting = waiting_status(&browser).await;
     stdin.write_all(format!("{number}\n").as_bytes()).unwrap();
     let result = next_line().await;
     assert!(result.starts_with("Approved"), "{result}");
