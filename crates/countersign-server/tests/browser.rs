@@ -101,6 +101,8 @@ async fn enrol_an_authenticator_from_the_qr_code_and_sign_in_with_a_code() {
     browser
         .click("I want to use a different authenticator app")
         .await;
+    // The page before had a QR code too (the activation link): wait for the codes page's key.
+    browser.text("#secret-key").await;
     let uri = browser.read_qr("#qr-code").await;
     assert!(
         uri.starts_with("otpauth://totp/Contoso:alice%40contoso.com?secret="),

@@ -193,16 +193,20 @@ impl Browser {
 }
 
 impl Browser {
-    /// Screenshots the element matching `css` and decodes the QR code in it.
+    /// Screenshots the element matching `css` and decodes the QR code in it. Survives the page
+    /// changing under it, as [`Browser::text`] does; wait for the page first when the one before
+    /// it had such an element too.
     pub async fn read_qr(&self, css: &str) -> String {
-        let el = self
-            .client
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no element '{css}': {e}"));
-        let png = el.screenshot().await.unwrap();
-        crate::decode_qr(&png)
+        let mut last = String::new();
+        for _ in 0..100 {
+            if let Ok(el) = self.client.find(Locator::Css(css)).await {
+                match el.screenshot().await {
+                    Ok(png) => return crate::decode_qr(&png),
+                    Err(e) => last = e.to_string(),
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no element '{css}': {last}");
     }
 }
