@@ -26,6 +26,8 @@ pub enum Method {
     Push,
     /// A verification code from an OATH token: an authenticator app or a hardware token.
     Code,
+    /// A Temporary Access Pass an administrator issued.
+    Tap,
 }
 
 /// NIST SP 800-63B's authentication factors.
@@ -38,13 +40,15 @@ pub enum Factor {
 impl Method {
     /// Every method, in the order a default is picked when the browser remembers none: a push
     /// approval before a code, as it is both easier and proves more (the number matched).
-    pub const ALL: [Method; 3] = [Method::Password, Method::Push, Method::Code];
+    /// (A live Temporary Access Pass goes first whatever the order: see [`decide`].)
+    pub const ALL: [Method; 4] = [Method::Password, Method::Push, Method::Code, Method::Tap];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Password => "password",
             Self::Push => "push",
             Self::Code => "code",
+            Self::Tap => "tap",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -53,25 +57,33 @@ impl Method {
     /// Whether it may start a sign-in. Codes never do (as in Entra): a code alone is a guessable
     /// six digits, and it would make a stolen phone an account.
     pub fn first_factor(self) -> bool {
-        matches!(self, Self::Password)
+        matches!(self, Self::Password | Self::Tap)
     }
     /// Whether it may complete a sign-in started by another method.
     pub fn second_factor(self) -> bool {
-        matches!(self, Self::Push | Self::Code)
+        matches!(self, Self::Push | Self::Code | Self::Tap)
     }
     pub fn factor(self) -> Factor {
         match self {
-            Self::Password => Factor::Knowledge,
+            Self::Password | Self::Tap => Factor::Knowledge,
             Self::Push | Self::Code => Factor::Possession,
         }
     }
+    /// Whether its proof alone amounts to multifactor authentication. A Temporary Access Pass
+    /// does (as in Entra): an administrator vouched for the person when issuing it, and it exists
+    /// so that someone with no method yet can register one.
+    pub fn alone_is_mfa(self) -> bool {
+        matches!(self, Self::Tap)
+    }
     /// Its authentication method reference (RFC 8176 §2): a push approval is a proof of
-    /// possession of the device's software-secured key (`swk`).
+    /// possession of the device's software-secured key (`swk`). RFC 8176 has no value for a
+    /// Temporary Access Pass: `tap`, which no other method's `amr` is mistaken for.
     pub fn amr(self) -> &'static str {
         match self {
             Self::Password => "pwd",
             Self::Push => "swk",
             Self::Code => "otp",
+            Self::Tap => "tap",
         }
     }
     /// Its line in "Other ways to sign in" (Entra's words).
@@ -80,6 +92,7 @@ impl Method {
             Self::Password => "Use your password",
             Self::Push => "Approve a request on my Authenticator app",
             Self::Code => "Use a verification code",
+            Self::Tap => "Temporary Access Pass",
         }
     }
 }
@@ -182,12 +195,14 @@ pub struct Decision {
     pub offered: Vec<Method>,
 }
 
-/// Whether the proofs amount to multifactor authentication: two different factors.
+/// Whether the proofs amount to multifactor authentication: two different factors, or one proof
+/// that is multifactor alone.
 pub fn is_mfa(proofs: &[Proof]) -> bool {
     proofs.iter().any(|p| {
-        proofs
-            .iter()
-            .any(|q| q.method.factor() != p.method.factor())
+        p.method.alone_is_mfa()
+            || proofs
+                .iter()
+                .any(|q| q.method.factor() != p.method.factor())
     })
 }
 
@@ -228,11 +243,14 @@ pub fn proofs_of(session: &Session) -> Vec<Proof> {
 /// next step and what is on offer. With no proof yet: a first-factor method (or no way to sign
 /// in). After one: done, unless a second factor is due — because the tenant or the application
 /// requires one, or because the account has one (whoever registered a second factor uses it) —
-/// then a second-factor method not used yet, or registration when the account has none.
+/// then a second-factor method not used yet, or registration when the account has none. A live
+/// Temporary Access Pass is the default wherever it is offered: an administrator issued it
+/// because the person needs it now (a new employee, a lost phone).
 pub fn decide(account: &Account, state: &FlowState, remembered: &[Method]) -> Decision {
     let pick = |offered: Vec<Method>, none: Next| {
-        let next = remembered
+        let next = [Method::Tap]
             .iter()
+            .chain(remembered)
             .find(|m| offered.contains(m))
             .or(offered.first())
             .map_or(none, |m| Next::Method(*m));
@@ -311,18 +329,30 @@ pub fn oath_allowed(policy: &MethodsPolicy, groups: &[String], kind: OathKind) -
     policy.allows(oath_method(kind), groups)
 }
 
-/// The account behind a name before anything is proved: only first-factor methods matter, and
-/// today the password is the only one, which the policy does not govern — so nothing is read
-/// beyond the user. First-factor methods the policy governs (phone sign-in, passkeys, Temporary
-/// Access Passes) are read here when they arrive.
-pub fn first_factor_account(user: Option<&User>) -> Account {
-    match user.filter(|u| u.enabled) {
-        None => Account::like_password_only(),
-        Some(u) => Account {
-            has_password: u.password_hash.is_some(),
-            ..Account::like_password_only()
-        },
+/// The account behind a name before anything is proved: only first-factor methods matter — the
+/// password, which the policy does not govern, and a live Temporary Access Pass the policy lets
+/// the user use. The policy is read only for a user with a live pass.
+pub async fn first_factor_account(deps: &Deps, user: Option<&User>) -> CoreResult<Account> {
+    let Some(u) = user.filter(|u| u.enabled) else {
+        return Ok(Account::like_password_only());
+    };
+    let mut account = Account {
+        has_password: u.password_hash.is_some(),
+        ..Account::like_password_only()
+    };
+    if crate::tap::live(deps, u).await? {
+        let policy = deps
+            .store
+            .methods_policy(&u.tenant_id)
+            .await?
+            .map(|p| p.policy)
+            .unwrap_or_default();
+        let groups = groups_under(deps, &policy, u).await?;
+        if policy.allows(MethodId::TemporaryAccessPass, &groups) {
+            account.usable.push(Method::Tap);
+        }
     }
+    Ok(account)
 }
 
 /// The account a flow is about, as far as its step needs it, with its user (when the flow knows
@@ -347,7 +377,7 @@ pub async fn account_for(deps: &Deps, flow: &SignInFlow) -> CoreResult<(Option<U
             .filter(|u| u.enabled),
         None => None,
     };
-    let account = first_factor_account(user.as_ref());
+    let account = first_factor_account(deps, user.as_ref()).await?;
     Ok((user, account))
 }
 
@@ -391,6 +421,10 @@ pub async fn account_under(
     if has_code {
         usable.push(Method::Code);
     }
+    if policy.allows(MethodId::TemporaryAccessPass, &groups) && crate::tap::live(deps, user).await?
+    {
+        usable.push(Method::Tap);
+    }
     Ok(Account {
         has_password: user.password_hash.is_some(),
         usable,
@@ -433,7 +467,7 @@ pub async fn identify(
         .user_by_upn(&tenant.id, &name)
         .await?
         .filter(|u| u.enabled);
-    let account = first_factor_account(user.as_ref());
+    let account = first_factor_account(deps, user.as_ref()).await?;
     flow.state.username = Some(name);
     flow.state.user_id = user.map(|u| u.id);
     flow.state.proofs.clear();

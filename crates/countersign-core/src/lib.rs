@@ -20,6 +20,7 @@ pub mod secret;
 pub mod session;
 pub mod signin;
 pub mod store;
+pub mod tap;
 pub mod text;
 pub mod throttle;
 
@@ -29,6 +30,8 @@ mod flow_tests;
 mod oath_tests;
 #[cfg(test)]
 mod props;
+#[cfg(test)]
+mod tap_tests;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 #[cfg(test)]

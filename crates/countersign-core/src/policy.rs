@@ -651,7 +651,9 @@ pub const POLICY_ROLES: [AdminRole; 2] = [
     AdminRole::AuthenticationPolicyAdministrator,
 ];
 
-async fn authorize(deps: &Deps, tenant: &Tenant, actor: &Actor) -> CoreResult<()> {
+/// Checks that `actor` may manage the tenant's authentication methods (the policy, Temporary
+/// Access Passes).
+pub(crate) async fn authorize(deps: &Deps, tenant: &Tenant, actor: &Actor) -> CoreResult<()> {
     let Actor::User(u) = actor else {
         return Ok(());
     };

@@ -107,6 +107,39 @@ pub async fn code_sign_in(
     }
 }
 
+/// The lockout of a first-factor attempt at a name (a password, a Temporary Access Pass): the
+/// attempt is counted under the account and the client address before it is checked, and given
+/// back when it succeeds. Both methods share it, so alternating them gains a guesser nothing.
+pub(crate) struct FirstFactorGuard {
+    account: String,
+    address: Option<String>,
+}
+
+impl FirstFactorGuard {
+    pub(crate) fn new(tenant: &Tenant, name: &str, client_addr: Option<&str>) -> Self {
+        Self {
+            account: throttle::account_key(&tenant.id, name),
+            address: client_addr.map(throttle::address_key),
+        }
+    }
+
+    /// Counts the attempt, or says why it may not be made (locked).
+    pub(crate) async fn reserve(&self, deps: &Deps) -> CoreResult<Result<(), String>> {
+        let mut keys = vec![(self.account.as_str(), LockoutPolicy::ACCOUNT)];
+        keys.extend(self.address.as_deref().map(|k| (k, LockoutPolicy::ADDRESS)));
+        throttle::reserve(deps, &keys).await
+    }
+
+    /// The success gives its reservation back: the account's run of failures ends, the address
+    /// keeps the failures of others.
+    pub(crate) async fn release(&self, deps: &Deps) -> CoreResult<()> {
+        let mut release = vec![(self.account.as_str(), Release::Clear)];
+        release.extend(self.address.as_deref().map(|k| (k, Release::One)));
+        deps.store.release_attempt(&release).await?;
+        Ok(())
+    }
+}
+
 /// Checks a password sign-in. On success returns the user (the caller then creates the session).
 pub async fn password_sign_in(deps: &Deps, a: PasswordAttempt<'_>) -> CoreResult<User> {
     let name = normalize_typed_name(a.tenant, a.typed_name);
@@ -115,13 +148,10 @@ pub async fn password_sign_in(deps: &Deps, a: PasswordAttempt<'_>) -> CoreResult
         client_id: a.client_id,
         client_addr: a.client_addr,
     };
-    let acct_key = throttle::account_key(&a.tenant.id, &name);
-    let addr_key = a.client_addr.map(throttle::address_key);
+    let guard = FirstFactorGuard::new(a.tenant, &name, a.client_addr);
 
     // 1. Throttling first, with no hashing: the attempt is counted before it is checked.
-    let mut keys = vec![(acct_key.as_str(), LockoutPolicy::ACCOUNT)];
-    keys.extend(addr_key.as_deref().map(|k| (k, LockoutPolicy::ADDRESS)));
-    if let Err(reason) = throttle::reserve(deps, &keys).await? {
+    if let Err(reason) = guard.reserve(deps).await? {
         // As slow as a checked attempt, but without the work (a timer, not a hash).
         deps.hasher.pace().await;
         log_attempt(
@@ -171,11 +201,7 @@ pub async fn password_sign_in(deps: &Deps, a: PasswordAttempt<'_>) -> CoreResult
 
     if ok {
         let user = user.expect("ok implies a user");
-        // The success gives its reservation back: the account's run of failures ends, the
-        // address keeps the failures of others.
-        let mut release = vec![(acct_key.as_str(), Release::Clear)];
-        release.extend(addr_key.as_deref().map(|k| (k, Release::One)));
-        deps.store.release_attempt(&release).await?;
+        guard.release(deps).await?;
         log_attempt(
             deps,
             origin,

@@ -1,5 +1,5 @@
 //! The `Store` traits: everything the core persists, asked for by meaning, one trait per concern
-//! (directory, methods, throttle, flows and sessions, grants, keys, policy, push, logs) and `Store`
+//! (directory, methods, throttle, flows and sessions, grants, keys, policy, push, passes, logs) and `Store`
 //! for all of them. Implementations (SQLite, PostgreSQL) live in countersign-store and pass one
 //! conformance suite; single-use credentials are consumed atomically there, so the core's replay
 //! rules hold under parallel requests.
@@ -7,6 +7,7 @@
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::model::*;
+use crate::tap::TemporaryAccessPass;
 use crate::throttle::{LockoutPolicy, Release};
 use async_trait::async_trait;
 
@@ -280,6 +281,39 @@ pub trait PushStore: Send + Sync {
     async fn touch_device(&self, id: &str, at: Timestamp) -> StoreResult<()>;
 }
 
+/// Temporary Access Passes: one row per user, their current pass or their last one.
+#[async_trait]
+pub trait TapStore: Send + Sync {
+    /// Stores `pass` as its user's pass, with `audit`, in one transaction — unless the user's
+    /// stored pass is still current at `now` (`TemporaryAccessPass::is_current`): then false,
+    /// writing nothing. Of parallel callers for one user, at most one succeeds.
+    async fn insert_tap(
+        &self,
+        pass: &TemporaryAccessPass,
+        now: Timestamp,
+        audit: &AuditEntry,
+    ) -> StoreResult<bool>;
+
+    async fn tap_of_user(&self, user_id: &str) -> StoreResult<Option<TemporaryAccessPass>>;
+
+    /// Every user's pass in the tenant, newest first.
+    async fn list_taps(&self, tenant_id: &str) -> StoreResult<Vec<TemporaryAccessPass>>;
+
+    /// Uses the user's pass `id` at `now`, recording the use: true when it is live then (started,
+    /// not expired, not revoked, a one-time pass not used) — for a one-time pass, for exactly one
+    /// of any number of parallel callers.
+    async fn use_tap(&self, user_id: &str, id: &str, now: Timestamp) -> StoreResult<bool>;
+
+    /// Revokes the user's current pass and appends `audit`, in one transaction; false, writing
+    /// nothing, when none is current at `now`.
+    async fn revoke_tap(
+        &self,
+        user_id: &str,
+        now: Timestamp,
+        audit: &AuditEntry,
+    ) -> StoreResult<bool>;
+}
+
 /// The sign-in log and the audit log.
 #[async_trait]
 pub trait LogStore: Send + Sync {
@@ -304,13 +338,14 @@ pub trait Store:
     + KeyStore
     + PolicyStore
     + PushStore
+    + TapStore
     + LogStore
 {
     /// Cheap round trip for health checks.
     async fn ping(&self) -> StoreResult<()>;
 
     /// Deletes expired flows, sessions, codes, refresh tokens, grants and activation codes,
-    /// forgotten throttle counters, and push requests a day past their expiry (answered or not);
-    /// returns rows removed.
+    /// forgotten throttle counters, and push requests and Temporary Access Passes a day past their
+    /// expiry (answered, used, revoked or not); returns rows removed.
     async fn purge_expired(&self, now: Timestamp, session_idle: i64) -> StoreResult<u64>;
 }

@@ -11,6 +11,7 @@ use crate::push::{Activation, Device, PushRequest, PushState};
 use crate::random::OsRandom;
 use crate::secret::Secret;
 use crate::store::*;
+use crate::tap::TemporaryAccessPass;
 use crate::throttle::{LockoutPolicy, Release};
 use crate::{CoreResult, Deps, Settings};
 use async_trait::async_trait;
@@ -43,6 +44,8 @@ struct Data {
     pushes: Vec<PushRequest>,
     /// digest → (device id, expiry)
     challenges: HashMap<String, (String, Timestamp)>,
+    /// user id → their pass
+    taps: HashMap<String, TemporaryAccessPass>,
 }
 
 impl Data {
@@ -56,6 +59,7 @@ impl Data {
         self.activations.retain(|_, (a, _)| a.user_id != id);
         self.devices.retain(|d| d.user_id != id);
         self.pushes.retain(|r| r.user_id != id);
+        self.taps.remove(id);
         let grants: Vec<String> = self
             .grants
             .values()
@@ -79,6 +83,7 @@ impl Data {
             + self.activations.len()
             + self.pushes.len()
             + self.challenges.len()
+            + self.taps.len()
     }
 
     fn delete_grant(&mut self, id: &str) {
@@ -976,6 +981,68 @@ impl PolicyStore for MemStore {
 }
 
 #[async_trait]
+impl TapStore for MemStore {
+    async fn insert_tap(
+        &self,
+        pass: &TemporaryAccessPass,
+        now: Timestamp,
+        audit: &AuditEntry,
+    ) -> StoreResult<bool> {
+        let mut d = self.0.lock().unwrap();
+        if d.taps.get(&pass.user_id).is_some_and(|p| p.is_current(now)) {
+            return Ok(false);
+        }
+        d.taps.insert(pass.user_id.clone(), pass.clone());
+        d.audit.push(audit.clone());
+        Ok(true)
+    }
+
+    async fn tap_of_user(&self, user_id: &str) -> StoreResult<Option<TemporaryAccessPass>> {
+        Ok(self.0.lock().unwrap().taps.get(user_id).cloned())
+    }
+
+    async fn list_taps(&self, tenant_id: &str) -> StoreResult<Vec<TemporaryAccessPass>> {
+        let d = self.0.lock().unwrap();
+        let mut all: Vec<TemporaryAccessPass> = d
+            .taps
+            .values()
+            .filter(|p| p.tenant_id == tenant_id)
+            .cloned()
+            .collect();
+        all.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+        Ok(all)
+    }
+
+    async fn use_tap(&self, user_id: &str, id: &str, now: Timestamp) -> StoreResult<bool> {
+        let mut d = self.0.lock().unwrap();
+        match d.taps.get_mut(user_id) {
+            Some(p) if p.id == id && p.state(now) == crate::tap::PassState::Live => {
+                p.used_at = Some(now);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn revoke_tap(
+        &self,
+        user_id: &str,
+        now: Timestamp,
+        audit: &AuditEntry,
+    ) -> StoreResult<bool> {
+        let mut d = self.0.lock().unwrap();
+        match d.taps.get_mut(user_id) {
+            Some(p) if p.is_current(now) => {
+                p.revoked_at = Some(now);
+                d.audit.push(audit.clone());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}
+
+#[async_trait]
 impl LogStore for MemStore {
     async fn append_signin(&self, e: &SignInLogEntry) -> StoreResult<()> {
         self.0.lock().unwrap().signins.push(e.clone());
@@ -1035,6 +1102,8 @@ impl Store for MemStore {
         d.challenges.retain(|_, (_, exp)| *exp > now);
         d.pushes
             .retain(|r| r.expires_at + crate::push::REQUESTS_KEPT_FOR > now);
+        d.taps
+            .retain(|_, p| p.expires_at + crate::tap::PASSES_KEPT_FOR > now);
         Ok((before - d.expiring_rows()) as u64)
     }
 }

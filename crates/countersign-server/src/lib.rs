@@ -160,6 +160,7 @@ pub fn router(state: AppState) -> Router {
         .route("/{tenant}/login/password", post(pages::signin::password))
         .route("/{tenant}/login/back", post(pages::signin::back))
         .route("/{tenant}/login/code", post(pages::signin::code))
+        .route("/{tenant}/login/tap", post(pages::tap::submit))
         .route("/{tenant}/login/other", post(pages::signin::other))
         .route("/{tenant}/login/choose", post(pages::signin::choose))
         .route("/{tenant}/login/register", post(pages::signin::register))

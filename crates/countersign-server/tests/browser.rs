@@ -356,3 +356,108 @@ async fn a_push_approval_from_the_terminal_authenticator_signs_the_browser_in() 
     browser.close().await;
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_temporary_access_pass_signs_in_without_a_password_and_adds_a_second_authenticator_account(
+) {
+    use countersign_core::policy::{self, Actor, MethodId, State};
+    use countersign_core::{push, tap};
+    use countersign_testkit::process::{authenticator, authenticator_bin};
+    let Some(bin) = authenticator_bin() else {
+        return;
+    };
+    let Some(browser) = Browser::launch().await else {
+        return;
+    };
+    let s = TestServer::start().await;
+    let f = s.seed().await;
+    let deps = &s.state.deps;
+    let operator = Actor::Operator("test".into());
+    policy::change(deps, &f.tenant, &operator, "test", |mut p| {
+        p.method_mut(MethodId::TemporaryAccessPass).state = State::Enabled;
+        Ok(p)
+    })
+    .await
+    .unwrap();
+    let bob = directory::create_user(
+        deps,
+        &f.tenant,
+        directory::NewUser {
+            upn: "bob@contoso.com",
+            display_name: "Bob Jones",
+            email: None,
+            password: None,
+            enabled: true,
+        },
+    )
+    .await
+    .unwrap();
+    let pass = tap::create(deps, &f.tenant, &operator, &bob, tap::NewPass::default())
+        .await
+        .unwrap()
+        .secret;
+
+    // The terminal already holds alice's account.
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let pin = "246810\n";
+    assert!(authenticator(&bin, home, pin, &["init"]).0);
+    let code = push::begin_activation(deps, &f.tenant, &f.alice)
+        .await
+        .unwrap();
+    let link =
+        countersign_server::pages::security_info::activation_link(&s.state, &f.tenant, &code);
+    let (ok, _, err) = authenticator(&bin, home, pin, &["add", &link, "--name", "CI terminal"]);
+    assert!(ok, "{err}");
+
+    // Bob has no password: after his name, the pass is asked for.
+    browser.goto(&format!("{}/contoso/login", s.base)).await;
+    browser.fill("Email or username", "bob").await;
+    browser.click("Next").await;
+    browser.wait_text("h1", "Enter Temporary Access Pass").await;
+    browser.fill("Temporary Access Pass", "NOTMYPASS").await;
+    browser.click("Sign in").await;
+    browser
+        .wait_text("#pass-error", "That Temporary Access Pass isn't valid. Check it and try again, or ask your administrator for a new one.")
+        .await;
+    browser.fill("Temporary Access Pass", pass.expose()).await;
+    browser.click("Sign in").await;
+    browser.wait_text("h1", "My account").await;
+
+    // Strong enough to add the Authenticator app straight away.
+    browser
+        .goto(&format!("{}/contoso/security-info", s.base))
+        .await;
+    browser.click("Add sign-in method").await;
+    browser
+        .wait_text("h1", "Set up your account in the app")
+        .await;
+    let link = browser.read_qr("#qr-code").await;
+    let (ok, out, err) = authenticator(&bin, home, pin, &["add", &link, "--name", "CI terminal"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("Added bob@contoso.com (contoso)"), "{out}");
+    browser.follow("Next").await;
+    browser.wait_text("h1", "Security info").await;
+    // (No password row: his first method.)
+    assert_eq!(
+        browser.text("tbody tr:nth-child(1) td").await,
+        "Authenticator app — Notification and code"
+    );
+    // Two accounts on one device.
+    let (ok, out, err) = authenticator(&bin, home, pin, &["list", "--json"]);
+    assert!(ok, "{err}");
+    let accounts: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let names: Vec<&str> = accounts
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["name"].as_str())
+        .collect();
+    assert!(
+        names.iter().any(|n| n.contains("alice@contoso.com"))
+            && names.iter().any(|n| n.contains("bob@contoso.com")),
+        "{out}"
+    );
+    browser.close().await;
+    s.stop().await;
+}

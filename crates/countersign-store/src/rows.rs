@@ -7,6 +7,7 @@ use countersign_core::oath::{OathAlgorithm, OathKind, OathToken, StepFailures};
 use countersign_core::policy::StoredPolicy;
 use countersign_core::push::{Device, PushRequest, PushState};
 use countersign_core::secret::Secret;
+use countersign_core::tap::TemporaryAccessPass;
 use countersign_core::StoreError;
 
 pub type R<T> = Result<T, StoreError>;
@@ -254,6 +255,25 @@ pub fn throttle(row: &Row) -> R<ThrottleState> {
 
 pub fn role(s: &str) -> R<AdminRole> {
     AdminRole::parse(s).ok_or_else(|| StoreError::Backend(format!("unknown role {s}")))
+}
+
+pub const TAP_COLS: &str = "user_id, id, tenant_id, pass_hash, created_at, starts_at, expires_at, \
+                            one_time, created_by, used_at, revoked_at";
+
+pub fn tap(row: &Row) -> R<TemporaryAccessPass> {
+    Ok(TemporaryAccessPass {
+        id: get(row, "id")?,
+        tenant_id: get(row, "tenant_id")?,
+        user_id: get(row, "user_id")?,
+        pass_hash: Secret::new(get::<String>(row, "pass_hash")?),
+        created_at: get(row, "created_at")?,
+        starts_at: get(row, "starts_at")?,
+        expires_at: get(row, "expires_at")?,
+        one_time: get::<i64>(row, "one_time")? != 0,
+        created_by: get(row, "created_by")?,
+        used_at: get(row, "used_at")?,
+        revoked_at: get(row, "revoked_at")?,
+    })
 }
 
 pub const AUDIT_COLS: &str = "id, tenant_id, at, actor, action, target, before_value, after_value";

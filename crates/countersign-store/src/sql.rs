@@ -13,6 +13,7 @@ use countersign_core::policy::{MethodsPolicy, StoredPolicy};
 use countersign_core::push::{self, Activation, Device, PushRequest, PushState};
 use countersign_core::secret::{token_digest, Secret};
 use countersign_core::store::*;
+use countersign_core::tap::{self, TemporaryAccessPass};
 use countersign_core::throttle::{self, LockoutPolicy, Release};
 use countersign_core::StoreError;
 
@@ -85,6 +86,27 @@ impl SqlStore {
     }
 
     /// `RESERVE_ATTEMPT` for one key inside `tx`; whether it was granted.
+    /// Appends to the audit log inside the transaction of the change it records.
+    async fn append_audit_in(tx: &mut Tx<'_>, audit: &AuditEntry) -> R<()> {
+        tx.exec(
+            query(&format!(
+                "INSERT INTO audit_log ({}, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+                 (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_log WHERE tenant_id = $2))",
+                rows::AUDIT_COLS
+            ))
+            .bind(&audit.id)
+            .bind(&audit.tenant_id)
+            .bind(audit.at)
+            .bind(&audit.actor)
+            .bind(&audit.action)
+            .bind(&audit.target)
+            .bind(&audit.before)
+            .bind(&audit.after),
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn reserve_in(tx: &mut Tx<'_>, key: &str, p: &LockoutPolicy, now: Timestamp) -> R<bool> {
         Ok(query(RESERVE_ATTEMPT)
             .bind(key)
@@ -1444,22 +1466,117 @@ impl PolicyStore for SqlStore {
         if written != 1 {
             return Ok(false);
         }
-        tx.exec(
-            query(&format!(
-                "INSERT INTO audit_log ({}, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
-                 (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_log WHERE tenant_id = $2))",
-                rows::AUDIT_COLS
-            ))
-            .bind(&audit.id)
-            .bind(&audit.tenant_id)
-            .bind(audit.at)
-            .bind(&audit.actor)
-            .bind(&audit.action)
-            .bind(&audit.target)
-            .bind(&audit.before)
-            .bind(&audit.after),
-        )
-        .await?;
+        Self::append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
+/// A pass is current (`TemporaryAccessPass::is_current`) at `$now`: not revoked, not a used
+/// one-time pass, not expired. The stored row's columns, qualified for the upsert.
+const TAP_CURRENT: &str = "temporary_access_passes.revoked_at IS NULL \
+     AND NOT (temporary_access_passes.one_time <> 0 AND temporary_access_passes.used_at IS NOT NULL) \
+     AND temporary_access_passes.expires_at > $12";
+
+#[async_trait]
+impl TapStore for SqlStore {
+    async fn insert_tap(
+        &self,
+        p: &TemporaryAccessPass,
+        now: Timestamp,
+        audit: &AuditEntry,
+    ) -> R<bool> {
+        let mut tx = self.db.begin().await?;
+        // One conditional upsert: the user's row is replaced only when its pass is no longer
+        // current, so of parallel issuers at most one writes.
+        let written = tx
+            .exec(
+                query(&format!(
+                    "INSERT INTO temporary_access_passes ({cols}) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                     ON CONFLICT (user_id) DO UPDATE SET id = excluded.id, \
+                     tenant_id = excluded.tenant_id, pass_hash = excluded.pass_hash, \
+                     created_at = excluded.created_at, starts_at = excluded.starts_at, \
+                     expires_at = excluded.expires_at, one_time = excluded.one_time, \
+                     created_by = excluded.created_by, used_at = NULL, revoked_at = NULL \
+                     WHERE NOT ({TAP_CURRENT})",
+                    cols = rows::TAP_COLS
+                ))
+                .bind(&p.user_id)
+                .bind(&p.id)
+                .bind(&p.tenant_id)
+                .bind(p.pass_hash.expose())
+                .bind(p.created_at)
+                .bind(p.starts_at)
+                .bind(p.expires_at)
+                .bind(p.one_time as i64)
+                .bind(&p.created_by)
+                .bind(p.used_at)
+                .bind(p.revoked_at)
+                .bind(now),
+            )
+            .await
+            .map_err(|e| conflict(e, || format!("Temporary Access Pass {}", p.id)))?;
+        if written != 1 {
+            return Ok(false);
+        }
+        Self::append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn tap_of_user(&self, user_id: &str) -> R<Option<TemporaryAccessPass>> {
+        let sql = format!(
+            "SELECT {} FROM temporary_access_passes WHERE user_id = $1",
+            rows::TAP_COLS
+        );
+        self.fetch_opt(query(&sql).bind(user_id), rows::tap).await
+    }
+
+    async fn list_taps(&self, tenant_id: &str) -> R<Vec<TemporaryAccessPass>> {
+        let sql = format!(
+            "SELECT {} FROM temporary_access_passes WHERE tenant_id = $1 \
+             ORDER BY created_at DESC, id DESC",
+            rows::TAP_COLS
+        );
+        self.fetch_all(query(&sql).bind(tenant_id), rows::tap).await
+    }
+
+    async fn use_tap(&self, user_id: &str, id: &str, now: Timestamp) -> R<bool> {
+        // The conditional update is the single use of a one-time pass.
+        let n = self
+            .exec(
+                query(
+                    "UPDATE temporary_access_passes SET used_at = $3 \
+                     WHERE user_id = $1 AND id = $2 AND revoked_at IS NULL \
+                     AND starts_at <= $3 AND expires_at > $3 \
+                     AND (one_time = 0 OR used_at IS NULL)",
+                )
+                .bind(user_id)
+                .bind(id)
+                .bind(now),
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn revoke_tap(&self, user_id: &str, now: Timestamp, audit: &AuditEntry) -> R<bool> {
+        let mut tx = self.db.begin().await?;
+        let n = tx
+            .exec(
+                query(
+                    "UPDATE temporary_access_passes SET revoked_at = $2 \
+                     WHERE user_id = $1 AND revoked_at IS NULL \
+                     AND NOT (one_time <> 0 AND used_at IS NOT NULL) AND expires_at > $2",
+                )
+                .bind(user_id)
+                .bind(now),
+            )
+            .await?;
+        if n != 1 {
+            return Ok(false);
+        }
+        Self::append_audit_in(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -1541,6 +1658,12 @@ impl Store for SqlStore {
             .exec(
                 query("DELETE FROM push_requests WHERE expires_at <= $1")
                     .bind(now - push::REQUESTS_KEPT_FOR),
+            )
+            .await?;
+        n += self
+            .exec(
+                query("DELETE FROM temporary_access_passes WHERE expires_at <= $1")
+                    .bind(now - tap::PASSES_KEPT_FOR),
             )
             .await?;
         Ok(n)

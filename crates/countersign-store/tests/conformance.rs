@@ -10,6 +10,7 @@ use countersign_core::policy::{MethodsPolicy, State};
 use countersign_core::push::{self, Activation, Device, PushRequest, PushState};
 use countersign_core::secret::Secret;
 use countersign_core::store::*;
+use countersign_core::tap::TemporaryAccessPass;
 use countersign_core::throttle::{self, LockoutPolicy, Release};
 use countersign_core::StoreError;
 use countersign_store::SqlStore;
@@ -1133,6 +1134,121 @@ async fn not_me_blocks_pushes_and_challenges_are_single_use(s: Arc<dyn Store>) {
     assert_eq!(seen, Some(NOW + 99));
 }
 
+fn pass(id: &str, one_time: bool) -> TemporaryAccessPass {
+    TemporaryAccessPass {
+        id: id.into(),
+        tenant_id: "t1".into(),
+        user_id: "u1".into(),
+        pass_hash: Secret::new("$argon2id$v=19$m=19456,t=2,p=1$x$y"),
+        created_at: NOW,
+        starts_at: NOW + 10,
+        expires_at: NOW + 3600,
+        one_time,
+        created_by: "operator:test".into(),
+        used_at: None,
+        revoked_at: None,
+    }
+}
+
+async fn passes_one_current_per_user_used_once_and_revoked(s: Arc<dyn Store>) {
+    seed(s.as_ref()).await;
+    let a = |id: &str| audit(id, NOW);
+    assert!(s.tap_of_user("u1").await.unwrap().is_none());
+    assert!(s
+        .insert_tap(&pass("p1", true), NOW, &a("a1"))
+        .await
+        .unwrap());
+    assert_eq!(s.tap_of_user("u1").await.unwrap(), Some(pass("p1", true)));
+    // The current one (waiting for its start) stands: the second is refused, with no audit line.
+    assert!(!s
+        .insert_tap(&pass("p2", true), NOW, &a("a2"))
+        .await
+        .unwrap());
+    assert_eq!(s.tap_of_user("u1").await.unwrap().unwrap().id, "p1");
+    let actions = |s: Arc<dyn Store>| async move {
+        let mut ids: Vec<String> = s
+            .list_audit("t1", 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(actions(s.clone()).await, ["a1"]);
+
+    // Not usable before its start, nor under another id; then exactly once of 20 parallel uses.
+    assert!(!s.use_tap("u1", "p1", NOW + 9).await.unwrap());
+    assert!(!s.use_tap("u1", "p2", NOW + 10).await.unwrap());
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.use_tap("u1", "p1", NOW + 10).await.unwrap()
+        }));
+    }
+    assert_eq!(wins(tasks).await, 1);
+    assert_eq!(
+        s.tap_of_user("u1").await.unwrap().unwrap().used_at,
+        Some(NOW + 10)
+    );
+
+    // Used up, it makes room for the next; a multi-use one serves until it expires.
+    assert!(s
+        .insert_tap(&pass("p3", false), NOW + 11, &a("a3"))
+        .await
+        .unwrap());
+    for at in [NOW + 20, NOW + 30] {
+        assert!(s.use_tap("u1", "p3", at).await.unwrap());
+    }
+    assert!(!s.use_tap("u1", "p3", NOW + 3600).await.unwrap());
+
+    // Revoked once, with its audit line; a revoked pass is never used.
+    assert!(s.revoke_tap("u1", NOW + 40, &a("a4")).await.unwrap());
+    assert!(!s.revoke_tap("u1", NOW + 41, &a("a5")).await.unwrap());
+    assert!(!s.use_tap("u1", "p3", NOW + 42).await.unwrap());
+    assert_eq!(
+        s.tap_of_user("u1").await.unwrap().unwrap().revoked_at,
+        Some(NOW + 40)
+    );
+    assert_eq!(actions(s.clone()).await, ["a1", "a3", "a4"]);
+
+    // An expired one makes room too; the list shows each user's one row.
+    let mut p4 = pass("p4", true);
+    p4.expires_at = NOW + 100;
+    assert!(s.insert_tap(&p4, NOW + 50, &a("a6")).await.unwrap());
+    assert!(s
+        .insert_tap(&pass("p5", true), NOW + 100, &a("a7"))
+        .await
+        .unwrap());
+    let listed: Vec<String> = s
+        .list_taps("t1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(listed, ["p5"]);
+    // Purged a day past its expiry; deleting the user takes it too.
+    s.purge_expired(NOW + 3600 + 86_400, 3600).await.unwrap();
+    assert!(s.tap_of_user("u1").await.unwrap().is_none());
+    // Of parallel issuers, one writes.
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let id = format!("q{i}");
+            s.insert_tap(&pass(&id, true), NOW, &audit(&id, NOW))
+                .await
+                .unwrap()
+        }));
+    }
+    assert_eq!(wins(tasks).await, 1);
+    s.delete_user("u1").await.unwrap();
+    assert!(s.list_taps("t1").await.unwrap().is_empty());
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         /// The core's in-memory store, which its unit tests use, keeps the same contract.
@@ -1177,6 +1293,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    passes_one_current_per_user_used_once_and_revoked,
     policy_versions_and_audit,
     devices_register_once_per_activation_code,
     push_requests_supersede_and_settle_once,

@@ -676,3 +676,98 @@ async fn hardware_tokens_are_imported_all_or_nothing_then_activated_by_their_use
         "{out}"
     );
 }
+
+#[test]
+fn temporary_access_passes_are_issued_once_listed_and_revoked_within_the_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let t = ["--tenant", "contoso"];
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&t);
+        admin(d, &all)
+    };
+    let created = admin(
+        d,
+        &[
+            "tenant",
+            "create",
+            "contoso",
+            "--display-name",
+            "Contoso",
+            "--domain",
+            "contoso.com",
+        ],
+    );
+    assert!(created.0, "{}", created.2);
+    assert!(run(&["user", "create", "new@contoso.com", "--display-name", "New"]).0);
+
+    // Off by default: the refusal says how to turn it on.
+    let (ok, _, err) = run(&["tap", "create", "new@contoso.com"]);
+    assert!(
+        !ok && err.contains("policy method enable temporary-access-pass"),
+        "{err}"
+    );
+    assert!(run(&["policy", "method", "enable", "temporary-access-pass"]).0);
+
+    // Bad lifetimes and starts are refused before anything is written.
+    for (flag, value, says) in [
+        ("--lifetime", "10", "must be 60 to 480 minutes"),
+        ("--lifetime", "9h", "must be 60 to 480 minutes"),
+        ("--lifetime", "soon", "is not a lifetime"),
+        ("--start", "tomorrow", "is not a start"),
+    ] {
+        let (ok, _, err) = run(&["tap", "create", "new@contoso.com", flag, value]);
+        assert!(!ok && err.contains(says), "{flag} {value}: {err}");
+    }
+    let (ok, _, err) = run(&["tap", "create", "new@contoso.com", "--multi-use"]);
+    assert!(!ok && err.contains("isUsableOnce"), "{err}");
+
+    let mut args = vec!["tap", "create", "new@contoso.com", "--lifetime", "2h"];
+    args.extend_from_slice(&t);
+    let v = admin_json(d, &args);
+    let pass = v["pass"].as_str().unwrap();
+    assert_eq!(pass.len(), 8);
+    assert_eq!(v["one_time"], true);
+    assert_eq!(v["state"], "valid");
+
+    // One current pass per user.
+    let (ok, _, err) = run(&["tap", "create", "new@contoso.com"]);
+    assert!(!ok && err.contains("tap revoke new@contoso.com"), "{err}");
+
+    // The list never shows the pass.
+    let (ok, out, _) = run(&["tap", "list"]);
+    assert!(
+        ok && out.contains("new@contoso.com") && out.contains("valid"),
+        "{out}"
+    );
+    assert!(!out.contains(pass));
+    let mut args = vec!["tap", "list"];
+    args.extend_from_slice(&t);
+    let listed = admin_json(d, &args);
+    assert_eq!(listed[0]["one_time"], true);
+    assert!(listed[0].get("pass").is_none());
+
+    assert!(run(&["tap", "revoke", "new@contoso.com"]).0);
+    let (ok, _, err) = run(&["tap", "revoke", "new@contoso.com"]);
+    assert!(
+        !ok && err.contains("has no current Temporary Access Pass"),
+        "{err}"
+    );
+    let (_, out, _) = run(&["tap", "list"]);
+    assert!(out.contains("revoked"), "{out}");
+    // A start ahead of now is accepted, and the pass waits for it.
+    let (ok, out, err) = run(&["tap", "create", "new@contoso.com", "--start", "2h"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("It is shown only now"), "{out}");
+    let (_, out, _) = run(&["tap", "list"]);
+    assert!(out.contains("not yet valid"), "{out}");
+
+    // Issuing and revoking are in the audit log, without the pass.
+    let (ok, out, _) = run(&["audit"]);
+    assert!(
+        ok && out.contains("tap.create") && out.contains("tap.revoke"),
+        "{out}"
+    );
+    assert!(!out.contains(pass));
+}

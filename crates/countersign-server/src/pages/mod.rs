@@ -6,6 +6,7 @@ pub mod assets;
 pub mod push;
 pub mod security_info;
 pub mod signin;
+pub mod tap;
 
 use crate::error::{AppError, PageError};
 use axum::http::StatusCode;

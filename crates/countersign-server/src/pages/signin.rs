@@ -394,6 +394,9 @@ async fn step_page(
         Step::Method {
             method: Method::Push,
         } => crate::pages::push::unsent_page(tenant, flow, &offered),
+        Step::Method {
+            method: Method::Tap,
+        } => crate::pages::tap::page(tenant, flow, &offered, error),
         Step::Push { .. } => {
             crate::pages::push::approve_page(state, tenant, flow, &offered).await?
         }

@@ -3,7 +3,7 @@
 //! output; secrets are never printed except a new client secret, once.
 //!
 //! One module per resource (`tenant`, `user`, `group`, `role`, `app`, `keys`, `oath_tokens`,
-//! `policy` with the audit log, `secrets`), each with its subcommands and their handler; here the shared pieces: the command
+//! `policy` with the audit log, `tap`, `secrets`), each with its subcommands and their handler; here the shared pieces: the command
 //! tree, output (`Out`, terminal and JSON escaping), the store and the dispatch. The modules take
 //! this module's imports with `use super::*`.
 
@@ -14,6 +14,7 @@ mod oath_tokens;
 mod policy;
 mod role;
 mod secrets;
+mod tap;
 mod tenant;
 mod user;
 
@@ -81,7 +82,11 @@ enum AdminCommand {
     /// The authentication methods policy: who may use which sign-in method.
     #[command(subcommand)]
     Policy(policy::PolicyCmd),
-    /// The audit log: every change to the policy (who, what, before and after, when).
+    /// Temporary Access Passes: issue one to a user, list them, revoke one.
+    #[command(subcommand)]
+    Tap(tap::TapCmd),
+    /// The audit log: every change to the policy and every Temporary Access Pass issued or
+    /// revoked (who, what, before and after, when).
     Audit(policy::AuditArgs),
     /// Check the database's integrity (SQLite: every page, index and constraint).
     Check,
@@ -191,6 +196,7 @@ async fn dispatch(
         AdminCommand::Keys(c) => keys_cmd(deps, out, c).await,
         AdminCommand::Oath(c) => oath_cmd(deps, out, c).await,
         AdminCommand::Policy(c) => policy::policy_cmd(deps, out, c).await,
+        AdminCommand::Tap(c) => tap::tap_cmd(deps, out, c).await,
         AdminCommand::Audit(a) => policy::audit_cmd(deps, out, a).await,
         // needs the SQL store itself, not the core's view of it: handled by `run`
         AdminCommand::Secrets(c) => secrets::run(store, &cfg.secrets_key_file(), out, c).await,

@@ -13,7 +13,7 @@ pub(super) struct ActorArg {
     /// Administrator or Authentication Policy Administrator of the tenant. Without it the change
     /// is recorded as the operator of this command line.
     #[arg(long = "as", value_name = "UPN")]
-    acting: Option<String>,
+    pub(super) acting: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -101,7 +101,7 @@ fn parse_mode(s: &str) -> anyhow::Result<AuthenticationMode> {
         .map_err(|_| anyhow::anyhow!("unknown mode '{s}': use any, push or passwordless"))
 }
 
-async fn actor(deps: &Deps, tenant: &Tenant, a: &ActorArg) -> anyhow::Result<Actor> {
+pub(super) async fn actor(deps: &Deps, tenant: &Tenant, a: &ActorArg) -> anyhow::Result<Actor> {
     Ok(match &a.acting {
         Some(upn) => Actor::User(directory::user(deps, tenant, upn).await?),
         None => Actor::Operator(

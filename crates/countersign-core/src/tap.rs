@@ -1,0 +1,373 @@
+//! Temporary Access Passes: a time-limited pass an administrator issues to a user (a new employee
+//! with no method yet, someone who lost their phone), within the tenant's policy. Issuing shows it
+//! once and keeps only its hash; a user has at most one current pass. Signing in with one is a
+//! first factor that alone counts as strong authentication: the user may then register methods.
+//! A used one-time pass, an expired, revoked or not-yet-valid one are all refused as a wrong one.
+
+use crate::clock::Timestamp;
+use crate::error::{CoreError, CoreResult};
+use crate::flow;
+use crate::model::{AuditEntry, SignInResult, Tenant, User};
+use crate::password::{self, HARD_MAX_BYTES};
+use crate::policy::{self, Actor, MethodId};
+use crate::secret::Secret;
+use crate::signin::{log_attempt, normalize_typed_name, FirstFactorGuard, Origin};
+use crate::Deps;
+
+/// What a pass is made of: letters and digits without those people mix up (0/O, 1/l/I), so it can
+/// be read out over the phone. 56 symbols: about 5.8 bits each, 46 bits for the default 8.
+const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+
+/// How long a pass stays listed after it expires (then `purge_expired` removes it).
+pub const PASSES_KEPT_FOR: Timestamp = 24 * 3600;
+
+/// A user's Temporary Access Pass as stored (the pass itself only as its hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemporaryAccessPass {
+    pub id: String,
+    pub tenant_id: String,
+    pub user_id: String,
+    pub pass_hash: Secret,
+    pub created_at: Timestamp,
+    pub starts_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub one_time: bool,
+    /// Who issued it (`Actor::describe`).
+    pub created_by: String,
+    /// The last use (of a one-time pass: its only one).
+    pub used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// Where a pass stands at some moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassState {
+    /// Not valid yet: its start time is ahead.
+    Waiting,
+    Live,
+    Used,
+    Expired,
+    Revoked,
+}
+
+impl PassState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Waiting => "not yet valid",
+            Self::Live => "valid",
+            Self::Used => "used",
+            Self::Expired => "expired",
+            Self::Revoked => "revoked",
+        }
+    }
+}
+
+impl TemporaryAccessPass {
+    pub fn state(&self, now: Timestamp) -> PassState {
+        if self.revoked_at.is_some() {
+            PassState::Revoked
+        } else if self.one_time && self.used_at.is_some() {
+            PassState::Used
+        } else if now >= self.expires_at {
+            PassState::Expired
+        } else if now < self.starts_at {
+            PassState::Waiting
+        } else {
+            PassState::Live
+        }
+    }
+
+    /// Whether it still counts as the user's pass: live or waiting for its start. A new one may
+    /// be issued only when the current one is not.
+    pub fn is_current(&self, now: Timestamp) -> bool {
+        matches!(self.state(now), PassState::Live | PassState::Waiting)
+    }
+}
+
+/// What an administrator asks for; anything left out comes from the policy.
+#[derive(Debug, Clone, Default)]
+pub struct NewPass {
+    pub lifetime_minutes: Option<u32>,
+    /// `Some(false)`: usable more than once (only if the policy allows it).
+    pub one_time: Option<bool>,
+    /// When it becomes valid (default: now; a time in the past means now).
+    pub starts_at: Option<Timestamp>,
+}
+
+/// A pass just issued, with the pass itself: shown once, never stored.
+#[derive(Debug)]
+pub struct Issued {
+    pub pass: TemporaryAccessPass,
+    pub secret: Secret,
+}
+
+fn generate(deps: &Deps, len: usize) -> String {
+    // Rejection sampling keeps every symbol equally likely (256 is not a multiple of 56).
+    let limit = 256 - 256 % ALPHABET.len();
+    let mut out = String::with_capacity(len);
+    let mut buf = [0u8; 64];
+    while out.len() < len {
+        deps.rng.fill(&mut buf);
+        for b in buf {
+            if (b as usize) < limit && out.len() < len {
+                out.push(ALPHABET[b as usize % ALPHABET.len()] as char);
+            }
+        }
+    }
+    out
+}
+
+fn audit(deps: &Deps, tenant: &Tenant, actor: &Actor, action: &str, user: &User) -> AuditEntry {
+    AuditEntry {
+        id: deps.new_id(),
+        tenant_id: tenant.id.clone(),
+        at: deps.now(),
+        actor: actor.describe(),
+        action: action.into(),
+        target: user.upn.clone(),
+        before: None,
+        after: None,
+    }
+}
+
+/// The pass as the audit log records it: never the pass or its hash.
+fn describe(p: &TemporaryAccessPass) -> String {
+    serde_json::json!({
+        "id": p.id, "starts_at": p.starts_at, "expires_at": p.expires_at, "one_time": p.one_time,
+    })
+    .to_string()
+}
+
+/// Issues a pass to `user`, within the tenant's policy: the method must be enabled for the user,
+/// the lifetime within the policy's bounds, and a pass usable more than once only when the
+/// policy allows it. Refused (`Conflict`) while the user has a current pass. Recorded in the
+/// audit log with the pass.
+pub async fn create(
+    deps: &Deps,
+    tenant: &Tenant,
+    actor: &Actor,
+    user: &User,
+    new: NewPass,
+) -> CoreResult<Issued> {
+    policy::authorize(deps, tenant, actor).await?;
+    let (policy, groups) = flow::policy_for(deps, tenant, user).await?;
+    if !policy.allows(MethodId::TemporaryAccessPass, &groups) {
+        return Err(CoreError::invalid(
+            "user",
+            format!(
+                "the authentication methods policy doesn't let {} use a Temporary Access Pass \
+                 (turn it on with: countersign admin policy method enable temporary-access-pass \
+                 --tenant {})",
+                user.upn, tenant.name
+            ),
+        ));
+    }
+    let c = &policy.temporary_access_pass;
+    let minutes = new
+        .lifetime_minutes
+        .unwrap_or(c.default_lifetime_in_minutes);
+    if !(c.minimum_lifetime_in_minutes..=c.maximum_lifetime_in_minutes).contains(&minutes) {
+        return Err(CoreError::invalid(
+            "lifetime",
+            format!(
+                "must be {} to {} minutes under the policy",
+                c.minimum_lifetime_in_minutes, c.maximum_lifetime_in_minutes
+            ),
+        ));
+    }
+    let one_time = match new.one_time {
+        Some(false) if c.is_usable_once => {
+            return Err(CoreError::invalid(
+                "one-time",
+                "the policy makes every pass one-time (temporaryAccessPass.isUsableOnce)",
+            ))
+        }
+        Some(v) => v,
+        // Where the policy leaves the choice, a pass is one-time unless asked otherwise: it is
+        // meant to bootstrap a method, once.
+        None => true,
+    };
+    let now = deps.now();
+    let starts_at = new.starts_at.unwrap_or(now).max(now);
+    let secret = generate(deps, c.default_length as usize);
+    let pass = TemporaryAccessPass {
+        id: format!("tap_{}", deps.new_id()),
+        tenant_id: tenant.id.clone(),
+        user_id: user.id.clone(),
+        pass_hash: deps.hasher.hash(&secret).await?,
+        created_at: now,
+        starts_at,
+        expires_at: starts_at + i64::from(minutes) * 60,
+        one_time,
+        created_by: actor.describe(),
+        used_at: None,
+        revoked_at: None,
+    };
+    let mut entry = audit(deps, tenant, actor, "tap.create", user);
+    entry.after = Some(describe(&pass));
+    if !deps.store.insert_tap(&pass, now, &entry).await? {
+        return Err(CoreError::Conflict(format!(
+            "a current Temporary Access Pass for {upn} (revoke it first with: countersign admin \
+             tap revoke {upn} --tenant {tenant})",
+            upn = user.upn,
+            tenant = tenant.name
+        )));
+    }
+    Ok(Issued {
+        pass,
+        secret: Secret::new(secret),
+    })
+}
+
+/// Revokes the user's current pass; false when they have none. Recorded in the audit log.
+pub async fn revoke(deps: &Deps, tenant: &Tenant, actor: &Actor, user: &User) -> CoreResult<bool> {
+    policy::authorize(deps, tenant, actor).await?;
+    let Some(current) = deps
+        .store
+        .tap_of_user(&user.id)
+        .await?
+        .filter(|p| p.is_current(deps.now()))
+    else {
+        return Ok(false);
+    };
+    let mut entry = audit(deps, tenant, actor, "tap.revoke", user);
+    entry.before = Some(describe(&current));
+    Ok(deps.store.revoke_tap(&user.id, deps.now(), &entry).await?)
+}
+
+/// Whether the user has a pass they could sign in with now (the policy aside).
+pub async fn live(deps: &Deps, user: &User) -> CoreResult<bool> {
+    Ok(deps
+        .store
+        .tap_of_user(&user.id)
+        .await?
+        .is_some_and(|p| p.state(deps.now()) == PassState::Live))
+}
+
+/// One attempt at signing in with a pass, as the person made it.
+#[derive(Debug, Clone, Copy)]
+pub struct PassAttempt<'a> {
+    pub origin: Origin<'a>,
+    /// The sign-in name (normalised).
+    pub name: &'a str,
+    pub pass: &'a str,
+}
+
+/// Checks a pass sign-in: counted against the same lockout as passwords before it is checked
+/// (a guesser gains nothing by alternating), verified against its hash, and a one-time pass used
+/// up in the same conditional write that accepts it (of parallel attempts with one pass, one
+/// signs in). Every refusal is `SignInFailed`; the sign-in log keeps the reason.
+pub async fn sign_in(deps: &Deps, a: PassAttempt<'_>) -> CoreResult<User> {
+    let o = a.origin;
+    let name = normalize_typed_name(o.tenant, a.name);
+    let guard = FirstFactorGuard::new(o.tenant, &name, o.client_addr);
+    let fail = |user: Option<&User>, reason: &str| {
+        let reason = reason.to_string();
+        let user = user.cloned();
+        let name = name.clone();
+        async move {
+            log_attempt(
+                deps,
+                o,
+                "tap",
+                &name,
+                user.as_ref(),
+                SignInResult::Failure,
+                Some(reason),
+            )
+            .await?;
+            Err::<User, _>(CoreError::SignInFailed)
+        }
+    };
+    if let Err(reason) = guard.reserve(deps).await? {
+        deps.hasher.pace().await;
+        return fail(None, &reason).await;
+    }
+    let typed = a.pass.trim();
+    let user = deps
+        .store
+        .user_by_upn(&o.tenant.id, &name)
+        .await?
+        .filter(|u| u.enabled);
+    let pass = match &user {
+        Some(u) => deps.store.tap_of_user(&u.id).await?,
+        None => None,
+    };
+    // Every refusal costs one hash, as a wrong pass does: timing tells nothing.
+    let hash = pass
+        .as_ref()
+        .map_or(password::dummy_hash(), |p| &p.pass_hash);
+    let matches = typed.len() <= HARD_MAX_BYTES && deps.hasher.verify(typed, hash).await?;
+    let Some(user) = user else {
+        return fail(None, "unknown or disabled account").await;
+    };
+    let Some(pass) = pass else {
+        return fail(Some(&user), "no Temporary Access Pass").await;
+    };
+    if !matches {
+        return fail(Some(&user), "wrong Temporary Access Pass").await;
+    }
+    let now = deps.now();
+    let state = pass.state(now);
+    if state != PassState::Live {
+        return fail(
+            Some(&user),
+            &format!("Temporary Access Pass {}", state.as_str()),
+        )
+        .await;
+    }
+    let (policy, groups) = flow::policy_for(deps, o.tenant, &user).await?;
+    if !policy.allows(MethodId::TemporaryAccessPass, &groups) {
+        return fail(
+            Some(&user),
+            "Temporary Access Pass not allowed by the policy",
+        )
+        .await;
+    }
+    if !deps.store.use_tap(&user.id, &pass.id, now).await? {
+        return fail(Some(&user), "Temporary Access Pass used meanwhile").await;
+    }
+    guard.release(deps).await?;
+    log_attempt(
+        deps,
+        o,
+        "tap",
+        &name,
+        Some(&user),
+        SignInResult::Success,
+        None,
+    )
+    .await?;
+    Ok(user)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::fixture;
+
+    #[test]
+    fn passes_use_the_whole_alphabet_evenly_and_have_the_asked_length() {
+        let h = fixture();
+        let mut seen = [0u32; 256];
+        for _ in 0..2000 {
+            let p = generate(&h.deps, 8);
+            assert_eq!(p.len(), 8);
+            for b in p.bytes() {
+                seen[b as usize] += 1;
+            }
+        }
+        for (b, n) in seen.iter().enumerate() {
+            let in_alphabet = ALPHABET.contains(&(b as u8));
+            assert_eq!(*n > 0, in_alphabet, "symbol {b}");
+            // 16,000 symbols over 56: about 286 each.
+            if in_alphabet {
+                assert!(
+                    (180..400).contains(n),
+                    "symbol {} seen {n} times",
+                    b as u8 as char
+                );
+            }
+        }
+    }
+}
