@@ -37,6 +37,11 @@ pub enum DeviceError {
     Protocol(String),
     #[error("the key in the vault is damaged")]
     BadKey,
+    #[error(
+        "phone sign-in is not turned on for {0} on this device: run \
+         `countersign-authenticator phone-sign-in enable {0}` first"
+    )]
+    NoPhoneKey(String),
 }
 
 /// What an activation link carries.
@@ -103,6 +108,9 @@ pub struct DeviceAccount {
     pub device_id: String,
     /// base64url PKCS#8 of the P-256 private key.
     key: String,
+    /// base64url PKCS#8 of the phone sign-in key, once phone sign-in is on for this account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    phone_key: Option<String>,
 }
 
 impl std::fmt::Debug for DeviceAccount {
@@ -122,30 +130,42 @@ impl DeviceAccount {
     }
 
     fn pair(&self) -> Result<EcdsaKeyPair, DeviceError> {
-        let der = URL_SAFE_NO_PAD
-            .decode(&self.key)
-            .map_err(|_| DeviceError::BadKey)?;
-        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der)
-            .map_err(|_| DeviceError::BadKey)
+        pair_of(&self.key)
     }
 
     pub(crate) fn sign(&self, payload: &str) -> Result<String, DeviceError> {
         sign(&self.pair()?, payload)
     }
 
-    /// A signed answer to `request_id`, ready to send.
+    /// Whether phone sign-in is on for this account on this device.
+    pub fn phone_sign_in(&self) -> bool {
+        self.phone_key.is_some()
+    }
+
+    /// A signed answer to `request_id`, ready to send: to a passwordless request (phone sign-in)
+    /// with the phone sign-in key, to others with the device key.
     pub fn answer(
         &self,
         request_id: &str,
         decision: proto::Decision,
         number: Option<&str>,
         pin: bool,
+        passwordless: bool,
     ) -> Result<proto::AnswerRequest, DeviceError> {
         let number = match decision {
             proto::Decision::Approve => number.unwrap_or_default().trim().to_string(),
             _ => String::new(),
         };
-        let signature = self.sign(&proto::answer_payload(request_id, decision, &number, pin))?;
+        let signature = if passwordless {
+            let key = self
+                .phone_key
+                .as_deref()
+                .ok_or_else(|| DeviceError::NoPhoneKey(self.upn.clone()))?;
+            let payload = proto::phone_answer_payload(request_id, decision, &number, pin);
+            sign(&pair_of(key)?, &payload)?
+        } else {
+            self.sign(&proto::answer_payload(request_id, decision, &number, pin))?
+        };
         Ok(proto::AnswerRequest {
             device_id: self.device_id.clone(),
             decision,
@@ -157,11 +177,50 @@ impl DeviceAccount {
     }
 }
 
+fn pair_of(pkcs8: &str) -> Result<EcdsaKeyPair, DeviceError> {
+    let der = URL_SAFE_NO_PAD
+        .decode(pkcs8)
+        .map_err(|_| DeviceError::BadKey)?;
+    EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der)
+        .map_err(|_| DeviceError::BadKey)
+}
+
+/// A new P-256 key: its PKCS#8 (base64url, for the vault), the pair, and its public point
+/// (base64url, for the server).
+fn new_key() -> Result<(String, EcdsaKeyPair, String), DeviceError> {
+    let pkcs8 =
+        EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+            .map_err(|_| DeviceError::BadKey)?;
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref())
+        .map_err(|_| DeviceError::BadKey)?;
+    let public = URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+    Ok((URL_SAFE_NO_PAD.encode(pkcs8.as_ref()), pair, public))
+}
+
 fn sign(pair: &EcdsaKeyPair, payload: &str) -> Result<String, DeviceError> {
     let sig = pair
         .sign(&SystemRandom::new(), payload.as_bytes())
         .map_err(|_| DeviceError::BadKey)?;
     Ok(URL_SAFE_NO_PAD.encode(sig.as_ref()))
+}
+
+/// The account a registration made, with the keys this device made for it.
+fn account_of(
+    server: &str,
+    r: proto::RegisterResponse,
+    key: String,
+    phone_key: Option<String>,
+) -> (DeviceAccount, Option<String>) {
+    let account = DeviceAccount {
+        server: server.into(),
+        upn: r.account.upn,
+        display_name: r.account.display_name,
+        tenant: r.account.tenant,
+        device_id: r.device_id,
+        key,
+        phone_key,
+    };
+    (account, r.otpauth)
 }
 
 /// A blocking HTTP client for the protocol's endpoints.
@@ -222,12 +281,7 @@ impl Client {
         link: &ActivationLink,
         name: &str,
     ) -> Result<(DeviceAccount, Option<String>), DeviceError> {
-        let rng = SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-            .map_err(|_| DeviceError::BadKey)?;
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref())
-            .map_err(|_| DeviceError::BadKey)?;
-        let public_key = URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+        let (pkcs8, pair, public_key) = new_key()?;
         let signature = sign(&pair, &proto::register_payload(&link.code, &public_key))?;
         let req = proto::RegisterRequest {
             code: link.code.clone(),
@@ -238,15 +292,64 @@ impl Client {
             platform: std::env::consts::OS.into(),
         };
         let r: proto::RegisterResponse = self.post(&link.server, "register", &req)?;
-        let account = DeviceAccount {
-            server: link.server.clone(),
-            upn: r.account.upn,
-            display_name: r.account.display_name,
-            tenant: r.account.tenant,
-            device_id: r.device_id,
-            key: URL_SAFE_NO_PAD.encode(pkcs8.as_ref()),
+        Ok(account_of(&link.server, r, pkcs8, None))
+    }
+
+    /// Direct phone sign-in registration: signs in to `server` (a tenant's base URL) as `upn`
+    /// with a Temporary Access Pass, registers a device key and a phone sign-in key for the
+    /// account, all in one request. Returns the account and, when the server also gives
+    /// verification codes, their `otpauth://` URI.
+    pub fn register_with_pass(
+        &self,
+        server: &str,
+        upn: &str,
+        pass: &str,
+        name: &str,
+    ) -> Result<(DeviceAccount, Option<String>), DeviceError> {
+        let server = server.trim_end_matches('/');
+        check_server(server)?;
+        let upn = upn.trim();
+        let (pkcs8, pair, public_key) = new_key()?;
+        let (phone_pkcs8, phone_pair, phone_key) = new_key()?;
+        let payload = proto::register_with_pass_payload(upn, &public_key, &phone_key);
+        let req = proto::RegisterWithPassRequest {
+            upn: upn.into(),
+            pass: pass.into(),
+            signature: sign(&pair, &payload)?,
+            phone_signature: sign(&phone_pair, &payload)?,
+            public_key,
+            phone_key,
+            name: name.into(),
+            app_version: APP_VERSION.into(),
+            platform: std::env::consts::OS.into(),
         };
-        Ok((account, r.otpauth))
+        let r: proto::RegisterResponse = self.post(server, "register-with-pass", &req)?;
+        Ok(account_of(server, r, pkcs8, Some(phone_pkcs8)))
+    }
+
+    /// "Enable phone sign-in" for a registered account: a new phone sign-in key, proved together
+    /// with the device key over a fresh challenge. On success the account holds the key.
+    pub fn enable_phone_sign_in(&self, a: &mut DeviceAccount) -> Result<(), DeviceError> {
+        let (phone_pkcs8, phone_pair, phone_key) = new_key()?;
+        let c: proto::ChallengeResponse = self.post(
+            &a.server,
+            "challenge",
+            &proto::ChallengeRequest {
+                device_id: a.device_id.clone(),
+            },
+        )?;
+        let payload = proto::phone_sign_in_payload(&a.device_id, &c.challenge, &phone_key);
+        let req = proto::PhoneSignInRequest {
+            device_id: a.device_id.clone(),
+            challenge: c.challenge,
+            signature: a.sign(&payload)?,
+            phone_signature: sign(&phone_pair, &payload)?,
+            phone_key,
+            app_version: APP_VERSION.into(),
+        };
+        let _: proto::PhoneSignInResponse = self.post(&a.server, "phone-sign-in", &req)?;
+        a.phone_key = Some(phone_pkcs8);
+        Ok(())
     }
 
     /// Proves the device over a fresh challenge: the `hello` the server checks.
@@ -274,7 +377,7 @@ impl Client {
     }
 
     /// Answers a request: approve with the number typed, deny, or "It's not me". `pin`: the App
-    /// Lock was used for this answer.
+    /// Lock was used for this answer; `passwordless`: the request is a phone sign-in.
     pub fn answer(
         &self,
         a: &DeviceAccount,
@@ -282,8 +385,9 @@ impl Client {
         decision: proto::Decision,
         number: Option<&str>,
         pin: bool,
+        passwordless: bool,
     ) -> Result<proto::AnswerResult, DeviceError> {
-        let body = a.answer(request_id, decision, number, pin)?;
+        let body = a.answer(request_id, decision, number, pin, passwordless)?;
         self.send_answer(a, request_id, &body)
     }
 

@@ -37,9 +37,22 @@ enum Command {
     Init,
     /// Add accounts: an activation link (countersign://activate?…, from security info) registers
     /// this device for sign-in requests, and for codes when the server gives them; otpauth:// and
-    /// otpauth-migration:// URIs add code-only accounts.
+    /// otpauth-migration:// URIs add code-only accounts. With --server, --user and --tap: direct
+    /// phone sign-in registration with a Temporary Access Pass (asked after the PIN; with
+    /// --pin-stdin, the line after it).
     Add {
         links: Vec<String>,
+        /// The account's server: the tenant's address, e.g. https://login.contoso.com/contoso
+        /// (with --tap).
+        #[arg(long, requires = "tap")]
+        server: Option<String>,
+        /// The account's sign-in name (with --tap).
+        #[arg(long, requires = "tap")]
+        user: Option<String>,
+        /// Sign in with a Temporary Access Pass, register this device and turn on phone sign-in,
+        /// all at once.
+        #[arg(long, requires_all = ["server", "user"], conflicts_with = "qr")]
+        tap: bool,
         /// A PNG image with a QR code (a screenshot of the set-up page).
         #[arg(long)]
         qr: Option<PathBuf>,
@@ -100,6 +113,18 @@ enum Command {
     },
     /// Choose a new PIN.
     ChangePin,
+    /// Phone sign-in: approve sign-ins with this device instead of a password.
+    #[command(subcommand, name = "phone-sign-in")]
+    PhoneSignIn(PhoneCmd),
+}
+
+#[derive(Subcommand)]
+enum PhoneCmd {
+    /// "Enable phone sign-in" for an account registered for sign-in requests.
+    Enable {
+        /// The account: its sign-in name, or the start of it.
+        account: String,
+    },
 }
 
 fn home(cli: &Cli) -> anyhow::Result<PathBuf> {
@@ -276,7 +301,7 @@ fn listen(accounts: Vec<DeviceAccount>, json: bool) -> anyhow::Result<()> {
                     };
                     let id = r.id.clone();
                     let answered = tokio::task::spawn_blocking(move || {
-                        let res = device::Client::new().answer(&a, &id, decision, number.as_deref(), true);
+                        let res = device::Client::new().answer(&a, &id, decision, number.as_deref(), true, r.passwordless);
                         (a, res)
                     })
                     .await?;
@@ -381,8 +406,14 @@ fn describe(a: &DeviceAccount, r: &SignInRequest) -> String {
     };
     let short: String = r.id.chars().take(10).collect();
     let left = (r.expires_at - now() as i64).max(0);
+    // A phone sign-in request signs the person in with no password: it says so.
+    let how = if r.passwordless {
+        " without a password (phone sign-in)"
+    } else {
+        ""
+    };
     format!(
-        "{short}  {}: sign in to {app}{place} at {} — expires in {left} s; enter the {}-digit number shown",
+        "{short}  {}: sign in to {app}{place}{how} at {} — expires in {left} s; enter the {}-digit number shown",
         a.label(),
         clock_time(r.created_at),
         r.digits
@@ -452,15 +483,43 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     drop(pin);
     match cli.command {
         Command::Init => unreachable!("handled above"),
-        Command::Add { links, qr, name } => {
+        Command::Add {
+            links,
+            qr,
+            name,
+            server,
+            user,
+            tap,
+        } => {
+            let name = name.unwrap_or_else(device_name);
+            if tap {
+                let (server, user) = (server.unwrap_or_default(), user.unwrap_or_default());
+                let pass = pins.next("Temporary Access Pass: ")?;
+                let (account, otpauth) =
+                    device::Client::new().register_with_pass(&server, &user, &pass, &name)?;
+                let codes = match otpauth {
+                    Some(u) => uri::parse_any(&u).map_err(|e| anyhow::anyhow!("{e}"))?,
+                    None => Vec::new(),
+                };
+                println!(
+                    "Added {} with phone sign-in: approve sign-ins without a password",
+                    account.label()
+                );
+                vault.devices.push(account);
+                vault.accounts.extend(codes);
+                vault.save()?;
+                return Ok(());
+            }
             let mut texts = links;
             if let Some(path) = qr {
                 texts.push(qr::decode_file(&path)?);
             }
             if texts.is_empty() {
-                bail!("give an activation link, an otpauth:// URI or --qr IMAGE");
+                bail!(
+                    "give an activation link, an otpauth:// URI, --qr IMAGE, or --server, --user \
+                     and --tap"
+                );
             }
-            let name = name.unwrap_or_else(device_name);
             let client = device::Client::new();
             for t in &texts {
                 if t.trim()
@@ -516,6 +575,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 countersign_proto::device::Decision::Approve,
                 Some(&number),
                 true,
+                r.passwordless,
             )?;
             println!("{}", result_text(result, &a));
         }
@@ -527,7 +587,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 countersign_proto::device::Decision::Deny
             };
-            let result = device::Client::new().answer(&a, &r.id, decision, None, true)?;
+            let result =
+                device::Client::new().answer(&a, &r.id, decision, None, true, r.passwordless)?;
             println!("{}", result_text(result, &a));
         }
         Command::List { json } => {
@@ -546,8 +607,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     println!("{}  {}", a.id, a.label());
                 }
                 for d in &vault.devices {
+                    let phone = if d.phone_sign_in() {
+                        ", phone sign-in on"
+                    } else {
+                        ""
+                    };
                     println!(
-                        "{}  {}  sign-in requests from {}",
+                        "{}  {}  sign-in requests from {}{phone}",
                         d.device_id,
                         d.label(),
                         d.server
@@ -598,6 +664,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let new = pins.next("New PIN: ")?;
             vault.change_pin(&new)?;
             println!("Changed the PIN");
+        }
+        Command::PhoneSignIn(PhoneCmd::Enable { account }) => {
+            let wanted = account.trim().to_lowercase();
+            let mut matching: Vec<usize> = (0..vault.devices.len())
+                .filter(|i| vault.devices[*i].upn.starts_with(&wanted))
+                .collect();
+            let i = match matching.len() {
+                1 => matching.remove(0),
+                0 => bail!("no account registered for sign-in requests matches '{account}'"),
+                _ => bail!("more than one account matches '{account}'; give more of its name"),
+            };
+            device::Client::new().enable_phone_sign_in(&mut vault.devices[i])?;
+            vault.save()?;
+            println!(
+                "Phone sign-in is on for {}: approve sign-ins without a password",
+                vault.devices[i].label()
+            );
         }
     }
     Ok(())

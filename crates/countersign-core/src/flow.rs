@@ -28,6 +28,9 @@ pub enum Method {
     Code,
     /// A Temporary Access Pass an administrator issued.
     Tap,
+    /// Phone sign-in: a request approved with the phone sign-in key of the Authenticator app,
+    /// the number matched and the App Lock used — no password.
+    Phone,
 }
 
 /// NIST SP 800-63B's authentication factors.
@@ -41,7 +44,13 @@ impl Method {
     /// Every method, in the order a default is picked when the browser remembers none: a push
     /// approval before a code, as it is both easier and proves more (the number matched).
     /// (A live Temporary Access Pass goes first whatever the order: see [`decide`].)
-    pub const ALL: [Method; 4] = [Method::Password, Method::Push, Method::Code, Method::Tap];
+    pub const ALL: [Method; 5] = [
+        Method::Password,
+        Method::Phone,
+        Method::Push,
+        Method::Code,
+        Method::Tap,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -49,6 +58,7 @@ impl Method {
             Self::Push => "push",
             Self::Code => "code",
             Self::Tap => "tap",
+            Self::Phone => "phone",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -57,7 +67,7 @@ impl Method {
     /// Whether it may start a sign-in. Codes never do (as in Entra): a code alone is a guessable
     /// six digits, and it would make a stolen phone an account.
     pub fn first_factor(self) -> bool {
-        matches!(self, Self::Password | Self::Tap)
+        matches!(self, Self::Password | Self::Tap | Self::Phone)
     }
     /// Whether it may complete a sign-in started by another method.
     pub fn second_factor(self) -> bool {
@@ -66,14 +76,15 @@ impl Method {
     pub fn factor(self) -> Factor {
         match self {
             Self::Password | Self::Tap => Factor::Knowledge,
-            Self::Push | Self::Code => Factor::Possession,
+            Self::Push | Self::Code | Self::Phone => Factor::Possession,
         }
     }
     /// Whether its proof alone amounts to multifactor authentication. A Temporary Access Pass
     /// does (as in Entra): an administrator vouched for the person when issuing it, and it exists
-    /// so that someone with no method yet can register one.
+    /// so that someone with no method yet can register one. So does phone sign-in: the device key
+    /// (possession) unlocked with the App Lock (knowledge), which its answer must have used.
     pub fn alone_is_mfa(self) -> bool {
-        matches!(self, Self::Tap)
+        matches!(self, Self::Tap | Self::Phone)
     }
     /// Its authentication method reference (RFC 8176 §2): a push approval is a proof of
     /// possession of the device's software-secured key (`swk`). RFC 8176 has no value for a
@@ -81,7 +92,7 @@ impl Method {
     pub fn amr(self) -> &'static str {
         match self {
             Self::Password => "pwd",
-            Self::Push => "swk",
+            Self::Push | Self::Phone => "swk",
             Self::Code => "otp",
             Self::Tap => "tap",
         }
@@ -90,7 +101,7 @@ impl Method {
     pub fn choice_label(self) -> &'static str {
         match self {
             Self::Password => "Use your password",
-            Self::Push => "Approve a request on my Authenticator app",
+            Self::Push | Self::Phone => "Approve a request on my Authenticator app",
             Self::Code => "Use a verification code",
             Self::Tap => "Temporary Access Pass",
         }
@@ -125,8 +136,13 @@ pub enum Step {
     MoreInformationRequired,
     /// Registering an authenticator app during sign-in: the pending token.
     Register { token_id: String },
-    /// "Approve sign-in request": the request sent to the user's devices, waiting.
-    Push { request_id: String },
+    /// "Approve sign-in request": the request sent to the user's devices, waiting; `passwordless`
+    /// for phone sign-in.
+    Push {
+        request_id: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        passwordless: bool,
+    },
 }
 
 /// The engine's whole state of one flow, stored as one value.
@@ -228,13 +244,21 @@ pub fn amr(proofs: &[Proof]) -> Vec<String> {
 /// The proofs an existing session stands for (its `amr` read back), so that a step-up asks only
 /// for what is missing.
 pub fn proofs_of(session: &Session) -> Vec<Proof> {
+    let has = |v: &str| session.amr.iter().any(|a| a == v);
+    // `swk` is a push approval after another factor, and phone sign-in when it was alone.
+    let phone = has("swk") && !has("pwd") && !has("otp") && !has("tap");
     Method::ALL
         .into_iter()
-        .filter(|m| session.amr.iter().any(|a| a == m.amr()))
+        .filter(|m| has(m.amr()))
+        .filter(|m| match m {
+            Method::Push => !phone,
+            Method::Phone => phone,
+            _ => true,
+        })
         .map(|method| Proof {
             method,
             at: session.auth_time,
-            pin: method == Method::Push && session.amr.iter().any(|a| a == "pin"),
+            pin: matches!(method, Method::Push | Method::Phone) && has("pin"),
         })
         .collect()
 }
@@ -340,7 +364,9 @@ pub async fn first_factor_account(deps: &Deps, user: Option<&User>) -> CoreResul
         has_password: u.password_hash.is_some(),
         ..Account::like_password_only()
     };
-    if crate::tap::live(deps, u).await? {
+    let tap = crate::tap::live(deps, u).await?;
+    let phone = has_phone_key(deps, u).await?;
+    if tap || phone {
         let policy = deps
             .store
             .methods_policy(&u.tenant_id)
@@ -348,11 +374,25 @@ pub async fn first_factor_account(deps: &Deps, user: Option<&User>) -> CoreResul
             .map(|p| p.policy)
             .unwrap_or_default();
         let groups = groups_under(deps, &policy, u).await?;
-        if policy.allows(MethodId::TemporaryAccessPass, &groups) {
+        if phone && crate::push::phone_allowed(&policy, &groups) {
+            account.usable.push(Method::Phone);
+        }
+        if tap && policy.allows(MethodId::TemporaryAccessPass, &groups) {
             account.usable.push(Method::Tap);
         }
     }
     Ok(account)
+}
+
+/// Whether the user turned on phone sign-in on a device (and may get requests: no fraud block).
+async fn has_phone_key(deps: &Deps, user: &User) -> CoreResult<bool> {
+    Ok(user.push_blocked_at.is_none()
+        && deps
+            .store
+            .devices_of_user(&user.id)
+            .await?
+            .iter()
+            .any(|d| d.phone_key.is_some()))
 }
 
 /// The account a flow is about, as far as its step needs it, with its user (when the flow knows
@@ -407,14 +447,23 @@ pub async fn account_under(
         .any(|t| t.active && oath_kinds.contains(&t.kind));
     // A user who said "It's not me" gets no push requests until an administrator clears it;
     // their devices are read only when pushes could be offered.
-    let has_push = user.push_blocked_at.is_none()
-        && crate::push::push_allowed(policy, &groups)
-        && !deps.store.devices_of_user(&user.id).await?.is_empty();
+    let push_ok = crate::push::push_allowed(policy, &groups);
+    let phone_ok = crate::push::phone_allowed(policy, &groups);
+    let devices = if user.push_blocked_at.is_none() && (push_ok || phone_ok) {
+        deps.store.devices_of_user(&user.id).await?
+    } else {
+        Vec::new()
+    };
+    let has_push = push_ok && !devices.is_empty();
+    let has_phone = phone_ok && devices.iter().any(|d| d.phone_key.is_some());
     let mut can_register = Vec::new();
     if oath_kinds.contains(&OathKind::Software) {
         can_register.push(Method::Code);
     }
     let mut usable = Vec::new();
+    if has_phone {
+        usable.push(Method::Phone);
+    }
     if has_push {
         usable.push(Method::Push);
     }
@@ -541,11 +590,24 @@ async fn add_proof(
     Ok(apply(flow, &decide(&account, &flow.state, remembered)))
 }
 
-/// The request sent at the push step: the flow now waits on it ("Approve sign-in request").
+/// The method whose request the flow is about to send, at its own step: a push approval or
+/// phone sign-in.
+pub fn sending(flow: &SignInFlow) -> Option<Method> {
+    match flow.state.step {
+        Step::Method {
+            method: m @ (Method::Push | Method::Phone),
+        } => Some(m),
+        _ => None,
+    }
+}
+
+/// The request sent at the push (or phone sign-in) step: the flow now waits on it ("Approve
+/// sign-in request").
 pub fn push_sent(flow: &mut SignInFlow, request_id: &str) -> CoreResult<()> {
-    expect(flow, Method::Push)?;
+    let method = sending(flow).ok_or(CoreError::FlowExpired)?;
     flow.state.step = Step::Push {
         request_id: request_id.into(),
+        passwordless: method == Method::Phone,
     };
     Ok(())
 }
@@ -553,26 +615,34 @@ pub fn push_sent(flow: &mut SignInFlow, request_id: &str) -> CoreResult<()> {
 /// The request the flow waits on, at "Approve sign-in request".
 pub fn waiting_on(flow: &SignInFlow) -> CoreResult<&str> {
     match &flow.state.step {
-        Step::Push { request_id } => Ok(request_id),
+        Step::Push { request_id, .. } => Ok(request_id),
         _ => Err(CoreError::FlowExpired),
+    }
+}
+
+/// The method of the request the flow sends or waits on: phone sign-in or a push approval.
+pub fn request_method(flow: &SignInFlow) -> Option<Method> {
+    match &flow.state.step {
+        Step::Push { passwordless, .. } => Some(if *passwordless {
+            Method::Phone
+        } else {
+            Method::Push
+        }),
+        _ => sending(flow),
     }
 }
 
 /// No request could be sent (too many lately, a fraud block): on to "Other ways to sign in".
 pub fn push_not_sent(flow: &mut SignInFlow) -> CoreResult<()> {
-    expect(flow, Method::Push)?;
+    sending(flow).ok_or(CoreError::FlowExpired)?;
     flow.state.step = Step::Choose;
     Ok(())
 }
 
-/// "Send another request": back to the push step, which sends a new one.
+/// "Send another request": back to the push (or phone sign-in) step, which sends a new one.
 pub fn push_again(flow: &mut SignInFlow) -> CoreResult<()> {
-    if expect(flow, Method::Push).is_err() {
-        waiting_on(flow)?;
-    }
-    flow.state.step = Step::Method {
-        method: Method::Push,
-    };
+    let method = request_method(flow).ok_or(CoreError::FlowExpired)?;
+    flow.state.step = Step::Method { method };
     Ok(())
 }
 
@@ -593,11 +663,17 @@ pub async fn push_approved(
         PushState::ApprovedWithPin => true,
         _ => return Err(CoreError::FlowExpired),
     };
-    if waiting_on(flow)? != request.id || request.user_id != user.id {
+    let method = request_method(flow).ok_or(CoreError::FlowExpired)?;
+    if waiting_on(flow)? != request.id
+        || request.user_id != user.id
+        || request.passwordless != (method == Method::Phone)
+        // Phone sign-in is multifactor only with the App Lock (the device checks it too).
+        || (method == Method::Phone && !pin)
+    {
         return Err(CoreError::FlowExpired);
     }
     let proof = Proof {
-        method: Method::Push,
+        method,
         at: deps.now(),
         pin,
     };
@@ -644,6 +720,31 @@ pub fn used_methods(flow: &SignInFlow) -> Vec<Method> {
     flow.state.proofs.iter().map(|p| p.method).collect()
 }
 
+/// The user a push or phone sign-in step sends its request to, with the tenant's policy: the user
+/// the flow proved, or — for phone sign-in, which comes first — the one behind the name typed.
+pub async fn request_user(
+    deps: &Deps,
+    flow: &SignInFlow,
+) -> CoreResult<Option<(User, MethodsPolicy)>> {
+    if request_method(flow) != Some(Method::Phone) || !flow.state.proofs.is_empty() {
+        return proved_user(deps, flow).await;
+    }
+    match &flow.state.user_id {
+        Some(id) => enabled_with_policy(deps, id).await,
+        None => Ok(None),
+    }
+}
+
+/// An enabled user with their tenant's policy, in one read.
+async fn enabled_with_policy(deps: &Deps, id: &str) -> CoreResult<Option<(User, MethodsPolicy)>> {
+    Ok(deps
+        .store
+        .user_with_policy(id)
+        .await?
+        .filter(|(u, _)| u.enabled)
+        .map(|(u, p)| (u, p.map(|p| p.policy).unwrap_or_default())))
+}
+
 /// The user of a flow that has proved who it is (after its first method), if still enabled,
 /// with the tenant's methods policy: both are read together, as every later step needs both.
 pub async fn proved_user(
@@ -653,15 +754,10 @@ pub async fn proved_user(
     if flow.state.proofs.is_empty() {
         return Ok(None);
     }
-    let Some(id) = &flow.state.user_id else {
-        return Ok(None);
-    };
-    Ok(deps
-        .store
-        .user_with_policy(id)
-        .await?
-        .filter(|(u, _)| u.enabled)
-        .map(|(u, p)| (u, p.map(|p| p.policy).unwrap_or_default())))
+    match &flow.state.user_id {
+        Some(id) => enabled_with_policy(deps, id).await,
+        None => Ok(None),
+    }
 }
 
 /// "More information required" → "Next": starts registering an authenticator app, the one

@@ -12,6 +12,7 @@ pub mod model;
 pub mod oath;
 pub mod oidc;
 pub mod password;
+pub mod phone;
 pub mod policy;
 pub mod push;
 pub mod random;
@@ -51,6 +52,8 @@ pub struct Settings {
     pub access_token_ttl: i64,
     pub refresh_token_ttl: i64,
     pub grant_ttl: i64,
+    /// How many devices a user may turn phone sign-in on for.
+    pub phone_sign_in_limit: u32,
 }
 
 impl Default for Settings {
@@ -63,6 +66,7 @@ impl Default for Settings {
             access_token_ttl: 3600,
             refresh_token_ttl: 14 * 24 * 3600,
             grant_ttl: 90 * 24 * 3600,
+            phone_sign_in_limit: 5,
         }
     }
 }

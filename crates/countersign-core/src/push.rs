@@ -92,8 +92,10 @@ pub struct Answer {
     /// The device says its App Lock was used.
     pub pin: bool,
     pub signature: String,
-    /// The payload the device signed, built from this answer by the device protocol's rules.
+    /// The payload the device signed, built from this answer by the device protocol's rules: as
+    /// an answer to a push request, and as one to a passwordless request (another purpose).
     pub signed: String,
+    pub signed_passwordless: String,
 }
 
 /// The facts about a pending request and its device that an answer is checked against.
@@ -104,6 +106,8 @@ pub struct Pending<'a> {
     pub number: &'a str,
     pub expires_at: Timestamp,
     pub answered: bool,
+    /// Phone sign-in: only the phone sign-in key answers, and an approval needs the App Lock.
+    pub passwordless: bool,
 }
 
 /// The answering device as registered.
@@ -111,6 +115,8 @@ pub struct Pending<'a> {
 pub struct Signer<'a> {
     pub user_id: &'a str,
     pub key: &'a DeviceKey,
+    /// Its phone sign-in key, when phone sign-in is on.
+    pub phone_key: Option<&'a DeviceKey>,
 }
 
 /// What a checked answer means for the sign-in.
@@ -149,6 +155,30 @@ pub enum DeviceError {
     /// An approval with another number: the attempt is over, and counts as a failure.
     #[error("The number doesn't match the one on the sign-in page, so the sign-in was refused.")]
     WrongNumber,
+    /// Direct registration: a wrong, used, expired, revoked or not-yet-valid Temporary Access
+    /// Pass, or a name without one (one answer for all).
+    #[error(
+        "The name or the Temporary Access Pass isn't valid. Check them, or ask your \
+         administrator for a new pass."
+    )]
+    PassInvalid,
+    /// The policy's Authenticator mode for the user is Push (or the app is not allowed at all).
+    #[error("Your organization doesn't allow phone sign-in for your account.")]
+    PhoneSignInNotAllowed,
+    #[error(
+        "You've turned on phone sign-in on {limit} devices, the most your organization allows. \
+         Remove one in security info first."
+    )]
+    PhoneSignInLimit { limit: u32 },
+    /// A passwordless request answered by a device (or key) without phone sign-in.
+    #[error(
+        "Phone sign-in isn't turned on for this account on this device. Turn it on first \
+         (Enable phone sign-in)."
+    )]
+    PhoneSignInNotEnabled,
+    /// A passwordless approval made without the App Lock.
+    #[error("Phone sign-in needs your App Lock: unlock the app with your PIN to approve.")]
+    PinRequired,
 }
 
 /// Checks an answer. The signature comes first, so nothing about the request (answered,
@@ -164,7 +194,15 @@ pub fn check_answer(
     if signer.user_id != pending.user_id {
         return Err(DeviceError::RequestNotFound);
     }
-    if !signer.key.verifies(&answer.signed, &answer.signature) {
+    // A passwordless request is answered with the phone sign-in key over its own payload: the
+    // push-only device key can't sign the user in without a password.
+    let (key, signed) = if pending.passwordless {
+        let key = signer.phone_key.ok_or(DeviceError::PhoneSignInNotEnabled)?;
+        (key, &answer.signed_passwordless)
+    } else {
+        (signer.key, &answer.signed)
+    };
+    if !key.verifies(signed, &answer.signature) {
         return Err(DeviceError::BadSignature);
     }
     if pending.answered {
@@ -178,6 +216,9 @@ pub fn check_answer(
             let typed = answer.number.as_deref().unwrap_or_default();
             if !ct_eq(typed.as_bytes(), pending.number.as_bytes()) {
                 return Err(DeviceError::WrongNumber);
+            }
+            if pending.passwordless && !answer.pin {
+                return Err(DeviceError::PinRequired);
             }
             Verdict::Approved { pin: answer.pin }
         }
@@ -268,6 +309,8 @@ pub async fn register(
         created_at: now,
         last_seen_at: Some(now),
         oath_token_id: None,
+        phone_key: None,
+        phone_enabled_at: None,
     };
     // Made before the code is known good: the store keeps it only with a registration whose
     // activation allows codes. Its user is the activation's, like the device's.
@@ -312,6 +355,10 @@ pub struct Device {
     pub last_seen_at: Option<Timestamp>,
     /// The verification codes (software OATH token) it got at registration, if any.
     pub oath_token_id: Option<String>,
+    /// The phone sign-in key (another P-256 point, base64url) once phone sign-in is enabled on
+    /// this device for this account: only it answers passwordless requests.
+    pub phone_key: Option<String>,
+    pub phone_enabled_at: Option<Timestamp>,
 }
 
 /// A one-time activation code, known to the store only by its digest, bound to the user who
@@ -407,6 +454,9 @@ pub struct PushRequest {
     pub expires_at: Timestamp,
     /// False for a flagged sign-in: delivered only when the device asks.
     pub pushed: bool,
+    /// Phone sign-in: approving it signs the user in without a password. Only a device's phone
+    /// sign-in key answers it, with the App Lock.
+    pub passwordless: bool,
     pub state: PushState,
     pub settled_at: Option<Timestamp>,
     /// The device that answered.
@@ -425,15 +475,23 @@ pub const CHALLENGE_TTL: Timestamp = 60;
 /// Whether the policy lets a member of `groups` approve sign-ins on the Authenticator app: the
 /// method is on for them, in the `Any` or `Push` mode (`Passwordless` is phone sign-in only).
 pub fn push_allowed(policy: &MethodsPolicy, groups: &[String]) -> bool {
+    mode_allows(policy, groups, AuthenticationMode::Push)
+}
+
+/// Whether the policy lets a member of `groups` use phone sign-in: the Authenticator app is on
+/// for them in the `Any` or `Passwordless` mode (`Push` refuses the passwordless credential).
+pub fn phone_allowed(policy: &MethodsPolicy, groups: &[String]) -> bool {
+    mode_allows(policy, groups, AuthenticationMode::Passwordless)
+}
+
+fn mode_allows(policy: &MethodsPolicy, groups: &[String], wanted: AuthenticationMode) -> bool {
     policy
         .authenticator
         .method
         .target_for(groups)
         .is_some_and(|t| {
-            matches!(
-                t.authentication_mode.unwrap_or(AuthenticationMode::Any),
-                AuthenticationMode::Any | AuthenticationMode::Push
-            )
+            let mode = t.authentication_mode.unwrap_or(AuthenticationMode::Any);
+            mode == AuthenticationMode::Any || mode == wanted
         })
 }
 
@@ -470,6 +528,9 @@ pub struct Send<'a> {
     pub place: Place,
     /// The risk rules flagged the sign-in: the request waits for the device to ask for it.
     pub flagged: bool,
+    /// Phone sign-in: the request signs the user in without a password (only devices with
+    /// phone sign-in can answer it).
+    pub passwordless: bool,
 }
 
 /// A request that was sent, and the older ones of the same user it withdrew.
@@ -484,9 +545,15 @@ pub struct Sent {
 /// device, or beyond the push fatigue limit and lockout. The request counts as a failure of the
 /// user's push approvals until it is answered; it supersedes the user's pending one.
 pub async fn send(deps: &Deps, s: Send<'_>) -> CoreResult<Result<Sent, NotSent>> {
-    if !push_allowed(s.policy, s.groups) {
+    let allowed = if s.passwordless {
+        phone_allowed(s.policy, s.groups)
+    } else {
+        push_allowed(s.policy, s.groups)
+    };
+    if !allowed {
         return Err(CoreError::MethodNotSupported);
     }
+    let method = if s.passwordless { "phone" } else { "push" };
     let user = s.user;
     let refuse = |why: NotSent, reason: &str| {
         let reason = reason.to_string();
@@ -494,7 +561,7 @@ pub async fn send(deps: &Deps, s: Send<'_>) -> CoreResult<Result<Sent, NotSent>>
             log_attempt(
                 deps,
                 s.origin,
-                "push",
+                method,
                 &user.upn,
                 Some(user),
                 SignInResult::Failure,
@@ -507,7 +574,11 @@ pub async fn send(deps: &Deps, s: Send<'_>) -> CoreResult<Result<Sent, NotSent>>
     if user.push_blocked_at.is_some() {
         return refuse(NotSent::Blocked, "push blocked after \"It's not me\"").await;
     }
-    if deps.store.devices_of_user(&user.id).await?.is_empty() {
+    let devices = deps.store.devices_of_user(&user.id).await?;
+    if !devices
+        .iter()
+        .any(|d| !s.passwordless || d.phone_key.is_some())
+    {
         return refuse(NotSent::NoDevice, "no registered device").await;
     }
     let now = deps.now();
@@ -546,6 +617,7 @@ pub async fn send(deps: &Deps, s: Send<'_>) -> CoreResult<Result<Sent, NotSent>>
         created_at: now,
         expires_at: now + REQUEST_TTL,
         pushed: !s.flagged,
+        passwordless: s.passwordless,
         state: PushState::Pending,
         settled_at: None,
         device_id: None,
@@ -702,12 +774,24 @@ async fn seen(deps: &Deps, device: &Device, now: Timestamp) -> CoreResult<()> {
     Ok(())
 }
 
-/// The requests waiting for this user's devices now (flagged ones included: the device asked).
-pub async fn pending_for(deps: &Deps, user: &User) -> CoreResult<Vec<PushRequest>> {
-    Ok(deps
+/// Whether `device` is shown request `r`: a passwordless one only where phone sign-in is on (no
+/// other device could answer it).
+pub fn shown_to(device: &Device, r: &PushRequest) -> bool {
+    !r.passwordless || device.phone_key.is_some()
+}
+
+/// The requests waiting for this device of `user` now (flagged ones included: the device asked).
+pub async fn pending_for(
+    deps: &Deps,
+    device: &Device,
+    user: &User,
+) -> CoreResult<Vec<PushRequest>> {
+    let mut all = deps
         .store
         .pending_push_requests(&user.id, deps.now())
-        .await?)
+        .await?;
+    all.retain(|r| shown_to(device, r));
+    Ok(all)
 }
 
 /// A device's answer to a request, as received.
@@ -732,6 +816,11 @@ pub async fn answer(
 ) -> CoreResult<(PushRequest, Verdict)> {
     let request = deps.store.push_request(a.request_id).await?;
     let request = request.filter(|r| r.tenant_id == tenant.id);
+    let method = if request.as_ref().is_some_and(|r| r.passwordless) {
+        "phone"
+    } else {
+        "push"
+    };
     // Logged against the request's user: the one already read when the device is theirs, read
     // here otherwise.
     let log = |known: Option<&User>, result: SignInResult, reason: String| {
@@ -754,7 +843,7 @@ pub async fn answer(
             log_attempt(
                 deps,
                 origin,
-                "push",
+                method,
                 name,
                 user.as_ref(),
                 result,
@@ -780,16 +869,22 @@ pub async fn answer(
         return Err(DeviceError::RequestNotFound.into());
     };
     let groups = crate::flow::groups_under(deps, &policy, &user).await?;
-    if !push_allowed(&policy, &groups) {
+    let allowed = if r.passwordless {
+        phone_allowed(&policy, &groups)
+    } else {
+        push_allowed(&policy, &groups)
+    };
+    if !allowed {
         log(
             Some(&user),
             SignInResult::Failure,
-            "push not allowed by the policy".into(),
+            format!("{method} not allowed by the policy"),
         )
         .await?;
         return Err(CoreError::MethodNotSupported);
     }
     let key = DeviceKey::parse(&device.public_key).ok_or(DeviceError::DeviceUnknown)?;
+    let phone_key = device.phone_key.as_deref().and_then(DeviceKey::parse);
     // A request that expired or was withdrawn (superseded, or its sign-in moved on) is over as
     // if expired; one settled by an answer is answered.
     let over = matches!(r.state, PushState::Expired | PushState::Withdrawn);
@@ -798,10 +893,12 @@ pub async fn answer(
         number: &r.number,
         expires_at: if over { Timestamp::MIN } else { r.expires_at },
         answered: !over && r.state != PushState::Pending,
+        passwordless: r.passwordless,
     };
     let signer = Signer {
         user_id: &device.user_id,
         key: &key,
+        phone_key: phone_key.as_ref(),
     };
     let now = deps.now();
     let verdict = match check_answer(&pending, &signer, &a.answer, now) {
@@ -901,15 +998,74 @@ mod tests {
     // The payload's exact text is the protocol's business (countersign-proto); any text serves
     // here as long as signer and checker use the same.
     fn signed(d: &Device, decision: Decision, number: Option<&str>) -> Answer {
-        let text = format!("answer req_1 {decision:?} {number:?}");
-        let sig = d.pair.sign(&SystemRandom::new(), text.as_bytes()).unwrap();
+        answer_by(d, decision, number, true, false)
+    }
+
+    /// An answer signed over the push payload, or (`passwordless`) over the phone one.
+    fn answer_by(
+        d: &Device,
+        decision: Decision,
+        number: Option<&str>,
+        pin: bool,
+        passwordless: bool,
+    ) -> Answer {
+        let text = format!("answer req_1 {decision:?} {number:?} {pin}");
+        let phone = format!("phone-{text}");
+        let over = if passwordless { &phone } else { &text };
+        let sig = d.pair.sign(&SystemRandom::new(), over.as_bytes()).unwrap();
         Answer {
             decision,
             number: number.map(str::to_string),
-            pin: true,
+            pin,
             signature: URL_SAFE_NO_PAD.encode(sig.as_ref()),
             signed: text,
+            signed_passwordless: phone,
         }
+    }
+
+    #[test]
+    fn only_the_phone_key_with_the_app_lock_answers_a_passwordless_request() {
+        let (d, phone) = (device(), device());
+        let mut p = pending("42");
+        p.passwordless = true;
+        let push_only = Signer {
+            user_id: "u1",
+            key: &d.key,
+            phone_key: None,
+        };
+        let approve = answer_by(&phone, Decision::Approve, Some("42"), true, true);
+        assert_eq!(
+            check_answer(&p, &push_only, &approve, 50),
+            Err(DeviceError::PhoneSignInNotEnabled)
+        );
+        let both = Signer {
+            phone_key: Some(&phone.key),
+            ..push_only
+        };
+        assert_eq!(
+            check_answer(&p, &both, &approve, 50),
+            Ok(Verdict::Approved { pin: true })
+        );
+        // The device key over the push payload is no phone answer, nor is the phone key's push
+        // payload.
+        for wrong in [
+            answer_by(&d, Decision::Approve, Some("42"), true, false),
+            answer_by(&d, Decision::Approve, Some("42"), true, true),
+            answer_by(&phone, Decision::Approve, Some("42"), true, false),
+        ] {
+            assert_eq!(
+                check_answer(&p, &both, &wrong, 50),
+                Err(DeviceError::BadSignature)
+            );
+        }
+        let no_pin = answer_by(&phone, Decision::Approve, Some("42"), false, true);
+        assert_eq!(
+            check_answer(&p, &both, &no_pin, 50),
+            Err(DeviceError::PinRequired)
+        );
+        // A denial needs no App Lock.
+        let deny = answer_by(&phone, Decision::Deny, None, false, true);
+        assert_eq!(check_answer(&p, &both, &deny, 50), Ok(Verdict::Denied));
     }
 
     fn pending(number: &str) -> Pending<'_> {
@@ -918,6 +1074,7 @@ mod tests {
             number,
             expires_at: 100,
             answered: false,
+            passwordless: false,
         }
     }
 
@@ -927,6 +1084,7 @@ mod tests {
         let signer = Signer {
             user_id: "u1",
             key: &d.key,
+            phone_key: None,
         };
         let a = signed(&d, Decision::Approve, Some("42"));
         assert_eq!(
@@ -951,6 +1109,7 @@ mod tests {
         let signer = Signer {
             user_id: "u1",
             key: &d.key,
+            phone_key: None,
         };
         for typed in [Some("24"), Some("042"), Some(""), None] {
             let a = signed(&d, Decision::Approve, typed);
@@ -969,6 +1128,7 @@ mod tests {
         let signer = Signer {
             user_id: "u1",
             key: &d.key,
+            phone_key: None,
         };
         assert_eq!(
             check_answer(&pending("42"), &signer, &a, 50),
@@ -1001,6 +1161,7 @@ mod tests {
         let stranger = Signer {
             user_id: "u2",
             key: &d.key,
+            phone_key: None,
         };
         let mut p = pending("42");
         p.answered = true;
@@ -1016,6 +1177,7 @@ mod tests {
         let signer = Signer {
             user_id: "u1",
             key: &d.key,
+            phone_key: None,
         };
         let a = signed(&d, Decision::Approve, Some("42"));
         let mut p = pending("42");

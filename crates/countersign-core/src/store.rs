@@ -279,6 +279,29 @@ pub trait PushStore: Send + Sync {
 
     /// Records that the device was seen (it proved its key) at `at`.
     async fn touch_device(&self, id: &str, at: Timestamp) -> StoreResult<()>;
+
+    /// Turns phone sign-in on for a device with its phone sign-in key, unless `limit` of its
+    /// user's other devices have it already — decided in the same transaction, so parallel
+    /// enables never pass the limit. Enabling it again replaces the key.
+    async fn enable_phone_sign_in(
+        &self,
+        device_id: &str,
+        phone_key: &str,
+        now: Timestamp,
+        limit: u32,
+    ) -> StoreResult<crate::phone::Enabled>;
+
+    /// Direct phone sign-in registration, in one transaction or not at all: uses the user's
+    /// Temporary Access Pass `pass_id` as `use_tap` does, registers `device` (its phone key set)
+    /// and `codes` when given (the device names them), within the phone sign-in `limit`.
+    async fn register_with_pass(
+        &self,
+        pass_id: &str,
+        now: Timestamp,
+        device: &crate::push::Device,
+        codes: Option<&crate::oath::OathToken>,
+        limit: u32,
+    ) -> StoreResult<crate::phone::Registered>;
 }
 
 /// Temporary Access Passes: one row per user, their current pass or their last one.

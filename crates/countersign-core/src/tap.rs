@@ -258,30 +258,79 @@ pub struct PassAttempt<'a> {
 /// up in the same conditional write that accepts it (of parallel attempts with one pass, one
 /// signs in). Every refusal is `SignInFailed`; the sign-in log keeps the reason.
 pub async fn sign_in(deps: &Deps, a: PassAttempt<'_>) -> CoreResult<User> {
+    let c = check(deps, a).await?;
+    if !deps
+        .store
+        .use_tap(&c.user.id, &c.pass.id, deps.now())
+        .await?
+    {
+        return c.refuse(deps, "Temporary Access Pass used meanwhile").await;
+    }
+    c.accept(deps).await
+}
+
+/// A pass that checked out, not used yet: its user, the pass, and the attempt's reservation
+/// (given back once the pass is used).
+pub(crate) struct Checked<'a> {
+    pub user: User,
+    pub pass: TemporaryAccessPass,
+    name: String,
+    origin: Origin<'a>,
+    guard: FirstFactorGuard,
+}
+
+impl Checked<'_> {
+    /// The pass was used: the attempt's reservation is given back and the success logged.
+    pub(crate) async fn accept(self, deps: &Deps) -> CoreResult<User> {
+        self.guard.release(deps).await?;
+        log_attempt(
+            deps,
+            self.origin,
+            "tap",
+            &self.name,
+            Some(&self.user),
+            SignInResult::Success,
+            None,
+        )
+        .await?;
+        Ok(self.user)
+    }
+
+    /// The pass could not be used after all (used meanwhile): refused and logged.
+    pub(crate) async fn refuse<T>(self, deps: &Deps, reason: &str) -> CoreResult<T> {
+        refused(deps, self.origin, &self.name, Some(&self.user), reason).await
+    }
+}
+
+async fn refused<T>(
+    deps: &Deps,
+    origin: Origin<'_>,
+    name: &str,
+    user: Option<&User>,
+    reason: &str,
+) -> CoreResult<T> {
+    log_attempt(
+        deps,
+        origin,
+        "tap",
+        name,
+        user,
+        SignInResult::Failure,
+        Some(reason.to_string()),
+    )
+    .await?;
+    Err(CoreError::SignInFailed)
+}
+
+/// Everything about a pass attempt but its use: the lockout reservation, the hash, the pass's
+/// state and the policy. Refusals are logged and `SignInFailed`.
+pub(crate) async fn check<'a>(deps: &Deps, a: PassAttempt<'a>) -> CoreResult<Checked<'a>> {
     let o = a.origin;
     let name = normalize_typed_name(o.tenant, a.name);
     let guard = FirstFactorGuard::new(o.tenant, &name, o.client_addr);
-    let fail = |user: Option<&User>, reason: &str| {
-        let reason = reason.to_string();
-        let user = user.cloned();
-        let name = name.clone();
-        async move {
-            log_attempt(
-                deps,
-                o,
-                "tap",
-                &name,
-                user.as_ref(),
-                SignInResult::Failure,
-                Some(reason),
-            )
-            .await?;
-            Err::<User, _>(CoreError::SignInFailed)
-        }
-    };
     if let Err(reason) = guard.reserve(deps).await? {
         deps.hasher.pace().await;
-        return fail(None, &reason).await;
+        return refused(deps, o, &name, None, &reason).await;
     }
     let typed = a.pass.trim();
     let user = deps
@@ -299,46 +348,35 @@ pub async fn sign_in(deps: &Deps, a: PassAttempt<'_>) -> CoreResult<User> {
         .map_or(password::dummy_hash(), |p| &p.pass_hash);
     let matches = typed.len() <= HARD_MAX_BYTES && deps.hasher.verify(typed, hash).await?;
     let Some(user) = user else {
-        return fail(None, "unknown or disabled account").await;
+        return refused(deps, o, &name, None, "unknown or disabled account").await;
     };
-    let Some(pass) = pass else {
-        return fail(Some(&user), "no Temporary Access Pass").await;
+    let why = match &pass {
+        None => Some("no Temporary Access Pass".to_string()),
+        Some(_) if !matches => Some("wrong Temporary Access Pass".into()),
+        Some(p) => match p.state(deps.now()) {
+            PassState::Live => None,
+            state => Some(format!("Temporary Access Pass {}", state.as_str())),
+        },
     };
-    if !matches {
-        return fail(Some(&user), "wrong Temporary Access Pass").await;
-    }
-    let now = deps.now();
-    let state = pass.state(now);
-    if state != PassState::Live {
-        return fail(
-            Some(&user),
-            &format!("Temporary Access Pass {}", state.as_str()),
-        )
-        .await;
-    }
-    let (policy, groups) = flow::policy_for(deps, o.tenant, &user).await?;
-    if !policy.allows(MethodId::TemporaryAccessPass, &groups) {
-        return fail(
-            Some(&user),
-            "Temporary Access Pass not allowed by the policy",
-        )
-        .await;
-    }
-    if !deps.store.use_tap(&user.id, &pass.id, now).await? {
-        return fail(Some(&user), "Temporary Access Pass used meanwhile").await;
-    }
-    guard.release(deps).await?;
-    log_attempt(
-        deps,
-        o,
-        "tap",
-        &name,
-        Some(&user),
-        SignInResult::Success,
-        None,
-    )
-    .await?;
-    Ok(user)
+    let why = match why {
+        Some(why) => Some(why),
+        None => {
+            let (policy, groups) = flow::policy_for(deps, o.tenant, &user).await?;
+            (!policy.allows(MethodId::TemporaryAccessPass, &groups))
+                .then(|| "Temporary Access Pass not allowed by the policy".to_string())
+        }
+    };
+    let (None, Some(pass)) = (&why, pass) else {
+        let why = why.unwrap_or_default();
+        return refused(deps, o, &name, Some(&user), &why).await;
+    };
+    Ok(Checked {
+        user,
+        pass,
+        name,
+        origin: o,
+        guard,
+    })
 }
 
 #[cfg(test)]

@@ -86,6 +86,15 @@ impl Data {
             + self.taps.len()
     }
 
+    /// How many of the user's devices have phone sign-in on, `except` one.
+    fn phone_devices(&self, user_id: &str, except: Option<&str>) -> usize {
+        self.devices
+            .iter()
+            .filter(|x| x.user_id == user_id && x.phone_key.is_some())
+            .filter(|x| Some(x.id.as_str()) != except)
+            .count()
+    }
+
     fn delete_grant(&mut self, id: &str) {
         self.refresh.retain(|_, r| r.grant_id != id);
         self.grants.remove(id);
@@ -934,6 +943,61 @@ impl PushStore for MemStore {
             x.last_seen_at = Some(at);
         }
         Ok(())
+    }
+
+    async fn enable_phone_sign_in(
+        &self,
+        device_id: &str,
+        phone_key: &str,
+        now: Timestamp,
+        limit: u32,
+    ) -> StoreResult<crate::phone::Enabled> {
+        use crate::phone::Enabled;
+        let mut d = self.0.lock().unwrap();
+        let Some(user) = d
+            .devices
+            .iter()
+            .find(|x| x.id == device_id)
+            .map(|x| x.user_id.clone())
+        else {
+            return Ok(Enabled::UnknownDevice);
+        };
+        if d.phone_devices(&user, Some(device_id)) >= limit as usize {
+            return Ok(Enabled::LimitReached);
+        }
+        let x = d.devices.iter_mut().find(|x| x.id == device_id).unwrap();
+        x.phone_key = Some(phone_key.into());
+        x.phone_enabled_at = Some(now);
+        Ok(Enabled::Enabled)
+    }
+
+    async fn register_with_pass(
+        &self,
+        pass_id: &str,
+        now: Timestamp,
+        device: &Device,
+        codes: Option<&OathToken>,
+        limit: u32,
+    ) -> StoreResult<crate::phone::Registered> {
+        use crate::phone::Registered;
+        let mut d = self.0.lock().unwrap();
+        let live = d
+            .taps
+            .get(&device.user_id)
+            .is_some_and(|p| p.id == pass_id && p.state(now) == crate::tap::PassState::Live);
+        if !live {
+            return Ok(Registered::PassRefused);
+        }
+        if d.phone_devices(&device.user_id, None) >= limit as usize {
+            return Ok(Registered::LimitReached);
+        }
+        if d.devices.iter().any(|x| x.id == device.id) {
+            return Err(StoreError::Conflict(format!("device {}", device.id)));
+        }
+        d.taps.get_mut(&device.user_id).unwrap().used_at = Some(now);
+        d.oath.extend(codes.cloned());
+        d.devices.push(device.clone());
+        Ok(Registered::Registered)
     }
 }
 

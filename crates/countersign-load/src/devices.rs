@@ -9,6 +9,14 @@
 //! "Created" is taken on the client just before "Send another request", the request that creates
 //! the sign-in request, so both figures include its way in and its handling up to the creation.
 //! With `--server-pid` it also reports the servers' CPU time per request while sending.
+//!
+//! The `phone` scenario is the same set-up with phone sign-in turned on for every device
+//! ("Enable phone sign-in"), and then whole passwordless sign-ins at `--rate` per second, each as a
+//! browser that used phone sign-in before does it: the sign-in page, the name, "Approve sign-in
+//! request" with the number (the request sent), the page's status request, the device's signed
+//! approval with that number (the simulated device answers at once), and the page's continuation
+//! to the signed-in session. It measures completed sign-ins per second, the whole sign-in's
+//! latency and the delivery (from the first request of the sign-in).
 
 use crate::codes::{between, Site};
 use crate::stats::Summary;
@@ -81,10 +89,96 @@ struct User {
     csrf: String,
 }
 
-/// One request: sent, delivered, approved with the number the page shows, seen by the page.
-async fn one(site: &Site, u: &User, slot: &Slot) -> anyhow::Result<(Duration, Duration)> {
+/// The "Approve sign-in request" page of a flow (`cookies`): the number it shows, and its
+/// anti-CSRF token.
+async fn number_page(site: &Site, cookies: &str) -> anyhow::Result<(String, String)> {
+    let page = site
+        .http
+        .get(site.url("/login"))
+        .header("cookie", cookies)
+        .send()
+        .await?
+        .text()
+        .await?;
+    let number = between(
+        &page,
+        "id=\"push-number\" aria-label=\"Number to enter in the app\">",
+        '<',
+    )
+    .context("the number on the page")?
+    .to_string();
+    let csrf = between(&page, "name=\"csrf\" value=\"", '"')?.to_string();
+    Ok((number, csrf))
+}
+
+/// The waiting page's status request, sent now: the state it ends with, and when.
+fn status_of(
+    site: &Site,
+    cookies: &str,
+) -> tokio::task::JoinHandle<anyhow::Result<(String, Instant)>> {
+    let (http, url, cookies) = (
+        site.http.clone(),
+        site.url("/login/push/status"),
+        cookies.to_string(),
+    );
+    tokio::spawn(async move {
+        let v: serde_json::Value = http
+            .get(url)
+            .header("cookie", cookies)
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok((
+            v["state"].as_str().unwrap_or("").to_string(),
+            Instant::now(),
+        ))
+    })
+}
+
+/// The device, once the request reached it over its channel, approves it with `number` (signed
+/// with the phone sign-in key when `passwordless`). When it was delivered.
+async fn approve(
+    site: &Site,
+    account: &DeviceAccount,
+    delivered: oneshot::Receiver<(String, Instant)>,
+    number: &str,
+    passwordless: bool,
+) -> anyhow::Result<Instant> {
+    let (id, received) = tokio::time::timeout(Duration::from_secs(10), delivered)
+        .await
+        .context("no delivery within 10 s")??;
+    let body = account.answer(&id, Decision::Approve, Some(number), true, passwordless)?;
+    let r = site
+        .http
+        .post(format!(
+            "{}{}/requests/{id}/answer",
+            account.server,
+            proto::PATH_PREFIX
+        ))
+        .json(&body)
+        .send()
+        .await?;
+    if !r.status().is_success() {
+        bail!(
+            "answer: {} {}",
+            r.status(),
+            r.text().await.unwrap_or_default()
+        );
+    }
+    Ok(received)
+}
+
+/// Waits for the next request delivered to the user of `slot`.
+fn expect_delivery(slot: &Slot) -> oneshot::Receiver<(String, Instant)> {
     let (tx, rx) = oneshot::channel();
     *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+    rx
+}
+
+/// One request: sent, delivered, approved with the number the page shows, seen by the page.
+async fn one(site: &Site, u: &User, slot: &Slot) -> anyhow::Result<(Duration, Duration)> {
+    let delivered = expect_delivery(slot);
     // "Send another request" sends it: the clock starts here.
     let t0 = Instant::now();
     let r = site
@@ -98,64 +192,9 @@ async fn one(site: &Site, u: &User, slot: &Slot) -> anyhow::Result<(Duration, Du
         bail!("send another request: {}", r.status());
     }
     // The page shows the number of the request just sent.
-    let page = site
-        .http
-        .get(site.url("/login"))
-        .header("cookie", &u.flow)
-        .send()
-        .await?
-        .text()
-        .await?;
-    let number = between(
-        &page,
-        "id=\"push-number\" aria-label=\"Number to enter in the app\">",
-        '<',
-    )
-    .context("the number on the page")?
-    .to_string();
-    let status = {
-        let (http, url, flow) = (
-            site.http.clone(),
-            site.url("/login/push/status"),
-            u.flow.clone(),
-        );
-        tokio::spawn(async move {
-            let v: serde_json::Value = http
-                .get(url)
-                .header("cookie", flow)
-                .send()
-                .await?
-                .json()
-                .await?;
-            Ok::<_, anyhow::Error>((
-                v["state"].as_str().unwrap_or("").to_string(),
-                Instant::now(),
-            ))
-        })
-    };
-    let (id, received) = tokio::time::timeout(Duration::from_secs(10), rx)
-        .await
-        .context("no delivery within 10 s")??;
-    let body = u
-        .account
-        .answer(&id, Decision::Approve, Some(&number), true)?;
-    let r = site
-        .http
-        .post(format!(
-            "{}{}/requests/{id}/answer",
-            u.account.server,
-            proto::PATH_PREFIX
-        ))
-        .json(&body)
-        .send()
-        .await?;
-    if !r.status().is_success() {
-        bail!(
-            "answer: {} {}",
-            r.status(),
-            r.text().await.unwrap_or_default()
-        );
-    }
+    let (number, _) = number_page(site, &u.flow).await?;
+    let status = status_of(site, &u.flow);
+    let received = approve(site, &u.account, delivered, &number, false).await?;
     let (state, seen) = status.await??;
     if state != "approved-pin" {
         bail!("the page saw '{state}'");
@@ -163,7 +202,66 @@ async fn one(site: &Site, u: &User, slot: &Slot) -> anyhow::Result<(Duration, Du
     Ok((received - t0, seen - t0))
 }
 
-pub async fn run(args: &Args, http: &reqwest::Client) -> anyhow::Result<Vec<Summary>> {
+/// One whole phone sign-in of `name`, as a browser that used phone sign-in before: the delivery
+/// and the sign-in's latency, both from its first request.
+async fn phone_one(
+    site: &Site,
+    name: &str,
+    account: &DeviceAccount,
+    slot: &Slot,
+) -> anyhow::Result<(Duration, Duration)> {
+    let delivered = expect_delivery(slot);
+    let t0 = Instant::now();
+    let method = "cs_method=phone";
+    let r = site
+        .http
+        .get(site.url("/login"))
+        .header("cookie", method)
+        .send()
+        .await?;
+    let visit = crate::codes::cookie(&r, "cs_flow").context("no flow cookie")?;
+    let csrf = between(&r.text().await?, "name=\"csrf\" value=\"", '"')?.to_string();
+    let r = site
+        .http
+        .post(site.url("/login/username"))
+        .header("cookie", format!("{visit}; {method}"))
+        .form(&[("csrf", csrf.as_str()), ("username", name)])
+        .send()
+        .await?;
+    if r.status() != 303 {
+        bail!("username step: {}", r.status());
+    }
+    let flow = crate::codes::cookie(&r, "cs_flow").unwrap_or(visit);
+    let cookies = format!("{flow}; {method}");
+    // Arriving at the step sends the request; the page shows its number.
+    let (number, csrf) = number_page(site, &cookies).await?;
+    let status = status_of(site, &cookies);
+    let received = approve(site, account, delivered, &number, true).await?;
+    let (state, _) = status.await??;
+    if state != "approved-pin" {
+        bail!("the page saw '{state}'");
+    }
+    // The page continues: signed in.
+    let r = site
+        .http
+        .post(site.url("/login/push"))
+        .header("cookie", &cookies)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await?;
+    if r.status() != 303 || crate::codes::cookie(&r, "cs_session").is_none() {
+        bail!("finishing the sign-in: {}", r.status());
+    }
+    Ok((received - t0, t0.elapsed()))
+}
+
+/// Push approvals (`passwordless` false: the `devices` scenario) or whole phone sign-ins (true:
+/// the `phone` scenario).
+pub async fn run(
+    args: &Args,
+    http: &reqwest::Client,
+    passwordless: bool,
+) -> anyhow::Result<Vec<Summary>> {
     let site = Site {
         args: args.clone(),
         http: http.clone(),
@@ -180,7 +278,16 @@ pub async fn run(args: &Args, http: &reqwest::Client) -> anyhow::Result<Vec<Summ
         let (site, name, gate) = (site.clone(), name.clone(), gate.clone());
         tasks.push(tokio::spawn(async move {
             let _p = gate.acquire_owned().await?;
-            register(&site, &name).await
+            let mut account = register(&site, &name).await?;
+            if passwordless {
+                account = tokio::task::spawn_blocking(move || {
+                    device::Client::new()
+                        .enable_phone_sign_in(&mut account)
+                        .map(|_| account)
+                })
+                .await??;
+            }
+            Ok::<_, anyhow::Error>(account)
         }));
     }
     let mut accounts = Vec::new();
@@ -246,13 +353,28 @@ pub async fn run(args: &Args, http: &reqwest::Client) -> anyhow::Result<Vec<Summ
     for (name, account) in names.iter().zip(accounts) {
         let (site, name, gate) = (site.clone(), name.clone(), gate.clone());
         tasks.push(tokio::spawn(async move {
+            if passwordless {
+                // Each phone sign-in starts its own flow.
+                let (flow, csrf) = (String::new(), String::new());
+                return Ok::<_, anyhow::Error>((
+                    name,
+                    User {
+                        account,
+                        flow,
+                        csrf,
+                    },
+                ));
+            }
             let _p = gate.acquire_owned().await?;
             let (flow, csrf) = waiting_flow(&site, &name).await?;
-            Ok::<_, anyhow::Error>(User {
-                account,
-                flow,
-                csrf,
-            })
+            Ok((
+                name,
+                User {
+                    account,
+                    flow,
+                    csrf,
+                },
+            ))
         }));
     }
     let mut users = Vec::new();
@@ -275,7 +397,12 @@ pub async fn run(args: &Args, http: &reqwest::Client) -> anyhow::Result<Vec<Summ
         let (site, users, slots, results) =
             (site.clone(), users.clone(), slots.clone(), results.clone());
         running.push(tokio::spawn(async move {
-            let r = one(&site, &users[i], &slots[i]).await;
+            let (name, user) = &users[i];
+            let r = if passwordless {
+                phone_one(&site, name, &user.account, &slots[i]).await
+            } else {
+                one(&site, user, &slots[i]).await
+            };
             let mut res = results.lock().unwrap_or_else(|e| e.into_inner());
             match r {
                 Ok((d, rt)) => {
@@ -307,8 +434,13 @@ pub async fn run(args: &Args, http: &reqwest::Client) -> anyhow::Result<Vec<Summ
             (a - b) as f64 / hz * 1000.0 / total.max(1) as f64
         );
     }
+    let (first, second) = if passwordless {
+        ("phone-delivery", "phone-signin")
+    } else {
+        ("push-delivery", "push-roundtrip")
+    };
     Ok(vec![
-        Summary::new("push-delivery", delivery, errors, sent_for),
-        Summary::new("push-roundtrip", round_trip, errors, sent_for),
+        Summary::new(first, delivery, errors, sent_for),
+        Summary::new(second, round_trip, errors, sent_for),
     ])
 }

@@ -12,6 +12,9 @@
 //!   requests at `--rate` per second; delivery and round-trip latency, and the server's memory per
 //!   idle device and CPU time per request with `--server-pid` (see `devices.rs`). The same
 //!   prepared users.
+//! - `phone`: whole passwordless phone sign-ins at `--rate` per second, the simulated devices
+//!   (phone sign-in turned on for each) answering at once; completed sign-ins per second, their
+//!   latency and the delivery (see `devices.rs`). The same prepared users.
 //!
 //! Only loopback targets are accepted: this tool is for measuring a server on this machine.
 
@@ -109,8 +112,8 @@ async fn main() -> anyhow::Result<()> {
             "refresh" => run(&args, &client, scenario, flow::Scenario::Refresh).await?,
             "throttled" => run(&args, &client, scenario, flow::Scenario::Throttled).await?,
             "codes" => codes::run(&args, &client).await?,
-            "devices" => {
-                for s in devices::run(&args, &client).await? {
+            "devices" | "phone" => {
+                for s in devices::run(&args, &client, scenario == "phone").await? {
                     println!("{}", s.line());
                 }
                 continue;

@@ -24,6 +24,10 @@ pub mod codes {
     pub const REQUEST_EXPIRED: &str = "request_expired";
     pub const REQUEST_ANSWERED: &str = "request_answered";
     pub const WRONG_NUMBER: &str = "wrong_number";
+    pub const PASS_INVALID: &str = "pass_invalid";
+    pub const PHONE_SIGN_IN_LIMIT: &str = "phone_sign_in_limit";
+    pub const PHONE_SIGN_IN_NOT_ENABLED: &str = "phone_sign_in_not_enabled";
+    pub const PIN_REQUIRED: &str = "pin_required";
 }
 
 /// `POST BASE/device/v1/register`.
@@ -58,6 +62,47 @@ pub struct RegisterResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub otpauth: Option<String>,
     pub heartbeat_secs: u32,
+    /// Phone sign-in was turned on with the registration (direct registration with a pass).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub phone_sign_in: bool,
+}
+
+/// `POST BASE/device/v1/register-with-pass`: direct phone sign-in registration. A person with a
+/// Temporary Access Pass registers the device and turns on phone sign-in in one step, without
+/// ever having had a password or another method.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RegisterWithPassRequest {
+    /// The sign-in name, as typed on a sign-in page.
+    pub upn: String,
+    pub pass: String,
+    /// The device key for this account (push approvals, proofs), SEC1 point base64url.
+    pub public_key: String,
+    /// The phone sign-in key for this account, another P-256 key.
+    pub phone_key: String,
+    /// Both over [`register_with_pass_payload`]: by the device key and by the phone key.
+    pub signature: String,
+    pub phone_signature: String,
+    pub name: String,
+    pub app_version: String,
+    pub platform: String,
+}
+
+/// `POST BASE/device/v1/phone-sign-in`: "Enable phone sign-in" on a registered device. The
+/// device proves its key over a fresh challenge and the new phone sign-in key signs too.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PhoneSignInRequest {
+    pub device_id: String,
+    pub challenge: String,
+    pub phone_key: String,
+    /// Both over [`phone_sign_in_payload`]: by the device key and by the phone key.
+    pub signature: String,
+    pub phone_signature: String,
+    pub app_version: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PhoneSignInResponse {
+    pub phone_sign_in: bool,
 }
 
 /// `POST BASE/device/v1/challenge`.
@@ -115,6 +160,10 @@ pub struct SignInRequest {
     pub digits: u8,
     /// False for a flagged sign-in, delivered only when the device asks ("refresh").
     pub pushed: bool,
+    /// Phone sign-in: approving signs the person in without a password. Answered with the phone
+    /// sign-in key over [`phone_answer_payload`], with the App Lock.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub passwordless: bool,
 }
 
 /// The person's answer to a sign-in request.
@@ -210,6 +259,31 @@ pub fn register_payload(code: &str, public_key: &str) -> String {
     payload("register", &[code, public_key])
 }
 
+/// What a device registering with a Temporary Access Pass signs, with each of its two keys.
+pub fn register_with_pass_payload(upn: &str, public_key: &str, phone_key: &str) -> String {
+    payload("register-with-pass", &[upn, public_key, phone_key])
+}
+
+/// What a device turning on phone sign-in signs, with its device key and its new phone key.
+pub fn phone_sign_in_payload(device_id: &str, challenge: &str, phone_key: &str) -> String {
+    payload("phone-sign-in", &[device_id, challenge, phone_key])
+}
+
+/// What a device signs with its phone sign-in key to answer a passwordless request: as
+/// [`answer_payload`], under another purpose, so no push answer can pass for one.
+pub fn phone_answer_payload(
+    request_id: &str,
+    decision: Decision,
+    number: &str,
+    pin: bool,
+) -> String {
+    let pin = if pin { "pin" } else { "no-pin" };
+    payload(
+        "phone-answer",
+        &[request_id, decision.as_str(), number, pin],
+    )
+}
+
 /// What a device signs to prove its key over a server challenge.
 pub fn hello_payload(device_id: &str, challenge: &str) -> String {
     payload("hello", &[device_id, challenge])
@@ -245,6 +319,18 @@ mod tests {
         assert_eq!(
             answer_payload("req_1", Decision::NotMe, "", false),
             "countersign-device/1\nanswer\nreq_1\nnot-me\n\nno-pin"
+        );
+        assert_eq!(
+            register_with_pass_payload("bob@contoso.com", "KEY", "PHONE"),
+            "countersign-device/1\nregister-with-pass\nbob@contoso.com\nKEY\nPHONE"
+        );
+        assert_eq!(
+            phone_sign_in_payload("dev_1", "CH", "PHONE"),
+            "countersign-device/1\nphone-sign-in\ndev_1\nCH\nPHONE"
+        );
+        assert_eq!(
+            phone_answer_payload("req_1", Decision::Approve, "42", true),
+            "countersign-device/1\nphone-answer\nreq_1\napprove\n42\npin"
         );
         assert!(fits_payload("req_abc-_"));
         assert!(!fits_payload("req\napprove") && !fits_payload("a\rb"));
@@ -306,8 +392,10 @@ mod tests {
             expires_at: 91,
             digits: 2,
             pushed: true,
+            passwordless: false,
         };
         let v = serde_json::to_value(&r).unwrap();
+        assert!(v.get("passwordless").is_none());
         assert!(v.get("application").is_none() && v.get("location").is_none());
         let mut newer = v.clone();
         newer["risk"] = json!("low");

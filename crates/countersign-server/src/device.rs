@@ -9,14 +9,18 @@ use crate::error::AppError;
 use crate::pages::push::settled;
 use crate::AppState;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::Json;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::{Extension, Json};
 use countersign_core::model::{Tenant, User};
+use countersign_core::oath::OathToken;
+use countersign_core::phone;
 use countersign_core::push::{self, Answer, DeviceAnswer, KeyProof, PushRequest, Registration};
+use countersign_core::signin::Origin;
 use countersign_core::CoreError;
 use countersign_proto::device as proto;
 use serde::de::DeserializeOwned;
+use std::net::SocketAddr;
 
 /// How often a connected device pings (the channel closes after three missed).
 pub const HEARTBEAT_SECS: u32 = 20;
@@ -74,7 +78,7 @@ pub async fn register(
         .map_err(CoreError::from)?
         .filter(|u| u.tenant_id == tenant.id)
         .ok_or_else(|| AppError::from(CoreError::from(push::DeviceError::ActivationInvalid)))?;
-    let otpauth = match &device.oath_token_id {
+    let codes = match &device.oath_token_id {
         Some(id) => state
             .deps
             .store
@@ -82,25 +86,113 @@ pub async fn register(
             .await
             .map_err(CoreError::from)?
             .into_iter()
-            .find(|t| &t.id == id)
-            .map(|t| t.otpauth_uri(&tenant.display_name, &user.upn)),
+            .find(|t| &t.id == id),
         None => None,
     };
     tracing::info!(device = %device.id, user = %user.id, "device registered");
-    Ok((
+    Ok(registered(&state, &tenant, &device, &user, codes.as_ref()))
+}
+
+/// The `201 Created` answer to a registration.
+fn registered(
+    state: &AppState,
+    tenant: &Tenant,
+    device: &push::Device,
+    user: &User,
+    codes: Option<&OathToken>,
+) -> (StatusCode, Json<proto::RegisterResponse>) {
+    (
         StatusCode::CREATED,
         Json(proto::RegisterResponse {
-            device_id: device.id,
+            device_id: device.id.clone(),
             account: proto::AccountInfo {
                 upn: user.upn.clone(),
                 display_name: user.display_name.clone(),
                 tenant: tenant.name.clone(),
-                server: server_url(&state, &tenant),
+                server: server_url(state, tenant),
             },
-            otpauth,
+            otpauth: codes.map(|t| t.otpauth_uri(&tenant.display_name, &user.upn)),
             heartbeat_secs: HEARTBEAT_SECS,
+            phone_sign_in: device.phone_key.is_some(),
         }),
+    )
+}
+
+/// `POST register-with-pass`: direct phone sign-in registration with a Temporary Access Pass —
+/// the device and its phone sign-in key in one step, or nothing.
+pub async fn register_with_pass(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<(StatusCode, Json<proto::RegisterResponse>), AppError> {
+    let tenant = crate::http::tenant(&state, &name).await?;
+    let req: proto::RegisterWithPassRequest = body(&bytes)?;
+    one_line(&[
+        ("upn", &req.upn),
+        ("public_key", &req.public_key),
+        ("phone_key", &req.phone_key),
+    ])?;
+    let signed = proto::register_with_pass_payload(&req.upn, &req.public_key, &req.phone_key);
+    let addr = crate::http::client_addr(&state, &headers, peer.as_ref().map(|p| &p.0));
+    let r = phone::PassRegistration {
+        origin: Origin {
+            tenant: &tenant,
+            client_id: None,
+            client_addr: addr.as_deref(),
+        },
+        upn: &req.upn,
+        pass: &req.pass,
+        public_key: &req.public_key,
+        phone_key: &req.phone_key,
+        signature: &req.signature,
+        phone_signature: &req.phone_signature,
+        signed: &signed,
+        name: &req.name,
+        app_version: &req.app_version,
+        platform: &req.platform,
+    };
+    let done = phone::register_with_pass(&state.deps, &r, min_version(&state)).await?;
+    tracing::info!(device = %done.device.id, user = %done.user.id, "device registered with a pass, phone sign-in on");
+    state.metrics.signin("tap", "success");
+    Ok(registered(
+        &state,
+        &tenant,
+        &done.device,
+        &done.user,
+        done.codes.as_ref(),
     ))
+}
+
+/// `POST phone-sign-in`: "Enable phone sign-in" on a registered device.
+pub async fn phone_sign_in(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    bytes: Bytes,
+) -> Result<Json<proto::PhoneSignInResponse>, AppError> {
+    let tenant = crate::http::tenant(&state, &name).await?;
+    let req: proto::PhoneSignInRequest = body(&bytes)?;
+    one_line(&[
+        ("device_id", &req.device_id),
+        ("challenge", &req.challenge),
+        ("phone_key", &req.phone_key),
+    ])?;
+    let signed = proto::phone_sign_in_payload(&req.device_id, &req.challenge, &req.phone_key);
+    let e = phone::Enable {
+        device_id: &req.device_id,
+        challenge: &req.challenge,
+        phone_key: &req.phone_key,
+        signature: &req.signature,
+        phone_signature: &req.phone_signature,
+        signed: &signed,
+        app_version: &req.app_version,
+    };
+    let (device, _) = phone::enable(&state.deps, &tenant, &e, min_version(&state)).await?;
+    tracing::info!(device = %device.id, "phone sign-in enabled");
+    Ok(Json(proto::PhoneSignInResponse {
+        phone_sign_in: true,
+    }))
 }
 
 /// `POST challenge`: a single-use challenge for the device to sign (the same answer for unknown
@@ -164,6 +256,7 @@ pub fn to_wire(tenant: &Tenant, user: &User, r: &PushRequest) -> proto::SignInRe
         expires_at: r.expires_at,
         digits: r.number.len() as u8,
         pushed: r.pushed,
+        passwordless: r.passwordless,
     }
 }
 
@@ -175,8 +268,8 @@ pub async fn requests(
 ) -> Result<Json<proto::PendingRequests>, AppError> {
     let tenant = crate::http::tenant(&state, &name).await?;
     let hello: proto::Hello = body(&bytes)?;
-    let (_, user) = prove(&state, &tenant, &hello, false).await?;
-    let pending = push::pending_for(&state.deps, &user).await?;
+    let (device, user) = prove(&state, &tenant, &hello, false).await?;
+    let pending = push::pending_for(&state.deps, &device, &user).await?;
     Ok(Json(proto::PendingRequests {
         requests: pending.iter().map(|r| to_wire(&tenant, &user, r)).collect(),
     }))
@@ -197,6 +290,7 @@ pub async fn answer(
     };
     one_line(&[("request id", &id), ("number", &number)])?;
     let signed = proto::answer_payload(&id, req.decision, &number, req.pin);
+    let signed_passwordless = proto::phone_answer_payload(&id, req.decision, &number, req.pin);
     let decision = match req.decision {
         proto::Decision::Approve => push::Decision::Approve,
         proto::Decision::Deny => push::Decision::Deny,
@@ -212,6 +306,7 @@ pub async fn answer(
             pin: req.pin,
             signature: req.signature.clone(),
             signed,
+            signed_passwordless,
         },
     };
     let verdict = match push::answer(&state.deps, &tenant, &a, min_version(&state)).await {

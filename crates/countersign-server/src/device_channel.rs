@@ -67,8 +67,16 @@ async fn refuse(socket: &mut WebSocket, e: AppError) {
 }
 
 /// Whether the device is still registered (not removed since it connected).
-async fn still_registered(state: &AppState, device_id: &str) -> bool {
-    matches!(state.deps.store.device_by_id(device_id).await, Ok(Some(_)))
+/// The device as stored now (phone sign-in may have been turned on since it connected); `None`
+/// once it is removed.
+async fn registered(state: &AppState, device_id: &str) -> Option<push::Device> {
+    state
+        .deps
+        .store
+        .device_by_id(device_id)
+        .await
+        .ok()
+        .flatten()
 }
 
 async fn serve(state: AppState, tenant: Tenant, mut socket: WebSocket) -> anyhow::Result<()> {
@@ -113,7 +121,7 @@ async fn serve(state: AppState, tenant: Tenant, mut socket: WebSocket) -> anyhow
             heartbeat_secs: HEARTBEAT_SECS,
         }))
         .await?;
-    for r in push::pending_for(&state.deps, &user).await? {
+    for r in push::pending_for(&state.deps, &device, &user).await? {
         socket.send(text(&request(&tenant, &user, &r))).await?;
     }
     // Three heartbeats without a word from the device: it is gone.
@@ -127,12 +135,12 @@ async fn serve(state: AppState, tenant: Tenant, mut socket: WebSocket) -> anyhow
                     return Ok(());
                 }
                 Some(Event::Created { request_id }) => {
-                    if !still_registered(&state, &device.id).await {
+                    let Some(now) = registered(&state, &device.id).await else {
                         break;
-                    }
+                    };
                     let r = state.deps.store.push_request(&request_id).await?;
                     if let Some(r) = r.filter(|r| r.user_id == user.id && r.pushed
-                        && r.state == PushState::Pending)
+                        && r.state == PushState::Pending && push::shown_to(&now, r))
                     {
                         socket.send(text(&request(&tenant, &user, &r))).await?;
                     }
@@ -148,7 +156,7 @@ async fn serve(state: AppState, tenant: Tenant, mut socket: WebSocket) -> anyhow
                 match m {
                     Some(Ok(Message::Text(t))) => {
                         if let Ok(DeviceMessage::Ping) = serde_json::from_str::<DeviceMessage>(&t) {
-                            if !still_registered(&state, &device.id).await {
+                            if registered(&state, &device.id).await.is_none() {
                                 break;
                             }
                             socket.send(text(&ServerMessage::Pong)).await?;

@@ -168,6 +168,14 @@ pub fn router(state: AppState) -> Router {
         .route("/{tenant}/login/push/status", get(pages::push::status))
         .route("/{tenant}/login/push/again", post(pages::push::again))
         .route("/{tenant}/device/v1/register", post(device::register))
+        .route(
+            "/{tenant}/device/v1/register-with-pass",
+            post(device::register_with_pass),
+        )
+        .route(
+            "/{tenant}/device/v1/phone-sign-in",
+            post(device::phone_sign_in),
+        )
         .route("/{tenant}/device/v1/challenge", post(device::challenge))
         .route("/{tenant}/device/v1/requests", post(device::requests))
         .route("/{tenant}/device/v1/channel", get(device_channel::channel))

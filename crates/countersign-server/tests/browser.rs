@@ -461,3 +461,94 @@ async fn a_temporary_access_pass_signs_in_without_a_password_and_adds_a_second_a
     browser.close().await;
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newcomer_registers_the_terminal_with_a_pass_and_signs_in_to_an_app_with_no_password() {
+    use countersign_core::policy::{self, Actor, MethodId, State};
+    use countersign_core::tap;
+    use countersign_testkit::process::{authenticator, authenticator_bin};
+    let Some(bin) = authenticator_bin() else {
+        return;
+    };
+    let Some(browser) = Browser::launch().await else {
+        return;
+    };
+    let s = TestServer::start().await;
+    let f = s.seed().await;
+    let rp = app(&s, "Demo app", true, SigningAlg::RS256).await;
+    let deps = &s.state.deps;
+    let operator = Actor::Operator("test".into());
+    policy::change(deps, &f.tenant, &operator, "test", |mut p| {
+        p.method_mut(MethodId::TemporaryAccessPass).state = State::Enabled;
+        Ok(p)
+    })
+    .await
+    .unwrap();
+    // 1. A user created without a password gets a Temporary Access Pass.
+    let carol = directory::create_user(
+        deps,
+        &f.tenant,
+        directory::NewUser {
+            upn: "carol@contoso.com",
+            display_name: "Carol Diaz",
+            email: None,
+            password: None,
+            enabled: true,
+        },
+    )
+    .await
+    .unwrap();
+    let pass = tap::create(deps, &f.tenant, &operator, &carol, tap::NewPass::default())
+        .await
+        .unwrap()
+        .secret;
+
+    // 2. Direct registration: the PIN, then the pass, on standard input.
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    assert!(authenticator(&bin, home, "246810\n", &["init"]).0);
+    let server = format!("{}/contoso", s.base);
+    let input = format!("246810\n{}\n", pass.expose());
+    let args = ["add", "--server", &server, "--user", "carol", "--tap"];
+    let (ok, out, err) = authenticator(&bin, home, &input, &args);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("Added carol@contoso.com (contoso) with phone sign-in"),
+        "{out}"
+    );
+
+    // 3. Sign in to the application: the name, then the number — no password.
+    browser.goto(&format!("{}/login", rp.base)).await;
+    browser.fill("Email or username", "carol@contoso.com").await;
+    browser.click("Next").await;
+    browser.wait_text("h1", "Approve sign-in request").await;
+    let number = browser.text("#push-number").await;
+    let (ok, out, err) = authenticator(&bin, home, "246810\n", &["requests"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("without a password (phone sign-in)"), "{out}");
+    let (ok, out, err) = authenticator(&bin, home, "246810\n", &["requests", "--json"]);
+    assert!(ok, "{err}");
+    let requests: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let id = requests[0]["request"]["id"].as_str().unwrap().to_string();
+    assert_eq!(requests[0]["request"]["passwordless"], true);
+    let (ok, out, err) = authenticator(
+        &bin,
+        home,
+        "246810\n",
+        &["approve", &id[..10], "--number", &number],
+    );
+    assert!(ok, "{err}");
+    assert!(out.starts_with("Approved"), "{out}");
+    assert_eq!(browser.text("#who").await, "Signed in as Carol Diaz");
+    let amr = rp.signed_in().last().unwrap().amr.clone();
+    assert_eq!(amr, ["swk", "pin", "mfa"]);
+
+    // 4. The one-time pass no longer works.
+    let other = tempfile::tempdir().unwrap();
+    assert!(authenticator(&bin, other.path(), "246810\n", &["init"]).0);
+    let (ok, _, err) = authenticator(&bin, other.path(), &input, &args);
+    assert!(!ok);
+    assert!(err.contains("Temporary Access Pass isn't valid"), "{err}");
+    browser.close().await;
+    s.stop().await;
+}

@@ -77,7 +77,7 @@ async fn answer(
     number: Option<&str>,
 ) -> Result<AnswerResult, DeviceError> {
     let (a, id, number) = (a.clone(), id.to_string(), number.map(str::to_string));
-    blocking(move |c| c.answer(&a, &id, decision, number.as_deref(), true)).await
+    blocking(move |c| c.answer(&a, &id, decision, number.as_deref(), true, false)).await
 }
 
 fn refused_with(r: Result<AnswerResult, DeviceError>, code: &str) -> String {
@@ -378,7 +378,7 @@ async fn replayed_forged_and_foreign_answers_are_refused() {
     );
     // Alice's signed approval, sent twice: the second is a replay.
     let body = phone
-        .answer(&id, Decision::Approve, Some(&number), true)
+        .answer(&id, Decision::Approve, Some(&number), true, false)
         .unwrap();
     let (p2, id2, b2) = (phone.clone(), id.clone(), body.clone());
     let first = blocking(move |c| c.send_answer(&p2, &id2, &b2)).await;

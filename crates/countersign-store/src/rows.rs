@@ -308,7 +308,8 @@ pub fn policy(row: &Row) -> R<StoredPolicy> {
 }
 
 pub const DEVICE_COLS: &str = "id, tenant_id, user_id, name, public_key, app_version, platform, \
-                               created_at, last_seen_at, oath_token_id";
+                               created_at, last_seen_at, oath_token_id, phone_key, \
+                               phone_enabled_at";
 
 pub fn device(row: &Row) -> R<Device> {
     Ok(Device {
@@ -322,11 +323,14 @@ pub fn device(row: &Row) -> R<Device> {
         created_at: get(row, "created_at")?,
         last_seen_at: get(row, "last_seen_at")?,
         oath_token_id: get(row, "oath_token_id")?,
+        phone_key: get(row, "phone_key")?,
+        phone_enabled_at: get(row, "phone_enabled_at")?,
     })
 }
 
 pub const PUSH_COLS: &str = "id, tenant_id, user_id, flow_digest, number, application, \
-    client_addr, city, country, created_at, expires_at, pushed, state, settled_at, device_id";
+    client_addr, city, country, created_at, expires_at, pushed, state, settled_at, device_id, \
+    passwordless";
 
 pub fn push(row: &Row) -> R<PushRequest> {
     let state: String = get(row, "state")?;
@@ -343,6 +347,7 @@ pub fn push(row: &Row) -> R<PushRequest> {
         created_at: get(row, "created_at")?,
         expires_at: get(row, "expires_at")?,
         pushed: get::<i64>(row, "pushed")? != 0,
+        passwordless: get::<i64>(row, "passwordless")? != 0,
         state: PushState::parse(&state)
             .ok_or_else(|| StoreError::Backend(format!("unknown push state {state}")))?,
         settled_at: get(row, "settled_at")?,

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use countersign_core::clock::Timestamp;
 use countersign_core::model::*;
 use countersign_core::oath::{CodeDecision, OathToken};
+use countersign_core::phone;
 use countersign_core::policy::{MethodsPolicy, StoredPolicy};
 use countersign_core::push::{self, Activation, Device, PushRequest, PushState};
 use countersign_core::secret::{token_digest, Secret};
@@ -86,6 +87,51 @@ impl SqlStore {
     }
 
     /// `RESERVE_ATTEMPT` for one key inside `tx`; whether it was granted.
+    async fn insert_device_in(tx: &mut Tx<'_>, d: &Device) -> R<()> {
+        query(&format!(
+            "INSERT INTO devices ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            rows::DEVICE_COLS
+        ))
+        .bind(&d.id)
+        .bind(&d.tenant_id)
+        .bind(&d.user_id)
+        .bind(&d.name)
+        .bind(&d.public_key)
+        .bind(&d.app_version)
+        .bind(&d.platform)
+        .bind(d.created_at)
+        .bind(d.last_seen_at)
+        .bind(&d.oath_token_id)
+        .bind(&d.phone_key)
+        .bind(d.phone_enabled_at)
+        .execute_in(tx)
+        .await
+        .map_err(|e| conflict(e, || format!("device {}", d.id)))?;
+        Ok(())
+    }
+
+    /// Takes the user's row lock (PostgreSQL; SQLite has one writer) so that decisions about
+    /// the user's devices made in this transaction — the phone sign-in limit — see every other.
+    async fn lock_user_in(tx: &mut Tx<'_>, user_id: &str) -> R<()> {
+        tx.exec(query("UPDATE users SET updated_at = updated_at WHERE id = $1").bind(user_id))
+            .await?;
+        Ok(())
+    }
+
+    /// How many of the user's devices have phone sign-in on, other than `except`.
+    async fn phone_devices_in(tx: &mut Tx<'_>, user_id: &str, except: &str) -> R<u64> {
+        let row = query(
+            "SELECT COUNT(*) AS n FROM devices \
+             WHERE user_id = $1 AND phone_key IS NOT NULL AND id <> $2",
+        )
+        .bind(user_id)
+        .bind(except)
+        .fetch_in(tx)
+        .await?
+        .ok_or_else(|| StoreError::Backend("COUNT returned no row".into()))?;
+        Ok(row.first::<i64>()? as u64)
+    }
+
     /// Appends to the audit log inside the transaction of the change it records.
     async fn append_audit_in(tx: &mut Tx<'_>, audit: &AuditEntry) -> R<()> {
         tx.exec(
@@ -1178,24 +1224,7 @@ impl PushStore for SqlStore {
             oath_token_id,
             ..device.clone()
         };
-        let d = &registered;
-        query(&format!(
-            "INSERT INTO devices ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            rows::DEVICE_COLS
-        ))
-        .bind(&d.id)
-        .bind(&d.tenant_id)
-        .bind(&d.user_id)
-        .bind(&d.name)
-        .bind(&d.public_key)
-        .bind(&d.app_version)
-        .bind(&d.platform)
-        .bind(d.created_at)
-        .bind(d.last_seen_at)
-        .bind(&d.oath_token_id)
-        .execute_in(&mut tx)
-        .await
-        .map_err(|e| conflict(e, || format!("device {}", d.id)))?;
+        Self::insert_device_in(&mut tx, &registered).await?;
         tx.commit().await?;
         Ok(Some(registered))
     }
@@ -1249,7 +1278,7 @@ impl PushStore for SqlStore {
             .collect::<R<Vec<String>>>()?;
         query(&format!(
             "INSERT INTO push_requests ({}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
             rows::PUSH_COLS
         ))
         .bind(&r.id)
@@ -1267,6 +1296,7 @@ impl PushStore for SqlStore {
         .bind(r.state.as_str())
         .bind(r.settled_at)
         .bind(&r.device_id)
+        .bind(r.passwordless as i64)
         .execute_in(&mut tx)
         .await
         .map_err(|e| conflict(e, || "push request".into()))?;
@@ -1406,6 +1436,65 @@ impl PushStore for SqlStore {
         .await?;
         Ok(())
     }
+
+    async fn enable_phone_sign_in(
+        &self,
+        device_id: &str,
+        phone_key: &str,
+        now: Timestamp,
+        limit: u32,
+    ) -> R<phone::Enabled> {
+        let mut tx = self.db.begin().await?;
+        let Some(row) = query("SELECT user_id FROM devices WHERE id = $1")
+            .bind(device_id)
+            .fetch_in(&mut tx)
+            .await?
+        else {
+            return Ok(phone::Enabled::UnknownDevice);
+        };
+        let user_id: String = row.first()?;
+        Self::lock_user_in(&mut tx, &user_id).await?;
+        if Self::phone_devices_in(&mut tx, &user_id, device_id).await? >= u64::from(limit) {
+            return Ok(phone::Enabled::LimitReached);
+        }
+        tx.exec(
+            query("UPDATE devices SET phone_key = $2, phone_enabled_at = $3 WHERE id = $1")
+                .bind(device_id)
+                .bind(phone_key)
+                .bind(now),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(phone::Enabled::Enabled)
+    }
+
+    async fn register_with_pass(
+        &self,
+        pass_id: &str,
+        now: Timestamp,
+        device: &Device,
+        codes: Option<&OathToken>,
+        limit: u32,
+    ) -> R<phone::Registered> {
+        let mut tx = self.db.begin().await?;
+        Self::lock_user_in(&mut tx, &device.user_id).await?;
+        // The pass's single use, as `use_tap` does it, inside the registration's transaction.
+        let used = tx
+            .exec(query(USE_TAP).bind(&device.user_id).bind(pass_id).bind(now))
+            .await?;
+        if used != 1 {
+            return Ok(phone::Registered::PassRefused);
+        }
+        if Self::phone_devices_in(&mut tx, &device.user_id, &device.id).await? >= u64::from(limit) {
+            return Ok(phone::Registered::LimitReached);
+        }
+        if let Some(t) = codes {
+            self.insert_oath_in(&mut tx, t).await?;
+        }
+        Self::insert_device_in(&mut tx, device).await?;
+        tx.commit().await?;
+        Ok(phone::Registered::Registered)
+    }
 }
 
 #[async_trait]
@@ -1474,6 +1563,12 @@ impl PolicyStore for SqlStore {
 
 /// A pass is current (`TemporaryAccessPass::is_current`) at `$now`: not revoked, not a used
 /// one-time pass, not expired. The stored row's columns, qualified for the upsert.
+/// Uses the pass `$2` of user `$1` at `$3` if it is live then: the single use of a one-time pass.
+const USE_TAP: &str = "UPDATE temporary_access_passes SET used_at = $3 \
+     WHERE user_id = $1 AND id = $2 AND revoked_at IS NULL \
+     AND starts_at <= $3 AND expires_at > $3 \
+     AND (one_time = 0 OR used_at IS NULL)";
+
 const TAP_CURRENT: &str = "temporary_access_passes.revoked_at IS NULL \
      AND NOT (temporary_access_passes.one_time <> 0 AND temporary_access_passes.used_at IS NOT NULL) \
      AND temporary_access_passes.expires_at > $12";
@@ -1545,17 +1640,7 @@ impl TapStore for SqlStore {
     async fn use_tap(&self, user_id: &str, id: &str, now: Timestamp) -> R<bool> {
         // The conditional update is the single use of a one-time pass.
         let n = self
-            .exec(
-                query(
-                    "UPDATE temporary_access_passes SET used_at = $3 \
-                     WHERE user_id = $1 AND id = $2 AND revoked_at IS NULL \
-                     AND starts_at <= $3 AND expires_at > $3 \
-                     AND (one_time = 0 OR used_at IS NULL)",
-                )
-                .bind(user_id)
-                .bind(id)
-                .bind(now),
-            )
+            .exec(query(USE_TAP).bind(user_id).bind(id).bind(now))
             .await?;
         Ok(n == 1)
     }

@@ -863,6 +863,8 @@ fn device(id: &str) -> Device {
         created_at: NOW,
         last_seen_at: None,
         oath_token_id: None,
+        phone_key: None,
+        phone_enabled_at: None,
     }
 }
 
@@ -974,6 +976,7 @@ fn push_request(id: &str, created_at: Timestamp) -> PushRequest {
         created_at,
         expires_at: created_at + 90,
         pushed: true,
+        passwordless: false,
         state: PushState::Pending,
         settled_at: None,
         device_id: None,
@@ -1249,6 +1252,171 @@ async fn passes_one_current_per_user_used_once_and_revoked(s: Arc<dyn Store>) {
     assert!(s.list_taps("t1").await.unwrap().is_empty());
 }
 
+/// A device of u1 registering with phone sign-in (direct registration), with its codes.
+fn phone_device(id: &str) -> (Device, OathToken) {
+    let c = OathToken {
+        tenant_id: "t1".into(),
+        user_id: "u1".into(),
+        ..codes(&format!("c-{id}"))
+    };
+    let d = Device {
+        tenant_id: "t1".into(),
+        user_id: "u1".into(),
+        phone_key: Some(format!("PK-{id}")),
+        phone_enabled_at: Some(NOW + 10),
+        oath_token_id: Some(c.id.clone()),
+        ..device(id)
+    };
+    (d, c)
+}
+
+async fn phone_sign_in_is_limited_and_direct_registration_is_all_or_nothing(s: Arc<dyn Store>) {
+    use countersign_core::phone::{Enabled, Registered};
+    seed(s.as_ref()).await;
+    assert!(s
+        .insert_tap(&pass("p1", true), NOW, &audit("a1", NOW))
+        .await
+        .unwrap());
+    let (d1, c1) = phone_device("d1");
+    let nothing_stored = |s: Arc<dyn Store>, id: &'static str| async move {
+        assert_eq!(s.device_by_id(id).await.unwrap(), None);
+        let codes = s.oath_tokens_of_user("u1").await.unwrap();
+        assert!(!codes.iter().any(|t| t.id == format!("c-{id}")));
+    };
+    // Before the pass starts, or with another pass's id: refused, nothing stored.
+    for (id, at) in [("p1", NOW), ("p9", NOW + 10)] {
+        let r = s
+            .register_with_pass(id, at, &d1, Some(&c1), 2)
+            .await
+            .unwrap();
+        assert_eq!(r, Registered::PassRefused);
+        nothing_stored(s.clone(), "d1").await;
+    }
+    let r = s
+        .register_with_pass("p1", NOW + 10, &d1, Some(&c1), 2)
+        .await
+        .unwrap();
+    assert_eq!(r, Registered::Registered);
+    assert_eq!(s.device_by_id("d1").await.unwrap(), Some(d1.clone()));
+    assert!(s
+        .oath_tokens_of_user("u1")
+        .await
+        .unwrap()
+        .iter()
+        .any(|t| t.id == c1.id));
+    assert_eq!(
+        s.tap_of_user("u1").await.unwrap().unwrap().used_at,
+        Some(NOW + 10)
+    );
+    // The one-time pass is spent.
+    let (d2, c2) = phone_device("d2");
+    let r = s
+        .register_with_pass("p1", NOW + 11, &d2, Some(&c2), 2)
+        .await
+        .unwrap();
+    assert_eq!(r, Registered::PassRefused);
+    nothing_stored(s.clone(), "d2").await;
+
+    // With a multi-use pass, up to the limit: the device past it is not stored.
+    assert!(s
+        .insert_tap(&pass("p2", false), NOW + 12, &audit("a2", NOW))
+        .await
+        .unwrap());
+    let r = s
+        .register_with_pass("p2", NOW + 12, &d2, Some(&c2), 2)
+        .await
+        .unwrap();
+    assert_eq!(r, Registered::Registered);
+    let (d3, c3) = phone_device("d3");
+    let r = s
+        .register_with_pass("p2", NOW + 13, &d3, Some(&c3), 2)
+        .await
+        .unwrap();
+    assert_eq!(r, Registered::LimitReached);
+    nothing_stored(s.clone(), "d3").await;
+
+    // "Enable phone sign-in" on a device registered for pushes only, within the same limit.
+    s.insert_activation(&activation("act", NOW + 600))
+        .await
+        .unwrap();
+    s.register_device("act", NOW + 1, &device("d4"), &codes("c4"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        s.enable_phone_sign_in("d4", "PK-d4", NOW + 20, 2)
+            .await
+            .unwrap(),
+        Enabled::LimitReached
+    );
+    assert_eq!(s.device_by_id("d4").await.unwrap().unwrap().phone_key, None);
+    assert_eq!(
+        s.enable_phone_sign_in("d4", "PK-d4", NOW + 20, 3)
+            .await
+            .unwrap(),
+        Enabled::Enabled
+    );
+    let d4 = s.device_by_id("d4").await.unwrap().unwrap();
+    assert_eq!(
+        (d4.phone_key.as_deref(), d4.phone_enabled_at),
+        (Some("PK-d4"), Some(NOW + 20))
+    );
+    // A device counts itself once: enabling again replaces its key.
+    assert_eq!(
+        s.enable_phone_sign_in("d1", "PK-new", NOW + 21, 3)
+            .await
+            .unwrap(),
+        Enabled::Enabled
+    );
+    assert_eq!(
+        s.enable_phone_sign_in("nope", "PK", NOW + 21, 3)
+            .await
+            .unwrap(),
+        Enabled::UnknownDevice
+    );
+
+    // Of parallel enables on fresh devices, no more than the limit allow.
+    for i in 0..6 {
+        let act = format!("act{i}");
+        s.insert_activation(&activation(&act, NOW + 600))
+            .await
+            .unwrap();
+        s.register_device(
+            &act,
+            NOW + 1,
+            &device(&format!("e{i}")),
+            &codes(&format!("ce{i}")),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    }
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let id = format!("e{i}");
+            s.enable_phone_sign_in(&id, &format!("PK-{id}"), NOW + 30, 5)
+                .await
+                .unwrap()
+                == Enabled::Enabled
+        }));
+    }
+    assert_eq!(
+        wins(tasks).await,
+        2,
+        "d1, d2 and d4 have it: two more fit under 5"
+    );
+
+    // A passwordless request says so when read back.
+    let r = PushRequest {
+        passwordless: true,
+        ..push_request("r1", NOW)
+    };
+    s.insert_push_request(&r).await.unwrap();
+    assert!(s.push_request("r1").await.unwrap().unwrap().passwordless);
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         /// The core's in-memory store, which its unit tests use, keeps the same contract.
@@ -1293,6 +1461,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    phone_sign_in_is_limited_and_direct_registration_is_all_or_nothing,
     passes_one_current_per_user_used_once_and_revoked,
     policy_versions_and_audit,
     devices_register_once_per_activation_code,

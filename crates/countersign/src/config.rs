@@ -37,6 +37,8 @@ pub struct Config {
     pub max_concurrent_hashes: Option<usize>,
     /// Authenticator apps older than this version (`1.4.0`) are refused, told to update.
     pub min_app_version: Option<String>,
+    /// How many devices a user may turn phone sign-in on for (default 5).
+    pub phone_sign_in_limit: u32,
     /// A MaxMind-format GeoIP database (GeoLite2-City): sign-in requests show city and country.
     pub geoip_db: Option<PathBuf>,
     /// Networks (CIDR) whose sign-ins are flagged: their push request is not pushed.
@@ -66,6 +68,7 @@ impl Default for Config {
             metrics_listen: None,
             max_concurrent_hashes: None,
             min_app_version: None,
+            phone_sign_in_limit: s.phone_sign_in_limit,
             geoip_db: None,
             risky_networks: Vec::new(),
             session_idle_timeout_secs: s.session_idle,
@@ -90,6 +93,7 @@ const KEYS: &[&str] = &[
     "metrics_listen",
     "max_concurrent_hashes",
     "min_app_version",
+    "phone_sign_in_limit",
     "geoip_db",
     "risky_networks",
     "session_idle_timeout_secs",
@@ -218,6 +222,12 @@ impl Config {
         for n in &self.risky_networks {
             countersign_core::risk::Network::parse(n)
                 .map_err(|e| anyhow::anyhow!("risky_networks: {e}"))?;
+        }
+        if !(1..=100).contains(&self.phone_sign_in_limit) {
+            bail!(
+                "phone_sign_in_limit: {} is not a limit of 1 to 100 devices",
+                self.phone_sign_in_limit
+            );
         }
         if let Some(v) = &self.min_app_version {
             if !countersign_core::push::version_at_least(v, "0") {

@@ -104,6 +104,7 @@ pub async fn run(
     sc.risky_networks = cfg.risky_networks.clone();
     sc.settings.session_idle = cfg.session_idle_timeout_secs;
     sc.settings.session_absolute = cfg.session_absolute_timeout_secs;
+    sc.settings.phone_sign_in_limit = cfg.phone_sign_in_limit;
     let state = AppState::new(store.clone(), Arc::new(SystemClock), sc, backend).await?;
     // Instances sharing a PostgreSQL schema hear each other's push events.
     if let Some(bus) = store.bus("push") {

@@ -9,7 +9,7 @@ use crate::error::{AppError, PageError};
 use crate::http::{self, Form};
 use crate::pages::layout;
 use crate::pages::signin::{
-    after_proof, posted_flow, proved_user, remembered, render, require_flow, tenant_path, CsrfForm,
+    after_proof, posted_flow, remembered, render, require_flow, tenant_path, CsrfForm,
 };
 use crate::push_events::Event;
 use crate::AppState;
@@ -52,7 +52,8 @@ pub async fn arrive(
     flow: &mut SignInFlow,
     client_addr: Option<String>,
 ) -> Result<Option<&'static str>, AppError> {
-    let (user, policy) = proved_user(state, flow).await?;
+    let (user, policy) = request_user(state, flow).await?;
+    let passwordless = flow::request_method(flow) == Some(Method::Phone);
     let groups = flow::groups_under(&state.deps, &policy, &user).await?;
     let client_id = flow.request.as_ref().map(|r| r.client_id.clone());
     let application = match &client_id {
@@ -97,6 +98,7 @@ pub async fn arrive(
                 country,
             },
             flagged: flag.is_some(),
+            passwordless,
         },
     )
     .await?;
@@ -111,7 +113,7 @@ pub async fn arrive(
                     request_id: sent.request.id,
                 },
             );
-            state.metrics.signin("push", "sent");
+            state.metrics.signin(metric(passwordless), "sent");
             return Ok(None);
         }
         Err(NotSent::TooMany) => {
@@ -123,10 +125,36 @@ pub async fn arrive(
              way to sign in."
         }
     };
-    state.metrics.signin("push", "not-sent");
+    state.metrics.signin(metric(passwordless), "not-sent");
     flow::push_not_sent(flow)?;
     save(state, flow).await?;
     Ok(Some(notice))
+}
+
+/// The metrics' method label of a request.
+fn metric(passwordless: bool) -> &'static str {
+    if passwordless {
+        "phone"
+    } else {
+        "push"
+    }
+}
+
+/// The user a push or phone sign-in step is about (see `flow::request_user`); a flow that has
+/// none, or whose user was disabled meanwhile, is over.
+async fn request_user(
+    state: &AppState,
+    flow: &SignInFlow,
+) -> Result<
+    (
+        countersign_core::model::User,
+        countersign_core::policy::MethodsPolicy,
+    ),
+    AppError,
+> {
+    flow::request_user(&state.deps, flow)
+        .await?
+        .ok_or_else(|| AppError::from(CoreError::FlowExpired))
 }
 
 async fn save(state: &AppState, flow: &SignInFlow) -> Result<(), AppError> {
@@ -158,7 +186,8 @@ pub async fn approve_page(
     let r = waiting_request(state, flow).await?;
     let base = tenant_path(tenant);
     let identity = crate::pages::signin::identity(&base, flow);
-    let others = crate::pages::signin::other_ways(&base, flow, offered, Method::Push);
+    let method = flow::request_method(flow).unwrap_or(Method::Push);
+    let others = crate::pages::signin::other_ways(&base, flow, offered, method);
     let again = html! {
         form method="post" action=(format!("{base}/login/push/again")) {
             input type="hidden" name="csrf" value=(flow.csrf);
@@ -276,8 +305,9 @@ pub async fn finish(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     let (tenant, mut flow) = posted_flow(&state, &name, &headers, form.csrf.as_deref()).await?;
-    let (user, _) = proved_user(&state, &flow).await?;
+    let (user, _) = request_user(&state, &flow).await?;
     let r = waiting_request(&state, &flow).await?;
+    let label = metric(r.passwordless);
     let addr = r.client_addr.clone();
     let origin = Origin {
         tenant: &tenant,
@@ -300,12 +330,12 @@ pub async fn finish(
                 &remembered(&headers),
             )
             .await?;
-            state.metrics.signin("push", "success");
+            state.metrics.signin(label, "success");
             after_proof(&state, &tenant, &headers, flow, &user, next).await
         }
         PushState::Pending => render(&state, &tenant, &flow, StatusCode::OK, None).await,
         _ => {
-            state.metrics.signin("push", "failure");
+            state.metrics.signin(label, "failure");
             render(&state, &tenant, &flow, StatusCode::UNAUTHORIZED, None).await
         }
     }
@@ -346,6 +376,7 @@ pub async fn leave(state: &AppState, flow: &SignInFlow) -> Result<(), AppError> 
 /// The push step before its request is sent (sending happens on arrival; this shows only if it
 /// could not be): a button sends it.
 pub fn unsent_page(tenant: &Tenant, flow: &SignInFlow, offered: &[Method]) -> Markup {
+    let method = flow::request_method(flow).unwrap_or(Method::Push);
     let base = tenant_path(tenant);
     layout(
         "Approve sign-in request",
@@ -358,7 +389,7 @@ pub fn unsent_page(tenant: &Tenant, flow: &SignInFlow, offered: &[Method]) -> Ma
                 input type="hidden" name="csrf" value=(flow.csrf);
                 div class="actions" { button type="submit" class="primary" { "Send request" } }
             }
-            (crate::pages::signin::other_ways(&base, flow, offered, Method::Push))
+            (crate::pages::signin::other_ways(&base, flow, offered, method))
         },
     )
 }

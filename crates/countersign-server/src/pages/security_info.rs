@@ -91,9 +91,11 @@ fn method_label(t: &OathToken) -> &'static str {
     }
 }
 
-/// A registered device's line in security info (Entra's words).
-fn device_label(codes: bool) -> &'static str {
-    if codes {
+/// A registered device's line in security info (Entra's words): its registration type.
+fn device_label(codes: bool, phone_sign_in: bool) -> &'static str {
+    if phone_sign_in {
+        "Authenticator app — Passwordless phone sign-in"
+    } else if codes {
         "Authenticator app — Notification and code"
     } else {
         "Authenticator app — Notification"
@@ -132,7 +134,7 @@ fn list_page(
                         tr { td { "Password" } td {} td {} td {} td {} }
                     }
                     @for (d, codes) in &m.devices {
-                        @let label = device_label(*codes);
+                        @let label = device_label(*codes, d.phone_key.is_some());
                         tr {
                             td { (label) }
                             td { (d.name) }

@@ -392,7 +392,7 @@ async fn step_page(
             method: Method::Code,
         } => code_page(tenant, flow, &offered, error),
         Step::Method {
-            method: Method::Push,
+            method: Method::Push | Method::Phone,
         } => crate::pages::push::unsent_page(tenant, flow, &offered),
         Step::Method {
             method: Method::Tap,
@@ -449,7 +449,7 @@ pub async fn show(
     if let Some(mut flow) = current_flow(&state, &tenant, &headers).await? {
         // Arriving at the push step sends the request (once: the flow then waits on it).
         let mut notice = None;
-        if flow::expect(&flow, Method::Push).is_ok() {
+        if flow::sending(&flow).is_some() {
             let addr = http::client_addr(&state, &headers, peer.as_ref().map(|p| &p.0));
             notice = crate::pages::push::arrive(&state, &tenant, &mut flow, addr).await?;
         }

@@ -1,0 +1,229 @@
+//! Phone sign-in (passwordless): a second P-256 key per account and device — the phone sign-in
+//! key — turned on with "Enable phone sign-in" on a registered device, or at once by direct
+//! registration with a Temporary Access Pass. Only that key answers a passwordless request, and
+//! only with the App Lock (`push::check_answer`). The policy's Authenticator mode decides who may
+//! use it (`Any` or `Passwordless`); a user may turn it on for a limited number of devices
+//! (`Settings::phone_sign_in_limit`).
+
+use crate::directory::clean_text;
+use crate::error::{CoreError, CoreResult};
+use crate::flow;
+use crate::model::{Tenant, User};
+use crate::oath::{self, OathToken};
+use crate::policy::MethodId;
+use crate::push::{self, Device, DeviceError, DeviceKey, KeyProof};
+use crate::signin::Origin;
+use crate::tap::{self, PassAttempt};
+use crate::Deps;
+
+/// What turning phone sign-in on for a device did (the store decides it in one transaction).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enabled {
+    Enabled,
+    /// The user has phone sign-in on as many other devices as allowed.
+    LimitReached,
+    UnknownDevice,
+}
+
+/// What a direct registration did (the store decides it in one transaction).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registered {
+    Registered,
+    /// The pass was no longer live when it was to be used (used by a parallel attempt).
+    PassRefused,
+    LimitReached,
+}
+
+/// A new phone sign-in key as received: parsed, distinct from the device key, and proved by a
+/// signature over `signed`.
+fn phone_key(key: &str, device_key: &str, signed: &str, signature: &str) -> CoreResult<DeviceKey> {
+    let parsed = DeviceKey::parse(key).ok_or_else(|| {
+        CoreError::invalid(
+            "phone_key",
+            "must be a P-256 public key: its uncompressed point (65 bytes), base64url",
+        )
+    })?;
+    if parsed.to_base64() == device_key {
+        return Err(CoreError::invalid(
+            "phone_key",
+            "must be a key of its own, not the device key",
+        ));
+    }
+    if !parsed.verifies(signed, signature) {
+        return Err(DeviceError::BadSignature.into());
+    }
+    Ok(parsed)
+}
+
+/// "Enable phone sign-in" on a registered device, as received.
+#[derive(Debug, Clone)]
+pub struct Enable<'a> {
+    pub device_id: &'a str,
+    pub challenge: &'a str,
+    pub phone_key: &'a str,
+    /// By the device key and by the phone key, over `signed` (the protocol's phone-sign-in
+    /// payload, built from the three fields above).
+    pub signature: &'a str,
+    pub phone_signature: &'a str,
+    pub signed: &'a str,
+    pub app_version: &'a str,
+}
+
+/// Turns phone sign-in on for a registered device: the device proves its key over a fresh
+/// challenge, the new phone key proves itself, the policy must allow phone sign-in for the user
+/// (mode `Any` or `Passwordless`), and the user's limit of devices must not be reached.
+pub async fn enable(
+    deps: &Deps,
+    tenant: &Tenant,
+    e: &Enable<'_>,
+    min_app_version: Option<&str>,
+) -> CoreResult<(Device, User)> {
+    let proof = KeyProof {
+        device_id: e.device_id,
+        challenge: e.challenge,
+        signature: e.signature,
+        signed: e.signed,
+        app_version: e.app_version,
+    };
+    let (device, user) = push::prove(deps, tenant, &proof, min_app_version, false).await?;
+    let (policy, groups) = flow::policy_for(deps, tenant, &user).await?;
+    if !push::phone_allowed(&policy, &groups) {
+        return Err(DeviceError::PhoneSignInNotAllowed.into());
+    }
+    let key = phone_key(e.phone_key, &device.public_key, e.signed, e.phone_signature)?;
+    let limit = deps.settings.phone_sign_in_limit;
+    match deps
+        .store
+        .enable_phone_sign_in(&device.id, &key.to_base64(), deps.now(), limit)
+        .await?
+    {
+        Enabled::Enabled => Ok((device, user)),
+        Enabled::LimitReached => Err(DeviceError::PhoneSignInLimit { limit }.into()),
+        Enabled::UnknownDevice => Err(DeviceError::DeviceUnknown.into()),
+    }
+}
+
+/// Direct phone sign-in registration with a Temporary Access Pass, as received.
+#[derive(Debug, Clone)]
+pub struct PassRegistration<'a> {
+    pub origin: Origin<'a>,
+    pub upn: &'a str,
+    pub pass: &'a str,
+    pub public_key: &'a str,
+    pub phone_key: &'a str,
+    /// By the device key and by the phone key, over `signed` (the protocol's
+    /// register-with-pass payload).
+    pub signature: &'a str,
+    pub phone_signature: &'a str,
+    pub signed: &'a str,
+    pub name: &'a str,
+    pub app_version: &'a str,
+    pub platform: &'a str,
+}
+
+/// A registered device and what it got: its user, and verification codes when the policy allows
+/// software OATH tokens.
+#[derive(Debug)]
+pub struct DirectRegistration {
+    pub device: Device,
+    pub user: User,
+    pub codes: Option<OathToken>,
+}
+
+/// Direct registration: a person with a Temporary Access Pass registers the device and turns on
+/// phone sign-in in one step. Everything that needs no storage is checked first (fields, app
+/// version, both keys and their signatures); then the pass, exactly as at the sign-in page (the
+/// same lockout, every refusal `PassInvalid`); then the policy; then one transaction uses the
+/// pass and stores the device with its keys and codes — or nothing.
+pub async fn register_with_pass(
+    deps: &Deps,
+    r: &PassRegistration<'_>,
+    min_app_version: Option<&str>,
+) -> CoreResult<DirectRegistration> {
+    let name = clean_text("name", r.name, 64)?;
+    let app_version = clean_text("app_version", r.app_version, 32)?;
+    let platform = clean_text("platform", r.platform, 32)?;
+    if let Some(min) = min_app_version {
+        if !push::version_at_least(&app_version, min) {
+            return Err(DeviceError::AppVersionUnsupported { min: min.into() }.into());
+        }
+    }
+    let device_key = DeviceKey::parse(r.public_key).ok_or_else(|| {
+        CoreError::invalid(
+            "public_key",
+            "must be a P-256 public key: its uncompressed point (65 bytes), base64url",
+        )
+    })?;
+    if !device_key.verifies(r.signed, r.signature) {
+        return Err(DeviceError::BadSignature.into());
+    }
+    let key = phone_key(
+        r.phone_key,
+        &device_key.to_base64(),
+        r.signed,
+        r.phone_signature,
+    )?;
+    let attempt = PassAttempt {
+        origin: r.origin,
+        name: r.upn,
+        pass: r.pass,
+    };
+    let checked = match tap::check(deps, attempt).await {
+        Ok(c) => c,
+        Err(CoreError::SignInFailed) => return Err(DeviceError::PassInvalid.into()),
+        Err(e) => return Err(e),
+    };
+    let (policy, groups) = flow::policy_for(deps, r.origin.tenant, &checked.user).await?;
+    if !push::phone_allowed(&policy, &groups) {
+        return checked
+            .refuse(deps, "phone sign-in not allowed by the policy")
+            .await
+            .map_err(|_| DeviceError::PhoneSignInNotAllowed.into());
+    }
+    let now = deps.now();
+    let user = &checked.user;
+    let codes = policy
+        .allows(MethodId::SoftwareOath, &groups)
+        .then(|| OathToken {
+            name: name.clone(),
+            active: true,
+            ..oath::new_software_token(deps, &user.tenant_id, &user.id)
+        });
+    let device = Device {
+        id: format!("dev_{}", deps.new_id()),
+        tenant_id: user.tenant_id.clone(),
+        user_id: user.id.clone(),
+        name,
+        public_key: device_key.to_base64(),
+        app_version,
+        platform,
+        created_at: now,
+        last_seen_at: Some(now),
+        oath_token_id: codes.as_ref().map(|c| c.id.clone()),
+        phone_key: Some(key.to_base64()),
+        phone_enabled_at: Some(now),
+    };
+    let limit = deps.settings.phone_sign_in_limit;
+    match deps
+        .store
+        .register_with_pass(&checked.pass.id, now, &device, codes.as_ref(), limit)
+        .await?
+    {
+        Registered::Registered => {
+            let user = checked.accept(deps).await?;
+            Ok(DirectRegistration {
+                device,
+                user,
+                codes,
+            })
+        }
+        Registered::PassRefused => checked
+            .refuse(deps, "Temporary Access Pass used meanwhile")
+            .await
+            .map_err(|_| DeviceError::PassInvalid.into()),
+        Registered::LimitReached => checked
+            .refuse(deps, "phone sign-in limit reached")
+            .await
+            .map_err(|_| DeviceError::PhoneSignInLimit { limit }.into()),
+    }
+}
