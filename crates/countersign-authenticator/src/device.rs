@@ -331,17 +331,11 @@ impl Client {
     /// with the device key over a fresh challenge. On success the account holds the key.
     pub fn enable_phone_sign_in(&self, a: &mut DeviceAccount) -> Result<(), DeviceError> {
         let (phone_pkcs8, phone_pair, phone_key) = new_key()?;
-        let c: proto::ChallengeResponse = self.post(
-            &a.server,
-            "challenge",
-            &proto::ChallengeRequest {
-                device_id: a.device_id.clone(),
-            },
-        )?;
-        let payload = proto::phone_sign_in_payload(&a.device_id, &c.challenge, &phone_key);
+        let challenge = self.challenge(a)?;
+        let payload = proto::phone_sign_in_payload(&a.device_id, &challenge, &phone_key);
         let req = proto::PhoneSignInRequest {
             device_id: a.device_id.clone(),
-            challenge: c.challenge,
+            challenge,
             signature: a.sign(&payload)?,
             phone_signature: sign(&phone_pair, &payload)?,
             phone_key,
@@ -352,8 +346,8 @@ impl Client {
         Ok(())
     }
 
-    /// Proves the device over a fresh challenge: the `hello` the server checks.
-    fn hello(&self, a: &DeviceAccount) -> Result<proto::Hello, DeviceError> {
+    /// A fresh single-use challenge for the account's device.
+    fn challenge(&self, a: &DeviceAccount) -> Result<String, DeviceError> {
         let c: proto::ChallengeResponse = self.post(
             &a.server,
             "challenge",
@@ -361,10 +355,16 @@ impl Client {
                 device_id: a.device_id.clone(),
             },
         )?;
+        Ok(c.challenge)
+    }
+
+    /// Proves the device over a fresh challenge: the `hello` the server checks.
+    fn hello(&self, a: &DeviceAccount) -> Result<proto::Hello, DeviceError> {
+        let challenge = self.challenge(a)?;
         Ok(proto::Hello {
-            signature: a.sign(&proto::hello_payload(&a.device_id, &c.challenge))?,
+            signature: a.sign(&proto::hello_payload(&a.device_id, &challenge))?,
             device_id: a.device_id.clone(),
-            challenge: c.challenge,
+            challenge,
             app_version: APP_VERSION.into(),
         })
     }

@@ -5,14 +5,14 @@
 //! use it (`Any` or `Passwordless`); a user may turn it on for a limited number of devices
 //! (`Settings::phone_sign_in_limit`).
 
-use crate::directory::clean_text;
 use crate::error::{CoreError, CoreResult};
 use crate::flow;
+use crate::model::SignInResult;
 use crate::model::{Tenant, User};
 use crate::oath::{self, OathToken};
 use crate::policy::MethodId;
 use crate::push::{self, Device, DeviceError, DeviceKey, KeyProof};
-use crate::signin::Origin;
+use crate::signin::{log_attempt, Origin};
 use crate::tap::{self, PassAttempt};
 use crate::Deps;
 
@@ -34,23 +34,15 @@ pub enum Registered {
     LimitReached,
 }
 
-/// A new phone sign-in key as received: parsed, distinct from the device key, and proved by a
-/// signature over `signed`.
+/// A new phone sign-in key as received: parsed, proved by a signature over `signed`, and not the
+/// device key.
 fn phone_key(key: &str, device_key: &str, signed: &str, signature: &str) -> CoreResult<DeviceKey> {
-    let parsed = DeviceKey::parse(key).ok_or_else(|| {
-        CoreError::invalid(
-            "phone_key",
-            "must be a P-256 public key: its uncompressed point (65 bytes), base64url",
-        )
-    })?;
+    let parsed = push::proved_key("phone_key", key, signed, signature)?;
     if parsed.to_base64() == device_key {
         return Err(CoreError::invalid(
             "phone_key",
             "must be a key of its own, not the device key",
         ));
-    }
-    if !parsed.verifies(signed, signature) {
-        return Err(DeviceError::BadSignature.into());
     }
     Ok(parsed)
 }
@@ -86,9 +78,33 @@ pub async fn enable(
         app_version: e.app_version,
     };
     let (device, user) = push::prove(deps, tenant, &proof, min_app_version, false).await?;
+    // Refusals are in the sign-in log, as "Enable phone sign-in" attempts of the user.
+    let refuse = |e: DeviceError, reason: &str| {
+        let origin = Origin {
+            tenant,
+            client_id: None,
+            client_addr: None,
+        };
+        let reason = format!("Enable phone sign-in refused: {reason}");
+        let user = user.clone();
+        async move {
+            log_attempt(
+                deps,
+                origin,
+                "phone",
+                &user.upn,
+                Some(&user),
+                SignInResult::Failure,
+                Some(reason),
+            )
+            .await?;
+            Err::<(Device, User), CoreError>(e.into())
+        }
+    };
     let (policy, groups) = flow::policy_for(deps, tenant, &user).await?;
     if !push::phone_allowed(&policy, &groups) {
-        return Err(DeviceError::PhoneSignInNotAllowed.into());
+        let why = "not allowed by the policy (Authenticator mode Push)";
+        return refuse(DeviceError::PhoneSignInNotAllowed, why).await;
     }
     let key = phone_key(e.phone_key, &device.public_key, e.signed, e.phone_signature)?;
     let limit = deps.settings.phone_sign_in_limit;
@@ -98,7 +114,10 @@ pub async fn enable(
         .await?
     {
         Enabled::Enabled => Ok((device, user)),
-        Enabled::LimitReached => Err(DeviceError::PhoneSignInLimit { limit }.into()),
+        Enabled::LimitReached => {
+            let why = format!("on {limit} devices already, the limit");
+            refuse(DeviceError::PhoneSignInLimit { limit }, &why).await
+        }
         Enabled::UnknownDevice => Err(DeviceError::DeviceUnknown.into()),
     }
 }
@@ -140,23 +159,9 @@ pub async fn register_with_pass(
     r: &PassRegistration<'_>,
     min_app_version: Option<&str>,
 ) -> CoreResult<DirectRegistration> {
-    let name = clean_text("name", r.name, 64)?;
-    let app_version = clean_text("app_version", r.app_version, 32)?;
-    let platform = clean_text("platform", r.platform, 32)?;
-    if let Some(min) = min_app_version {
-        if !push::version_at_least(&app_version, min) {
-            return Err(DeviceError::AppVersionUnsupported { min: min.into() }.into());
-        }
-    }
-    let device_key = DeviceKey::parse(r.public_key).ok_or_else(|| {
-        CoreError::invalid(
-            "public_key",
-            "must be a P-256 public key: its uncompressed point (65 bytes), base64url",
-        )
-    })?;
-    if !device_key.verifies(r.signed, r.signature) {
-        return Err(DeviceError::BadSignature.into());
-    }
+    let (name, app_version, platform) =
+        push::device_texts(r.name, r.app_version, r.platform, min_app_version)?;
+    let device_key = push::proved_key("public_key", r.public_key, r.signed, r.signature)?;
     let key = phone_key(
         r.phone_key,
         &device_key.to_base64(),

@@ -278,24 +278,9 @@ pub async fn register(
     r: &Registration<'_>,
     min_app_version: Option<&str>,
 ) -> CoreResult<Device> {
-    use crate::directory::clean_text;
-    let name = clean_text("name", r.name, 64)?;
-    let app_version = clean_text("app_version", r.app_version, 32)?;
-    let platform = clean_text("platform", r.platform, 32)?;
-    if let Some(min) = min_app_version {
-        if !version_at_least(&app_version, min) {
-            return Err(DeviceError::AppVersionUnsupported { min: min.into() }.into());
-        }
-    }
-    let key = DeviceKey::parse(r.public_key).ok_or_else(|| {
-        CoreError::invalid(
-            "public_key",
-            "must be a P-256 public key: its uncompressed point (65 bytes), base64url",
-        )
-    })?;
-    if !key.verifies(r.signed, r.signature) {
-        return Err(DeviceError::BadSignature.into());
-    }
+    let (name, app_version, platform) =
+        device_texts(r.name, r.app_version, r.platform, min_app_version)?;
+    let key = proved_key("public_key", r.public_key, r.signed, r.signature)?;
     let now = deps.now();
     let device = Device {
         id: format!("dev_{}", deps.new_id()),
@@ -321,6 +306,45 @@ pub async fn register(
         .register_device(&token_digest(r.code), now, &device, &codes)
         .await?
         .ok_or_else(|| DeviceError::ActivationInvalid.into())
+}
+
+/// A registering device's name, app version and platform, checked, and its app version against
+/// the server's minimum.
+pub(crate) fn device_texts(
+    name: &str,
+    app_version: &str,
+    platform: &str,
+    min_app_version: Option<&str>,
+) -> CoreResult<(String, String, String)> {
+    use crate::directory::clean_text;
+    let name = clean_text("name", name, 64)?;
+    let app_version = clean_text("app_version", app_version, 32)?;
+    let platform = clean_text("platform", platform, 32)?;
+    if let Some(min) = min_app_version {
+        if !version_at_least(&app_version, min) {
+            return Err(DeviceError::AppVersionUnsupported { min: min.into() }.into());
+        }
+    }
+    Ok((name, app_version, platform))
+}
+
+/// A public key a device sent as `field`, parsed, and proved by its signature over `signed`.
+pub(crate) fn proved_key(
+    field: &'static str,
+    key: &str,
+    signed: &str,
+    signature: &str,
+) -> CoreResult<DeviceKey> {
+    let parsed = DeviceKey::parse(key).ok_or_else(|| {
+        CoreError::invalid(
+            field,
+            "must be a P-256 public key: its uncompressed point (65 bytes), base64url",
+        )
+    })?;
+    if !parsed.verifies(signed, signature) {
+        return Err(DeviceError::BadSignature.into());
+    }
+    Ok(parsed)
 }
 
 /// Whether app version `v` (dotted numbers, e.g. `1.4.0`; anything after `-` or `+` ignored) is

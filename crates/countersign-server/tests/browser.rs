@@ -33,6 +33,43 @@ async fn app(s: &TestServer, name: &str, require_mfa: bool, alg: SigningAlg) -> 
         .unwrap()
 }
 
+/// Temporary Access Passes turned on in `tenant`, a user created there without a password, and
+/// a one-time pass issued to them: the pass.
+async fn newcomer_with_pass(
+    s: &TestServer,
+    tenant: &countersign_core::model::Tenant,
+    upn: &str,
+    display_name: &str,
+) -> countersign_core::secret::Secret {
+    use countersign_core::policy::{self, Actor, MethodId, State};
+    use countersign_core::tap;
+    let deps = &s.state.deps;
+    let operator = Actor::Operator("test".into());
+    policy::change(deps, tenant, &operator, "test", |mut p| {
+        p.method_mut(MethodId::TemporaryAccessPass).state = State::Enabled;
+        Ok(p)
+    })
+    .await
+    .unwrap();
+    let user = directory::create_user(
+        deps,
+        tenant,
+        directory::NewUser {
+            upn,
+            display_name,
+            email: None,
+            password: None,
+            enabled: true,
+        },
+    )
+    .await
+    .unwrap();
+    tap::create(deps, tenant, &operator, &user, tap::NewPass::default())
+        .await
+        .unwrap()
+        .secret
+}
+
 /// Opens `login_url` and signs in as `name` with the seeded password (the steps that follow are
 /// the test's).
 async fn password_steps(browser: &Browser, login_url: &str, name: &str) {
@@ -360,8 +397,7 @@ async fn a_push_approval_from_the_terminal_authenticator_signs_the_browser_in() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_temporary_access_pass_signs_in_without_a_password_and_adds_a_second_authenticator_account(
 ) {
-    use countersign_core::policy::{self, Actor, MethodId, State};
-    use countersign_core::{push, tap};
+    use countersign_core::push;
     use countersign_testkit::process::{authenticator, authenticator_bin};
     let Some(bin) = authenticator_bin() else {
         return;
@@ -372,30 +408,7 @@ async fn a_temporary_access_pass_signs_in_without_a_password_and_adds_a_second_a
     let s = TestServer::start().await;
     let f = s.seed().await;
     let deps = &s.state.deps;
-    let operator = Actor::Operator("test".into());
-    policy::change(deps, &f.tenant, &operator, "test", |mut p| {
-        p.method_mut(MethodId::TemporaryAccessPass).state = State::Enabled;
-        Ok(p)
-    })
-    .await
-    .unwrap();
-    let bob = directory::create_user(
-        deps,
-        &f.tenant,
-        directory::NewUser {
-            upn: "bob@contoso.com",
-            display_name: "Bob Jones",
-            email: None,
-            password: None,
-            enabled: true,
-        },
-    )
-    .await
-    .unwrap();
-    let pass = tap::create(deps, &f.tenant, &operator, &bob, tap::NewPass::default())
-        .await
-        .unwrap()
-        .secret;
+    let pass = newcomer_with_pass(&s, &f.tenant, "bob@contoso.com", "Bob Jones").await;
 
     // The terminal already holds alice's account.
     let home = tempfile::tempdir().unwrap();
@@ -464,8 +477,6 @@ async fn a_temporary_access_pass_signs_in_without_a_password_and_adds_a_second_a
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_newcomer_registers_the_terminal_with_a_pass_and_signs_in_to_an_app_with_no_password() {
-    use countersign_core::policy::{self, Actor, MethodId, State};
-    use countersign_core::tap;
     use countersign_testkit::process::{authenticator, authenticator_bin};
     let Some(bin) = authenticator_bin() else {
         return;
@@ -476,32 +487,8 @@ async fn a_newcomer_registers_the_terminal_with_a_pass_and_signs_in_to_an_app_wi
     let s = TestServer::start().await;
     let f = s.seed().await;
     let rp = app(&s, "Demo app", true, SigningAlg::RS256).await;
-    let deps = &s.state.deps;
-    let operator = Actor::Operator("test".into());
-    policy::change(deps, &f.tenant, &operator, "test", |mut p| {
-        p.method_mut(MethodId::TemporaryAccessPass).state = State::Enabled;
-        Ok(p)
-    })
-    .await
-    .unwrap();
     // 1. A user created without a password gets a Temporary Access Pass.
-    let carol = directory::create_user(
-        deps,
-        &f.tenant,
-        directory::NewUser {
-            upn: "carol@contoso.com",
-            display_name: "Carol Diaz",
-            email: None,
-            password: None,
-            enabled: true,
-        },
-    )
-    .await
-    .unwrap();
-    let pass = tap::create(deps, &f.tenant, &operator, &carol, tap::NewPass::default())
-        .await
-        .unwrap()
-        .secret;
+    let pass = newcomer_with_pass(&s, &f.tenant, "carol@contoso.com", "Carol Diaz").await;
 
     // 2. Direct registration: the PIN, then the pass, on standard input.
     let home = tempfile::tempdir().unwrap();

@@ -5,6 +5,8 @@
 //! Push mode, a wrong number, an answer without the App Lock, a push-only key, the device limit —
 //! each in the sign-in log. Two tenants' accounts on one device each sign in.
 
+mod common;
+use common::{between, blocking, pending, refused_with};
 use countersign_authenticator::device::{self, DeviceAccount, DeviceError};
 use countersign_core::directory::{self, NewUser};
 use countersign_core::model::{SignInResult, Tenant, User};
@@ -56,15 +58,6 @@ async fn newcomer(s: &TestServer, tenant: &Tenant, upn: &str) -> (User, String) 
     (user, pass)
 }
 
-/// Runs the (blocking) device client off the async runtime, where the server runs.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce(&device::Client) -> Result<T, DeviceError> + Send + 'static,
-) -> Result<T, DeviceError> {
-    tokio::task::spawn_blocking(move || f(&device::Client::new()))
-        .await
-        .unwrap()
-}
-
 async fn register_with_pass(
     s: &TestServer,
     tenant: &str,
@@ -81,11 +74,6 @@ async fn register_with_pass(
         .map(|(a, _)| a)
 }
 
-async fn pending(a: &DeviceAccount) -> Vec<SignInRequest> {
-    let a = a.clone();
-    blocking(move |c| c.pending(&a)).await.unwrap()
-}
-
 async fn answer(
     a: &DeviceAccount,
     r: &SignInRequest,
@@ -95,23 +83,6 @@ async fn answer(
     let (a, id, number, passwordless) =
         (a.clone(), r.id.clone(), number.to_string(), r.passwordless);
     blocking(move |c| c.answer(&a, &id, Decision::Approve, Some(&number), pin, passwordless)).await
-}
-
-fn refused_with<T: std::fmt::Debug>(r: Result<T, DeviceError>, code: &str) -> String {
-    match r {
-        Err(DeviceError::Refused { code: c, message }) if c == code => message,
-        other => panic!("expected {code}, got {other:?}"),
-    }
-}
-
-/// The text between `start` and the next `end` in `html`.
-fn between<'a>(html: &'a str, start: &str, end: char) -> &'a str {
-    let i = html
-        .find(start)
-        .unwrap_or_else(|| panic!("{start} in {html}"))
-        + start.len();
-    let rest = &html[i..];
-    &rest[..rest.find(end).unwrap()]
 }
 
 async fn page(web: &WebClient, tenant: &str) -> String {
@@ -266,6 +237,12 @@ async fn a_push_only_device_turns_phone_sign_in_on_and_the_push_mode_refuses_it(
     .await;
     let message = refused_with(r, "method_not_supported");
     assert!(message.contains("doesn't allow phone sign-in"), "{message}");
+    let log = phone_log(&s, &f.tenant).await;
+    assert!(
+        log.iter()
+            .any(|(_, r)| r.contains("Enable phone sign-in refused: not allowed")),
+        "{log:?}"
+    );
 
     policy(&s, &f.tenant, AuthenticationMode::Any).await;
     phone = blocking(move |c| {

@@ -5,25 +5,17 @@
 //! key, a removed device, an old app, the policy's mode, the fatigue limit — each in the sign-in
 //! log.
 
+mod common;
+use common::{between, blocking, pending, refused_with};
 use countersign_authenticator::channel::{self, ChannelEvent};
 use countersign_authenticator::device::{self, DeviceAccount, DeviceError};
 use countersign_core::model::SignInResult;
 use countersign_core::policy::{self, Actor, AuthenticationMode};
-use countersign_proto::device::{AnswerResult, Decision, SignInRequest};
+use countersign_proto::device::{AnswerResult, Decision};
 use countersign_testkit::{
     csrf_of, jwt_claims, location, query_param, redeem_code, Fixture, TestServer, WebClient,
     PASSWORD,
 };
-
-/// The text between `start` and the next `end` in `html`.
-fn between<'a>(html: &'a str, start: &str, end: char) -> &'a str {
-    let i = html
-        .find(start)
-        .unwrap_or_else(|| panic!("{start} in {html}"))
-        + start.len();
-    let rest = &html[i..];
-    &rest[..rest.find(end).unwrap()]
-}
 
 /// Signs alice in (password only) and registers a device from security info's activation link;
 /// the browser stays signed in.
@@ -56,20 +48,6 @@ async fn activation_link(web: &WebClient) -> String {
     between(&html, "id=\"activation-link\" class=\"link-text\">", '<').replace("&amp;", "&")
 }
 
-/// Runs the (blocking) device client off the async runtime, where the server runs.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce(&device::Client) -> Result<T, DeviceError> + Send + 'static,
-) -> Result<T, DeviceError> {
-    tokio::task::spawn_blocking(move || f(&device::Client::new()))
-        .await
-        .unwrap()
-}
-
-async fn pending(a: &DeviceAccount) -> Vec<SignInRequest> {
-    let a = a.clone();
-    blocking(move |c| c.pending(&a)).await.unwrap()
-}
-
 async fn answer(
     a: &DeviceAccount,
     id: &str,
@@ -78,13 +56,6 @@ async fn answer(
 ) -> Result<AnswerResult, DeviceError> {
     let (a, id, number) = (a.clone(), id.to_string(), number.map(str::to_string));
     blocking(move |c| c.answer(&a, &id, decision, number.as_deref(), true, false)).await
-}
-
-fn refused_with(r: Result<AnswerResult, DeviceError>, code: &str) -> String {
-    match r {
-        Err(DeviceError::Refused { code: c, message }) if c == code => message,
-        other => panic!("expected {code}, got {other:?}"),
-    }
 }
 
 /// The sign-in page after the password: "Approve sign-in request" and the number.

@@ -1,0 +1,40 @@
+//! What the push and phone sign-in tests share: the authenticator's device client run off the
+//! async runtime, and reading pages.
+
+#![allow(dead_code)] // each test file uses what it needs
+
+use countersign_authenticator::device::{self, DeviceAccount, DeviceError};
+use countersign_proto::device::SignInRequest;
+
+/// The text between `start` and the next `end` in `html`.
+pub fn between<'a>(html: &'a str, start: &str, end: char) -> &'a str {
+    let i = html
+        .find(start)
+        .unwrap_or_else(|| panic!("{start} in {html}"))
+        + start.len();
+    let rest = &html[i..];
+    &rest[..rest.find(end).unwrap()]
+}
+
+/// Runs the (blocking) device client off the async runtime, where the server runs.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce(&device::Client) -> Result<T, DeviceError> + Send + 'static,
+) -> Result<T, DeviceError> {
+    tokio::task::spawn_blocking(move || f(&device::Client::new()))
+        .await
+        .unwrap()
+}
+
+/// The requests waiting for the device's account ("pull to refresh").
+pub async fn pending(a: &DeviceAccount) -> Vec<SignInRequest> {
+    let a = a.clone();
+    blocking(move |c| c.pending(&a)).await.unwrap()
+}
+
+/// The message of a refusal with `code`; anything else fails the test.
+pub fn refused_with<T: std::fmt::Debug>(r: Result<T, DeviceError>, code: &str) -> String {
+    match r {
+        Err(DeviceError::Refused { code: c, message }) if c == code => message,
+        other => panic!("expected {code}, got {other:?}"),
+    }
+}
