@@ -471,6 +471,19 @@ async fn a_temporary_access_pass_signs_in_without_a_password_and_adds_a_second_a
             && names.iter().any(|n| n.contains("bob@contoso.com")),
         "{out}"
     );
+    // "Enable phone sign-in" for bob's account on it.
+    let (ok, out, err) = authenticator(&bin, home, pin, &["phone-sign-in", "enable", "bob"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("Phone sign-in is on for bob@contoso.com"),
+        "{out}"
+    );
+    let (_, out, _) = authenticator(&bin, home, pin, &["list"]);
+    assert!(
+        out.lines()
+            .any(|l| l.contains("bob@contoso.com") && l.ends_with("phone sign-in on")),
+        "{out}"
+    );
     browser.close().await;
     s.stop().await;
 }

@@ -409,3 +409,54 @@ async fn accounts_of_two_tenants_on_one_device_each_sign_in() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_device_limit_refuses_a_further_phone_sign_in_and_leaves_the_pass_unused() {
+    use countersign_testkit::Db;
+    let s = TestServer::start_with(Db::Sqlite, |c| c.settings.phone_sign_in_limit = 1)
+        .await
+        .unwrap();
+    let f = s.seed().await;
+    policy(&s, &f.tenant, AuthenticationMode::Any).await;
+    let (bob, pass) = newcomer(&s, &f.tenant, "bob@contoso.com").await;
+    register_with_pass(&s, "contoso", "bob", &pass)
+        .await
+        .unwrap();
+
+    // A second device, push only, may not turn phone sign-in on.
+    let deps = &s.state.deps;
+    let code = countersign_core::push::begin_activation(deps, &f.tenant, &bob)
+        .await
+        .unwrap();
+    let link =
+        countersign_server::pages::security_info::activation_link(&s.state, &f.tenant, &code);
+    let link = device::parse_activation(&link).unwrap();
+    let (tablet, _) = blocking(move |c| c.register(&link, "Tablet"))
+        .await
+        .unwrap();
+    let r = blocking(move |c| {
+        let mut a = tablet;
+        c.enable_phone_sign_in(&mut a).map(|_| a)
+    })
+    .await;
+    let message = refused_with(r, "phone_sign_in_limit");
+    assert!(message.contains("on 1 devices"), "{message}");
+
+    // Nor may a direct registration with a new pass: nothing is stored, the pass stays unused.
+    tap::revoke(deps, &f.tenant, &operator(), &bob)
+        .await
+        .unwrap();
+    let pass = tap::create(deps, &f.tenant, &operator(), &bob, NewPass::default())
+        .await
+        .unwrap()
+        .secret
+        .expose()
+        .to_string();
+    let r = register_with_pass(&s, "contoso", "bob", &pass).await;
+    refused_with(r, "phone_sign_in_limit");
+    assert_eq!(deps.store.devices_of_user(&bob.id).await.unwrap().len(), 2);
+    let stored = deps.store.tap_of_user(&bob.id).await.unwrap().unwrap();
+    assert_eq!(stored.used_at, None);
+    let log = phone_log(&s, &f.tenant).await;
+    assert!(log.iter().any(|(_, r)| r.contains("the limit")), "{log:?}");
+}
