@@ -493,6 +493,14 @@ pub const REQUEST_TTL: Timestamp = 90;
 /// became of them, so nobody can wear a person down with prompts until one is approved.
 pub const FATIGUE_LIMIT: u64 = 5;
 pub const FATIGUE_WINDOW: Timestamp = 10 * 60;
+
+/// The push fatigue rule as the store applies it when it inserts a request: at most `limit`
+/// requests to one user since `since`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fatigue {
+    pub since: Timestamp,
+    pub limit: u64,
+}
 /// How long a device challenge may be answered.
 pub const CHALLENGE_TTL: Timestamp = 60;
 
@@ -606,13 +614,6 @@ pub async fn send(deps: &Deps, s: Send<'_>) -> CoreResult<Result<Sent, NotSent>>
         return refuse(NotSent::NoDevice, "no registered device").await;
     }
     let now = deps.now();
-    let recent = deps
-        .store
-        .count_push_requests(&user.id, now - FATIGUE_WINDOW)
-        .await?;
-    if recent >= FATIGUE_LIMIT {
-        return refuse(NotSent::TooMany, "push fatigue limit").await;
-    }
     let key = throttle::push_key(&user.tenant_id, &user.upn);
     if let Err(reason) = throttle::reserve(deps, &[(&key, LockoutPolicy::ACCOUNT)]).await? {
         return refuse(NotSent::TooMany, &format!("push {reason}")).await;
@@ -646,7 +647,15 @@ pub async fn send(deps: &Deps, s: Send<'_>) -> CoreResult<Result<Sent, NotSent>>
         settled_at: None,
         device_id: None,
     };
-    let withdrawn = deps.store.insert_push_request(&request).await?;
+    let fatigue = Fatigue {
+        since: now - FATIGUE_WINDOW,
+        limit: FATIGUE_LIMIT,
+    };
+    let Some(withdrawn) = deps.store.insert_push_request(&request, fatigue).await? else {
+        // Not sent: the attempt reserved above is given back.
+        deps.store.release_attempt(&[(&key, Release::One)]).await?;
+        return refuse(NotSent::TooMany, "push fatigue limit").await;
+    };
     Ok(Ok(Sent { request, withdrawn }))
 }
 

@@ -230,8 +230,14 @@ pub trait PushStore: Send + Sync {
 
     /// Inserts a pending request and withdraws the user's other pending ones, in one
     /// transaction: a newer sign-in supersedes an older one, so nobody is stuck behind a request
-    /// they can no longer see. Returns the ids withdrawn (their devices are told).
-    async fn insert_push_request(&self, r: &crate::push::PushRequest) -> StoreResult<Vec<String>>;
+    /// they can no longer see. Returns the ids withdrawn (their devices are told) — or `None`,
+    /// writing nothing, when the user was sent `fatigue.limit` requests since `fatigue.since`
+    /// already: decided in the same transaction, so of parallel inserts no more pass the limit.
+    async fn insert_push_request(
+        &self,
+        r: &crate::push::PushRequest,
+        fatigue: crate::push::Fatigue,
+    ) -> StoreResult<Option<Vec<String>>>;
 
     async fn push_request(&self, id: &str) -> StoreResult<Option<crate::push::PushRequest>>;
 
@@ -253,9 +259,6 @@ pub trait PushStore: Send + Sync {
         device_id: Option<&str>,
         now: Timestamp,
     ) -> StoreResult<bool>;
-
-    /// How many push requests the user was sent since `since` (whatever became of them).
-    async fn count_push_requests(&self, user_id: &str, since: Timestamp) -> StoreResult<u64>;
 
     /// Sets or clears (`None`) the user's push block; false for an unknown user.
     async fn set_push_block(&self, user_id: &str, at: Option<Timestamp>) -> StoreResult<bool>;

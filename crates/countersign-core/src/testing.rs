@@ -823,10 +823,22 @@ impl PushStore for MemStore {
         Ok(d.devices.len() < before)
     }
 
-    async fn insert_push_request(&self, r: &PushRequest) -> StoreResult<Vec<String>> {
+    async fn insert_push_request(
+        &self,
+        r: &PushRequest,
+        fatigue: crate::push::Fatigue,
+    ) -> StoreResult<Option<Vec<String>>> {
         let mut d = self.0.lock().unwrap();
         if d.pushes.iter().any(|x| x.id == r.id) {
             return Err(StoreError::Conflict("push request".into()));
+        }
+        let recent = d
+            .pushes
+            .iter()
+            .filter(|x| x.user_id == r.user_id && x.created_at >= fatigue.since)
+            .count();
+        if recent as u64 >= fatigue.limit {
+            return Ok(None);
         }
         let mut withdrawn = Vec::new();
         for old in d.pushes.iter_mut() {
@@ -837,7 +849,7 @@ impl PushStore for MemStore {
             }
         }
         d.pushes.push(r.clone());
-        Ok(withdrawn)
+        Ok(Some(withdrawn))
     }
 
     async fn push_request(&self, id: &str) -> StoreResult<Option<PushRequest>> {
@@ -885,16 +897,6 @@ impl PushStore for MemStore {
             }
         }
         Ok(true)
-    }
-
-    async fn count_push_requests(&self, user_id: &str, since: Timestamp) -> StoreResult<u64> {
-        let d = self.0.lock().unwrap();
-        let n = d
-            .pushes
-            .iter()
-            .filter(|x| x.user_id == user_id && x.created_at >= since)
-            .count();
-        Ok(n as u64)
     }
 
     async fn set_push_block(&self, user_id: &str, at: Option<Timestamp>) -> StoreResult<bool> {

@@ -118,18 +118,27 @@ impl SqlStore {
         Ok(())
     }
 
+    /// The number a `SELECT COUNT(*) …` gives, inside the transaction.
+    async fn count_in(tx: &mut Tx<'_>, q: Query) -> R<u64> {
+        let row = q
+            .fetch_in(tx)
+            .await?
+            .ok_or_else(|| StoreError::Backend("COUNT returned no row".into()))?;
+        Ok(row.first::<i64>()? as u64)
+    }
+
     /// How many of the user's devices have phone sign-in on, other than `except`.
     async fn phone_devices_in(tx: &mut Tx<'_>, user_id: &str, except: &str) -> R<u64> {
-        let row = query(
-            "SELECT COUNT(*) AS n FROM devices \
-             WHERE user_id = $1 AND phone_key IS NOT NULL AND id <> $2",
+        Self::count_in(
+            tx,
+            query(
+                "SELECT COUNT(*) FROM devices \
+                 WHERE user_id = $1 AND phone_key IS NOT NULL AND id <> $2",
+            )
+            .bind(user_id)
+            .bind(except),
         )
-        .bind(user_id)
-        .bind(except)
-        .fetch_in(tx)
-        .await?
-        .ok_or_else(|| StoreError::Backend("COUNT returned no row".into()))?;
-        Ok(row.first::<i64>()? as u64)
+        .await
     }
 
     /// Appends to the audit log inside the transaction of the change it records.
@@ -1259,8 +1268,25 @@ impl PushStore for SqlStore {
         Ok(n == 1)
     }
 
-    async fn insert_push_request(&self, r: &PushRequest) -> R<Vec<String>> {
+    async fn insert_push_request(
+        &self,
+        r: &PushRequest,
+        fatigue: push::Fatigue,
+    ) -> R<Option<Vec<String>>> {
         let mut tx = self.db.begin().await?;
+        // The fatigue count and the insert in one transaction, the user's row locked: parallel
+        // sign-ins can't pass the limit together.
+        Self::lock_user_in(&mut tx, &r.user_id).await?;
+        let recent = Self::count_in(
+            &mut tx,
+            query("SELECT COUNT(*) FROM push_requests WHERE user_id = $1 AND created_at >= $2")
+                .bind(&r.user_id)
+                .bind(fatigue.since),
+        )
+        .await?;
+        if recent >= fatigue.limit {
+            return Ok(None);
+        }
         let withdrawn = tx
             .fetch_all(
                 query(
@@ -1301,7 +1327,7 @@ impl PushStore for SqlStore {
         .await
         .map_err(|e| conflict(e, || "push request".into()))?;
         tx.commit().await?;
-        Ok(withdrawn)
+        Ok(Some(withdrawn))
     }
 
     async fn push_request(&self, id: &str) -> R<Option<PushRequest>> {
@@ -1368,17 +1394,6 @@ impl PushStore for SqlStore {
         .await?;
         tx.commit().await?;
         Ok(true)
-    }
-
-    async fn count_push_requests(&self, user_id: &str, since: Timestamp) -> R<u64> {
-        let q = query("SELECT COUNT(*) FROM push_requests WHERE user_id = $1 AND created_at >= $2")
-            .bind(user_id)
-            .bind(since);
-        let n = match self.db.fetch_opt(q).await? {
-            Some(row) => row.first::<i64>()?,
-            None => 0,
-        };
-        Ok(n.max(0) as u64)
     }
 
     async fn set_push_block(&self, user_id: &str, at: Option<Timestamp>) -> R<bool> {

@@ -962,6 +962,52 @@ async fn devices_register_once_per_activation_code(s: Arc<dyn Store>) {
     assert_eq!(s.device_by_id("d-kept").await.unwrap(), None);
 }
 
+/// No push fatigue limit.
+const ANY: push::Fatigue = push::Fatigue {
+    since: 0,
+    limit: u64::MAX,
+};
+
+/// Requests older than the window don't count; of parallel sign-ins of one user, no more
+/// requests are inserted than the fatigue limit allows.
+async fn the_push_fatigue_limit_holds_under_parallel_sign_ins(s: Arc<dyn Store>) {
+    seed(s.as_ref()).await;
+    let window = |limit| push::Fatigue {
+        since: NOW - 600,
+        limit,
+    };
+    for (i, at) in [NOW - 700, NOW - 10].into_iter().enumerate() {
+        let r = push_request(&format!("r{i}"), at);
+        s.insert_push_request(&r, ANY).await.unwrap().unwrap();
+    }
+    // One in the window: a limit of one refuses the next (writing nothing), two take it.
+    let next = push_request("r2", NOW);
+    assert_eq!(s.insert_push_request(&next, window(1)).await.unwrap(), None);
+    assert!(s.push_request("r2").await.unwrap().is_none());
+    assert!(s
+        .insert_push_request(&next, window(2))
+        .await
+        .unwrap()
+        .is_some());
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let r = push_request(&format!("p{i}"), NOW);
+            let limit = push::Fatigue {
+                since: NOW - 600,
+                limit: 7,
+            };
+            s.insert_push_request(&r, limit).await.unwrap().is_some()
+        }));
+    }
+    assert_eq!(
+        wins(tasks).await,
+        5,
+        "two in the window already, seven at most"
+    );
+}
+
 fn push_request(id: &str, created_at: Timestamp) -> PushRequest {
     PushRequest {
         id: id.into(),
@@ -986,11 +1032,19 @@ fn push_request(id: &str, created_at: Timestamp) -> PushRequest {
 async fn push_requests_supersede_and_settle_once(s: Arc<dyn Store>) {
     seed(s.as_ref()).await;
     let r1 = push_request("r1", NOW);
-    assert!(s.insert_push_request(&r1).await.unwrap().is_empty());
+    assert!(s
+        .insert_push_request(&r1, ANY)
+        .await
+        .unwrap()
+        .unwrap()
+        .is_empty());
     assert_eq!(s.push_request("r1").await.unwrap(), Some(r1.clone()));
     // A newer sign-in withdraws the pending one.
     let r2 = push_request("r2", NOW + 5);
-    assert_eq!(s.insert_push_request(&r2).await.unwrap(), vec!["r1"]);
+    assert_eq!(
+        s.insert_push_request(&r2, ANY).await.unwrap().unwrap(),
+        vec!["r1"]
+    );
     let old = s.push_request("r1").await.unwrap().unwrap();
     assert_eq!(
         (old.state, old.settled_at),
@@ -1029,7 +1083,12 @@ async fn push_requests_supersede_and_settle_once(s: Arc<dyn Store>) {
         .unwrap());
     // An answer comes before the expiry, the expiry from it on; pending is not an outcome.
     let r3 = push_request("r3", NOW + 10);
-    assert!(s.insert_push_request(&r3).await.unwrap().is_empty());
+    assert!(s
+        .insert_push_request(&r3, ANY)
+        .await
+        .unwrap()
+        .unwrap()
+        .is_empty());
     let at = r3.expires_at;
     for (state, when, ok) in [
         (PushState::Pending, NOW + 11, false),
@@ -1060,12 +1119,11 @@ async fn push_requests_supersede_and_settle_once(s: Arc<dyn Store>) {
 async fn not_me_blocks_pushes_and_challenges_are_single_use(s: Arc<dyn Store>) {
     seed(s.as_ref()).await;
     for (i, at) in [NOW - 700, NOW - 10, NOW].into_iter().enumerate() {
-        s.insert_push_request(&push_request(&format!("r{i}"), at))
+        s.insert_push_request(&push_request(&format!("r{i}"), at), ANY)
             .await
+            .unwrap()
             .unwrap();
     }
-    assert_eq!(s.count_push_requests("u1", NOW - 600).await.unwrap(), 2);
-    assert_eq!(s.count_push_requests("u2", NOW - 600).await.unwrap(), 0);
     // "It's not me" blocks the user in the write that settles the request; a plain denial
     // doesn't.
     assert!(s
@@ -1076,7 +1134,7 @@ async fn not_me_blocks_pushes_and_challenges_are_single_use(s: Arc<dyn Store>) {
         s.user_by_id("u1").await.unwrap().unwrap().push_blocked_at,
         None
     );
-    s.insert_push_request(&push_request("r3", NOW + 2))
+    s.insert_push_request(&push_request("r3", NOW + 2), ANY)
         .await
         .unwrap();
     assert!(s
@@ -1413,7 +1471,7 @@ async fn phone_sign_in_is_limited_and_direct_registration_is_all_or_nothing(s: A
         passwordless: true,
         ..push_request("r1", NOW)
     };
-    s.insert_push_request(&r).await.unwrap();
+    s.insert_push_request(&r, ANY).await.unwrap();
     assert!(s.push_request("r1").await.unwrap().unwrap().passwordless);
 }
 
@@ -1461,6 +1519,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    the_push_fatigue_limit_holds_under_parallel_sign_ins,
     phone_sign_in_is_limited_and_direct_registration_is_all_or_nothing,
     passes_one_current_per_user_used_once_and_revoked,
     policy_versions_and_audit,
