@@ -354,18 +354,31 @@ pub fn oath_allowed(policy: &MethodsPolicy, groups: &[String], kind: OathKind) -
 }
 
 /// The account behind a name before anything is proved: only first-factor methods matter — the
-/// password, which the policy does not govern, and a live Temporary Access Pass the policy lets
-/// the user use. The policy is read only for a user with a live pass.
+/// password, which the policy does not govern, and phone sign-in and a live Temporary Access Pass
+/// where the policy lets the user use them. The user's pass and devices are read for an unknown or
+/// disabled name too (finding nothing), so the page's timing does not tell them from an account
+/// with only a password; the policy is read only for a user with a pass or phone sign-in, whose
+/// page shows that anyway.
 pub async fn first_factor_account(deps: &Deps, user: Option<&User>) -> CoreResult<Account> {
-    let Some(u) = user.filter(|u| u.enabled) else {
+    let enabled = user.filter(|u| u.enabled);
+    // An empty id matches nothing stored.
+    let id = enabled.map_or("", |u| u.id.as_str());
+    let tap = crate::tap::live(deps, id).await?;
+    let phone_key = deps
+        .store
+        .devices_of_user(id)
+        .await?
+        .iter()
+        .any(|d| d.phone_key.is_some());
+    let Some(u) = enabled else {
         return Ok(Account::like_password_only());
     };
+    // A user who said "It's not me" gets no requests until an administrator clears it.
+    let phone = phone_key && u.push_blocked_at.is_none();
     let mut account = Account {
         has_password: u.password_hash.is_some(),
         ..Account::like_password_only()
     };
-    let tap = crate::tap::live(deps, u).await?;
-    let phone = has_phone_key(deps, u).await?;
     if tap || phone {
         let policy = deps
             .store
@@ -382,17 +395,6 @@ pub async fn first_factor_account(deps: &Deps, user: Option<&User>) -> CoreResul
         }
     }
     Ok(account)
-}
-
-/// Whether the user turned on phone sign-in on a device (and may get requests: no fraud block).
-async fn has_phone_key(deps: &Deps, user: &User) -> CoreResult<bool> {
-    Ok(user.push_blocked_at.is_none()
-        && deps
-            .store
-            .devices_of_user(&user.id)
-            .await?
-            .iter()
-            .any(|d| d.phone_key.is_some()))
 }
 
 /// The account a flow is about, as far as its step needs it, with its user (when the flow knows
@@ -470,7 +472,8 @@ pub async fn account_under(
     if has_code {
         usable.push(Method::Code);
     }
-    if policy.allows(MethodId::TemporaryAccessPass, &groups) && crate::tap::live(deps, user).await?
+    if policy.allows(MethodId::TemporaryAccessPass, &groups)
+        && crate::tap::live(deps, &user.id).await?
     {
         usable.push(Method::Tap);
     }

@@ -47,6 +47,15 @@ fn phone_key(key: &str, device_key: &str, signed: &str, signature: &str) -> Core
     Ok(parsed)
 }
 
+/// A pass attempt's refusal (`SignInFailed`, already logged) as the device protocol says it;
+/// any other error as it is.
+fn refused_as(e: CoreError, device: DeviceError) -> CoreError {
+    match e {
+        CoreError::SignInFailed => device.into(),
+        other => other,
+    }
+}
+
 /// "Enable phone sign-in" on a registered device, as received.
 #[derive(Debug, Clone)]
 pub struct Enable<'a> {
@@ -173,17 +182,15 @@ pub async fn register_with_pass(
         name: r.upn,
         pass: r.pass,
     };
-    let checked = match tap::check(deps, attempt).await {
-        Ok(c) => c,
-        Err(CoreError::SignInFailed) => return Err(DeviceError::PassInvalid.into()),
-        Err(e) => return Err(e),
-    };
+    let checked = tap::check(deps, attempt)
+        .await
+        .map_err(|e| refused_as(e, DeviceError::PassInvalid))?;
     let (policy, groups) = flow::policy_for(deps, r.origin.tenant, &checked.user).await?;
     if !push::phone_allowed(&policy, &groups) {
         return checked
             .refuse(deps, "phone sign-in not allowed by the policy")
             .await
-            .map_err(|_| DeviceError::PhoneSignInNotAllowed.into());
+            .map_err(|e| refused_as(e, DeviceError::PhoneSignInNotAllowed));
     }
     let now = deps.now();
     let user = &checked.user;
@@ -225,10 +232,10 @@ pub async fn register_with_pass(
         Registered::PassRefused => checked
             .refuse(deps, "Temporary Access Pass used meanwhile")
             .await
-            .map_err(|_| DeviceError::PassInvalid.into()),
+            .map_err(|e| refused_as(e, DeviceError::PassInvalid)),
         Registered::LimitReached => checked
             .refuse(deps, "phone sign-in limit reached")
             .await
-            .map_err(|_| DeviceError::PhoneSignInLimit { limit }.into()),
+            .map_err(|e| refused_as(e, DeviceError::PhoneSignInLimit { limit })),
     }
 }

@@ -235,11 +235,11 @@ pub async fn revoke(deps: &Deps, tenant: &Tenant, actor: &Actor, user: &User) ->
     Ok(deps.store.revoke_tap(&user.id, deps.now(), &entry).await?)
 }
 
-/// Whether the user has a pass they could sign in with now (the policy aside).
-pub async fn live(deps: &Deps, user: &User) -> CoreResult<bool> {
+/// Whether the user (by id) has a pass they could sign in with now (the policy aside).
+pub async fn live(deps: &Deps, user_id: &str) -> CoreResult<bool> {
     Ok(deps
         .store
-        .tap_of_user(&user.id)
+        .tap_of_user(user_id)
         .await?
         .is_some_and(|p| p.state(deps.now()) == PassState::Live))
 }

@@ -3,7 +3,9 @@
 //! waits without a reload (app.js asks `status`, which waits on the server until the request is
 //! settled, then posts `finish`). An approval is the second factor; a denial, "It's not me", a
 //! wrong number or the expiry end the attempt and the page says which, with "Send another
-//! request" where another one may help.
+//! request" where another one may help. Phone sign-in is the same step as a first factor: its
+//! request is passwordless (only a device's phone sign-in key answers it, with the App Lock), and
+//! its user is the one behind the name typed.
 
 use crate::error::{AppError, PageError};
 use crate::http::{self, Form};
@@ -19,7 +21,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use axum::Json;
 use countersign_core::flow::{self, Method};
-use countersign_core::model::{SignInFlow, Tenant};
+use countersign_core::model::{SignInFlow, Tenant, User};
+use countersign_core::policy::MethodsPolicy;
 use countersign_core::push::{self, NotSent, Place, PushRequest, PushState};
 use countersign_core::signin::Origin;
 use countersign_core::CoreError;
@@ -145,13 +148,7 @@ fn metric(passwordless: bool) -> &'static str {
 async fn request_user(
     state: &AppState,
     flow: &SignInFlow,
-) -> Result<
-    (
-        countersign_core::model::User,
-        countersign_core::policy::MethodsPolicy,
-    ),
-    AppError,
-> {
+) -> Result<(User, MethodsPolicy), AppError> {
     flow::request_user(&state.deps, flow)
         .await?
         .ok_or_else(|| AppError::from(CoreError::FlowExpired))
