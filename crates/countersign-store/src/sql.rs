@@ -110,11 +110,17 @@ impl SqlStore {
         Ok(())
     }
 
-    /// Takes the user's row lock (PostgreSQL; SQLite has one writer) so that decisions about
-    /// the user's devices made in this transaction — the phone sign-in limit — see every other.
-    async fn lock_user_in(tx: &mut Tx<'_>, user_id: &str) -> R<()> {
-        tx.exec(query("UPDATE users SET updated_at = updated_at WHERE id = $1").bind(user_id))
-            .await?;
+    /// Takes the user's row lock so that what this transaction decides from the user's rows —
+    /// the phone sign-in limit, the push fatigue limit — sees every other such decision. On
+    /// PostgreSQL a `FOR UPDATE` read; SQLite needs nothing: its write transaction (`BEGIN
+    /// IMMEDIATE`) already excludes every other writer.
+    async fn lock_user_in(&self, tx: &mut Tx<'_>, user_id: &str) -> R<()> {
+        if self.backend == Backend::Postgres {
+            query("SELECT id FROM users WHERE id = $1 FOR UPDATE")
+                .bind(user_id)
+                .fetch_in(tx)
+                .await?;
+        }
         Ok(())
     }
 
@@ -1276,7 +1282,7 @@ impl PushStore for SqlStore {
         let mut tx = self.db.begin().await?;
         // The fatigue count and the insert in one transaction, the user's row locked: parallel
         // sign-ins can't pass the limit together.
-        Self::lock_user_in(&mut tx, &r.user_id).await?;
+        self.lock_user_in(&mut tx, &r.user_id).await?;
         let recent = Self::count_in(
             &mut tx,
             query("SELECT COUNT(*) FROM push_requests WHERE user_id = $1 AND created_at >= $2")
@@ -1468,7 +1474,7 @@ impl PushStore for SqlStore {
             return Ok(phone::Enabled::UnknownDevice);
         };
         let user_id: String = row.first()?;
-        Self::lock_user_in(&mut tx, &user_id).await?;
+        self.lock_user_in(&mut tx, &user_id).await?;
         if Self::phone_devices_in(&mut tx, &user_id, device_id).await? >= u64::from(limit) {
             return Ok(phone::Enabled::LimitReached);
         }
@@ -1492,7 +1498,7 @@ impl PushStore for SqlStore {
         limit: u32,
     ) -> R<phone::Registered> {
         let mut tx = self.db.begin().await?;
-        Self::lock_user_in(&mut tx, &device.user_id).await?;
+        self.lock_user_in(&mut tx, &device.user_id).await?;
         // The pass's single use, as `use_tap` does it, inside the registration's transaction.
         let used = tx
             .exec(query(USE_TAP).bind(&device.user_id).bind(pass_id).bind(now))
