@@ -11,6 +11,7 @@ pub mod methods;
 pub mod model;
 pub mod oath;
 pub mod oidc;
+pub mod passkey;
 pub mod password;
 pub mod phone;
 pub mod policy;

@@ -7,6 +7,7 @@
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::model::*;
+use crate::passkey::{PasskeyCredential, PasskeyUse};
 use crate::tap::TemporaryAccessPass;
 use crate::throttle::{LockoutPolicy, Release};
 use async_trait::async_trait;
@@ -340,6 +341,41 @@ pub trait TapStore: Send + Sync {
     ) -> StoreResult<bool>;
 }
 
+/// Passkeys and the users' WebAuthn user handles.
+#[async_trait]
+pub trait PasskeyStore: Send + Sync {
+    /// `Conflict` when the credential id is registered already — to anyone.
+    async fn insert_passkey(&self, p: &PasskeyCredential) -> StoreResult<()>;
+    async fn passkey(&self, credential_id: &str) -> StoreResult<Option<PasskeyCredential>>;
+    /// Oldest first.
+    async fn passkeys_of_user(&self, user_id: &str) -> StoreResult<Vec<PasskeyCredential>>;
+
+    /// Records a verified use — the counter, the backup state, the verifier's record, the time —
+    /// only if the counter moves on from the stored one (`passkey::counter_moves_on`), in one
+    /// conditional write: of two uses with one counter value, one is recorded.
+    async fn record_passkey_use(
+        &self,
+        credential_id: &str,
+        u: &PasskeyUse,
+    ) -> StoreResult<crate::passkey::Recorded>;
+
+    /// Renames one of the user's passkeys; false when the user has no such passkey.
+    async fn rename_passkey(
+        &self,
+        user_id: &str,
+        credential_id: &str,
+        name: &str,
+    ) -> StoreResult<bool>;
+    /// Deletes one of the user's passkeys; false when the user has no such passkey.
+    async fn delete_passkey(&self, user_id: &str, credential_id: &str) -> StoreResult<bool>;
+
+    /// The user's WebAuthn user handle: the stored one, or `new` stored now (for exactly one of
+    /// parallel callers; the others get the one stored).
+    async fn webauthn_handle(&self, user_id: &str, new: &str) -> StoreResult<String>;
+    /// The user a handle belongs to.
+    async fn user_of_webauthn_handle(&self, handle: &str) -> StoreResult<Option<String>>;
+}
+
 /// The sign-in log and the audit log.
 #[async_trait]
 pub trait LogStore: Send + Sync {
@@ -365,6 +401,7 @@ pub trait Store:
     + PolicyStore
     + PushStore
     + TapStore
+    + PasskeyStore
     + LogStore
 {
     /// Cheap round trip for health checks.

@@ -18,6 +18,7 @@ const SQLITE: &[(i64, &str)] = &[
     (7, PUSH_CHANNEL),
     (8, TAP),
     (9, PHONE_SIGN_IN),
+    (10, PASSKEYS),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -31,6 +32,7 @@ const POSTGRES: &[(i64, &str)] = &[
     (7, PUSH_CHANNEL),
     (8, TAP),
     (9, PHONE_SIGN_IN),
+    (10, PASSKEYS),
 ];
 /// Written once for both backends: it uses only what they share.
 const SIGN_IN_ENGINE: &str = include_str!("../migrations/shared/0005_sign_in_engine.sql");
@@ -38,6 +40,7 @@ const PUSH: &str = include_str!("../migrations/shared/0006_push.sql");
 const PUSH_CHANNEL: &str = include_str!("../migrations/shared/0007_push_channel.sql");
 const TAP: &str = include_str!("../migrations/shared/0008_temporary_access_pass.sql");
 const PHONE_SIGN_IN: &str = include_str!("../migrations/shared/0009_phone_sign_in.sql");
+const PASSKEYS: &str = include_str!("../migrations/shared/0010_passkeys.sql");
 
 /// Serialises migrations between server instances starting at once on one PostgreSQL.
 const PG_LOCK: i64 = 0x0063_6f75_6e74_6572;

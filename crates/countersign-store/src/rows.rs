@@ -4,6 +4,7 @@
 use crate::db::{FromVal, Row};
 use countersign_core::model::*;
 use countersign_core::oath::{OathAlgorithm, OathKind, OathToken, StepFailures};
+use countersign_core::passkey::PasskeyCredential;
 use countersign_core::policy::StoredPolicy;
 use countersign_core::push::{Device, PushRequest, PushState};
 use countersign_core::secret::Secret;
@@ -273,6 +274,25 @@ pub fn tap(row: &Row) -> R<TemporaryAccessPass> {
         created_by: get(row, "created_by")?,
         used_at: get(row, "used_at")?,
         revoked_at: get(row, "revoked_at")?,
+    })
+}
+
+pub const PASSKEY_COLS: &str = "credential_id, tenant_id, user_id, name, aaguid, credential, \
+                                sign_count, backup_eligible, backup_state, created_at, last_used_at";
+
+pub fn passkey(row: &Row) -> R<PasskeyCredential> {
+    Ok(PasskeyCredential {
+        credential_id: get(row, "credential_id")?,
+        tenant_id: get(row, "tenant_id")?,
+        user_id: get(row, "user_id")?,
+        name: get(row, "name")?,
+        aaguid: get(row, "aaguid")?,
+        credential: get(row, "credential")?,
+        sign_count: get(row, "sign_count")?,
+        backup_eligible: get::<i64>(row, "backup_eligible")? != 0,
+        backup_state: get::<i64>(row, "backup_state")? != 0,
+        created_at: get(row, "created_at")?,
+        last_used_at: get(row, "last_used_at")?,
     })
 }
 

@@ -6,6 +6,7 @@ use countersign_core::clock::Timestamp;
 use countersign_core::flow;
 use countersign_core::model::*;
 use countersign_core::oath::{CodeDecision, OathAlgorithm, OathKind, OathToken};
+use countersign_core::passkey::{PasskeyCredential, PasskeyUse, Recorded};
 use countersign_core::policy::{MethodsPolicy, State};
 use countersign_core::push::{self, Activation, Device, PushRequest, PushState};
 use countersign_core::secret::Secret;
@@ -1475,6 +1476,125 @@ async fn phone_sign_in_is_limited_and_direct_registration_is_all_or_nothing(s: A
     assert!(s.push_request("r1").await.unwrap().unwrap().passwordless);
 }
 
+fn passkey(id: &str, user: &str) -> PasskeyCredential {
+    PasskeyCredential {
+        credential_id: id.into(),
+        tenant_id: "t1".into(),
+        user_id: user.into(),
+        name: "Security key".into(),
+        aaguid: Some("cb69481e-8ff7-4039-93ec-0a2729a154a8".into()),
+        credential: format!("{{\"cred\":\"{id}\"}}"),
+        sign_count: 3,
+        backup_eligible: false,
+        backup_state: false,
+        created_at: NOW,
+        last_used_at: None,
+    }
+}
+
+async fn passkeys_are_unique_across_users_and_their_counters_only_move_on(s: Arc<dyn Store>) {
+    seed(s.as_ref()).await;
+    s.insert_user(&user("u2", "t1", "bob@contoso.com"))
+        .await
+        .unwrap();
+    s.insert_passkey(&passkey("c1", "u1")).await.unwrap();
+    // The same credential id, for anyone, is refused (§7.1: not registered to another user).
+    for u in ["u1", "u2"] {
+        assert!(matches!(
+            s.insert_passkey(&passkey("c1", u)).await,
+            Err(StoreError::Conflict(_))
+        ));
+    }
+    s.insert_passkey(&passkey("c2", "u1")).await.unwrap();
+    assert_eq!(s.passkey("c1").await.unwrap(), Some(passkey("c1", "u1")));
+    let ids =
+        |v: Vec<PasskeyCredential>| v.into_iter().map(|p| p.credential_id).collect::<Vec<_>>();
+    assert_eq!(ids(s.passkeys_of_user("u1").await.unwrap()), ["c1", "c2"]);
+
+    // A use is recorded only when the counter moves on; of parallel uses with one value, one.
+    let used = |n: i64, at| PasskeyUse {
+        sign_count: n,
+        backup_state: true,
+        credential: format!("after {n}"),
+        at,
+    };
+    for n in [3, 2] {
+        assert_eq!(
+            s.record_passkey_use("c1", &used(n, NOW + 1)).await.unwrap(),
+            Recorded::CounterRegressed
+        );
+    }
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let s = s.clone();
+        let u = used(4, NOW + 2);
+        tasks.push(tokio::spawn(async move {
+            s.record_passkey_use("c1", &u).await.unwrap() == Recorded::Recorded
+        }));
+    }
+    assert_eq!(wins(tasks).await, 1);
+    let p = s.passkey("c1").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            p.sign_count,
+            p.backup_state,
+            p.credential.as_str(),
+            p.last_used_at
+        ),
+        (4, true, "after 4", Some(NOW + 2))
+    );
+    assert_eq!(
+        s.record_passkey_use("nope", &used(9, NOW)).await.unwrap(),
+        Recorded::Unknown
+    );
+    // An authenticator without a counter says zero every time.
+    let mut zero = passkey("c3", "u2");
+    zero.sign_count = 0;
+    s.insert_passkey(&zero).await.unwrap();
+    for at in [NOW + 3, NOW + 4] {
+        assert_eq!(
+            s.record_passkey_use("c3", &used(0, at)).await.unwrap(),
+            Recorded::Recorded
+        );
+    }
+
+    // Renamed and deleted only by their owner.
+    assert!(!s.rename_passkey("u2", "c1", "Mine now").await.unwrap());
+    assert!(s.rename_passkey("u1", "c1", "YubiKey 5").await.unwrap());
+    assert_eq!(s.passkey("c1").await.unwrap().unwrap().name, "YubiKey 5");
+    assert!(!s.delete_passkey("u2", "c1").await.unwrap());
+    assert!(s.delete_passkey("u1", "c1").await.unwrap());
+    assert!(s.passkey("c1").await.unwrap().is_none());
+
+    // One handle per user, whoever asks first; each handle leads back to its user.
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.webauthn_handle("u1", &format!("h{i}")).await.unwrap()
+        }));
+    }
+    let mut handles = Vec::new();
+    for t in tasks {
+        handles.push(t.await.unwrap());
+    }
+    handles.dedup();
+    assert_eq!(handles.len(), 1, "{handles:?}");
+    assert_eq!(s.webauthn_handle("u1", "other").await.unwrap(), handles[0]);
+    assert_eq!(
+        s.user_of_webauthn_handle(&handles[0])
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("u1")
+    );
+    assert_eq!(s.user_of_webauthn_handle("other").await.unwrap(), None);
+    // Deleting the user takes their passkeys and handle.
+    s.delete_user("u1").await.unwrap();
+    assert!(s.passkey("c2").await.unwrap().is_none());
+    assert_eq!(s.user_of_webauthn_handle(&handles[0]).await.unwrap(), None);
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         /// The core's in-memory store, which its unit tests use, keeps the same contract.
@@ -1519,6 +1639,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    passkeys_are_unique_across_users_and_their_counters_only_move_on,
     the_push_fatigue_limit_holds_under_parallel_sign_ins,
     phone_sign_in_is_limited_and_direct_registration_is_all_or_nothing,
     passes_one_current_per_user_used_once_and_revoked,
