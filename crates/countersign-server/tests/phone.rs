@@ -6,7 +6,7 @@
 //! each in the sign-in log. Two tenants' accounts on one device each sign in.
 
 mod common;
-use common::{between, blocking, pending, refused_with};
+use common::{between, blocking, log_of, pending, refused_with};
 use countersign_authenticator::device::{self, DeviceAccount, DeviceError};
 use countersign_core::directory::{self, NewUser};
 use countersign_core::model::{SignInResult, Tenant, User};
@@ -119,19 +119,7 @@ async fn finish(web: &WebClient, tenant: &str) -> reqwest::Response {
 
 /// The reasons the sign-in log gives for phone sign-in attempts, oldest first.
 async fn phone_log(s: &TestServer, tenant: &Tenant) -> Vec<(SignInResult, String)> {
-    let mut log: Vec<_> = s
-        .state
-        .deps
-        .store
-        .list_signins(&tenant.id, 200)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.method == "phone")
-        .map(|e| (e.result, e.failure_reason.unwrap_or_default()))
-        .collect();
-    log.reverse();
-    log
+    log_of(s, &tenant.id, "phone").await
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@
 //! log.
 
 mod common;
-use common::{between, blocking, pending, refused_with};
+use common::{between, blocking, log_of, pending, refused_with};
 use countersign_authenticator::channel::{self, ChannelEvent};
 use countersign_authenticator::device::{self, DeviceAccount, DeviceError};
 use countersign_core::model::SignInResult;
@@ -106,19 +106,7 @@ async fn again(web: &WebClient) -> String {
 
 /// The reasons the sign-in log gives for alice's push attempts, oldest first.
 async fn push_log(s: &TestServer, f: &Fixture) -> Vec<(SignInResult, String)> {
-    let mut log: Vec<_> = s
-        .state
-        .deps
-        .store
-        .list_signins(&f.tenant.id, 200)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.method == "push")
-        .map(|e| (e.result, e.failure_reason.unwrap_or_default()))
-        .collect();
-    log.reverse();
-    log
+    log_of(s, &f.tenant.id, "push").await
 }
 
 #[tokio::test]

@@ -4,7 +4,9 @@
 #![allow(dead_code)] // each test file uses what it needs
 
 use countersign_authenticator::device::{self, DeviceAccount, DeviceError};
+use countersign_core::model::SignInResult;
 use countersign_proto::device::SignInRequest;
+use countersign_testkit::TestServer;
 
 /// The text between `start` and the next `end` in `html`.
 pub fn between<'a>(html: &'a str, start: &str, end: char) -> &'a str {
@@ -37,4 +39,22 @@ pub fn refused_with<T: std::fmt::Debug>(r: Result<T, DeviceError>, code: &str) -
         Err(DeviceError::Refused { code: c, message }) if c == code => message,
         other => panic!("expected {code}, got {other:?}"),
     }
+}
+
+/// What the sign-in log says of a tenant's attempts with `method` (`push`, `phone`…), oldest
+/// first: the result and the reason.
+pub async fn log_of(s: &TestServer, tenant_id: &str, method: &str) -> Vec<(SignInResult, String)> {
+    let mut log: Vec<_> = s
+        .state
+        .deps
+        .store
+        .list_signins(tenant_id, 200)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.method == method)
+        .map(|e| (e.result, e.failure_reason.unwrap_or_default()))
+        .collect();
+    log.reverse();
+    log
 }
