@@ -51,19 +51,7 @@ async fn newcomer_with_pass(
     })
     .await
     .unwrap();
-    let user = directory::create_user(
-        deps,
-        tenant,
-        directory::NewUser {
-            upn,
-            display_name,
-            email: None,
-            password: None,
-            enabled: true,
-        },
-    )
-    .await
-    .unwrap();
+    let user = s.passwordless_user(tenant, upn, display_name).await;
     tap::create(deps, tenant, &operator, &user, tap::NewPass::default())
         .await
         .unwrap()

@@ -3,7 +3,7 @@
 //! `acr_values` (with "More information required" and a step-up from an existing session), the
 //! browser's remembered method, and a disabled method refused at sign-in and in security info.
 
-use countersign_core::directory::{self, NewUser};
+use countersign_core::directory;
 use countersign_core::oath;
 use countersign_core::oidc::claims::ACR_MFA;
 use countersign_core::policy::{self, Actor, MethodId, State};
@@ -113,20 +113,9 @@ async fn a_code_follows_the_password_and_other_ways_lists_what_the_account_may_u
 async fn an_account_without_a_password_never_sees_a_password_page() {
     let s = TestServer::start().await;
     let f = s.seed().await;
-    let deps = &s.state.deps;
-    let bob = directory::create_user(
-        deps,
-        &f.tenant,
-        NewUser {
-            upn: "bob@contoso.com",
-            display_name: "Bob",
-            email: None,
-            password: None,
-            enabled: true,
-        },
-    )
-    .await
-    .unwrap();
+    let bob = s
+        .passwordless_user(&f.tenant, "bob@contoso.com", "Bob")
+        .await;
     // Even with an authenticator app: codes are never a first factor.
     with_app(&s, &f, &bob).await;
     let web = WebClient::new(&s.base);

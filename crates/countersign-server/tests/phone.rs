@@ -6,9 +6,9 @@
 //! each in the sign-in log. Two tenants' accounts on one device each sign in.
 
 mod common;
-use common::{between, blocking, log_of, pending, refused_with};
+use common::{activation_link, between, blocking, log_of, pending, push_device, refused_with};
 use countersign_authenticator::device::{self, DeviceAccount, DeviceError};
-use countersign_core::directory::{self, NewUser};
+use countersign_core::directory;
 use countersign_core::model::{SignInResult, Tenant, User};
 use countersign_core::policy::{self, Actor, AuthenticationMode, MethodId, State};
 use countersign_core::tap::{self, NewPass};
@@ -36,19 +36,7 @@ async fn policy(s: &TestServer, tenant: &Tenant, mode: AuthenticationMode) {
 /// A user of `tenant` created without a password, with a one-time pass; the pass.
 async fn newcomer(s: &TestServer, tenant: &Tenant, upn: &str) -> (User, String) {
     let deps = &s.state.deps;
-    let user = directory::create_user(
-        deps,
-        tenant,
-        NewUser {
-            upn,
-            display_name: "New Person",
-            email: None,
-            password: None,
-            enabled: true,
-        },
-    )
-    .await
-    .unwrap();
+    let user = s.passwordless_user(tenant, upn, "New Person").await;
     let pass = tap::create(deps, tenant, &operator(), &user, NewPass::default())
         .await
         .unwrap()
@@ -203,16 +191,7 @@ async fn a_push_only_device_turns_phone_sign_in_on_and_the_push_mode_refuses_it(
     // alice registers a device for pushes from security info.
     let web = WebClient::new(&s.base);
     web.sign_in("contoso", "alice", PASSWORD).await;
-    let csrf = web.csrf("/contoso/security-info").await;
-    let html = web
-        .post_form("/contoso/security-info/add", &[("csrf", &csrf)])
-        .await
-        .text()
-        .await
-        .unwrap();
-    let link =
-        between(&html, "id=\"activation-link\" class=\"link-text\">", '<').replace("&amp;", "&");
-    let link = device::parse_activation(&link).unwrap();
+    let link = device::parse_activation(&activation_link(&web).await).unwrap();
     let (mut phone, _) = blocking(move |c| c.register(&link, "Phone")).await.unwrap();
     assert!(!phone.phone_sign_in());
 
@@ -281,16 +260,7 @@ async fn wrong_numbers_answers_without_the_app_lock_and_push_only_keys_are_refus
         .await
         .unwrap();
     // A second device of bob's for pushes only (an administrator-made activation).
-    let code = countersign_core::push::begin_activation(&s.state.deps, &f.tenant, &bob)
-        .await
-        .unwrap();
-    let link = device::parse_activation(
-        &countersign_server::pages::security_info::activation_link(&s.state, &f.tenant, &code),
-    )
-    .unwrap();
-    let (push_only, _) = blocking(move |c| c.register(&link, "Tablet"))
-        .await
-        .unwrap();
+    let push_only = push_device(&s, &f.tenant, &bob, "Tablet").await;
 
     let web = WebClient::new(&s.base);
     let number = number_of(&after_name(&web, "contoso", "bob").await);
@@ -413,15 +383,7 @@ async fn the_device_limit_refuses_a_further_phone_sign_in_and_leaves_the_pass_un
 
     // A second device, push only, may not turn phone sign-in on.
     let deps = &s.state.deps;
-    let code = countersign_core::push::begin_activation(deps, &f.tenant, &bob)
-        .await
-        .unwrap();
-    let link =
-        countersign_server::pages::security_info::activation_link(&s.state, &f.tenant, &code);
-    let link = device::parse_activation(&link).unwrap();
-    let (tablet, _) = blocking(move |c| c.register(&link, "Tablet"))
-        .await
-        .unwrap();
+    let tablet = push_device(&s, &f.tenant, &bob, "Tablet").await;
     let r = blocking(move |c| {
         let mut a = tablet;
         c.enable_phone_sign_in(&mut a).map(|_| a)

@@ -6,7 +6,7 @@
 //! log.
 
 mod common;
-use common::{between, blocking, log_of, pending, refused_with};
+use common::{activation_link, between, blocking, log_of, pending, refused_with};
 use countersign_authenticator::channel::{self, ChannelEvent};
 use countersign_authenticator::device::{self, DeviceAccount, DeviceError};
 use countersign_core::model::SignInResult;
@@ -31,21 +31,6 @@ async fn register_with(web: &WebClient, name: &str) -> DeviceAccount {
     let link = device::parse_activation(&activation_link(web).await).unwrap();
     let name = name.to_string();
     blocking(move |c| c.register(&link, &name)).await.unwrap().0
-}
-
-/// Security info's "Add sign-in method": the activation link shown under "Can't scan the QR
-/// code?".
-async fn activation_link(web: &WebClient) -> String {
-    let csrf = web.csrf("/contoso/security-info").await;
-    let html = web
-        .post_form("/contoso/security-info/add", &[("csrf", &csrf)])
-        .await
-        .text()
-        .await
-        .unwrap();
-    assert!(html.contains("Set up your account in the app"), "{html}");
-    assert!(html.contains("Can't scan the QR code?"));
-    between(&html, "id=\"activation-link\" class=\"link-text\">", '<').replace("&amp;", "&")
 }
 
 async fn answer(

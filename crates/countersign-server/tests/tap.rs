@@ -3,7 +3,8 @@
 //! method in security info at once, and the used one-time pass is refused afterwards, like a
 //! wrong, revoked, expired or early one — each logged with its reason.
 
-use countersign_core::directory::{self, NewUser};
+mod common;
+use common::activation_link;
 use countersign_core::model::{SignInResult, User};
 use countersign_core::oidc::claims::ACR_MFA;
 use countersign_core::policy::{self, Actor, MethodId, State};
@@ -25,19 +26,8 @@ async fn setup(s: &TestServer, f: &Fixture) -> User {
     })
     .await
     .unwrap();
-    directory::create_user(
-        deps,
-        &f.tenant,
-        NewUser {
-            upn: "bob@contoso.com",
-            display_name: "Bob",
-            email: None,
-            password: None,
-            enabled: true,
-        },
-    )
-    .await
-    .unwrap()
+    s.passwordless_user(&f.tenant, "bob@contoso.com", "Bob")
+        .await
 }
 
 async fn issue(s: &TestServer, f: &Fixture, user: &User, new: NewPass) -> String {
@@ -122,14 +112,9 @@ async fn a_user_without_a_password_signs_in_with_a_pass_once_and_may_add_methods
     assert_eq!(last_signin(&s, &f).await, (SignInResult::Success, None));
 
     // Security info lets this fresh, strong sign-in add the Authenticator app at once.
-    let csrf = web.csrf("/contoso/security-info").await;
-    let html = web
-        .post_form("/contoso/security-info/add", &[("csrf", &csrf)])
+    assert!(activation_link(&web)
         .await
-        .text()
-        .await
-        .unwrap();
-    assert!(html.contains("Set up your account in the app"), "{html}");
+        .starts_with("countersign://activate?"));
 
     // Used: the name now leads nowhere (no password, no pass), and a post is refused.
     let web = WebClient::new(&s.base);

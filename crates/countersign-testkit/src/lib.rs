@@ -143,6 +143,23 @@ impl TestServer {
         format!("{}/{tenant}/v2.0", self.base)
     }
 
+    /// A user of `tenant` created without a password (enabled).
+    pub async fn passwordless_user(&self, tenant: &Tenant, upn: &str, display_name: &str) -> User {
+        directory::create_user(
+            &self.state.deps,
+            tenant,
+            directory::NewUser {
+                upn,
+                display_name,
+                email: None,
+                password: None,
+                enabled: true,
+            },
+        )
+        .await
+        .unwrap()
+    }
+
     /// Tenant "contoso" (contoso.com) with alice (password `PASSWORD`), a confidential and a
     /// public client.
     pub async fn seed(&self) -> Fixture {

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 mod common;
-use common::{admin, admin_json, admin_with_stdin, BIN};
+use common::{admin, admin_json, admin_with_stdin, contoso, BIN};
 
 #[test]
 fn admin_commands_manage_the_directory_with_clear_errors() {
@@ -269,21 +269,7 @@ fn the_methods_policy_is_changed_by_policy_administrators_and_audited() {
         all.extend_from_slice(&t);
         admin(d, &all)
     };
-    assert!(
-        admin(
-            d,
-            &[
-                "tenant",
-                "create",
-                "contoso",
-                "--display-name",
-                "Contoso",
-                "--domain",
-                "contoso.com"
-            ]
-        )
-        .0
-    );
+    contoso(d);
     for u in ["alice", "bob"] {
         let upn = format!("{u}@contoso.com");
         assert!(run(&["user", "create", &upn, "--display-name", u]).0);
@@ -687,19 +673,7 @@ fn temporary_access_passes_are_issued_once_listed_and_revoked_within_the_policy(
         all.extend_from_slice(&t);
         admin(d, &all)
     };
-    let created = admin(
-        d,
-        &[
-            "tenant",
-            "create",
-            "contoso",
-            "--display-name",
-            "Contoso",
-            "--domain",
-            "contoso.com",
-        ],
-    );
-    assert!(created.0, "{}", created.2);
+    contoso(d);
     assert!(run(&["user", "create", "new@contoso.com", "--display-name", "New"]).0);
 
     // Off by default: the refusal says how to turn it on.

@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 mod common;
-use common::{admin_json, BIN};
+use common::{admin_json, contoso, BIN};
 
 const SEED: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
 
@@ -17,21 +17,6 @@ fn run(data: &Path, args: &[&str]) -> (bool, String, String) {
 
 fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
-}
-
-fn contoso(data: &Path) {
-    admin_json(
-        data,
-        &[
-            "tenant",
-            "create",
-            "contoso",
-            "--display-name",
-            "Contoso",
-            "--domain",
-            "contoso.com",
-        ],
-    );
 }
 
 /// Seeds a tenant with a user holding an imported hardware token (a known seed) and signing keys.

@@ -5,8 +5,9 @@
 
 use countersign_authenticator::device::{self, DeviceAccount, DeviceError};
 use countersign_core::model::SignInResult;
+use countersign_core::model::{Tenant, User};
 use countersign_proto::device::SignInRequest;
-use countersign_testkit::TestServer;
+use countersign_testkit::{TestServer, WebClient};
 
 /// The text between `start` and the next `end` in `html`.
 pub fn between<'a>(html: &'a str, start: &str, end: char) -> &'a str {
@@ -57,4 +58,36 @@ pub async fn log_of(s: &TestServer, tenant_id: &str, method: &str) -> Vec<(SignI
         .collect();
     log.reverse();
     log
+}
+
+/// Security info's "Add sign-in method" for the browser's signed-in user: the activation link
+/// shown under "Can't scan the QR code?".
+pub async fn activation_link(web: &WebClient) -> String {
+    let csrf = web.csrf("/contoso/security-info").await;
+    let html = web
+        .post_form("/contoso/security-info/add", &[("csrf", &csrf)])
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Set up your account in the app"), "{html}");
+    assert!(html.contains("Can't scan the QR code?"));
+    between(&html, "id=\"activation-link\" class=\"link-text\">", '<').replace("&amp;", "&")
+}
+
+/// A device registered to `user` for push approvals with an activation code made for them (as an
+/// administrator's or security info's would be), named `name`.
+pub async fn push_device(
+    s: &TestServer,
+    tenant: &Tenant,
+    user: &User,
+    name: &str,
+) -> DeviceAccount {
+    let code = countersign_core::push::begin_activation(&s.state.deps, tenant, user)
+        .await
+        .unwrap();
+    let link = countersign_server::pages::security_info::activation_link(&s.state, tenant, &code);
+    let link = device::parse_activation(&link).unwrap();
+    let name = name.to_string();
+    blocking(move |c| c.register(&link, &name)).await.unwrap().0
 }

@@ -48,3 +48,19 @@ pub fn admin_json(dir: &Path, args: &[&str]) -> serde_json::Value {
     assert!(ok, "{args:?}: {err}");
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
 }
+
+/// Creates the tenant "contoso" (contoso.com).
+pub fn contoso(dir: &Path) {
+    admin_json(
+        dir,
+        &[
+            "tenant",
+            "create",
+            "contoso",
+            "--display-name",
+            "Contoso",
+            "--domain",
+            "contoso.com",
+        ],
+    );
+}
