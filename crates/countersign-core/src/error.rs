@@ -94,6 +94,9 @@ pub enum CoreError {
     OAuth(#[from] OAuthError),
     #[error("token signing failed: {0}")]
     Signing(String),
+    /// A component failed in a way the person cannot fix (logged, answered as a server error).
+    #[error("internal error: {0}")]
+    Internal(String),
     #[error(transparent)]
     Store(StoreError),
 }

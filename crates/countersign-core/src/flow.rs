@@ -31,6 +31,9 @@ pub enum Method {
     /// Phone sign-in: a request approved with the phone sign-in key of the Authenticator app,
     /// the number matched and the App Lock used — no password.
     Phone,
+    /// A passkey (WebAuthn, user verification required): "Face, fingerprint, PIN, or security
+    /// key".
+    Passkey,
 }
 
 /// NIST SP 800-63B's authentication factors.
@@ -43,9 +46,12 @@ pub enum Factor {
 impl Method {
     /// Every method, in the order a default is picked when the browser remembers none: a push
     /// approval before a code, as it is both easier and proves more (the number matched).
-    /// (A live Temporary Access Pass goes first whatever the order: see [`decide`].)
-    pub const ALL: [Method; 5] = [
+    /// (A live Temporary Access Pass goes first whatever the order: see [`decide`].) A passkey
+    /// comes after the password as a first method — it may live on a security key not plugged
+    /// in — and first as a second one.
+    pub const ALL: [Method; 6] = [
         Method::Password,
+        Method::Passkey,
         Method::Phone,
         Method::Push,
         Method::Code,
@@ -59,6 +65,7 @@ impl Method {
             Self::Code => "code",
             Self::Tap => "tap",
             Self::Phone => "phone",
+            Self::Passkey => "passkey",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -67,32 +74,37 @@ impl Method {
     /// Whether it may start a sign-in. Codes never do (as in Entra): a code alone is a guessable
     /// six digits, and it would make a stolen phone an account.
     pub fn first_factor(self) -> bool {
-        matches!(self, Self::Password | Self::Tap | Self::Phone)
+        matches!(
+            self,
+            Self::Password | Self::Tap | Self::Phone | Self::Passkey
+        )
     }
     /// Whether it may complete a sign-in started by another method.
     pub fn second_factor(self) -> bool {
-        matches!(self, Self::Push | Self::Code | Self::Tap)
+        matches!(self, Self::Push | Self::Code | Self::Tap | Self::Passkey)
     }
     pub fn factor(self) -> Factor {
         match self {
             Self::Password | Self::Tap => Factor::Knowledge,
-            Self::Push | Self::Code | Self::Phone => Factor::Possession,
+            Self::Push | Self::Code | Self::Phone | Self::Passkey => Factor::Possession,
         }
     }
     /// Whether its proof alone amounts to multifactor authentication. A Temporary Access Pass
     /// does (as in Entra): an administrator vouched for the person when issuing it, and it exists
     /// so that someone with no method yet can register one. So does phone sign-in: the device key
-    /// (possession) unlocked with the App Lock (knowledge), which its answer must have used.
+    /// (possession) unlocked with the App Lock (knowledge), which its answer must have used. So
+    /// does a passkey: user verification (a PIN or a biometric) is required of every use.
     pub fn alone_is_mfa(self) -> bool {
-        matches!(self, Self::Tap | Self::Phone)
+        matches!(self, Self::Tap | Self::Phone | Self::Passkey)
     }
     /// Its authentication method reference (RFC 8176 §2): a push approval is a proof of
     /// possession of the device's software-secured key (`swk`). RFC 8176 has no value for a
-    /// Temporary Access Pass: `tap`, which no other method's `amr` is mistaken for.
+    /// Temporary Access Pass: `tap`, which no other method's `amr` is mistaken for. A passkey is
+    /// `swk` here; one in a hardware authenticator is `hwk` ([`Proof::amr`]).
     pub fn amr(self) -> &'static str {
         match self {
             Self::Password => "pwd",
-            Self::Push | Self::Phone => "swk",
+            Self::Push | Self::Phone | Self::Passkey => "swk",
             Self::Code => "otp",
             Self::Tap => "tap",
         }
@@ -104,6 +116,7 @@ impl Method {
             Self::Push | Self::Phone => "Approve a request on my Authenticator app",
             Self::Code => "Use a verification code",
             Self::Tap => "Temporary Access Pass",
+            Self::Passkey => "Face, fingerprint, PIN, or security key",
         }
     }
 }
@@ -116,6 +129,29 @@ pub struct Proof {
     /// The device confirmed its App Lock (PIN) was used for this proof (`amr` gains `pin`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pin: bool,
+    /// A passkey held in hardware (a security key, a platform authenticator that does not sync).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hardware: bool,
+}
+
+impl Proof {
+    pub fn new(method: Method, at: Timestamp) -> Self {
+        Self {
+            method,
+            at,
+            pin: false,
+            hardware: false,
+        }
+    }
+
+    /// Its `amr` value: the method's, but `hwk` for a passkey held in hardware.
+    pub fn amr(&self) -> &'static str {
+        if self.method == Method::Passkey && self.hardware {
+            "hwk"
+        } else {
+            self.method.amr()
+        }
+    }
 }
 
 /// Where a flow is. Method-specific state lives in the method's variant.
@@ -142,6 +178,14 @@ pub enum Step {
         request_id: String,
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         passwordless: bool,
+    },
+    /// Not a sign-in's step: a WebAuthn ceremony waiting for the browser's answer, kept in its
+    /// own one-time row (`crate::passkey`): what it is for, the verifier's state, and the digest
+    /// of what it is bound to (the browser's flow id, or the registering user's id).
+    Ceremony {
+        purpose: crate::passkey::Purpose,
+        state: String,
+        bound_to: String,
     },
 }
 
@@ -227,13 +271,17 @@ pub fn is_mfa(proofs: &[Proof]) -> bool {
 pub fn amr(proofs: &[Proof]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for p in proofs {
-        let v = p.method.amr();
+        let v = p.amr();
         if !out.iter().any(|o| o == v) {
             out.push(v.to_string());
         }
     }
     if proofs.iter().any(|p| p.pin) {
         out.push("pin".into());
+    } else if proofs.iter().any(|p| p.method == Method::Passkey) {
+        // The authenticator verified the user its own way (a biometric, its PIN): RFC 8176's
+        // "user presence test" is what can be said of it.
+        out.push("user".into());
     }
     if is_mfa(proofs) {
         out.push("mfa".into());
@@ -245,20 +293,24 @@ pub fn amr(proofs: &[Proof]) -> Vec<String> {
 /// for what is missing.
 pub fn proofs_of(session: &Session) -> Vec<Proof> {
     let has = |v: &str| session.amr.iter().any(|a| a == v);
-    // `swk` is a push approval after another factor, and phone sign-in when it was alone.
-    let phone = has("swk") && !has("pwd") && !has("otp") && !has("tap");
+    // `hwk` is a passkey in hardware, `swk` with `user` one in software; otherwise `swk` is a
+    // push approval after another factor, and phone sign-in when it was alone.
+    let software_passkey = has("swk") && has("user");
+    let passkey = has("hwk") || software_passkey;
+    let device = has("swk") && !software_passkey;
+    let phone = device && !has("pwd") && !has("otp") && !has("tap");
     Method::ALL
         .into_iter()
-        .filter(|m| has(m.amr()))
         .filter(|m| match m {
-            Method::Push => !phone,
+            Method::Passkey => passkey,
+            Method::Push => device && !phone,
             Method::Phone => phone,
-            _ => true,
+            other => has(other.amr()),
         })
         .map(|method| Proof {
-            method,
-            at: session.auth_time,
             pin: matches!(method, Method::Push | Method::Phone) && has("pin"),
+            hardware: method == Method::Passkey && has("hwk"),
+            ..Proof::new(method, session.auth_time)
         })
         .collect()
 }
@@ -354,11 +406,11 @@ pub fn oath_allowed(policy: &MethodsPolicy, groups: &[String], kind: OathKind) -
 }
 
 /// The account behind a name before anything is proved: only first-factor methods matter — the
-/// password, which the policy does not govern, and phone sign-in and a live Temporary Access Pass
-/// where the policy lets the user use them. The user's pass and devices are read for an unknown or
-/// disabled name too (finding nothing), so the page's timing does not tell them from an account
-/// with only a password; the policy is read only for a user with a pass or phone sign-in, whose
-/// page shows that anyway.
+/// password, which the policy does not govern, and phone sign-in, passkeys and a live Temporary
+/// Access Pass where the policy lets the user use them. The user's pass, devices and passkeys are
+/// read for an unknown or disabled name too (finding nothing), so the page's timing does not tell
+/// them from an account with only a password; the policy is read only for a user with one of
+/// them, whose page shows that anyway.
 pub async fn first_factor_account(deps: &Deps, user: Option<&User>) -> CoreResult<Account> {
     let enabled = user.filter(|u| u.enabled);
     // An empty id matches nothing stored.
@@ -370,6 +422,7 @@ pub async fn first_factor_account(deps: &Deps, user: Option<&User>) -> CoreResul
         .await?
         .iter()
         .any(|d| d.phone_key.is_some());
+    let passkeys = deps.store.passkeys_of_user(id).await?;
     let Some(u) = enabled else {
         return Ok(Account::like_password_only());
     };
@@ -379,7 +432,7 @@ pub async fn first_factor_account(deps: &Deps, user: Option<&User>) -> CoreResul
         has_password: u.password_hash.is_some(),
         ..Account::like_password_only()
     };
-    if tap || phone {
+    if tap || phone || !passkeys.is_empty() {
         let policy = deps
             .store
             .methods_policy(&u.tenant_id)
@@ -392,6 +445,13 @@ pub async fn first_factor_account(deps: &Deps, user: Option<&User>) -> CoreResul
         }
         if tap && policy.allows(MethodId::TemporaryAccessPass, &groups) {
             account.usable.push(Method::Tap);
+        }
+        if policy.allows(MethodId::Passkey, &groups)
+            && passkeys
+                .iter()
+                .any(|p| crate::passkey::type_allowed(&policy, p.aaguid.as_deref()))
+        {
+            account.usable.push(Method::Passkey);
         }
     }
     Ok(account)
@@ -471,6 +531,12 @@ pub async fn account_under(
     }
     if has_code {
         usable.push(Method::Code);
+    }
+    if !crate::passkey::usable(deps, policy, &groups, &user.id)
+        .await?
+        .is_empty()
+    {
+        usable.push(Method::Passkey);
     }
     if policy.allows(MethodId::TemporaryAccessPass, &groups)
         && crate::tap::live(deps, &user.id).await?
@@ -568,10 +634,34 @@ pub async fn proved(
     method: Method,
     remembered: &[Method],
 ) -> CoreResult<Next> {
+    add_proof(
+        deps,
+        tenant,
+        flow,
+        user,
+        Proof::new(method, deps.now()),
+        remembered,
+    )
+    .await
+}
+
+/// A passkey sign-in succeeded for `user` (`crate::passkey::finish_sign_in`): with no name typed
+/// (discoverable), the flow now knows it from the credential.
+pub async fn passkey_proved(
+    deps: &Deps,
+    tenant: &Tenant,
+    flow: &mut SignInFlow,
+    signed_in: &crate::passkey::SignedIn,
+    remembered: &[Method],
+) -> CoreResult<Next> {
+    let user = &signed_in.user;
+    if flow.state.username.is_none() {
+        flow.state.username = Some(user.upn.clone());
+    }
     let proof = Proof {
-        method,
-        at: deps.now(),
-        pin: false,
+        pin: signed_in.pin,
+        hardware: signed_in.hardware,
+        ..Proof::new(Method::Passkey, deps.now())
     };
     add_proof(deps, tenant, flow, user, proof, remembered).await
 }
@@ -676,9 +766,8 @@ pub async fn push_approved(
         return Err(CoreError::FlowExpired);
     }
     let proof = Proof {
-        method,
-        at: deps.now(),
         pin,
+        ..Proof::new(method, deps.now())
     };
     add_proof(deps, tenant, flow, user, proof, remembered).await
 }

@@ -23,14 +23,7 @@ fn account(has_password: bool, usable: &[Method]) -> Account {
 
 fn proofs(methods: &[Method]) -> FlowState {
     FlowState {
-        proofs: methods
-            .iter()
-            .map(|m| Proof {
-                method: *m,
-                at: 1,
-                pin: false,
-            })
-            .collect(),
+        proofs: methods.iter().map(|m| Proof::new(*m, 1)).collect(),
         ..FlowState::default()
     }
 }

@@ -6,6 +6,7 @@
 use crate::error::{CoreError, CoreResult};
 use crate::model::{Session, Tenant, User};
 use crate::oath::{self, OathKind, OathToken};
+use crate::passkey::PasskeyCredential;
 use crate::policy::MethodId;
 use crate::push::{self, Device};
 use crate::{flow, session, Deps};
@@ -25,6 +26,11 @@ pub struct UserMethods {
     pub can_add_device: bool,
     /// Whether the policy lets the user approve sign-ins on a device (mode Any or Push).
     pub push_allowed: bool,
+    /// Passkeys the policy lets the user use (its key restrictions applied).
+    pub passkeys: Vec<PasskeyCredential>,
+    /// Whether the user may register a passkey themselves (passkeys allowed, self-service on,
+    /// attestation not enforced).
+    pub can_add_passkey: bool,
 }
 
 impl UserMethods {
@@ -33,6 +39,7 @@ impl UserMethods {
         self.tokens.iter().any(|t| t.active)
             || self.devices.iter().any(|(_, codes)| *codes)
             || (self.push_allowed && !self.devices.is_empty())
+            || !self.passkeys.is_empty()
     }
 }
 
@@ -80,6 +87,12 @@ pub async fn of_user(deps: &Deps, tenant: &Tenant, user: &User) -> CoreResult<Us
         can_add_app: allowed(OathKind::Software),
         can_add_device: authenticator,
         push_allowed: push::push_allowed(&policy, &groups),
+        passkeys: crate::passkey::usable(deps, &policy, &groups, &user.id).await?,
+        // Attestation cannot be checked yet (no vendor certificate catalogue): a policy that
+        // enforces it allows no new passkey rather than unattested ones.
+        can_add_passkey: policy.allows(MethodId::Passkey, &groups)
+            && policy.passkey.is_self_service_registration_allowed
+            && !policy.passkey.is_attestation_enforced,
     })
 }
 
@@ -121,9 +134,9 @@ pub async fn begin_app(
     Ok(Change::Done(oath::begin_enrolment(deps, user).await?))
 }
 
-/// Deletes one of the user's shown methods (an OATH token, or a device with its codes). Other access ends first (every other session, every
-/// token): should the deletion then fail, nothing was left open by it. `keep_cookie` is the
-/// session making the change.
+/// Deletes one of the user's shown methods (an OATH token, a device with its codes, a passkey).
+/// Other access ends first (every other session, every token): should the deletion then fail,
+/// nothing was left open by it. `keep_cookie` is the session making the change.
 pub async fn delete(
     deps: &Deps,
     tenant: &Tenant,
@@ -135,7 +148,8 @@ pub async fn delete(
     let m = of_user(deps, tenant, user).await?;
     let token = m.tokens.iter().find(|t| t.id == token_id);
     let device = m.devices.iter().find(|(d, _)| d.id == token_id);
-    if token.is_none() && device.is_none() {
+    let passkey = m.passkeys.iter().find(|p| p.credential_id == token_id);
+    if token.is_none() && device.is_none() && passkey.is_none() {
         return Err(CoreError::not_found("sign-in method", token_id));
     }
     if !session::may_change_methods(deps, s, m.has_second_factor()) {
@@ -149,5 +163,38 @@ pub async fn delete(
         // Its signatures find no key any more, and its codes go with it.
         push::remove_device(deps, user, &d.id).await?;
     }
+    if let Some(p) = passkey {
+        deps.store
+            .delete_passkey(&user.id, &p.credential_id)
+            .await?;
+    }
     Ok(Change::Done(()))
+}
+
+/// Renames one of the user's shown passkeys (1–64 characters, no control characters). A name is
+/// not a credential: no recent sign-in is needed.
+pub async fn rename_passkey(
+    deps: &Deps,
+    tenant: &Tenant,
+    user: &User,
+    credential_id: &str,
+    name: &str,
+) -> CoreResult<()> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return Err(CoreError::invalid(
+            "name",
+            "a passkey's name is 1 to 64 characters, without control characters",
+        ));
+    }
+    let m = of_user(deps, tenant, user).await?;
+    if !m.passkeys.iter().any(|p| p.credential_id == credential_id)
+        || !deps
+            .store
+            .rename_passkey(&user.id, credential_id, name)
+            .await?
+    {
+        return Err(CoreError::not_found("passkey", credential_id));
+    }
+    Ok(())
 }

@@ -1,10 +1,36 @@
-//! Passkeys (WebAuthn credentials) as the domain keeps them: the records and what a use must
-//! respect. Verifying a ceremony is the server's verifier's business; here, what it leaves
-//! behind — a credential id unique across all users, the user's random WebAuthn user handle, and
-//! a signature counter that may only move on (WebAuthn Level 3 §7.2 step 22: a counter that does
-//! not is a possible clone, refused).
-
+//! Passkeys (WebAuthn credentials) as the domain keeps and uses them: the records, the rules of
+//! registering one (policy, self-service, the key's type by AAGUID, a credential id unique across
+//! all users) and of signing in with one (the user from the credential, their tenant, the policy,
+//! a signature counter that may only move on — WebAuthn Level 3 §7.2 step 22: a counter that does
+//! not is a possible clone, refused and logged).
+//!
+//! The WebAuthn ceremonies themselves (challenges, origins, the RP ID hash, flags, signatures)
+//! are the [`Verifier`]'s: the server plugs in a well-kept implementation. A ceremony begun is
+//! kept server side in its own one-time row ([`Step::Ceremony`]), bound to the browser's flow or
+//! the user, and taken — deleted, by exactly one caller — before its answer is verified: a
+//! challenge is answered once, within [`CEREMONY_TTL`].
 use crate::clock::Timestamp;
+use crate::error::{CoreError, CoreResult};
+use crate::flow::{FlowState, Step};
+use crate::methods::{self, Change};
+use crate::model::{Session, SignInFlow, SignInResult, Tenant, User};
+use crate::policy::{EnforcementType, MethodId, MethodsPolicy};
+use crate::secret::token_digest;
+use crate::signin::{log_attempt, Origin};
+use crate::Deps;
+use serde::{Deserialize, Serialize};
+
+/// How long a browser has to answer a ceremony: the timeout the browser is given too.
+pub const CEREMONY_TTL: i64 = 300;
+
+/// The sign-in log's reason for a counter that did not move on.
+pub const COUNTER_REGRESSED: &str =
+    "signature counter did not increase: possible cloned authenticator";
+
+/// The AAGUID of the Countersign Authenticator's passkeys: device-bound software keys, user
+/// verification by its App Lock PIN. The same as `countersign_proto::device::PASSKEY_AAGUID`
+/// (the core depends on nothing of ours; a server test checks they agree).
+pub const COUNTERSIGN_AAGUID: &str = "7c0a3e52-9f4b-4c1d-8e26-5b3f6d1a9c84";
 
 /// A registered passkey.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +78,535 @@ pub enum Recorded {
 /// authenticator without a counter reports zero every time; any other must count up.
 pub fn counter_moves_on(stored: i64, new: i64) -> bool {
     (stored == 0 && new == 0) || new > stored
+}
+
+/// A ceremony begun by the verifier: the options for the browser (`{"publicKey": …}`) and the
+/// verifier's own state, kept server side until the answer comes.
+#[derive(Debug, Clone)]
+pub struct Begun {
+    pub options: serde_json::Value,
+    pub state: String,
+}
+
+/// What a ceremony is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Purpose {
+    /// Security info adds a passkey for the flow row's user.
+    Register,
+    /// Sign-in with the passkeys of the name typed (or of the user proved by a first method).
+    SignIn,
+    /// Sign-in with no name: the user comes from the credential.
+    Discoverable,
+}
+
+/// A new credential, as the verifier accepted it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPasskey {
+    /// Base64url.
+    pub credential_id: String,
+    pub credential: String,
+    pub aaguid: Option<String>,
+    pub sign_count: i64,
+    pub backup_eligible: bool,
+    pub backup_state: bool,
+}
+
+/// An assertion the verifier accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Asserted {
+    pub sign_count: i64,
+    pub backup_state: bool,
+    /// The verifier's record after the use.
+    pub credential: String,
+}
+
+/// An answer the verifier refused, with the reason for the sign-in log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal(pub String);
+
+/// Who an assertion says it is: its credential id (base64url) and, for a discoverable
+/// credential, the user handle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    pub credential_id: String,
+    pub user_handle: Option<String>,
+}
+
+/// The WebAuthn ceremonies. Every check of WebAuthn Level 3 §7.1 (registration) and §7.2
+/// (authentication) is the verifier's — origin, RP ID hash, challenge, type, UP and UV flags,
+/// algorithm, signature, counter against the record given — with user verification required.
+/// The domain adds what needs the store: uniqueness, the user handle's owner, the tenant, the
+/// policy, a counter that moves on under parallel uses.
+pub trait Verifier: Send + Sync {
+    /// A new random user handle (a user gets one, once).
+    fn new_user_handle(&self) -> String;
+    /// Registration options for a discoverable credential; `exclude` are the user's credential
+    /// ids (the browser refuses to register an authenticator twice).
+    fn start_registration(
+        &self,
+        user_handle: &str,
+        name: &str,
+        display_name: &str,
+        exclude: &[String],
+    ) -> CoreResult<Begun>;
+    fn finish_registration(&self, state: &str, response: &str) -> Result<NewPasskey, Refusal>;
+    /// Authentication options: for these credentials, or — with none — for any discoverable
+    /// credential of this RP (no name: the browser offers the person's passkeys).
+    fn start_authentication(&self, passkeys: &[PasskeyCredential]) -> CoreResult<Begun>;
+    /// Who the answer claims to be, before anything is verified.
+    fn claimed(&self, response: &str) -> Result<Claimed, Refusal>;
+    fn finish_authentication(
+        &self,
+        state: &str,
+        response: &str,
+        passkey: &PasskeyCredential,
+    ) -> Result<Asserted, Refusal>;
+}
+
+/// Whether the policy's key restrictions let a passkey with this AAGUID be registered and used.
+/// Without an AAGUID (an authenticator that sends zeros) only a block list lets it through.
+pub fn type_allowed(policy: &MethodsPolicy, aaguid: Option<&str>) -> bool {
+    let r = &policy.passkey.key_restrictions;
+    if !r.is_enforced {
+        return true;
+    }
+    let listed = aaguid.is_some_and(|a| r.aa_guids.iter().any(|g| g.eq_ignore_ascii_case(a)));
+    match r.enforcement_type {
+        EnforcementType::Allow => listed,
+        EnforcementType::Block => !listed,
+    }
+}
+
+/// The passkeys of a user that the policy lets them use now (`groups` as read for the policy).
+pub async fn usable(
+    deps: &Deps,
+    policy: &MethodsPolicy,
+    groups: &[String],
+    user_id: &str,
+) -> CoreResult<Vec<PasskeyCredential>> {
+    if !policy.allows(MethodId::Passkey, groups) {
+        return Ok(Vec::new());
+    }
+    Ok(deps
+        .store
+        .passkeys_of_user(user_id)
+        .await?
+        .into_iter()
+        .filter(|p| type_allowed(policy, p.aaguid.as_deref()))
+        .collect())
+}
+
+/// Where a passkey lives, as security info says it.
+pub fn kind_label(p: &PasskeyCredential) -> &'static str {
+    if p.backup_eligible {
+        "Synced"
+    } else {
+        "Device-bound"
+    }
+}
+
+/// The authenticator model behind a passkey, from its AAGUID, where known (the names their
+/// makers publish).
+pub fn model(aaguid: Option<&str>) -> Option<&'static str> {
+    const KNOWN: &[(&str, &str)] = &[
+        (COUNTERSIGN_AAGUID, "Countersign Authenticator"),
+        (
+            "ea9b8d66-4d01-1d21-3ce4-b6b48cb575d4",
+            "Google Password Manager",
+        ),
+        ("fbfc3007-154e-4ecc-8c0b-6e020557d7bd", "iCloud Keychain"),
+        ("08987058-cadc-4b81-b6e1-30de50dcbe96", "Windows Hello"),
+        ("9ddd1817-af5a-4672-a2b9-3e3dd95000a9", "Windows Hello"),
+        ("6028b017-b1d4-4c02-b4b3-afcdafc96bb2", "Windows Hello"),
+        ("adce0002-35bc-c60a-648b-0b25f1f05503", "Chrome on Mac"),
+        ("bada5566-a7aa-401f-bd96-45619a55120d", "1Password"),
+        ("d548826e-79b4-db40-a3d8-11116f7e8349", "Bitwarden"),
+        (
+            "90a3ccdf-635c-4729-a248-9b709135078f",
+            "Microsoft Authenticator (iOS)",
+        ),
+        (
+            "de1e552d-db1d-4423-a619-566b625cdc84",
+            "Microsoft Authenticator (Android)",
+        ),
+        ("cb69481e-8ff7-4039-93ec-0a2729a154a8", "YubiKey 5 Series"),
+        ("ee882879-721c-4913-9775-3dfcce97072a", "YubiKey 5 Series"),
+        (
+            "fa2b99dc-9e39-4257-8f92-4a30d23c4118",
+            "YubiKey 5 Series with NFC",
+        ),
+    ];
+    let a = aaguid?;
+    KNOWN
+        .iter()
+        .find(|(g, _)| g.eq_ignore_ascii_case(a))
+        .map(|(_, name)| *name)
+}
+
+/// A ceremony waiting for its answer, stored as its own one-time flow row.
+fn ceremony_row(
+    deps: &Deps,
+    tenant: &Tenant,
+    purpose: Purpose,
+    begun: &Begun,
+    user_id: Option<&str>,
+    bound_to: &str,
+) -> SignInFlow {
+    let now = deps.now();
+    SignInFlow {
+        id: deps.secret_token(),
+        tenant_id: tenant.id.clone(),
+        csrf: String::new(),
+        request: None,
+        state: FlowState {
+            step: Step::Ceremony {
+                purpose,
+                state: begun.state.clone(),
+                bound_to: token_digest(bound_to),
+            },
+            user_id: user_id.map(str::to_string),
+            ..FlowState::default()
+        },
+        return_to: None,
+        created_at: now,
+        expires_at: now + CEREMONY_TTL,
+    }
+}
+
+/// A ceremony taken for its answer: the verifier's state and the user it was begun for.
+struct Taken {
+    purpose: Purpose,
+    state: String,
+    user_id: Option<String>,
+}
+
+/// Takes the ceremony `id` of this tenant, begun for `purpose` and bound to `bound_to` (the
+/// browser's flow id, or the user): deleted first, so that of two answers to one challenge at
+/// most one is verified; an unknown, foreign, expired or already answered one is `FlowExpired`.
+async fn take(
+    deps: &Deps,
+    tenant: &Tenant,
+    id: &str,
+    purposes: &[Purpose],
+    bound_to: &str,
+) -> CoreResult<Taken> {
+    let Some(row) = deps.store.flow_by_id(id).await? else {
+        return Err(CoreError::FlowExpired);
+    };
+    if !deps.store.delete_flow(id).await? {
+        return Err(CoreError::FlowExpired);
+    }
+    let Step::Ceremony {
+        purpose,
+        state,
+        bound_to: bound,
+    } = row.state.step
+    else {
+        return Err(CoreError::FlowExpired);
+    };
+    let ok = row.tenant_id == tenant.id
+        && deps.now() < row.expires_at
+        && purposes.contains(&purpose)
+        && crate::secret::ct_eq(bound.as_bytes(), token_digest(bound_to).as_bytes());
+    if !ok {
+        return Err(CoreError::FlowExpired);
+    }
+    Ok(Taken {
+        purpose,
+        state,
+        user_id: row.state.user_id,
+    })
+}
+
+/// "Add sign-in method" → "Passkey": refused when the policy does not let the user register a
+/// passkey themselves, postponed when the session must sign in again. Returns the ceremony's id
+/// and the browser's options.
+pub async fn begin_registration(
+    deps: &Deps,
+    verifier: &dyn Verifier,
+    tenant: &Tenant,
+    s: &Session,
+    user: &User,
+) -> CoreResult<Change<(String, serde_json::Value)>> {
+    let m = methods::of_user(deps, tenant, user).await?;
+    if !m.can_add_passkey {
+        return Err(CoreError::MethodNotSupported);
+    }
+    if !crate::session::may_change_methods(deps, s, m.has_second_factor()) {
+        return Ok(Change::SignInAgain);
+    }
+    let handle = deps
+        .store
+        .webauthn_handle(&user.id, &verifier.new_user_handle())
+        .await?;
+    // Every passkey of the user is excluded, those the policy hides too: one authenticator holds
+    // one passkey of an account.
+    let exclude: Vec<String> = deps
+        .store
+        .passkeys_of_user(&user.id)
+        .await?
+        .into_iter()
+        .map(|p| p.credential_id)
+        .collect();
+    let begun = verifier.start_registration(&handle, &user.upn, &user.display_name, &exclude)?;
+    let row = ceremony_row(
+        deps,
+        tenant,
+        Purpose::Register,
+        &begun,
+        Some(&user.id),
+        &user.id,
+    );
+    deps.store.insert_flow(&row).await?;
+    Ok(Change::Done((row.id, begun.options)))
+}
+
+/// Why a new passkey was not added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotAdded {
+    /// The browser's answer did not verify (the reason is for the log).
+    Refused(Refusal),
+    /// The policy's key restrictions do not allow this type of passkey.
+    TypeNotAllowed,
+    /// This credential is registered already (to this user or, impossibly, another).
+    Duplicate,
+}
+
+/// The browser's answer to a registration: verified, checked against the policy (read again: a
+/// change applies at once), and stored under `name` (or the authenticator model's name).
+pub async fn finish_registration(
+    deps: &Deps,
+    verifier: &dyn Verifier,
+    tenant: &Tenant,
+    s: &Session,
+    user: &User,
+    ceremony: &str,
+    response: &str,
+) -> CoreResult<Change<Result<PasskeyCredential, NotAdded>>> {
+    let taken = take(deps, tenant, ceremony, &[Purpose::Register], &user.id).await?;
+    if taken.user_id.as_deref() != Some(user.id.as_str()) {
+        return Err(CoreError::FlowExpired);
+    }
+    let m = methods::of_user(deps, tenant, user).await?;
+    if !m.can_add_passkey {
+        return Err(CoreError::MethodNotSupported);
+    }
+    if !crate::session::may_change_methods(deps, s, m.has_second_factor()) {
+        return Ok(Change::SignInAgain);
+    }
+    let new = match verifier.finish_registration(&taken.state, response) {
+        Ok(n) => n,
+        Err(r) => return Ok(Change::Done(Err(NotAdded::Refused(r)))),
+    };
+    let policy = crate::policy::load(deps, tenant).await?.policy;
+    if !type_allowed(&policy, new.aaguid.as_deref()) {
+        return Ok(Change::Done(Err(NotAdded::TypeNotAllowed)));
+    }
+    let p = PasskeyCredential {
+        credential_id: new.credential_id,
+        tenant_id: tenant.id.clone(),
+        user_id: user.id.clone(),
+        name: model(new.aaguid.as_deref())
+            .unwrap_or("Passkey")
+            .to_string(),
+        aaguid: new.aaguid,
+        credential: new.credential,
+        sign_count: new.sign_count,
+        backup_eligible: new.backup_eligible,
+        backup_state: new.backup_state,
+        created_at: deps.now(),
+        last_used_at: None,
+    };
+    match deps.store.insert_passkey(&p).await {
+        Ok(()) => Ok(Change::Done(Ok(p))),
+        Err(crate::error::StoreError::Conflict(_)) => Ok(Change::Done(Err(NotAdded::Duplicate))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Begins a passkey sign-in for the browser whose flow is `flow`: at the first step with no
+/// name (discoverable), or at the passkey step with the passkeys of the flow's user. Returns the
+/// ceremony's id and the browser's options.
+pub async fn begin_sign_in(
+    deps: &Deps,
+    verifier: &dyn Verifier,
+    tenant: &Tenant,
+    flow: &SignInFlow,
+) -> CoreResult<(String, serde_json::Value)> {
+    let (purpose, begun) = match &flow.state.step {
+        Step::Identify => (Purpose::Discoverable, verifier.start_authentication(&[])?),
+        Step::Method {
+            method: crate::flow::Method::Passkey,
+        } => {
+            let id = flow
+                .state
+                .user_id
+                .as_deref()
+                .ok_or(CoreError::FlowExpired)?;
+            let user = deps
+                .store
+                .user_by_id(id)
+                .await?
+                .filter(|u| u.enabled)
+                .ok_or(CoreError::FlowExpired)?;
+            let (policy, groups) = crate::flow::policy_for(deps, tenant, &user).await?;
+            let passkeys = usable(deps, &policy, &groups, &user.id).await?;
+            if passkeys.is_empty() {
+                return Err(CoreError::MethodNotSupported);
+            }
+            (Purpose::SignIn, verifier.start_authentication(&passkeys)?)
+        }
+        _ => return Err(CoreError::FlowExpired),
+    };
+    let row = ceremony_row(
+        deps,
+        tenant,
+        purpose,
+        &begun,
+        flow.state.user_id.as_deref(),
+        &flow.id,
+    );
+    deps.store.insert_flow(&row).await?;
+    Ok((row.id, begun.options))
+}
+
+/// A passkey sign-in that succeeded: the user, and what the `amr` says of it.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub user: User,
+    /// A hardware-secured key (`hwk`): device-bound and not a software authenticator's.
+    pub hardware: bool,
+    /// User verification by PIN (`pin`), known for the Countersign Authenticator (its App Lock);
+    /// otherwise the authenticator's own verification (`user`).
+    pub pin: bool,
+}
+
+/// The answer to a sign-in ceremony of the browser whose flow is `flow`. Every refusal is logged
+/// with its reason (method `passkey`) and is `SignInFailed` to the caller — but a policy that no
+/// longer allows passkeys or this type of passkey, which is `MethodNotSupported`.
+pub async fn finish_sign_in(
+    deps: &Deps,
+    verifier: &dyn Verifier,
+    o: Origin<'_>,
+    flow: &SignInFlow,
+    ceremony: &str,
+    response: &str,
+) -> CoreResult<SignedIn> {
+    let purposes = match flow.state.step {
+        Step::Identify => [Purpose::Discoverable],
+        _ => [Purpose::SignIn],
+    };
+    let taken = take(deps, o.tenant, ceremony, &purposes, &flow.id).await?;
+    let fail = |user: Option<&User>, reason: String| {
+        let name = user.map_or_else(
+            || flow.state.username.clone().unwrap_or_default(),
+            |u| u.upn.clone(),
+        );
+        let user = user.cloned();
+        async move {
+            log_attempt(
+                deps,
+                o,
+                "passkey",
+                &name,
+                user.as_ref(),
+                SignInResult::Failure,
+                Some(reason),
+            )
+            .await?;
+            Err::<SignedIn, _>(CoreError::SignInFailed)
+        }
+    };
+    let claimed = match verifier.claimed(response) {
+        Ok(c) => c,
+        Err(Refusal(r)) => return fail(None, r).await,
+    };
+    let Some(stored) = deps.store.passkey(&claimed.credential_id).await? else {
+        return fail(None, "unknown credential".into()).await;
+    };
+    // The user the ceremony was for: the flow's, or — with no name — the handle's owner; a
+    // handle sent with a name must be that user's too (§7.2 step 6).
+    let owner = match &claimed.user_handle {
+        Some(h) => Some(deps.store.user_of_webauthn_handle(h).await?),
+        None => None,
+    };
+    let expected = match (taken.purpose, owner) {
+        (Purpose::Discoverable, owner) => owner.flatten(),
+        (_, Some(owner)) if owner != taken.user_id => None,
+        _ => taken.user_id.clone(),
+    };
+    let user = deps
+        .store
+        .user_by_id(&stored.user_id)
+        .await?
+        .filter(|u| u.enabled && u.tenant_id == o.tenant.id);
+    let Some(user) = user else {
+        return fail(
+            None,
+            "credential of a disabled user or another tenant".into(),
+        )
+        .await;
+    };
+    if expected.as_deref() != Some(user.id.as_str()) {
+        return fail(Some(&user), "credential of another user".into()).await;
+    }
+    let (policy, groups) = crate::flow::policy_for(deps, o.tenant, &user).await?;
+    if !policy.allows(MethodId::Passkey, &groups)
+        || !type_allowed(&policy, stored.aaguid.as_deref())
+    {
+        log_attempt(
+            deps,
+            o,
+            "passkey",
+            &user.upn,
+            Some(&user),
+            SignInResult::Failure,
+            Some("passkey not allowed by the authentication methods policy".into()),
+        )
+        .await?;
+        return Err(CoreError::MethodNotSupported);
+    }
+    let asserted = match verifier.finish_authentication(&taken.state, response, &stored) {
+        Ok(a) => a,
+        Err(Refusal(r)) => return fail(Some(&user), r).await,
+    };
+    let used = PasskeyUse {
+        sign_count: asserted.sign_count,
+        backup_state: asserted.backup_state,
+        credential: asserted.credential,
+        at: deps.now(),
+    };
+    match deps
+        .store
+        .record_passkey_use(&stored.credential_id, &used)
+        .await?
+    {
+        Recorded::Recorded => {}
+        Recorded::CounterRegressed => {
+            return fail(Some(&user), COUNTER_REGRESSED.into()).await;
+        }
+        Recorded::Unknown => return fail(Some(&user), "credential deleted meanwhile".into()).await,
+    }
+    log_attempt(
+        deps,
+        o,
+        "passkey",
+        &user.upn,
+        Some(&user),
+        SignInResult::Success,
+        None,
+    )
+    .await?;
+    let ours = stored
+        .aaguid
+        .as_deref()
+        .is_some_and(|a| a.eq_ignore_ascii_case(COUNTERSIGN_AAGUID));
+    Ok(SignedIn {
+        hardware: !stored.backup_eligible && !ours,
+        pin: ours,
+        user,
+    })
 }
 
 #[cfg(test)]

@@ -106,7 +106,9 @@ pub trait FlowStore: Send + Sync {
     async fn insert_flow(&self, f: &SignInFlow) -> StoreResult<()>;
     async fn update_flow(&self, f: &SignInFlow) -> StoreResult<()>;
     async fn flow_by_id(&self, id: &str) -> StoreResult<Option<SignInFlow>>;
-    async fn delete_flow(&self, id: &str) -> StoreResult<()>;
+    /// Whether it was there: of parallel deletions of one flow, exactly one gets `true` (a
+    /// one-time WebAuthn ceremony is taken this way).
+    async fn delete_flow(&self, id: &str) -> StoreResult<bool>;
 
     /// Stores a session; with `ending_flow`, deletes that sign-in flow in the same transaction
     /// (a finished sign-in starts its session and ends its flow at once).

@@ -555,9 +555,8 @@ impl FlowStore for MemStore {
         Ok(self.0.lock().unwrap().flows.get(id).cloned())
     }
 
-    async fn delete_flow(&self, id: &str) -> StoreResult<()> {
-        self.0.lock().unwrap().flows.remove(id);
-        Ok(())
+    async fn delete_flow(&self, id: &str) -> StoreResult<bool> {
+        Ok(self.0.lock().unwrap().flows.remove(id).is_some())
     }
 
     async fn insert_session(&self, s: &Session, ending_flow: Option<&str>) -> StoreResult<()> {

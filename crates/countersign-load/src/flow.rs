@@ -61,6 +61,12 @@ fn pkce() -> (String, String) {
     (v, c)
 }
 
+impl crate::Step for Worker {
+    async fn step(&mut self) -> anyhow::Result<()> {
+        self.iteration().await
+    }
+}
+
 impl Worker {
     pub async fn prepare(
         args: &Args,
@@ -114,7 +120,7 @@ impl Worker {
         Ok(w)
     }
 
-    pub async fn step(&mut self) -> anyhow::Result<()> {
+    async fn iteration(&mut self) -> anyhow::Result<()> {
         match self.scenario {
             Scenario::PasswordSignIn => self.sign_in().await.map(|_| ()),
             Scenario::Refresh => {

@@ -16,11 +16,16 @@
 //!   (phone sign-in turned on for each) answering at once; completed sign-ins per second, their
 //!   latency and the delivery (see `devices.rs`). The same prepared users.
 //!
+//! - `passkey`: whole passkey sign-ins with no name typed (name page, options, answer), answered
+//!   by a software authenticator; `--user` gets one passkey first (see `passkeys.rs`). `--base`
+//!   must be the server's `public_url` (e.g. `http://localhost:8080`): it is the answers' origin.
+//!
 //! Only loopback targets are accepted: this tool is for measuring a server on this machine.
 
 mod codes;
 mod devices;
 mod flow;
+mod passkeys;
 mod stats;
 
 use anyhow::{bail, Context};
@@ -112,6 +117,7 @@ async fn main() -> anyhow::Result<()> {
             "refresh" => run(&args, &client, scenario, flow::Scenario::Refresh).await?,
             "throttled" => run(&args, &client, scenario, flow::Scenario::Throttled).await?,
             "codes" => codes::run(&args, &client).await?,
+            "passkey" => passkeys::run(&args, &client).await?,
             "devices" | "phone" => {
                 for s in devices::run(&args, &client, scenario == "phone").await? {
                     println!("{}", s.line());
@@ -125,19 +131,36 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One worker's iteration: one request, or one whole sign-in.
+pub trait Step: Send + 'static {
+    fn step(&mut self) -> impl std::future::Future<Output = anyhow::Result<()>> + Send;
+}
+
 async fn run(
     args: &Args,
     client: &reqwest::Client,
     name: &str,
     scenario: flow::Scenario,
 ) -> anyhow::Result<stats::Summary> {
-    let deadline = Duration::from_secs(args.duration);
-    let budget = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(args.max_requests));
     let mut workers = Vec::new();
     for w in 0..args.concurrency {
-        let mut state = flow::Worker::prepare(args, client, scenario, w).await?;
+        workers.push(flow::Worker::prepare(args, client, scenario, w).await?);
+    }
+    drive(args, name, workers).await
+}
+
+/// Runs the workers for `--duration` (or until `--max-requests` iterations in all) and sums up.
+pub async fn drive<W: Step>(
+    args: &Args,
+    name: &str,
+    workers: Vec<W>,
+) -> anyhow::Result<stats::Summary> {
+    let deadline = Duration::from_secs(args.duration);
+    let budget = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(args.max_requests));
+    let mut tasks = Vec::new();
+    for mut state in workers {
         let budget = budget.clone();
-        workers.push(tokio::spawn(async move {
+        tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut errors = 0u64;
             let start = Instant::now();
@@ -171,8 +194,8 @@ async fn run(
     let mut all = Vec::new();
     let mut errors = 0;
     let mut elapsed = Duration::ZERO;
-    for w in workers {
-        let (lat, e, el) = w.await?;
+    for t in tasks {
+        let (lat, e, el) = t.await?;
         all.extend(lat);
         errors += e;
         elapsed = elapsed.max(el);

@@ -14,6 +14,10 @@ pub const PATH_PREFIX: &str = "/device/v1";
 /// The scheme of activation links (what the QR code holds).
 pub const ACTIVATION_SCHEME: &str = "countersign";
 
+/// The AAGUID the Countersign Authenticator's passkeys carry: device-bound software keys whose
+/// user verification is the app's App Lock PIN.
+pub const PASSKEY_AAGUID: &str = "7c0a3e52-9f4b-4c1d-8e26-5b3f6d1a9c84";
+
 /// Stable error codes of the device protocol (besides the API's general ones).
 pub mod codes {
     pub const ACTIVATION_INVALID: &str = "activation_invalid";

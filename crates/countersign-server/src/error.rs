@@ -79,7 +79,7 @@ impl From<CoreError> for AppError {
             ),
             CoreError::Device(d) => device_error(d),
             CoreError::OAuth(o) => AppError::bad_request(o.description.clone()),
-            CoreError::Signing(_) | CoreError::Store(_) => {
+            CoreError::Signing(_) | CoreError::Internal(_) | CoreError::Store(_) => {
                 tracing::error!(error = %e, "internal error");
                 AppError::internal()
             }

@@ -15,6 +15,7 @@ pub mod pages;
 pub mod push_events;
 mod sync;
 mod tenants;
+pub mod webauthn;
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -88,6 +89,9 @@ pub struct AppState {
     pub geo: Option<Arc<geo::Geo>>,
     /// The risk rules every push request is checked against.
     pub risk: Arc<Vec<Box<dyn countersign_core::risk::RiskRule>>>,
+    /// The WebAuthn verifier of `public_url`'s host; `None` when that is an IP address (no
+    /// browser accepts an IP address as a passkey's relying party).
+    pub passkeys: Option<Arc<dyn countersign_core::passkey::Verifier>>,
     tenants: tenants::TenantCache,
     backend: &'static str,
 }
@@ -120,6 +124,14 @@ impl AppState {
         let ranges = countersign_core::risk::AddressRanges::parse(&config.risky_networks)
             .map_err(|e| anyhow::anyhow!("risky_networks: {e}"))?;
         let risk: Vec<Box<dyn countersign_core::risk::RiskRule>> = vec![Box::new(ranges)];
+        let passkeys: Option<Arc<dyn countersign_core::passkey::Verifier>> =
+            match webauthn::WebauthnVerifier::new(&config.public_url) {
+                Ok(v) => Some(Arc::new(v)),
+                Err(why) => {
+                    tracing::warn!("{why}");
+                    None
+                }
+            };
         let keys = keys::KeyRing::load(deps.store.as_ref(), deps.now()).await?;
         // One verification now, so that refused attempts can wait as long as checked ones from
         // the first request on (see `hasher`).
@@ -132,6 +144,7 @@ impl AppState {
             push: push_events::PushEvents::default(),
             geo,
             risk: Arc::new(risk),
+            passkeys,
             config: Arc::new(config),
             tenants: tenants::TenantCache::default(),
             backend,
@@ -161,6 +174,11 @@ pub fn router(state: AppState) -> Router {
         .route("/{tenant}/login/back", post(pages::signin::back))
         .route("/{tenant}/login/code", post(pages::signin::code))
         .route("/{tenant}/login/tap", post(pages::tap::submit))
+        .route("/{tenant}/login/passkey", post(pages::passkey::submit))
+        .route(
+            "/{tenant}/login/passkey/options",
+            post(pages::passkey::options),
+        )
         .route("/{tenant}/login/other", post(pages::signin::other))
         .route("/{tenant}/login/choose", post(pages::signin::choose))
         .route("/{tenant}/login/register", post(pages::signin::register))
@@ -199,6 +217,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/{tenant}/security-info/delete",
             post(pages::security_info::delete),
+        )
+        .route(
+            "/{tenant}/security-info/passkey",
+            post(pages::security_info::passkey_finish),
+        )
+        .route(
+            "/{tenant}/security-info/rename",
+            post(pages::security_info::rename),
         )
         .route(
             "/{tenant}/v2.0/.well-known/openid-configuration",

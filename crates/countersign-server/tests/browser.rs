@@ -3,35 +3,12 @@
 //! Sign in, and lands back in the application signed in (the application validated the ID token
 //! against the JWKS).
 
-use countersign_core::directory::{self, NewClient};
+mod common;
+use common::app;
+use countersign_core::directory;
 use countersign_core::model::SigningAlg;
 use countersign_testkit::browser::Browser;
-use countersign_testkit::rp::RelyingParty;
 use countersign_testkit::{TestServer, PASSWORD};
-
-/// A confidential application built on the `openidconnect` crate, registered in contoso.
-async fn app(s: &TestServer, name: &str, require_mfa: bool, alg: SigningAlg) -> RelyingParty {
-    let (listener, rp_base) = RelyingParty::bind().await;
-    let t = directory::tenant(&s.state.deps, "contoso").await.unwrap();
-    let (c, secret) = directory::create_client(
-        &s.state.deps,
-        &t,
-        NewClient {
-            require_mfa,
-            name,
-            redirect_uris: &[format!("{rp_base}/callback")],
-            post_logout_redirect_uris: &[],
-            confidential: true,
-            id_token_alg: alg,
-            client_id: None,
-        },
-    )
-    .await
-    .unwrap();
-    RelyingParty::start(listener, &s.issuer("contoso"), &c.id, secret.as_deref())
-        .await
-        .unwrap()
-}
 
 /// Temporary Access Passes turned on in `tenant`, a user created there without a password, and
 /// a one-time pass issued to them: the pass.

@@ -837,10 +837,11 @@ impl FlowStore for SqlStore {
         }))
     }
 
-    async fn delete_flow(&self, id: &str) -> R<()> {
-        self.exec(query("DELETE FROM signin_flows WHERE id = $1").bind(token_digest(id)))
+    async fn delete_flow(&self, id: &str) -> R<bool> {
+        let n = self
+            .exec(query("DELETE FROM signin_flows WHERE id = $1").bind(token_digest(id)))
             .await?;
-        Ok(())
+        Ok(n == 1)
     }
 
     async fn insert_session(&self, s: &Session, ending_flow: Option<&str>) -> R<()> {

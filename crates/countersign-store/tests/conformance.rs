@@ -355,11 +355,9 @@ async fn flows_and_sessions(s: Arc<dyn Store>) {
     f.state.step = flow::Step::Method {
         method: flow::Method::Code,
     };
-    f.state.proofs.push(flow::Proof {
-        method: flow::Method::Password,
-        at: NOW,
-        pin: false,
-    });
+    f.state
+        .proofs
+        .push(flow::Proof::new(flow::Method::Password, NOW));
     s.update_flow(&f).await.unwrap();
     assert_eq!(s.flow_by_id("f1").await.unwrap().unwrap(), f);
     f.state.step = flow::Step::Register {
@@ -367,8 +365,9 @@ async fn flows_and_sessions(s: Arc<dyn Store>) {
     };
     s.update_flow(&f).await.unwrap();
     assert_eq!(s.flow_by_id("f1").await.unwrap().unwrap(), f);
-    s.delete_flow("f1").await.unwrap();
+    assert!(s.delete_flow("f1").await.unwrap());
     assert!(s.flow_by_id("f1").await.unwrap().is_none());
+    assert!(!s.delete_flow("f1").await.unwrap(), "a flow is taken once");
 
     let sess = |d: &str| Session {
         id_digest: d.into(),

@@ -210,3 +210,91 @@ impl Browser {
         panic!("no element '{css}': {last}");
     }
 }
+
+/// A WebAuthn command of the WebDriver extension (W3C WebAuthn §"WebDriver Extension
+/// Capability"), which ChromeDriver implements: Chromium's virtual authenticators.
+#[derive(Debug)]
+struct WebAuthnCommand {
+    method: axum::http::Method,
+    path: String,
+    body: Option<serde_json::Value>,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for WebAuthnCommand {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/webauthn/{}",
+            session.unwrap_or_default(),
+            self.path
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+        (
+            self.method.clone(),
+            self.body.as_ref().map(|b| b.to_string()),
+        )
+    }
+}
+
+impl Browser {
+    async fn webauthn(
+        &self,
+        method: axum::http::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> serde_json::Value {
+        let cmd = WebAuthnCommand {
+            method,
+            path: path.to_string(),
+            body,
+        };
+        self.client
+            .issue_cmd(cmd)
+            .await
+            .unwrap_or_else(|e| panic!("WebDriver webauthn/{path}: {e}"))
+    }
+
+    /// Adds a virtual platform authenticator (CTAP2, internal transport) that keeps discoverable
+    /// credentials, verifies the user and consents without a prompt; returns its id.
+    pub async fn add_virtual_authenticator(&self) -> String {
+        let body = serde_json::json!({
+            "protocol": "ctap2",
+            "transport": "internal",
+            "hasResidentKey": true,
+            "hasUserVerification": true,
+            "isUserConsenting": true,
+            "isUserVerified": true,
+        });
+        let v = self
+            .webauthn(axum::http::Method::POST, "authenticator", Some(body))
+            .await;
+        v.as_str().expect("authenticator id").to_string()
+    }
+
+    /// The credentials a virtual authenticator holds.
+    pub async fn virtual_credentials(&self, authenticator: &str) -> Vec<serde_json::Value> {
+        let v = self
+            .webauthn(
+                axum::http::Method::GET,
+                &format!("authenticator/{authenticator}/credentials"),
+                None,
+            )
+            .await;
+        v.as_array().cloned().unwrap_or_default()
+    }
+
+    /// Whether the virtual authenticator's user verification succeeds from now on.
+    pub async fn set_user_verified(&self, authenticator: &str, verified: bool) {
+        self.webauthn(
+            axum::http::Method::POST,
+            &format!("authenticator/{authenticator}/uv"),
+            Some(serde_json::json!({ "isUserVerified": verified })),
+        )
+        .await;
+    }
+}

@@ -4,6 +4,7 @@
 //! client library, and a headless Chromium driven through ChromeDriver.
 
 pub mod browser;
+pub mod passkey;
 pub mod process;
 pub mod rp;
 
@@ -66,6 +67,20 @@ impl TestServer {
 
     /// Like `start_on`, letting the caller adjust the server configuration.
     pub async fn start_with(db: Db, tweak: impl FnOnce(&mut ServerConfig)) -> Option<Self> {
+        Self::start_at(db, "127.0.0.1", tweak).await
+    }
+
+    /// Reached as `http://localhost:{port}` (its `public_url` too): passkeys need a host name
+    /// as their relying party, never an IP address.
+    pub async fn start_localhost(db: Db) -> Option<Self> {
+        Self::start_at(db, "localhost", |_| {}).await
+    }
+
+    async fn start_at(
+        db: Db,
+        host: &'static str,
+        tweak: impl FnOnce(&mut ServerConfig),
+    ) -> Option<Self> {
         let (store, schema, dir) = match db {
             Db::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
@@ -84,13 +99,14 @@ impl TestServer {
         } else {
             "sqlite"
         };
-        Some(Self::serve(store, clock, backend, tweak, (schema, dir, true)).await)
+        Some(Self::serve(store, clock, backend, host, tweak, (schema, dir, true)).await)
     }
 
     async fn serve(
         store: Arc<SqlStore>,
         clock: Arc<ManualClock>,
         backend: &'static str,
+        host: &str,
         tweak: impl FnOnce(&mut ServerConfig),
         (schema, dir, owns_store): (Option<String>, Option<tempfile::TempDir>, bool),
     ) -> Self {
@@ -98,7 +114,7 @@ impl TestServer {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let base = format!("http://127.0.0.1:{}", addr.port());
+        let base = format!("http://{host}:{}", addr.port());
         let mut cfg = ServerConfig::new(&base);
         tweak(&mut cfg);
         let state = AppState::new(store.clone(), clock.clone() as Arc<dyn Clock>, cfg, backend)
@@ -129,10 +145,15 @@ impl TestServer {
     pub async fn second_instance(&self) -> Self {
         let backend = self.state.backend();
         let shared = (None, None, false);
+        let host = url::Url::parse(&self.base)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_else(|| "127.0.0.1".into());
         Self::serve(
             self.store.clone(),
             self.clock.clone(),
             backend,
+            &host,
             |_| {},
             shared,
         )

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod assets;
+pub mod passkey;
 pub mod push;
 pub mod security_info;
 pub mod signin;

@@ -1,6 +1,6 @@
 //! Security info: the signed-in user lists their sign-in methods, adds an authenticator app (QR
-//! code, manual key, then a code to prove it works), activates a hardware token, and deletes a
-//! method. The rules — what is shown and may be added under the authentication methods policy,
+//! code, manual key, then a code to prove it works) or a passkey (the browser's prompt; script in
+//! `static/app.js`), activates a hardware token, renames a passkey, and deletes a method. The rules — what is shown and may be added under the authentication methods policy,
 //! when a session must sign in again first, what a deletion ends — are the core's
 //! (`countersign_core::methods`); these handlers render and redirect.
 
@@ -21,6 +21,7 @@ use base64::Engine;
 use countersign_core::methods::{self, Change, UserMethods};
 use countersign_core::model::{Session, Tenant, User};
 use countersign_core::oath::{self, OathKind, OathToken};
+use countersign_core::passkey::{self, NotAdded, PasskeyCredential};
 use countersign_core::{flow, session, CoreError};
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -31,9 +32,14 @@ pub struct MethodForm {
     pub id: Option<String>,
     pub code: Option<String>,
     /// What "Add sign-in method" adds: `authenticator` (the default: the Countersign
-    /// Authenticator, push and codes) or `code` ("I want to use a different authenticator app":
-    /// verification codes only).
+    /// Authenticator, push and codes), `code` ("I want to use a different authenticator app":
+    /// verification codes only) or `passkey`; none: the choice of what may be added.
     pub method: Option<String>,
+    /// A passkey registration: its ceremony and the browser's answer (JSON).
+    pub ceremony: Option<String>,
+    pub credential: Option<String>,
+    /// A passkey's new name.
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -102,6 +108,99 @@ fn device_label(codes: bool, phone_sign_in: bool) -> &'static str {
     }
 }
 
+/// A passkey's line: its name (editable), model and kind, dates, and "Delete".
+fn passkey_row(b: &str, s: &Session, p: &PasskeyCredential) -> Markup {
+    let detail = match passkey::model(p.aaguid.as_deref()) {
+        Some(model) => format!("{model} · {}", passkey::kind_label(p)),
+        None => passkey::kind_label(p).to_string(),
+    };
+    html! {
+        tr {
+            td { "Passkey" }
+            td {
+                form method="post" action=(format!("{b}/rename")) class="rename" {
+                    input type="hidden" name="csrf" value=(s.csrf);
+                    input type="hidden" name="id" value=(p.credential_id);
+                    input type="text" name="name" value=(p.name) maxlength="64" required
+                        aria-label=(format!("Name of passkey {}", p.name));
+                    button type="submit" class="secondary"
+                        aria-label=(format!("Rename passkey {}", p.name)) { "Rename" }
+                }
+                span class="hint" { (detail) }
+            }
+            td { (format_time(p.created_at)) }
+            td { (p.last_used_at.map(format_time).unwrap_or_else(|| "Never".into())) }
+            td {
+                form method="post" action=(format!("{b}/delete")) {
+                    input type="hidden" name="csrf" value=(s.csrf);
+                    input type="hidden" name="id" value=(p.credential_id);
+                    button type="submit" class="secondary"
+                        aria-label=(format!("Delete passkey {}", p.name)) { "Delete" }
+                }
+            }
+        }
+    }
+}
+
+/// "Add a method": what this user may add.
+fn choose_page(tenant: &Tenant, s: &Session, m: &UserMethods) -> Markup {
+    let b = base(tenant);
+    let choice = |method: &str, label: &str| {
+        html! {
+            li {
+                form method="post" action=(format!("{b}/add")) {
+                    input type="hidden" name="csrf" value=(s.csrf);
+                    input type="hidden" name="method" value=(method);
+                    button type="submit" class="choice" { (label) }
+                }
+            }
+        }
+    };
+    layout(
+        "Add a method",
+        Some(&tenant.display_name),
+        html! {
+            h1 { "Add a method" }
+            p { "Which method would you like to add?" }
+            ul class="choices" {
+                @if m.can_add_device || m.can_add_app { (choice("authenticator", "Authenticator app")) }
+                @if m.can_add_passkey { (choice("passkey", "Passkey")) }
+            }
+            p { a href=(b.clone()) { "Cancel" } }
+        },
+    )
+}
+
+/// "Create a passkey": the browser's prompt, opened by the button (options in the form).
+fn passkey_page(
+    tenant: &Tenant,
+    s: &Session,
+    ceremony: &str,
+    options: &serde_json::Value,
+    error: Option<&str>,
+) -> Markup {
+    let b = base(tenant);
+    layout(
+        "Passkey",
+        Some(&tenant.display_name),
+        html! {
+            h1 { "Create a passkey" }
+            p { "Use your face, fingerprint or PIN on this device, a security key, or a passkey app. You'll use it to sign in without a password." }
+            form id="passkey-create" method="post" action=(format!("{b}/passkey"))
+                data-passkey-create=(options.to_string()) {
+                input type="hidden" name="csrf" value=(s.csrf);
+                input type="hidden" name="ceremony" value=(ceremony);
+                input type="hidden" name="credential" value="";
+                div class="actions" {
+                    button type="submit" class="primary" { "Next" }
+                }
+            }
+            p id="passkey-error" class="error" role="alert" hidden[error.is_none()] { (error.unwrap_or("")) }
+            p { a href=(b.clone()) { "Cancel" } }
+        },
+    )
+}
+
 fn list_page(
     tenant: &Tenant,
     s: &Session,
@@ -120,10 +219,9 @@ fn list_page(
             p { "These are the methods you use to sign into your account or reset your password." }
             @if let Some(n) = notice { p class="notice" role="status" { (n) } }
             @if let Some(e) = error { p class="error" role="alert" { (e) } }
-            @if m.can_add_app || m.can_add_device {
+            @if m.can_add_app || m.can_add_device || m.can_add_passkey {
                 form method="post" action=(format!("{b}/add")) {
                     input type="hidden" name="csrf" value=(s.csrf);
-                    input type="hidden" name="method" value="authenticator";
                     button type="submit" class="primary" { "Add sign-in method" }
                 }
             }
@@ -132,6 +230,9 @@ fn list_page(
                 tbody {
                     @if user.password_hash.is_some() {
                         tr { td { "Password" } td {} td {} td {} td {} }
+                    }
+                    @for p in &m.passkeys {
+                        (passkey_row(&b, s, p))
                     }
                     @for (d, codes) in &m.devices {
                         @let label = device_label(*codes, d.phone_key.is_some());
@@ -194,6 +295,8 @@ pub async fn show(
         Some("added") => Some("Authenticator app was successfully registered."),
         Some("activated") => Some("Your hardware token is activated."),
         Some("deleted") => Some("The method was deleted. You were signed out everywhere else."),
+        Some("passkey") => Some("Passkey registered."),
+        Some("renamed") => Some("The passkey was renamed."),
         _ if q.reauth.is_some() => {
             Some("You signed in again. You can now add or delete sign-in methods.")
         }
@@ -360,6 +463,19 @@ pub async fn add(
         Err(to_login) => return Ok(to_login),
     };
     let m = methods_of(&state, &tenant, &user).await?;
+    // With no method named: the choice when there is one, else the one method there is (the
+    // Authenticator app when nothing may be added: refused below with the policy's words).
+    let app = m.can_add_app || m.can_add_device;
+    match form.method.as_deref() {
+        None if m.can_add_passkey && app => {
+            return Ok(page(StatusCode::OK, choose_page(&tenant, &s, &m)))
+        }
+        None if m.can_add_passkey => {
+            return passkey_begin(&state, &tenant, &s, &user, &headers).await
+        }
+        Some("passkey") => return passkey_begin(&state, &tenant, &s, &user, &headers).await,
+        _ => {}
+    }
     if form.method.as_deref() != Some("code") && m.can_add_device {
         return match methods::begin_device(&state.deps, &tenant, &s, &user).await? {
             Change::Done(code) => Ok(page(
@@ -487,4 +603,99 @@ async fn reauthenticate(
         .await
         .map_err(CoreError::from)?;
     Ok(begin(state, tenant, &flow).await)
+}
+
+/// "Passkey" chosen: a registration ceremony, or a fresh sign-in first.
+async fn passkey_begin(
+    state: &AppState,
+    tenant: &Tenant,
+    s: &Session,
+    user: &User,
+    headers: &HeaderMap,
+) -> Result<Response, PageError> {
+    let v = crate::pages::passkey::verifier(state)?;
+    match passkey::begin_registration(&state.deps, v, tenant, s, user).await? {
+        Change::Done((ceremony, options)) => Ok(page(
+            StatusCode::OK,
+            passkey_page(tenant, s, &ceremony, &options, None),
+        )),
+        Change::SignInAgain => reauthenticate(state, tenant, user, headers).await,
+    }
+}
+
+/// `POST …/security-info/passkey`: the browser's new passkey. A refusal offers a new attempt.
+pub async fn passkey_finish(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<MethodForm>,
+) -> Result<Response, PageError> {
+    let (tenant, s, user) = match posted(&state, &name, &headers, form.csrf.as_deref()).await? {
+        Ok(v) => v,
+        Err(to_login) => return Ok(to_login),
+    };
+    let v = crate::pages::passkey::verifier(&state)?;
+    let ceremony = form.ceremony.unwrap_or_default();
+    let credential = form.credential.unwrap_or_default();
+    if credential.is_empty() {
+        return Err(AppError::bad_request("The passkey's answer is missing. Try again.").into());
+    }
+    let result =
+        passkey::finish_registration(&state.deps, v, &tenant, &s, &user, &ceremony, &credential)
+            .await;
+    let msg = match result {
+        Ok(Change::Done(Ok(_))) => {
+            return Ok(Redirect::to(&format!("{}?done=passkey", base(&tenant))).into_response())
+        }
+        Ok(Change::SignInAgain) => return reauthenticate(&state, &tenant, &user, &headers).await,
+        Ok(Change::Done(Err(NotAdded::Refused(r)))) => {
+            tracing::info!(user = %user.id, reason = %r.0, "passkey registration refused");
+            "We couldn't register that passkey. Try again."
+        }
+        Ok(Change::Done(Err(NotAdded::TypeNotAllowed))) => {
+            "Your organization doesn't allow this type of passkey. Use another passkey or security key, or ask your administrator which ones are allowed."
+        }
+        Ok(Change::Done(Err(NotAdded::Duplicate))) => {
+            "This passkey is registered already."
+        }
+        Err(CoreError::FlowExpired) => "That took too long, or the page was used twice. Try again.",
+        Err(e) => return Err(e.into()),
+    };
+    // A new ceremony for the next attempt (the one answered is used up).
+    match passkey::begin_registration(&state.deps, v, &tenant, &s, &user).await? {
+        Change::Done((ceremony, options)) => Ok(page(
+            StatusCode::BAD_REQUEST,
+            passkey_page(&tenant, &s, &ceremony, &options, Some(msg)),
+        )),
+        Change::SignInAgain => reauthenticate(&state, &tenant, &user, &headers).await,
+    }
+}
+
+/// `POST …/security-info/rename`: a passkey's new name.
+pub async fn rename(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<MethodForm>,
+) -> Result<Response, PageError> {
+    let (tenant, s, user) = match posted(&state, &name, &headers, form.csrf.as_deref()).await? {
+        Ok(v) => v,
+        Err(to_login) => return Ok(to_login),
+    };
+    let id = form.id.unwrap_or_default();
+    let new_name = form.name.unwrap_or_default();
+    match methods::rename_passkey(&state.deps, &tenant, &user, &id, &new_name).await {
+        Ok(()) => Ok(Redirect::to(&format!("{}?done=renamed", base(&tenant))).into_response()),
+        Err(CoreError::Invalid { reason, .. }) => {
+            let m = methods_of(&state, &tenant, &user).await?;
+            Ok(page(
+                StatusCode::BAD_REQUEST,
+                list_page(&tenant, &s, &user, &m, None, Some(&capitalise(&reason))),
+            ))
+        }
+        Err(CoreError::NotFound { .. }) => {
+            Err(AppError::not_found("That passkey does not exist.").into())
+        }
+        Err(e) => Err(e.into()),
+    }
 }

@@ -89,6 +89,22 @@ pub(crate) async fn require_flow(
         .ok_or_else(|| AppError::from(CoreError::FlowExpired))
 }
 
+/// The flow of this browser, or the unstored one of its bare visit (`false`): a visit's first
+/// post stores it.
+pub(crate) async fn flow_or_visit(
+    state: &AppState,
+    tenant: &Tenant,
+    headers: &HeaderMap,
+) -> Result<(SignInFlow, bool), AppError> {
+    if let Some(f) = current_flow(state, tenant, headers).await? {
+        return Ok((f, true));
+    }
+    let id = cookie(headers, FLOW_COOKIE)
+        .filter(|c| !c.is_empty() && c.len() <= 128)
+        .ok_or_else(|| AppError::from(CoreError::FlowExpired))?;
+    Ok((session::visit_with_id(&state.deps, tenant, id), false))
+}
+
 /// The tenant and live flow of a posted sign-in form, after its anti-CSRF check.
 pub(crate) async fn posted_flow(
     state: &AppState,
@@ -185,8 +201,18 @@ pub fn one_field_form(
     }
 }
 
-fn username_page(tenant: &Tenant, flow: &SignInFlow, error: Option<&str>) -> Markup {
-    let action = format!("{}/login/username", tenant_path(tenant));
+/// "Sign in": the name. Where passkeys work, the name field also offers the browser's passkeys
+/// (autofill: `webauthn` in its `autocomplete`), and "Sign-in options" starts a passkey sign-in
+/// with no name.
+fn username_page(
+    state: &AppState,
+    tenant: &Tenant,
+    flow: &SignInFlow,
+    error: Option<&str>,
+) -> Markup {
+    let base = tenant_path(tenant);
+    let action = format!("{base}/login/username");
+    let passkeys = state.passkeys.is_some();
     layout(
         "Sign in",
         Some(&tenant.display_name),
@@ -196,10 +222,13 @@ fn username_page(tenant: &Tenant, flow: &SignInFlow, error: Option<&str>) -> Mar
                 name: "username",
                 label: "Email or username",
                 kind: "text",
-                autocomplete: "username",
+                autocomplete: if passkeys { "username webauthn" } else { "username" },
                 value: flow.state.username.as_deref().unwrap_or(""),
                 placeholder: "someone@example.com",
             }, error, "Next"))
+            @if passkeys {
+                (crate::pages::passkey::sign_in_options(&base, flow, None))
+            }
         },
     )
 }
@@ -379,12 +408,12 @@ async fn step_page(
     error: Option<&str>,
 ) -> Result<Markup, AppError> {
     if flow.state.step == Step::Identify {
-        return Ok(username_page(tenant, flow, error));
+        return Ok(username_page(state, tenant, flow, error));
     }
     let (user, account) = flow::account_for(&state.deps, flow).await?;
     let offered = flow::current(&account, flow, &[]).offered;
     Ok(match &flow.state.step {
-        Step::Identify => username_page(tenant, flow, error),
+        Step::Identify => username_page(state, tenant, flow, error),
         Step::Method {
             method: Method::Password,
         } => password_page(tenant, flow, &offered, error),
@@ -397,6 +426,11 @@ async fn step_page(
         Step::Method {
             method: Method::Tap,
         } => crate::pages::tap::page(tenant, flow, &offered, error),
+        Step::Method {
+            method: Method::Passkey,
+        } => crate::pages::passkey::page(tenant, flow, &offered, error),
+        // A ceremony's row is never a browser's flow.
+        Step::Ceremony { .. } => return Err(CoreError::FlowExpired.into()),
         Step::Push { .. } => {
             crate::pages::push::approve_page(state, tenant, flow, &offered).await?
         }
@@ -461,7 +495,7 @@ pub async fn show(
     }
     // Nothing is stored until a name is posted.
     let flow = session::visit(&state.deps, &tenant);
-    let mut res = page(StatusCode::OK, username_page(&tenant, &flow, None));
+    let mut res = page(StatusCode::OK, username_page(&state, &tenant, &flow, None));
     res.headers_mut()
         .append(header::SET_COOKIE, flow_cookie(&state, &tenant, &flow));
     Ok(res)
@@ -484,16 +518,7 @@ pub async fn username(
     Form(form): Form<UsernameForm>,
 ) -> Result<Response, PageError> {
     let tenant = http::tenant(&state, &name).await?;
-    // The flow of this browser, or the unstored one of its bare visit.
-    let (mut flow, stored) = match current_flow(&state, &tenant, &headers).await? {
-        Some(f) => (f, true),
-        None => {
-            let id = cookie(&headers, FLOW_COOKIE)
-                .filter(|c| !c.is_empty() && c.len() <= 128)
-                .ok_or_else(|| AppError::from(CoreError::FlowExpired))?;
-            (session::visit_with_id(&state.deps, &tenant, id), false)
-        }
-    };
+    let (mut flow, stored) = flow_or_visit(&state, &tenant, &headers).await?;
     check_csrf(&flow.csrf, form.csrf.as_deref())?;
     let typed = form.username.as_deref().unwrap_or("");
     match flow::identify(
@@ -514,7 +539,7 @@ pub async fn username(
             let msg = "Enter your sign-in name, like alice@contoso.com.";
             Ok(page(
                 StatusCode::BAD_REQUEST,
-                username_page(&tenant, &flow, Some(msg)),
+                username_page(&state, &tenant, &flow, Some(msg)),
             ))
         }
         Err(e) => Err(e.into()),

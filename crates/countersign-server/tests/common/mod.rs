@@ -4,9 +4,11 @@
 #![allow(dead_code)] // each test file uses what it needs
 
 use countersign_authenticator::device::{self, DeviceAccount, DeviceError};
+use countersign_core::directory::{self, NewClient};
 use countersign_core::model::SignInResult;
-use countersign_core::model::{Tenant, User};
+use countersign_core::model::{SigningAlg, Tenant, User};
 use countersign_proto::device::SignInRequest;
+use countersign_testkit::rp::RelyingParty;
 use countersign_testkit::{TestServer, WebClient};
 
 /// The text between `start` and the next `end` in `html`.
@@ -90,4 +92,28 @@ pub async fn push_device(
     let link = device::parse_activation(&link).unwrap();
     let name = name.to_string();
     blocking(move |c| c.register(&link, &name)).await.unwrap().0
+}
+
+/// A confidential application built on the `openidconnect` crate, registered in contoso.
+pub async fn app(s: &TestServer, name: &str, require_mfa: bool, alg: SigningAlg) -> RelyingParty {
+    let (listener, rp_base) = RelyingParty::bind().await;
+    let t = directory::tenant(&s.state.deps, "contoso").await.unwrap();
+    let (c, secret) = directory::create_client(
+        &s.state.deps,
+        &t,
+        NewClient {
+            require_mfa,
+            name,
+            redirect_uris: &[format!("{rp_base}/callback")],
+            post_logout_redirect_uris: &[],
+            confidential: true,
+            id_token_alg: alg,
+            client_id: None,
+        },
+    )
+    .await
+    .unwrap();
+    RelyingParty::start(listener, &s.issuer("contoso"), &c.id, secret.as_deref())
+        .await
+        .unwrap()
 }

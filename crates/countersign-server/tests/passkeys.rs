@@ -1,0 +1,798 @@
+//! Passkeys over HTTP, answered by a software authenticator (`countersign_testkit::passkey`):
+//! registration in security info, sign-in after the name and with no name, through an
+//! application whose ID token says how (`amr`), on SQLite and PostgreSQL; then one refusal for
+//! each check of WebAuthn §7.1/§7.2 and of the authentication methods policy, each in the
+//! sign-in log with its reason.
+
+mod common;
+use common::log_of;
+use countersign_core::model::SignInResult;
+use countersign_core::policy::{
+    self, Actor, EnforcementType, KeyRestrictions, MethodId, PasskeyConfig, State,
+};
+use countersign_testkit::passkey::{Answer, SoftPasskey};
+use countersign_testkit::{
+    csrf_of, jwt_claims, location, query_param, redeem_code, Db, Fixture, TestServer, WebClient,
+    PASSWORD,
+};
+use serde_json::Value;
+
+/// Passkeys on for everyone, the other passkey settings at their defaults but as `tweak` sets them.
+async fn passkeys_on(s: &TestServer, f: &Fixture, tweak: impl Fn(&mut PasskeyConfig)) {
+    let actor = Actor::Operator("test".into());
+    policy::change(&s.state.deps, &f.tenant, &actor, "test", |mut p| {
+        p.method_mut(MethodId::Passkey).state = State::Enabled;
+        p.passkey.is_self_service_registration_allowed = true;
+        p.passkey.is_attestation_enforced = false;
+        p.passkey.key_restrictions = KeyRestrictions::default();
+        tweak(&mut p.passkey);
+        Ok(p)
+    })
+    .await
+    .unwrap();
+}
+
+/// The value of attribute `name` of the first element that has it, unescaped.
+fn attr(html: &str, name: &str) -> String {
+    let start = format!("{name}=\"");
+    let i = html
+        .find(&start)
+        .unwrap_or_else(|| panic!("{name} in {html}"))
+        + start.len();
+    let rest = &html[i..];
+    rest[..rest.find('"').unwrap()]
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// Security info's "Add sign-in method" → "Passkey" for the signed-in browser: the ceremony and
+/// the options the page gives the browser.
+async fn begin_registration(web: &WebClient) -> (String, String, Value) {
+    let csrf = web.csrf("/contoso/security-info").await;
+    let r = web
+        .post_form(
+            "/contoso/security-info/add",
+            &[("csrf", &csrf), ("method", "passkey")],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Create a passkey"), "{html}");
+    let options: Value = serde_json::from_str(&attr(&html, "data-passkey-create")).unwrap();
+    let ceremony = between_value(&html, "ceremony");
+    (csrf, ceremony, options)
+}
+
+/// The value of the hidden input `name`.
+fn between_value(html: &str, name: &str) -> String {
+    let start = format!("name=\"{name}\" value=\"");
+    let i = html.find(&start).unwrap() + start.len();
+    html[i..i + html[i..].find('"').unwrap()].to_string()
+}
+
+/// A signed-in browser (alice, password) that registers a passkey answered as `a` says.
+async fn registered(s: &TestServer, a: &Answer) -> (WebClient, SoftPasskey) {
+    let web = WebClient::new(&s.base);
+    let r = web.sign_in("contoso", "alice@contoso.com", PASSWORD).await;
+    assert_eq!(r.status(), 303);
+    let (csrf, ceremony, options) = begin_registration(&web).await;
+    assert_eq!(options["publicKey"]["rp"]["id"], "localhost");
+    let sel = &options["publicKey"]["authenticatorSelection"];
+    assert_eq!(sel["residentKey"], "required");
+    assert_eq!(sel["userVerification"], "required");
+    let (pk, answer) = SoftPasskey::register(&options, &s.base, a);
+    let r = web
+        .post_form(
+            "/contoso/security-info/passkey",
+            &[
+                ("csrf", &csrf),
+                ("ceremony", &ceremony),
+                ("credential", &answer.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(location(&r), "/contoso/security-info?done=passkey");
+    (web, pk)
+}
+
+/// The CSRF token of the browser's current sign-in page.
+async fn login_csrf(web: &WebClient) -> String {
+    let html = web.get("/contoso/login").await.text().await.unwrap();
+    csrf_of(&html).expect("csrf")
+}
+
+/// A passkey ceremony begun from the browser's current sign-in page, as its script does.
+struct Ceremony {
+    /// The page's anti-CSRF token (a bare visit's page is not reloaded: its flow is the cookie's).
+    csrf: String,
+    id: String,
+    options: Value,
+}
+
+/// `…/login/passkey/options` for the browser's flow.
+async fn sign_in_options(web: &WebClient) -> Ceremony {
+    let csrf = login_csrf(web).await;
+    let r = web
+        .post_form("/contoso/login/passkey/options", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status(), 200);
+    let options: Value = r.json().await.unwrap();
+    Ceremony {
+        csrf,
+        id: options["ceremony"].as_str().unwrap().to_string(),
+        options,
+    }
+}
+
+/// Posts the authenticator's answer to ceremony `c`, as the page's script does.
+async fn answer(web: &WebClient, c: &Ceremony, credential: &Value) -> reqwest::Response {
+    web.post_form(
+        "/contoso/login/passkey",
+        &[
+            ("csrf", &c.csrf),
+            ("ceremony", &c.id),
+            ("credential", &credential.to_string()),
+        ],
+    )
+    .await
+}
+
+/// A browser at alice's passkey step (the name typed, then "Other ways to sign in" → "Face,
+/// fingerprint, PIN, or security key" unless it is the default already).
+async fn at_passkey_step(s: &TestServer) -> WebClient {
+    walk_to_passkey_step(WebClient::new(&s.base)).await
+}
+
+/// Walks the browser's flow from the name to the passkey step.
+async fn walk_to_passkey_step(web: WebClient) -> WebClient {
+    let csrf = login_csrf(&web).await;
+    let r = web
+        .post_form(
+            "/contoso/login/username",
+            &[("csrf", &csrf), ("username", "alice")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let csrf = login_csrf(&web).await;
+    let r = web
+        .post_form(
+            "/contoso/login/choose",
+            &[("csrf", &csrf), ("method", "passkey")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let html = web.get("/contoso/login").await.text().await.unwrap();
+    assert!(html.contains("Sign in with a passkey"), "{html}");
+    web
+}
+
+/// The sign-in log's passkey lines, once `n` are written (the log is written in batches).
+async fn passkey_log(s: &TestServer, f: &Fixture, n: usize) -> Vec<(SignInResult, String)> {
+    for _ in 0..100 {
+        let log = log_of(s, &f.tenant.id, "passkey").await;
+        if log.len() >= n {
+            return log;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("fewer than {n} passkey lines in the sign-in log");
+}
+
+async fn register_and_sign_in(db: Db) {
+    let Some(s) = TestServer::start_localhost(db).await else {
+        return;
+    };
+    let f = s.seed().await;
+    passkeys_on(&s, &f, |_| {}).await;
+    let (web, mut pk) = registered(&s, &Answer::default()).await;
+    let html = web
+        .get("/contoso/security-info?done=passkey")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Passkey registered."), "{html}");
+    assert!(html.contains("Device-bound"), "{html}");
+
+    // After the name, through an application: the passkey alone is multifactor.
+    let web = WebClient::new(&s.base);
+    let (url, verifier) = web.authorize_url("contoso", &f.app.id, &[]);
+    web.get(&url).await;
+    let web = walk_to_passkey_step(web).await;
+    let c = sign_in_options(&web).await;
+    assert_eq!(
+        c.options["publicKey"]["allowCredentials"][0]["id"],
+        pk.id(),
+        "{}",
+        c.options
+    );
+    let r = answer(
+        &web,
+        &c,
+        &pk.assert(&c.options, &s.base, &Answer::default()),
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let code = query_param(&location(&r), "code").expect("authorization code");
+    let basic = Some((f.app.id.as_str(), f.secret.as_str()));
+    let (status, body) = redeem_code(&s.base, "contoso", basic, &code, &verifier).await;
+    assert_eq!(status, 200, "{body}");
+    let claims = jwt_claims(body["id_token"].as_str().unwrap());
+    assert_eq!(claims["amr"], serde_json::json!(["hwk", "user", "mfa"]));
+
+    // The browser remembers: after the name, the passkey is the default now.
+    let (url, _) = web.authorize_url("contoso", &f.app.id, &[("prompt", "login")]);
+    web.get(&url).await;
+    let csrf = login_csrf(&web).await;
+    web.post_form(
+        "/contoso/login/username",
+        &[("csrf", &csrf), ("username", "alice")],
+    )
+    .await;
+    let html = web.get("/contoso/login").await.text().await.unwrap();
+    assert!(html.contains("Sign in with a passkey"), "{html}");
+    assert!(html.contains("data-autostart"), "{html}");
+
+    // With no name at all: the user comes from the credential.
+    let web = WebClient::new(&s.base);
+    let (url, verifier) = web.authorize_url("contoso", &f.app.id, &[]);
+    web.get(&url).await;
+    let c = sign_in_options(&web).await;
+    assert_eq!(
+        c.options["publicKey"]["allowCredentials"],
+        serde_json::json!([])
+    );
+    let r = answer(
+        &web,
+        &c,
+        &pk.assert(&c.options, &s.base, &Answer::default()),
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let code = query_param(&location(&r), "code").expect("authorization code");
+    let (status, body) = redeem_code(&s.base, "contoso", basic, &code, &verifier).await;
+    assert_eq!(status, 200, "{body}");
+    let claims = jwt_claims(body["id_token"].as_str().unwrap());
+    assert_eq!(claims["amr"], serde_json::json!(["hwk", "user", "mfa"]));
+    assert_eq!(claims["preferred_username"], "alice@contoso.com");
+
+    // A bare visit, no application: the account page.
+    let web = WebClient::new(&s.base);
+    let c = sign_in_options(&web).await;
+    let r = answer(
+        &web,
+        &c,
+        &pk.assert(&c.options, &s.base, &Answer::default()),
+    )
+    .await;
+    assert_eq!(location(&r), "/contoso/");
+
+    let stored = s.state.deps.store.passkey(&pk.id()).await.unwrap().unwrap();
+    assert_eq!(stored.sign_count, 3);
+    assert!(stored.last_used_at.is_some());
+    let log = passkey_log(&s, &f, 3).await;
+    assert!(
+        log.iter().all(|(r, _)| *r == SignInResult::Success),
+        "{log:?}"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_passkey_is_registered_and_signs_in_after_the_name_and_with_no_name_on_sqlite() {
+    register_and_sign_in(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_passkey_is_registered_and_signs_in_after_the_name_and_with_no_name_on_postgres() {
+    register_and_sign_in(Db::Postgres).await;
+}
+
+/// Every check of §7.2 refuses its own wrong answer — and the right answer still works after.
+#[tokio::test]
+async fn each_check_of_an_assertion_refuses_what_it_guards_against() {
+    let s = TestServer::start_localhost(Db::Sqlite).await.unwrap();
+    let f = s.seed().await;
+    passkeys_on(&s, &f, |_| {}).await;
+    let (_, mut pk) = registered(&s, &Answer::default()).await;
+    let wrong: Vec<(&str, Answer)> = vec![
+        (
+            "another origin",
+            Answer {
+                origin: Some("http://evil.localhost:1".into()),
+                ..Answer::default()
+            },
+        ),
+        (
+            "another RP ID",
+            Answer {
+                rp_id: Some("example.com".into()),
+                ..Answer::default()
+            },
+        ),
+        (
+            "no user verification",
+            Answer {
+                no_uv: true,
+                ..Answer::default()
+            },
+        ),
+        (
+            "no user presence",
+            Answer {
+                no_up: true,
+                ..Answer::default()
+            },
+        ),
+        (
+            "a tampered signature",
+            Answer {
+                tamper_signature: true,
+                ..Answer::default()
+            },
+        ),
+        (
+            "another challenge",
+            Answer {
+                challenge: Some("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into()),
+                ..Answer::default()
+            },
+        ),
+        (
+            "a registration's client data",
+            Answer {
+                kind: Some("webauthn.create".into()),
+                ..Answer::default()
+            },
+        ),
+    ];
+    let web = at_passkey_step(&s).await;
+    for (what, a) in &wrong {
+        let c = sign_in_options(&web).await;
+        let r = answer(&web, &c, &pk.assert(&c.options, &s.base, a)).await;
+        assert_eq!(r.status(), 401, "{what}");
+        let html = r.text().await.unwrap();
+        assert!(
+            html.contains("We couldn't sign you in with that passkey"),
+            "{what}: {html}"
+        );
+    }
+    // Each refused by its own check (the verifier's reasons, as logged).
+    let log = passkey_log(&s, &f, wrong.len()).await;
+    let expected = [
+        "origin does not match",
+        "relying party id hash does not match",
+        "user verified bit is not set",
+        "user present bit is not set",
+        "Authentication has failed",
+        "challenge differs",
+        "did not indicate webauthn",
+    ];
+    assert_eq!(log.len(), expected.len());
+    for ((result, reason), fragment) in log.iter().zip(expected) {
+        assert_eq!(*result, SignInResult::Failure);
+        assert!(reason.contains(fragment), "{reason} / {fragment}");
+    }
+
+    // The right answer signs in (the refusals used nothing up) — once per challenge.
+    let c = sign_in_options(&web).await;
+    let good = pk.assert(&c.options, &s.base, &Answer::default());
+    let r = answer(&web, &c, &good).await;
+    assert_eq!(r.status(), 303);
+    let again = at_passkey_step(&s).await;
+    let mut replayed = sign_in_options(&again).await;
+    replayed.id = c.id.clone();
+    let r = answer(&again, &replayed, &good).await;
+    assert_eq!(r.status(), 401, "a challenge is answered once");
+    let html = r.text().await.unwrap();
+    assert!(html.contains("That took too long"), "{html}");
+
+    // A counter that does not move on: a possible clone.
+    let web = at_passkey_step(&s).await;
+    let c = sign_in_options(&web).await;
+    let stale = Answer {
+        counter: Some(1),
+        ..Answer::default()
+    };
+    let r = answer(&web, &c, &pk.assert(&c.options, &s.base, &stale)).await;
+    assert_eq!(r.status(), 401);
+    let log = passkey_log(&s, &f, wrong.len() + 2).await;
+    let (result, reason) = log.last().unwrap();
+    assert_eq!(*result, SignInResult::Failure);
+    assert!(reason.contains("counter"), "{reason}");
+
+    // A challenge expires with its timeout (five minutes).
+    let c = sign_in_options(&web).await;
+    s.clock.advance(301);
+    let late = pk.assert(&c.options, &s.base, &Answer::default());
+    let r = answer(&web, &c, &late).await;
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await.unwrap().contains("That took too long"));
+    s.stop().await;
+}
+
+/// A credential nobody registered, and one of another user, are refused — after the name and
+/// with no name, where the user handle must be the credential's owner's.
+#[tokio::test]
+async fn unknown_credentials_and_other_users_credentials_are_refused() {
+    let s = TestServer::start_localhost(Db::Sqlite).await.unwrap();
+    let f = s.seed().await;
+    passkeys_on(&s, &f, |_| {}).await;
+    let (_, mut alices) = registered(&s, &Answer::default()).await;
+    // bob, with a password, registers one too.
+    s.passwordless_user(&f.tenant, "bob@contoso.com", "Bob")
+        .await;
+    countersign_core::directory::set_password(
+        &s.state.deps,
+        &f.tenant,
+        "bob@contoso.com",
+        Some(PASSWORD),
+    )
+    .await
+    .unwrap();
+    let web = WebClient::new(&s.base);
+    assert_eq!(
+        web.sign_in("contoso", "bob@contoso.com", PASSWORD)
+            .await
+            .status(),
+        303
+    );
+    let (csrf, ceremony, options) = begin_registration(&web).await;
+    let (mut bobs, reg) = SoftPasskey::register(&options, &s.base, &Answer::default());
+    let r = web
+        .post_form(
+            "/contoso/security-info/passkey",
+            &[
+                ("csrf", &csrf),
+                ("ceremony", &ceremony),
+                ("credential", &reg.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+
+    // bob's passkey at alice's step.
+    let web = at_passkey_step(&s).await;
+    let c = sign_in_options(&web).await;
+    let r = answer(
+        &web,
+        &c,
+        &bobs.assert(&c.options, &s.base, &Answer::default()),
+    )
+    .await;
+    assert_eq!(r.status(), 401);
+
+    // With no name: bob's credential claiming alice's user handle.
+    let web = WebClient::new(&s.base);
+    let c = sign_in_options(&web).await;
+    let claim_alice = Answer {
+        user_handle: Some(alices.user_handle.clone()),
+        ..Answer::default()
+    };
+    let r = answer(&web, &c, &bobs.assert(&c.options, &s.base, &claim_alice)).await;
+    assert_eq!(r.status(), 401);
+
+    // A credential this server never registered.
+    let elsewhere = serde_json::json!({"publicKey": {
+        "challenge": "AAAA", "rp": {"id": "localhost"}, "user": {"id": "AAAAAAAAAAAAAAAAAAAAAA"},
+    }});
+    let (mut stranger, _) = SoftPasskey::register(&elsewhere, &s.base, &Answer::default());
+    let c = sign_in_options(&web).await;
+    let r = answer(
+        &web,
+        &c,
+        &stranger.assert(&c.options, &s.base, &Answer::default()),
+    )
+    .await;
+    assert_eq!(r.status(), 401);
+
+    let log = passkey_log(&s, &f, 3).await;
+    let reasons: Vec<&str> = log.iter().map(|(_, r)| r.as_str()).collect();
+    assert_eq!(
+        reasons,
+        [
+            "credential of another user",
+            "credential of another user",
+            "unknown credential"
+        ]
+    );
+    // alice's own still works.
+    let c = sign_in_options(&web).await;
+    let r = answer(
+        &web,
+        &c,
+        &alices.assert(&c.options, &s.base, &Answer::default()),
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    s.stop().await;
+}
+
+/// The passkey settings of the methods policy: off, no self-service, and key restrictions by
+/// AAGUID (at registration and at sign-in).
+#[tokio::test]
+async fn the_policy_decides_who_registers_and_uses_which_passkeys() {
+    let s = TestServer::start_localhost(Db::Sqlite).await.unwrap();
+    let f = s.seed().await;
+
+    // Off (the default): not offered, and asking for it is refused with the seeds' words.
+    let web = WebClient::new(&s.base);
+    web.sign_in("contoso", "alice@contoso.com", PASSWORD).await;
+    let csrf = web.csrf("/contoso/security-info").await;
+    let r = web
+        .post_form(
+            "/contoso/security-info/add",
+            &[("csrf", &csrf), ("method", "passkey")],
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("This sign-in method is not supported by your tenant."));
+
+    // On, but without self-service registration; or with attestation enforced, which this
+    // server cannot check: it fails closed.
+    passkeys_on(&s, &f, |p| p.is_self_service_registration_allowed = false).await;
+    let r = web
+        .post_form(
+            "/contoso/security-info/add",
+            &[("csrf", &csrf), ("method", "passkey")],
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+    passkeys_on(&s, &f, |p| p.is_attestation_enforced = true).await;
+    let r = web
+        .post_form(
+            "/contoso/security-info/add",
+            &[("csrf", &csrf), ("method", "passkey")],
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+
+    // A block list with this authenticator's AAGUID: registration refused with the reason.
+    let blocked = "5a5a5a5a-5a5a-5a5a-5a5a-5a5a5a5a5a5a";
+    passkeys_on(&s, &f, |p| {
+        p.key_restrictions.is_enforced = true;
+        p.key_restrictions.enforcement_type = EnforcementType::Block;
+        p.key_restrictions.aa_guids = vec![blocked.into()];
+    })
+    .await;
+    let (csrf, ceremony, options) = begin_registration(&web).await;
+    let (_, reg) = SoftPasskey::register(&options, &s.base, &Answer::default());
+    let r = web
+        .post_form(
+            "/contoso/security-info/passkey",
+            &[
+                ("csrf", &csrf),
+                ("ceremony", &ceremony),
+                ("credential", &reg.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("Your organization doesn't allow this type of passkey."));
+    assert!(s
+        .state
+        .deps
+        .store
+        .passkeys_of_user(&f.alice.id)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Allowed again: registered; then blocked: no longer offered nor accepted.
+    passkeys_on(&s, &f, |_| {}).await;
+    let (_, mut pk) = registered(&s, &Answer::default()).await;
+    let web = at_passkey_step(&s).await;
+    let c = sign_in_options(&web).await;
+    passkeys_on(&s, &f, |p| {
+        p.key_restrictions.is_enforced = true;
+        p.key_restrictions.enforcement_type = EnforcementType::Allow;
+        p.key_restrictions.aa_guids = vec!["cb69481e-8ff7-4039-93ec-0a2729a154a8".into()];
+    })
+    .await;
+    let r = answer(
+        &web,
+        &c,
+        &pk.assert(&c.options, &s.base, &Answer::default()),
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    let log = passkey_log(&s, &f, 1).await;
+    assert!(log[0].1.contains("policy"), "{log:?}");
+    let web = WebClient::new(&s.base);
+    let csrf = login_csrf(&web).await;
+    web.post_form(
+        "/contoso/login/username",
+        &[("csrf", &csrf), ("username", "alice")],
+    )
+    .await;
+    let csrf = login_csrf(&web).await;
+    let r = web
+        .post_form(
+            "/contoso/login/choose",
+            &[("csrf", &csrf), ("method", "passkey")],
+        )
+        .await;
+    assert_eq!(r.status(), 403, "no longer offered");
+    s.stop().await;
+}
+
+/// Security info: the passkey's name is editable, and deleting it needs a recent sign-in.
+#[tokio::test]
+async fn security_info_renames_a_passkey_and_deletes_it_after_a_recent_sign_in() {
+    let s = TestServer::start_localhost(Db::Sqlite).await.unwrap();
+    let f = s.seed().await;
+    passkeys_on(&s, &f, |_| {}).await;
+    let sync = Answer {
+        synced: true,
+        aaguid: Some(*b"\xea\x9b\x8d\x66\x4d\x01\x1d\x21\x3c\xe4\xb6\xb4\x8c\xb5\x75\xd4"),
+        ..Answer::default()
+    };
+    let (web, pk) = registered(&s, &sync).await;
+    let html = web
+        .get("/contoso/security-info")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Google Password Manager · Synced"), "{html}");
+    let csrf = csrf_of(&html).unwrap();
+    for bad in ["", "  ", &"x".repeat(65)] {
+        let r = web
+            .post_form(
+                "/contoso/security-info/rename",
+                &[("csrf", &csrf), ("id", &pk.id()), ("name", bad)],
+            )
+            .await;
+        assert_eq!(r.status(), 400, "{bad:?}");
+    }
+    let r = web
+        .post_form(
+            "/contoso/security-info/rename",
+            &[("csrf", &csrf), ("id", &pk.id()), ("name", "My phone")],
+        )
+        .await;
+    assert_eq!(location(&r), "/contoso/security-info?done=renamed");
+    let r = web
+        .post_form(
+            "/contoso/security-info/rename",
+            &[("csrf", &csrf), ("id", "nope"), ("name", "x")],
+        )
+        .await;
+    assert_eq!(r.status(), 404);
+    let html = web
+        .get("/contoso/security-info")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("value=\"My phone\""), "{html}");
+
+    // Eleven minutes on, deleting asks for a sign-in first; the passkey stays until then.
+    s.clock.advance(11 * 60);
+    let r = web
+        .post_form(
+            "/contoso/security-info/delete",
+            &[("csrf", &csrf), ("id", &pk.id())],
+        )
+        .await;
+    assert_eq!(location(&r), "/contoso/login");
+    assert!(s
+        .state
+        .deps
+        .store
+        .passkey(&pk.id())
+        .await
+        .unwrap()
+        .is_some());
+    // The sign-in it asks for, with the passkey itself, allows it.
+    let mut pk = pk;
+    let csrf = login_csrf(&web).await;
+    let r = web
+        .post_form(
+            "/contoso/login/choose",
+            &[("csrf", &csrf), ("method", "passkey")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let c = sign_in_options(&web).await;
+    let r = answer(
+        &web,
+        &c,
+        &pk.assert(&c.options, &s.base, &Answer::default()),
+    )
+    .await;
+    assert_eq!(location(&r), "/contoso/security-info?reauth=1");
+    let csrf = web.csrf("/contoso/security-info").await;
+    let r = web
+        .post_form(
+            "/contoso/security-info/delete",
+            &[("csrf", &csrf), ("id", &pk.id())],
+        )
+        .await;
+    assert_eq!(location(&r), "/contoso/security-info?done=deleted");
+    assert!(s
+        .state
+        .deps
+        .store
+        .passkey(&pk.id())
+        .await
+        .unwrap()
+        .is_none());
+    s.stop().await;
+}
+
+/// The AAGUID as the authenticator data carries it.
+fn aaguid_bytes(s: &str) -> [u8; 16] {
+    let hex: String = s.chars().filter(|c| *c != '-').collect();
+    let mut out = [0u8; 16];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap();
+    }
+    out
+}
+
+/// `amr` says how the passkey is kept: a synced one is a software key (`swk`), and one in the
+/// Countersign Authenticator is unlocked by its App Lock PIN (`pin`).
+#[tokio::test]
+async fn amr_says_how_the_passkey_is_kept_and_verified() {
+    assert_eq!(
+        countersign_core::passkey::COUNTERSIGN_AAGUID,
+        countersign_proto::device::PASSKEY_AAGUID,
+        "the core and the device protocol name the same authenticator"
+    );
+    let s = TestServer::start_localhost(Db::Sqlite).await.unwrap();
+    let f = s.seed().await;
+    passkeys_on(&s, &f, |_| {}).await;
+    let cases = [
+        (
+            Answer {
+                synced: true,
+                ..Answer::default()
+            },
+            ["swk", "user", "mfa"],
+        ),
+        (
+            Answer {
+                aaguid: Some(aaguid_bytes(countersign_proto::device::PASSKEY_AAGUID)),
+                ..Answer::default()
+            },
+            ["swk", "pin", "mfa"],
+        ),
+    ];
+    for (how, amr) in cases {
+        let (_, mut pk) = registered(&s, &how).await;
+        let web = WebClient::new(&s.base);
+        let (url, verifier) = web.authorize_url("contoso", &f.app.id, &[]);
+        web.get(&url).await;
+        let c = sign_in_options(&web).await;
+        let r = answer(
+            &web,
+            &c,
+            &pk.assert(&c.options, &s.base, &Answer::default()),
+        )
+        .await;
+        let code = query_param(&location(&r), "code").expect("authorization code");
+        let basic = Some((f.app.id.as_str(), f.secret.as_str()));
+        let (_, body) = redeem_code(&s.base, "contoso", basic, &code, &verifier).await;
+        let claims = jwt_claims(body["id_token"].as_str().unwrap());
+        assert_eq!(claims["amr"], serde_json::json!(amr));
+        // One passkey per test case: the next registers afresh.
+        s.state
+            .deps
+            .store
+            .delete_passkey(&f.alice.id, &pk.id())
+            .await
+            .unwrap();
+    }
+    s.stop().await;
+}

@@ -1,0 +1,114 @@
+//! Passkeys in a real headless Chromium with a virtual platform authenticator (CTAP2, internal
+//! transport, discoverable credentials, user verification), driven over WebDriver's WebAuthn
+//! extension: a person registers a passkey in security info, then signs in to an application
+//! built on a standard OIDC client library with it — after typing their name, and with no name
+//! at all — and the application's ID token says `hwk`, `user`, `mfa`.
+
+mod common;
+use common::app;
+use countersign_core::model::SigningAlg;
+use countersign_core::policy::{self, Actor, MethodId, State};
+use countersign_testkit::browser::Browser;
+use countersign_testkit::{Db, TestServer, PASSWORD};
+use fantoccini::Locator;
+
+async fn sign_out(browser: &Browser, s: &TestServer) {
+    browser.goto(&format!("{}/contoso/", s.base)).await;
+    browser.click("Sign out").await;
+    browser
+        .wait_text("h1", "You signed out of your account")
+        .await;
+}
+
+#[tokio::test]
+async fn a_passkey_made_in_security_info_signs_in_with_the_name_and_without_it() {
+    let Some(browser) = Browser::launch().await else {
+        return;
+    };
+    let s = TestServer::start_localhost(Db::Sqlite).await.unwrap();
+    let f = s.seed().await;
+    let actor = Actor::Operator("test".into());
+    policy::change(&s.state.deps, &f.tenant, &actor, "test", |mut p| {
+        p.method_mut(MethodId::Passkey).state = State::Enabled;
+        Ok(p)
+    })
+    .await
+    .unwrap();
+    let rp = app(&s, "Demo app", false, SigningAlg::ES256).await;
+    let authenticator = browser.add_virtual_authenticator().await;
+
+    // Register: sign in with the password, then security info → Add sign-in method → Passkey.
+    browser.goto(&format!("{}/contoso/login", s.base)).await;
+    browser.fill("Email or username", "alice@contoso.com").await;
+    browser.click("Next").await;
+    browser.fill("Password", PASSWORD).await;
+    browser.click("Sign in").await;
+    browser.wait_text("h1", "My account").await;
+    browser
+        .goto(&format!("{}/contoso/security-info", s.base))
+        .await;
+    browser.click("Add sign-in method").await;
+    browser.click("Passkey").await;
+    browser.wait_text("h1", "Create a passkey").await;
+    browser.click("Next").await;
+    browser.wait_text(".notice", "Passkey registered.").await;
+    let creds = browser.virtual_credentials(&authenticator).await;
+    assert_eq!(creds.len(), 1, "{creds:?}");
+    assert_eq!(
+        creds[0]["isResidentCredential"], true,
+        "a discoverable credential"
+    );
+    assert_eq!(creds[0]["rpId"], "localhost");
+    sign_out(&browser, &s).await;
+
+    // With no name, from the name field's autofill (conditional UI): automation answers the
+    // browser's pending request at once, as a person picking their passkey would.
+    browser.goto(&format!("{}/login", rp.base)).await;
+    browser.wait_text("#who", "Signed in as Alice Smith").await;
+    let last = rp.signed_in().last().unwrap().clone();
+    assert_eq!(last.amr, ["hwk", "user", "mfa"]);
+    assert_eq!(
+        last.preferred_username.as_deref(),
+        Some("alice@contoso.com")
+    );
+    sign_out(&browser, &s).await;
+
+    // With the name. While the device refuses to verify the user, the autofill request fails
+    // quietly and the passkey step (the default now) says what went wrong; then it verifies.
+    browser.set_user_verified(&authenticator, false).await;
+    browser.goto(&format!("{}/login", rp.base)).await;
+    browser.fill("Email or username", "alice@contoso.com").await;
+    browser.click("Next").await;
+    browser.wait_text("h1", "Sign in with a passkey").await;
+    let err = browser.text("#passkey-error:not([hidden])").await;
+    assert!(err.contains("cancelled or timed out"), "{err}");
+    assert_eq!(rp.signed_in().len(), 1);
+    browser.set_user_verified(&authenticator, true).await;
+    browser
+        .click("Face, fingerprint, PIN, or security key")
+        .await;
+    browser.wait_text("#who", "Signed in as Alice Smith").await;
+    assert_eq!(rp.signed_in().last().unwrap().amr, ["hwk", "user", "mfa"]);
+    assert_eq!(rp.signed_in().len(), 2);
+    sign_out(&browser, &s).await;
+
+    // With no name, for people who don't use autofill: "Sign-in options" → "Face,
+    // fingerprint, PIN, or security key" (the autofill request is aborted for it).
+    browser.set_user_verified(&authenticator, false).await;
+    browser.goto(&format!("{}/login", rp.base)).await;
+    let options = browser
+        .client
+        .wait()
+        .for_element(Locator::Css("details.sign-in-options summary"))
+        .await
+        .unwrap();
+    browser.set_user_verified(&authenticator, true).await;
+    options.click().await.unwrap();
+    browser
+        .click("Face, fingerprint, PIN, or security key")
+        .await;
+    browser.wait_text("#who", "Signed in as Alice Smith").await;
+    assert_eq!(rp.signed_in().len(), 3);
+    browser.close().await;
+    s.stop().await;
+}
