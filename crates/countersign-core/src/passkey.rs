@@ -257,7 +257,8 @@ fn ceremony_row(
     SignInFlow {
         id: deps.secret_token(),
         tenant_id: tenant.id.clone(),
-        csrf: String::new(),
+        // Never posted to (it is no browser's flow): a token nobody knows.
+        csrf: deps.secret_token(),
         request: None,
         state: FlowState {
             step: Step::Ceremony {
@@ -294,9 +295,7 @@ async fn take(
     let Some(row) = deps.store.flow_by_id(id).await? else {
         return Err(CoreError::FlowExpired);
     };
-    if !deps.store.delete_flow(id).await? {
-        return Err(CoreError::FlowExpired);
-    }
+    // Only a ceremony's row is taken (a sign-in flow's id posted here is left alone).
     let Step::Ceremony {
         purpose,
         state,
@@ -305,6 +304,9 @@ async fn take(
     else {
         return Err(CoreError::FlowExpired);
     };
+    if !deps.store.delete_flow(id).await? {
+        return Err(CoreError::FlowExpired);
+    }
     let ok = row.tenant_id == tenant.id
         && deps.now() < row.expires_at
         && purposes.contains(&purpose)
@@ -611,7 +613,83 @@ pub async fn finish_sign_in(
 
 #[cfg(test)]
 mod tests {
-    use super::counter_moves_on;
+    use super::*;
+    use crate::testing::{contoso_alice, fixture};
+
+    /// The ceremony's part of a verifier: options and a state; no answer is ever accepted.
+    struct Challenges;
+
+    impl Verifier for Challenges {
+        fn new_user_handle(&self) -> String {
+            "handle".into()
+        }
+        fn start_registration(&self, _: &str, _: &str, _: &str, _: &[String]) -> CoreResult<Begun> {
+            self.start_authentication(&[])
+        }
+        fn finish_registration(&self, _: &str, _: &str) -> Result<NewPasskey, Refusal> {
+            Err(Refusal("fake".into()))
+        }
+        fn start_authentication(&self, _: &[PasskeyCredential]) -> CoreResult<Begun> {
+            Ok(Begun {
+                options: serde_json::json!({"publicKey": {}}),
+                state: "verifier state".into(),
+            })
+        }
+        fn claimed(&self, _: &str) -> Result<Claimed, Refusal> {
+            Err(Refusal("fake".into()))
+        }
+        fn finish_authentication(
+            &self,
+            _: &str,
+            _: &str,
+            _: &PasskeyCredential,
+        ) -> Result<Asserted, Refusal> {
+            Err(Refusal("fake".into()))
+        }
+    }
+
+    /// A ceremony is taken once, only by the flow it is bound to, only for its purpose, only in
+    /// time — and its row is never a browser's flow (its id is the browser's to post back).
+    #[tokio::test]
+    async fn a_ceremony_is_taken_once_by_its_own_flow_in_time_and_is_no_flow() {
+        let f = fixture();
+        let (t, _) = contoso_alice(&f.deps, None).await;
+        let flow = crate::session::visit(&f.deps, &t);
+        let begin = || begin_sign_in(&f.deps, &Challenges, &t, &flow);
+
+        let (id, _) = begin().await.unwrap();
+        assert!(matches!(
+            crate::session::load_flow(&f.deps, &t, &id).await,
+            Err(CoreError::FlowExpired)
+        ));
+        let other = crate::session::visit(&f.deps, &t);
+        let taken = |id: String, by: String, p: Purpose| {
+            let (deps, t) = (f.deps.clone(), t.clone());
+            async move { take(&deps, &t, &id, &[p], &by).await.map(|k| k.state) }
+        };
+        let (d, fid) = (Purpose::Discoverable, flow.id.clone());
+        assert!(
+            taken(id.clone(), other.id.clone(), d).await.is_err(),
+            "another flow"
+        );
+        // (the wrong taker used it up: a new one for the rest)
+        let (id, _) = begin().await.unwrap();
+        assert!(
+            taken(id.clone(), fid.clone(), Purpose::SignIn)
+                .await
+                .is_err(),
+            "purpose"
+        );
+        let (id, _) = begin().await.unwrap();
+        assert_eq!(
+            taken(id.clone(), fid.clone(), d).await.unwrap(),
+            "verifier state"
+        );
+        assert!(taken(id, fid.clone(), d).await.is_err(), "once");
+        let (id, _) = begin().await.unwrap();
+        f.clock.advance(CEREMONY_TTL);
+        assert!(taken(id, fid, d).await.is_err(), "expired");
+    }
 
     #[test]
     fn a_counter_must_count_up_unless_the_authenticator_has_none() {

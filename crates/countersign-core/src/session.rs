@@ -110,7 +110,14 @@ pub async fn store_visit(deps: &Deps, mut flow: SignInFlow) -> CoreResult<SignIn
 /// Loads a live flow of this tenant; an unknown, foreign or expired one is `FlowExpired`.
 pub async fn load_flow(deps: &Deps, tenant: &Tenant, id: &str) -> CoreResult<SignInFlow> {
     match deps.store.flow_by_id(id).await? {
-        Some(f) if f.tenant_id == tenant.id && deps.now() < f.expires_at => Ok(f),
+        // A WebAuthn ceremony's row (its id is the browser's to post back) is never a flow.
+        Some(f)
+            if f.tenant_id == tenant.id
+                && deps.now() < f.expires_at
+                && !matches!(f.state.step, crate::flow::Step::Ceremony { .. }) =>
+        {
+            Ok(f)
+        }
         _ => Err(CoreError::FlowExpired),
     }
 }

@@ -6,6 +6,7 @@
 //! at once. One iteration is one sign-in: the name page (a bare visit), the options, the answer
 //! — three requests, ending in a session.
 
+use crate::codes::between;
 use crate::stats::Summary;
 use crate::Args;
 use anyhow::{anyhow, bail, Context};
@@ -20,22 +21,11 @@ fn csrf_of(html: &str) -> anyhow::Result<String> {
 
 /// The value of the hidden input `name`.
 fn hidden(html: &str, name: &str) -> anyhow::Result<String> {
-    let key = format!("name=\"{name}\" value=\"");
-    let i = html
-        .find(&key)
-        .ok_or_else(|| anyhow!("no {name} on the page"))?
-        + key.len();
-    Ok(html[i..i + html[i..].find('"').unwrap_or(0)].to_string())
+    Ok(between(html, &format!("name=\"{name}\" value=\""), '"')?.to_string())
 }
 
 fn cookie(r: &reqwest::Response, name: &str) -> anyhow::Result<String> {
-    r.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with(&format!("{name}=")))
-        .map(|v| v.split(';').next().unwrap_or("").to_string())
-        .ok_or_else(|| anyhow!("no {name} cookie"))
+    crate::codes::cookie(r, name).ok_or_else(|| anyhow!("no {name} cookie"))
 }
 
 /// Signs `--user` in with the password and registers a counter-less passkey.
@@ -86,13 +76,10 @@ async fn register(args: &Args) -> anyhow::Result<SoftPasskey> {
         );
     }
     let page = r.text().await?;
-    let key = "data-passkey-create=\"";
-    let i = page.find(key).context("no passkey options on the page")? + key.len();
-    let options: Value = serde_json::from_str(
-        &page[i..i + page[i..].find('"').unwrap_or(0)]
-            .replace("&quot;", "\"")
-            .replace("&amp;", "&"),
-    )?;
+    let options = between(&page, "data-passkey-create=\"", '"')?
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&");
+    let options: Value = serde_json::from_str(&options).context("the passkey options")?;
     let synced = Answer {
         synced: true,
         ..Answer::default()

@@ -51,12 +51,7 @@ fn attr(html: &str, name: &str) -> String {
 /// the options the page gives the browser.
 async fn begin_registration(web: &WebClient) -> (String, String, Value) {
     let csrf = web.csrf("/contoso/security-info").await;
-    let r = web
-        .post_form(
-            "/contoso/security-info/add",
-            &[("csrf", &csrf), ("method", "passkey")],
-        )
-        .await;
+    let r = add_passkey(web, &csrf).await;
     assert_eq!(r.status(), 200);
     let html = r.text().await.unwrap();
     assert!(html.contains("Create a passkey"), "{html}");
@@ -83,16 +78,7 @@ async fn registered(s: &TestServer, a: &Answer) -> (WebClient, SoftPasskey) {
     assert_eq!(sel["residentKey"], "required");
     assert_eq!(sel["userVerification"], "required");
     let (pk, answer) = SoftPasskey::register(&options, &s.base, a);
-    let r = web
-        .post_form(
-            "/contoso/security-info/passkey",
-            &[
-                ("csrf", &csrf),
-                ("ceremony", &ceremony),
-                ("credential", &answer.to_string()),
-            ],
-        )
-        .await;
+    let r = post_registration(&web, &csrf, &ceremony, &answer).await;
     assert_eq!(location(&r), "/contoso/security-info?done=passkey");
     (web, pk)
 }
@@ -139,6 +125,55 @@ async fn answer(web: &WebClient, c: &Ceremony, credential: &Value) -> reqwest::R
     .await
 }
 
+/// Posts a form of the browser's current sign-in page, its anti-CSRF token added.
+async fn post_login(web: &WebClient, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    let csrf = login_csrf(web).await;
+    let mut all = vec![("csrf", csrf.as_str())];
+    all.extend_from_slice(form);
+    web.post_form(path, &all).await
+}
+
+/// Answers ceremony `c` rightly with `pk`.
+async fn right(
+    web: &WebClient,
+    s: &TestServer,
+    c: &Ceremony,
+    pk: &mut SoftPasskey,
+) -> reqwest::Response {
+    answer(web, c, &pk.assert(&c.options, &s.base, &Answer::default())).await
+}
+
+/// The claims of the ID token of a sign-in that ended in `r` (a redirect with a code).
+async fn id_token(s: &TestServer, f: &Fixture, r: &reqwest::Response, verifier: &str) -> Value {
+    let code = query_param(&location(r), "code").expect("authorization code");
+    let basic = Some((f.app.id.as_str(), f.secret.as_str()));
+    let (status, body) = redeem_code(&s.base, "contoso", basic, &code, verifier).await;
+    assert_eq!(status, 200, "{body}");
+    jwt_claims(body["id_token"].as_str().unwrap())
+}
+
+/// "Add sign-in method" → "Passkey".
+async fn add_passkey(web: &WebClient, csrf: &str) -> reqwest::Response {
+    let form = [("csrf", csrf), ("method", "passkey")];
+    web.post_form("/contoso/security-info/add", &form).await
+}
+
+/// The browser's new passkey, posted to security info.
+async fn post_registration(
+    web: &WebClient,
+    csrf: &str,
+    ceremony: &str,
+    credential: &Value,
+) -> reqwest::Response {
+    let credential = credential.to_string();
+    let form = [
+        ("csrf", csrf),
+        ("ceremony", ceremony),
+        ("credential", &credential),
+    ];
+    web.post_form("/contoso/security-info/passkey", &form).await
+}
+
 /// A browser at alice's passkey step (the name typed, then "Other ways to sign in" → "Face,
 /// fingerprint, PIN, or security key" unless it is the default already).
 async fn at_passkey_step(s: &TestServer) -> WebClient {
@@ -147,21 +182,9 @@ async fn at_passkey_step(s: &TestServer) -> WebClient {
 
 /// Walks the browser's flow from the name to the passkey step.
 async fn walk_to_passkey_step(web: WebClient) -> WebClient {
-    let csrf = login_csrf(&web).await;
-    let r = web
-        .post_form(
-            "/contoso/login/username",
-            &[("csrf", &csrf), ("username", "alice")],
-        )
-        .await;
+    let r = post_login(&web, "/contoso/login/username", &[("username", "alice")]).await;
     assert_eq!(r.status(), 303);
-    let csrf = login_csrf(&web).await;
-    let r = web
-        .post_form(
-            "/contoso/login/choose",
-            &[("csrf", &csrf), ("method", "passkey")],
-        )
-        .await;
+    let r = post_login(&web, "/contoso/login/choose", &[("method", "passkey")]).await;
     assert_eq!(r.status(), 303);
     let html = web.get("/contoso/login").await.text().await.unwrap();
     assert!(html.contains("Sign in with a passkey"), "{html}");
@@ -208,29 +231,15 @@ async fn register_and_sign_in(db: Db) {
         "{}",
         c.options
     );
-    let r = answer(
-        &web,
-        &c,
-        &pk.assert(&c.options, &s.base, &Answer::default()),
-    )
-    .await;
+    let r = right(&web, &s, &c, &mut pk).await;
     assert_eq!(r.status(), 303);
-    let code = query_param(&location(&r), "code").expect("authorization code");
-    let basic = Some((f.app.id.as_str(), f.secret.as_str()));
-    let (status, body) = redeem_code(&s.base, "contoso", basic, &code, &verifier).await;
-    assert_eq!(status, 200, "{body}");
-    let claims = jwt_claims(body["id_token"].as_str().unwrap());
+    let claims = id_token(&s, &f, &r, &verifier).await;
     assert_eq!(claims["amr"], serde_json::json!(["hwk", "user", "mfa"]));
 
     // The browser remembers: after the name, the passkey is the default now.
     let (url, _) = web.authorize_url("contoso", &f.app.id, &[("prompt", "login")]);
     web.get(&url).await;
-    let csrf = login_csrf(&web).await;
-    web.post_form(
-        "/contoso/login/username",
-        &[("csrf", &csrf), ("username", "alice")],
-    )
-    .await;
+    post_login(&web, "/contoso/login/username", &[("username", "alice")]).await;
     let html = web.get("/contoso/login").await.text().await.unwrap();
     assert!(html.contains("Sign in with a passkey"), "{html}");
     assert!(html.contains("data-autostart"), "{html}");
@@ -244,29 +253,16 @@ async fn register_and_sign_in(db: Db) {
         c.options["publicKey"]["allowCredentials"],
         serde_json::json!([])
     );
-    let r = answer(
-        &web,
-        &c,
-        &pk.assert(&c.options, &s.base, &Answer::default()),
-    )
-    .await;
+    let r = right(&web, &s, &c, &mut pk).await;
     assert_eq!(r.status(), 303);
-    let code = query_param(&location(&r), "code").expect("authorization code");
-    let (status, body) = redeem_code(&s.base, "contoso", basic, &code, &verifier).await;
-    assert_eq!(status, 200, "{body}");
-    let claims = jwt_claims(body["id_token"].as_str().unwrap());
+    let claims = id_token(&s, &f, &r, &verifier).await;
     assert_eq!(claims["amr"], serde_json::json!(["hwk", "user", "mfa"]));
     assert_eq!(claims["preferred_username"], "alice@contoso.com");
 
     // A bare visit, no application: the account page.
     let web = WebClient::new(&s.base);
     let c = sign_in_options(&web).await;
-    let r = answer(
-        &web,
-        &c,
-        &pk.assert(&c.options, &s.base, &Answer::default()),
-    )
-    .await;
+    let r = right(&web, &s, &c, &mut pk).await;
     assert_eq!(location(&r), "/contoso/");
 
     let stored = s.state.deps.store.passkey(&pk.id()).await.unwrap().unwrap();
@@ -441,27 +437,13 @@ async fn unknown_credentials_and_other_users_credentials_are_refused() {
     );
     let (csrf, ceremony, options) = begin_registration(&web).await;
     let (mut bobs, reg) = SoftPasskey::register(&options, &s.base, &Answer::default());
-    let r = web
-        .post_form(
-            "/contoso/security-info/passkey",
-            &[
-                ("csrf", &csrf),
-                ("ceremony", &ceremony),
-                ("credential", &reg.to_string()),
-            ],
-        )
-        .await;
+    let r = post_registration(&web, &csrf, &ceremony, &reg).await;
     assert_eq!(r.status(), 303);
 
     // bob's passkey at alice's step.
     let web = at_passkey_step(&s).await;
     let c = sign_in_options(&web).await;
-    let r = answer(
-        &web,
-        &c,
-        &bobs.assert(&c.options, &s.base, &Answer::default()),
-    )
-    .await;
+    let r = right(&web, &s, &c, &mut bobs).await;
     assert_eq!(r.status(), 401);
 
     // With no name: bob's credential claiming alice's user handle.
@@ -480,12 +462,7 @@ async fn unknown_credentials_and_other_users_credentials_are_refused() {
     }});
     let (mut stranger, _) = SoftPasskey::register(&elsewhere, &s.base, &Answer::default());
     let c = sign_in_options(&web).await;
-    let r = answer(
-        &web,
-        &c,
-        &stranger.assert(&c.options, &s.base, &Answer::default()),
-    )
-    .await;
+    let r = right(&web, &s, &c, &mut stranger).await;
     assert_eq!(r.status(), 401);
 
     let log = passkey_log(&s, &f, 3).await;
@@ -500,12 +477,7 @@ async fn unknown_credentials_and_other_users_credentials_are_refused() {
     );
     // alice's own still works.
     let c = sign_in_options(&web).await;
-    let r = answer(
-        &web,
-        &c,
-        &alices.assert(&c.options, &s.base, &Answer::default()),
-    )
-    .await;
+    let r = right(&web, &s, &c, &mut alices).await;
     assert_eq!(r.status(), 303);
     s.stop().await;
 }
@@ -521,12 +493,7 @@ async fn the_policy_decides_who_registers_and_uses_which_passkeys() {
     let web = WebClient::new(&s.base);
     web.sign_in("contoso", "alice@contoso.com", PASSWORD).await;
     let csrf = web.csrf("/contoso/security-info").await;
-    let r = web
-        .post_form(
-            "/contoso/security-info/add",
-            &[("csrf", &csrf), ("method", "passkey")],
-        )
-        .await;
+    let r = add_passkey(&web, &csrf).await;
     assert_eq!(r.status(), 403);
     assert!(r
         .text()
@@ -537,20 +504,10 @@ async fn the_policy_decides_who_registers_and_uses_which_passkeys() {
     // On, but without self-service registration; or with attestation enforced, which this
     // server cannot check: it fails closed.
     passkeys_on(&s, &f, |p| p.is_self_service_registration_allowed = false).await;
-    let r = web
-        .post_form(
-            "/contoso/security-info/add",
-            &[("csrf", &csrf), ("method", "passkey")],
-        )
-        .await;
+    let r = add_passkey(&web, &csrf).await;
     assert_eq!(r.status(), 403);
     passkeys_on(&s, &f, |p| p.is_attestation_enforced = true).await;
-    let r = web
-        .post_form(
-            "/contoso/security-info/add",
-            &[("csrf", &csrf), ("method", "passkey")],
-        )
-        .await;
+    let r = add_passkey(&web, &csrf).await;
     assert_eq!(r.status(), 403);
 
     // A block list with this authenticator's AAGUID: registration refused with the reason.
@@ -563,16 +520,7 @@ async fn the_policy_decides_who_registers_and_uses_which_passkeys() {
     .await;
     let (csrf, ceremony, options) = begin_registration(&web).await;
     let (_, reg) = SoftPasskey::register(&options, &s.base, &Answer::default());
-    let r = web
-        .post_form(
-            "/contoso/security-info/passkey",
-            &[
-                ("csrf", &csrf),
-                ("ceremony", &ceremony),
-                ("credential", &reg.to_string()),
-            ],
-        )
-        .await;
+    let r = post_registration(&web, &csrf, &ceremony, &reg).await;
     assert_eq!(r.status(), 400);
     assert!(r
         .text()
@@ -599,29 +547,13 @@ async fn the_policy_decides_who_registers_and_uses_which_passkeys() {
         p.key_restrictions.aa_guids = vec!["cb69481e-8ff7-4039-93ec-0a2729a154a8".into()];
     })
     .await;
-    let r = answer(
-        &web,
-        &c,
-        &pk.assert(&c.options, &s.base, &Answer::default()),
-    )
-    .await;
+    let r = right(&web, &s, &c, &mut pk).await;
     assert_eq!(r.status(), 403);
     let log = passkey_log(&s, &f, 1).await;
     assert!(log[0].1.contains("policy"), "{log:?}");
     let web = WebClient::new(&s.base);
-    let csrf = login_csrf(&web).await;
-    web.post_form(
-        "/contoso/login/username",
-        &[("csrf", &csrf), ("username", "alice")],
-    )
-    .await;
-    let csrf = login_csrf(&web).await;
-    let r = web
-        .post_form(
-            "/contoso/login/choose",
-            &[("csrf", &csrf), ("method", "passkey")],
-        )
-        .await;
+    post_login(&web, "/contoso/login/username", &[("username", "alice")]).await;
+    let r = post_login(&web, "/contoso/login/choose", &[("method", "passkey")]).await;
     assert_eq!(r.status(), 403, "no longer offered");
     s.stop().await;
 }
@@ -696,21 +628,10 @@ async fn security_info_renames_a_passkey_and_deletes_it_after_a_recent_sign_in()
         .is_some());
     // The sign-in it asks for, with the passkey itself, allows it.
     let mut pk = pk;
-    let csrf = login_csrf(&web).await;
-    let r = web
-        .post_form(
-            "/contoso/login/choose",
-            &[("csrf", &csrf), ("method", "passkey")],
-        )
-        .await;
+    let r = post_login(&web, "/contoso/login/choose", &[("method", "passkey")]).await;
     assert_eq!(r.status(), 303);
     let c = sign_in_options(&web).await;
-    let r = answer(
-        &web,
-        &c,
-        &pk.assert(&c.options, &s.base, &Answer::default()),
-    )
-    .await;
+    let r = right(&web, &s, &c, &mut pk).await;
     assert_eq!(location(&r), "/contoso/security-info?reauth=1");
     let csrf = web.csrf("/contoso/security-info").await;
     let r = web
@@ -775,16 +696,8 @@ async fn amr_says_how_the_passkey_is_kept_and_verified() {
         let (url, verifier) = web.authorize_url("contoso", &f.app.id, &[]);
         web.get(&url).await;
         let c = sign_in_options(&web).await;
-        let r = answer(
-            &web,
-            &c,
-            &pk.assert(&c.options, &s.base, &Answer::default()),
-        )
-        .await;
-        let code = query_param(&location(&r), "code").expect("authorization code");
-        let basic = Some((f.app.id.as_str(), f.secret.as_str()));
-        let (_, body) = redeem_code(&s.base, "contoso", basic, &code, &verifier).await;
-        let claims = jwt_claims(body["id_token"].as_str().unwrap());
+        let r = right(&web, &s, &c, &mut pk).await;
+        let claims = id_token(&s, &f, &r, &verifier).await;
         assert_eq!(claims["amr"], serde_json::json!(amr));
         // One passkey per test case: the next registers afresh.
         s.state

@@ -108,6 +108,17 @@ fn device_label(codes: bool, phone_sign_in: bool) -> &'static str {
     }
 }
 
+/// "Delete" of one method, named `label` for screen readers.
+fn delete_form(b: &str, s: &Session, id: &str, label: &str) -> Markup {
+    html! {
+        form method="post" action=(format!("{b}/delete")) {
+            input type="hidden" name="csrf" value=(s.csrf);
+            input type="hidden" name="id" value=(id);
+            button type="submit" class="secondary" aria-label=(label) { "Delete" }
+        }
+    }
+}
+
 /// A passkey's line: its name (editable), model and kind, dates, and "Delete".
 fn passkey_row(b: &str, s: &Session, p: &PasskeyCredential) -> Markup {
     let detail = match passkey::model(p.aaguid.as_deref()) {
@@ -130,14 +141,7 @@ fn passkey_row(b: &str, s: &Session, p: &PasskeyCredential) -> Markup {
             }
             td { (format_time(p.created_at)) }
             td { (p.last_used_at.map(format_time).unwrap_or_else(|| "Never".into())) }
-            td {
-                form method="post" action=(format!("{b}/delete")) {
-                    input type="hidden" name="csrf" value=(s.csrf);
-                    input type="hidden" name="id" value=(p.credential_id);
-                    button type="submit" class="secondary"
-                        aria-label=(format!("Delete passkey {}", p.name)) { "Delete" }
-                }
-            }
+            td { (delete_form(b, s, &p.credential_id, &format!("Delete passkey {}", p.name))) }
         }
     }
 }
@@ -241,14 +245,7 @@ fn list_page(
                             td { (d.name) }
                             td { (format_time(d.created_at)) }
                             td { (d.last_seen_at.map(format_time).unwrap_or_else(|| "Never".into())) }
-                            td {
-                                form method="post" action=(format!("{b}/delete")) {
-                                    input type="hidden" name="csrf" value=(s.csrf);
-                                    input type="hidden" name="id" value=(d.id);
-                                    button type="submit" class="secondary"
-                                        aria-label=(format!("Delete {label} on {}", d.name)) { "Delete" }
-                                }
-                            }
+                            td { (delete_form(&b, s, &d.id, &format!("Delete {label} on {}", d.name))) }
                         }
                     }
                     @for t in tokens.iter().filter(|t| t.active || t.kind == OathKind::Hardware) {
@@ -264,12 +261,7 @@ fn list_page(
                                         autocomplete: "one-time-code", value: "", placeholder: "",
                                     }, None, "Activate"))
                                 }
-                                form method="post" action=(format!("{b}/delete")) {
-                                    input type="hidden" name="csrf" value=(s.csrf);
-                                    input type="hidden" name="id" value=(t.id);
-                                    button type="submit" class="secondary"
-                                        aria-label=(format!("Delete {}", method_label(t))) { "Delete" }
-                                }
+                                (delete_form(&b, s, &t.id, &format!("Delete {}", method_label(t))))
                             }
                         }
                     }
