@@ -186,6 +186,9 @@ pub enum Step {
         purpose: crate::passkey::Purpose,
         state: String,
         bound_to: String,
+        /// The browser's options, kept for a cross-device link (the device asks for them).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        options: Option<String>,
     },
 }
 

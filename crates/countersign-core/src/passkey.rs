@@ -23,6 +23,9 @@ use serde::{Deserialize, Serialize};
 /// How long a browser has to answer a ceremony: the timeout the browser is given too.
 pub const CEREMONY_TTL: i64 = 300;
 
+/// How long a cross-device link works (and, once answered, how long the computer has to finish).
+pub const LINK_TTL: i64 = 120;
+
 /// The sign-in log's reason for a counter that did not move on.
 pub const COUNTER_REGRESSED: &str =
     "signature counter did not increase: possible cloned authenticator";
@@ -58,6 +61,8 @@ pub struct PasskeyCredential {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PasskeyUse {
     pub sign_count: i64,
+    /// Backup eligible as of this use (an authenticator may become able to sync: 0 → 1).
+    pub backup_eligible: bool,
     pub backup_state: bool,
     /// The verifier's record after the use.
     pub credential: String,
@@ -98,6 +103,11 @@ pub enum Purpose {
     SignIn,
     /// Sign-in with no name: the user comes from the credential.
     Discoverable,
+    /// Sign-in on this computer with a passkey on another device: the ceremony's id is the
+    /// one-time link the page shows as a QR code.
+    CrossDevice,
+    /// A cross-device link answered and verified: the computer's page may finish its sign-in.
+    Answered,
 }
 
 /// A new credential, as the verifier accepted it.
@@ -116,6 +126,7 @@ pub struct NewPasskey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Asserted {
     pub sign_count: i64,
+    pub backup_eligible: bool,
     pub backup_state: bool,
     /// The verifier's record after the use.
     pub credential: String,
@@ -253,7 +264,48 @@ fn ceremony_row(
     user_id: Option<&str>,
     bound_to: &str,
 ) -> SignInFlow {
+    let mut row = bound_row(
+        deps,
+        tenant,
+        purpose,
+        &begun.state,
+        user_id,
+        token_digest(bound_to),
+    );
+    if purpose == Purpose::CrossDevice {
+        row.state.step = match row.state.step {
+            Step::Ceremony {
+                purpose,
+                state,
+                bound_to,
+                ..
+            } => Step::Ceremony {
+                purpose,
+                state,
+                bound_to,
+                options: Some(begun.options.to_string()),
+            },
+            other => other,
+        };
+    }
+    row
+}
+
+/// A ceremony's row: `state` for `purpose`, bound to `bound` (a digest), expiring after the
+/// purpose's time (a cross-device link's two minutes, or the browser's timeout).
+fn bound_row(
+    deps: &Deps,
+    tenant: &Tenant,
+    purpose: Purpose,
+    state: &str,
+    user_id: Option<&str>,
+    bound: String,
+) -> SignInFlow {
     let now = deps.now();
+    let ttl = match purpose {
+        Purpose::CrossDevice | Purpose::Answered => LINK_TTL,
+        _ => CEREMONY_TTL,
+    };
     SignInFlow {
         id: deps.secret_token(),
         tenant_id: tenant.id.clone(),
@@ -263,61 +315,64 @@ fn ceremony_row(
         state: FlowState {
             step: Step::Ceremony {
                 purpose,
-                state: begun.state.clone(),
-                bound_to: token_digest(bound_to),
+                state: state.to_string(),
+                bound_to: bound,
+                options: None,
             },
             user_id: user_id.map(str::to_string),
             ..FlowState::default()
         },
         return_to: None,
         created_at: now,
-        expires_at: now + CEREMONY_TTL,
+        expires_at: now + ttl,
     }
 }
 
 /// A ceremony taken for its answer: the verifier's state and the user it was begun for.
 struct Taken {
-    purpose: Purpose,
     state: String,
     user_id: Option<String>,
+    /// The digest it was bound to.
+    bound: String,
 }
 
 /// Takes the ceremony `id` of this tenant, begun for `purpose` and bound to `bound_to` (the
-/// browser's flow id, or the user): deleted first, so that of two answers to one challenge at
-/// most one is verified; an unknown, foreign, expired or already answered one is `FlowExpired`.
+/// browser's flow id, or the user; `None`: a cross-device link, which its holder answers):
+/// deleted before its answer is verified, so that of two answers to one challenge at most one is
+/// verified; an unknown, foreign, expired or already answered one is `FlowExpired`.
 async fn take(
     deps: &Deps,
     tenant: &Tenant,
     id: &str,
     purposes: &[Purpose],
-    bound_to: &str,
+    bound_to: Option<&str>,
 ) -> CoreResult<Taken> {
     let Some(row) = deps.store.flow_by_id(id).await? else {
         return Err(CoreError::FlowExpired);
     };
-    // Only a ceremony's row is taken (a sign-in flow's id posted here is left alone).
+    // Everything is checked before the row is taken, so that a wrong taker (another browser, a
+    // sign-in flow's id posted here) uses nothing up; the delete then decides who takes it.
     let Step::Ceremony {
         purpose,
         state,
         bound_to: bound,
+        ..
     } = row.state.step
     else {
         return Err(CoreError::FlowExpired);
     };
-    if !deps.store.delete_flow(id).await? {
-        return Err(CoreError::FlowExpired);
-    }
     let ok = row.tenant_id == tenant.id
         && deps.now() < row.expires_at
         && purposes.contains(&purpose)
-        && crate::secret::ct_eq(bound.as_bytes(), token_digest(bound_to).as_bytes());
-    if !ok {
+        && bound_to
+            .is_none_or(|b| crate::secret::ct_eq(bound.as_bytes(), token_digest(b).as_bytes()));
+    if !ok || !deps.store.delete_flow(id).await? {
         return Err(CoreError::FlowExpired);
     }
     Ok(Taken {
-        purpose,
         state,
         user_id: row.state.user_id,
+        bound,
     })
 }
 
@@ -386,7 +441,7 @@ pub async fn finish_registration(
     ceremony: &str,
     response: &str,
 ) -> CoreResult<Change<Result<PasskeyCredential, NotAdded>>> {
-    let taken = take(deps, tenant, ceremony, &[Purpose::Register], &user.id).await?;
+    let taken = take(deps, tenant, ceremony, &[Purpose::Register], Some(&user.id)).await?;
     if taken.user_id.as_deref() != Some(user.id.as_str()) {
         return Err(CoreError::FlowExpired);
     }
@@ -497,12 +552,41 @@ pub async fn finish_sign_in(
 ) -> CoreResult<SignedIn> {
     let purposes = match flow.state.step {
         Step::Identify => [Purpose::Discoverable],
-        _ => [Purpose::SignIn],
+        Step::Method {
+            method: crate::flow::Method::Passkey,
+        } => [Purpose::SignIn],
+        _ => return Err(CoreError::FlowExpired),
     };
-    let taken = take(deps, o.tenant, ceremony, &purposes, &flow.id).await?;
+    let taken = take(deps, o.tenant, ceremony, &purposes, Some(&flow.id)).await?;
+    // Begun for the user the flow is about now (not one it was about before "Back").
+    if taken.user_id != flow.state.user_id {
+        return Err(CoreError::FlowExpired);
+    }
+    verify(
+        deps,
+        verifier,
+        o,
+        &taken,
+        flow.state.username.as_deref(),
+        response,
+    )
+    .await
+}
+
+/// Verifies the answer to a taken ceremony: the credential, its owner (the ceremony's user, or
+/// with none the user handle's), their tenant and the policy, then the verifier's checks and the
+/// counter. Every outcome is logged.
+async fn verify(
+    deps: &Deps,
+    verifier: &dyn Verifier,
+    o: Origin<'_>,
+    taken: &Taken,
+    typed_name: Option<&str>,
+    response: &str,
+) -> CoreResult<SignedIn> {
     let fail = |user: Option<&User>, reason: String| {
         let name = user.map_or_else(
-            || flow.state.username.clone().unwrap_or_default(),
+            || typed_name.unwrap_or_default().to_string(),
             |u| u.upn.clone(),
         );
         let user = user.cloned();
@@ -533,10 +617,10 @@ pub async fn finish_sign_in(
         Some(h) => Some(deps.store.user_of_webauthn_handle(h).await?),
         None => None,
     };
-    let expected = match (taken.purpose, owner) {
-        (Purpose::Discoverable, owner) => owner.flatten(),
-        (_, Some(owner)) if owner != taken.user_id => None,
-        _ => taken.user_id.clone(),
+    let expected = match (&taken.user_id, owner) {
+        (None, owner) => owner.flatten(),
+        (Some(_), Some(owner)) if owner != taken.user_id => None,
+        (Some(user), _) => Some(user.clone()),
     };
     let user = deps
         .store
@@ -553,6 +637,11 @@ pub async fn finish_sign_in(
     if expected.as_deref() != Some(user.id.as_str()) {
         return fail(Some(&user), "credential of another user".into()).await;
     }
+    let asserted = match verifier.finish_authentication(&taken.state, response, &stored) {
+        Ok(a) => a,
+        Err(Refusal(r)) => return fail(Some(&user), r).await,
+    };
+    // The policy is applied to answers that verified: a refusal says nothing to a forger.
     let (policy, groups) = crate::flow::policy_for(deps, o.tenant, &user).await?;
     if !policy.allows(MethodId::Passkey, &groups)
         || !type_allowed(&policy, stored.aaguid.as_deref())
@@ -569,12 +658,9 @@ pub async fn finish_sign_in(
         .await?;
         return Err(CoreError::MethodNotSupported);
     }
-    let asserted = match verifier.finish_authentication(&taken.state, response, &stored) {
-        Ok(a) => a,
-        Err(Refusal(r)) => return fail(Some(&user), r).await,
-    };
     let used = PasskeyUse {
         sign_count: asserted.sign_count,
+        backup_eligible: asserted.backup_eligible,
         backup_state: asserted.backup_state,
         credential: asserted.credential,
         at: deps.now(),
@@ -608,6 +694,172 @@ pub async fn finish_sign_in(
         hardware: !stored.backup_eligible && !ours,
         pin: ours,
         user,
+    })
+}
+
+/// "Sign in with a passkey on another device": a ceremony for this browser's flow — with no name
+/// (any of the person's passkeys), or the flow's user's — whose id is the code of the one-time
+/// link the page shows (`countersign://passkey?server=…&code=…`).
+pub async fn begin_cross_device(
+    deps: &Deps,
+    verifier: &dyn Verifier,
+    tenant: &Tenant,
+    flow: &SignInFlow,
+) -> CoreResult<String> {
+    let at_passkey = matches!(
+        flow.state.step,
+        Step::Identify
+            | Step::Method {
+                method: crate::flow::Method::Passkey
+            }
+    );
+    if !at_passkey {
+        return Err(CoreError::FlowExpired);
+    }
+    let begun = verifier.start_authentication(&[])?;
+    let row = ceremony_row(
+        deps,
+        tenant,
+        Purpose::CrossDevice,
+        &begun,
+        flow.state.user_id.as_deref(),
+        &flow.id,
+    );
+    deps.store.insert_flow(&row).await?;
+    Ok(row.id)
+}
+
+/// The short code a link's page and the device both show, so the person can tell that the
+/// device signs in the computer in front of them: six digits of the link's digest.
+pub fn short_code(code: &str) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(format!("countersign-passkey-link:{code}").as_bytes());
+    let n = u32::from_be_bytes([d[0], d[1], d[2], d[3]]) % 1_000_000;
+    format!("{:03} {:03}", n / 1000, n % 1000)
+}
+
+/// What a device gets for a live link: the browser's options and the short code.
+#[derive(Debug, Clone)]
+pub struct LinkRequest {
+    pub options: serde_json::Value,
+    pub short_code: String,
+}
+
+/// The request behind a cross-device link, for the device holding it; an unknown, used or
+/// expired link is `FlowExpired`. Reading it changes nothing.
+pub async fn link_request(deps: &Deps, tenant: &Tenant, code: &str) -> CoreResult<LinkRequest> {
+    let row = deps.store.flow_by_id(code).await?;
+    let Some(row) = row.filter(|r| r.tenant_id == tenant.id && deps.now() < r.expires_at) else {
+        return Err(CoreError::FlowExpired);
+    };
+    match row.state.step {
+        Step::Ceremony {
+            purpose: Purpose::CrossDevice,
+            options: Some(options),
+            ..
+        } => Ok(LinkRequest {
+            options: serde_json::from_str(&options)
+                .map_err(|e| CoreError::Internal(format!("stored options: {e}")))?,
+            short_code: short_code(code),
+        }),
+        _ => Err(CoreError::FlowExpired),
+    }
+}
+
+/// The device's answer to a cross-device link, verified exactly as a browser's (and logged).
+/// Accepted, it leaves the link answered for the computer's page to finish with.
+pub async fn answer_link(
+    deps: &Deps,
+    verifier: &dyn Verifier,
+    o: Origin<'_>,
+    code: &str,
+    response: &str,
+) -> CoreResult<()> {
+    let taken = take(deps, o.tenant, code, &[Purpose::CrossDevice], None).await?;
+    let signed = verify(deps, verifier, o, &taken, None, response).await?;
+    let proof = serde_json::json!({"hardware": signed.hardware, "pin": signed.pin}).to_string();
+    let purpose = Purpose::Answered;
+    let row = bound_row(
+        deps,
+        o.tenant,
+        purpose,
+        &proof,
+        Some(&signed.user.id),
+        taken.bound,
+    );
+    deps.store
+        .insert_flow(&SignInFlow {
+            id: code.to_string(),
+            ..row
+        })
+        .await?;
+    Ok(())
+}
+
+/// Where a cross-device link of this browser's flow stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkState {
+    /// Not answered yet.
+    Waiting,
+    /// Answered and verified: the page may finish.
+    Answered,
+    /// Used, refused or expired: the page starts over.
+    Gone,
+}
+
+pub async fn link_state(
+    deps: &Deps,
+    tenant: &Tenant,
+    flow: &SignInFlow,
+    code: &str,
+) -> CoreResult<LinkState> {
+    let row = deps.store.flow_by_id(code).await?;
+    let live = row.filter(|r| r.tenant_id == tenant.id && deps.now() < r.expires_at);
+    Ok(match live.map(|r| r.state.step) {
+        Some(Step::Ceremony {
+            purpose, bound_to, ..
+        }) if crate::secret::ct_eq(bound_to.as_bytes(), token_digest(&flow.id).as_bytes()) => {
+            match purpose {
+                Purpose::CrossDevice => LinkState::Waiting,
+                Purpose::Answered => LinkState::Answered,
+                _ => LinkState::Gone,
+            }
+        }
+        _ => LinkState::Gone,
+    })
+}
+
+/// The computer's page finishes a sign-in its link's device answered: the proof, for this
+/// browser's flow only, once; the user read again (still enabled, in this tenant).
+pub async fn finish_link(
+    deps: &Deps,
+    tenant: &Tenant,
+    flow: &SignInFlow,
+    code: &str,
+) -> CoreResult<SignedIn> {
+    let taken = take(deps, tenant, code, &[Purpose::Answered], Some(&flow.id)).await?;
+    // With a name typed, the passkey must be that user's.
+    if flow.state.user_id.is_some() && taken.user_id != flow.state.user_id {
+        return Err(CoreError::FlowExpired);
+    }
+    #[derive(Deserialize)]
+    struct Proved {
+        hardware: bool,
+        pin: bool,
+    }
+    let proved: Proved = serde_json::from_str(&taken.state)
+        .map_err(|e| CoreError::Internal(format!("answered link: {e}")))?;
+    let id = taken.user_id.as_deref().unwrap_or_default();
+    let user = deps
+        .store
+        .user_by_id(id)
+        .await?
+        .filter(|u| u.enabled && u.tenant_id == tenant.id)
+        .ok_or(CoreError::FlowExpired)?;
+    Ok(SignedIn {
+        user,
+        hardware: proved.hardware,
+        pin: proved.pin,
     })
 }
 
@@ -665,7 +917,7 @@ mod tests {
         let other = crate::session::visit(&f.deps, &t);
         let taken = |id: String, by: String, p: Purpose| {
             let (deps, t) = (f.deps.clone(), t.clone());
-            async move { take(&deps, &t, &id, &[p], &by).await.map(|k| k.state) }
+            async move { take(&deps, &t, &id, &[p], Some(&by)).await.map(|k| k.state) }
         };
         let (d, fid) = (Purpose::Discoverable, flow.id.clone());
         assert!(

@@ -1164,6 +1164,7 @@ impl PasskeyStore for MemStore {
             return Ok(Recorded::CounterRegressed);
         }
         p.sign_count = u.sign_count;
+        p.backup_eligible = u.backup_eligible;
         p.backup_state = u.backup_state;
         p.credential = u.credential.clone();
         p.last_used_at = Some(u.at);

@@ -32,7 +32,41 @@ pub mod codes {
     pub const PHONE_SIGN_IN_LIMIT: &str = "phone_sign_in_limit";
     pub const PHONE_SIGN_IN_NOT_ENABLED: &str = "phone_sign_in_not_enabled";
     pub const PIN_REQUIRED: &str = "pin_required";
+    /// A cross-device passkey link that is unknown, used or past its two minutes.
+    pub const PASSKEY_LINK_INVALID: &str = "passkey_link_invalid";
+    /// The assertion for a cross-device link was refused (the sign-in log says why).
+    pub const PASSKEY_REFUSED: &str = "passkey_refused";
 }
+
+/// `POST {server}/device/v1/passkey/request`: what a cross-device passkey link asks for. The link
+/// is `countersign://passkey?server=…&code=…`, shown as a QR code on the page of the computer
+/// signing in; it works once, for two minutes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasskeyLinkRequest {
+    pub code: String,
+}
+
+/// The sign-in the link is for: the site, the short code the computer's page shows (the person
+/// compares them), the origin the assertion's client data must carry (the server's public URL)
+/// and the WebAuthn request options (`{"publicKey": …}`, as a browser gets them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PasskeyLinkResponse {
+    pub site: String,
+    pub short_code: String,
+    pub origin: String,
+    pub options: serde_json::Value,
+}
+
+/// `POST {server}/device/v1/passkey/answer`: the authenticator's assertion for the link
+/// (`PublicKeyCredential` JSON, as a browser posts it). `204` when it signed the computer in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PasskeyLinkAnswer {
+    pub code: String,
+    pub credential: serde_json::Value,
+}
+
+/// The host of a cross-device passkey link: `countersign://passkey?…`.
+pub const PASSKEY_LINK_HOST: &str = "passkey";
 
 /// `POST BASE/device/v1/register`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

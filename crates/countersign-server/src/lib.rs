@@ -12,6 +12,7 @@ pub mod keys;
 pub mod metrics;
 pub mod oidc;
 pub mod pages;
+pub mod passkey_link;
 pub mod push_events;
 mod sync;
 mod tenants;
@@ -178,6 +179,26 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/{tenant}/login/passkey/options",
             post(pages::passkey::options),
+        )
+        .route(
+            "/{tenant}/login/passkey/another-device",
+            post(passkey_link::begin),
+        )
+        .route(
+            "/{tenant}/login/passkey/another-device/status",
+            get(passkey_link::status),
+        )
+        .route(
+            "/{tenant}/login/passkey/another-device/finish",
+            post(passkey_link::finish),
+        )
+        .route(
+            "/{tenant}/device/v1/passkey/request",
+            post(passkey_link::request),
+        )
+        .route(
+            "/{tenant}/device/v1/passkey/answer",
+            post(passkey_link::answer),
         )
         .route("/{tenant}/login/other", post(pages::signin::other))
         .route("/{tenant}/login/choose", post(pages::signin::choose))

@@ -197,7 +197,10 @@ impl Verifier for WebauthnVerifier {
                 state: state_json(&State::Discoverable(st))?,
             });
         }
-        let keys: Vec<Passkey> = passkeys.iter().filter_map(|p| passkey_of(p).ok()).collect();
+        let keys = passkeys
+            .iter()
+            .map(|p| passkey_of(p).map_err(|r| internal(r.0)))
+            .collect::<CoreResult<Vec<Passkey>>>()?;
         let (rcr, st) = self
             .webauthn
             .start_passkey_authentication(&keys)
@@ -210,10 +213,14 @@ impl Verifier for WebauthnVerifier {
 
     fn claimed(&self, response: &str) -> Result<Claimed, Refusal> {
         let cred: PublicKeyCredential = parse("the assertion", response)?;
+        // A handle that is no handle of ours is kept as sent: it then belongs to nobody, and is
+        // refused like another user's (§7.2 step 6), not taken for an absent one.
         let user_handle = cred
             .get_user_unique_id()
-            .and_then(|b| Uuid::from_slice(b).ok())
-            .map(|u| u.to_string());
+            .map(|b| match Uuid::from_slice(b) {
+                Ok(u) => u.to_string(),
+                Err(_) => b64(b),
+            });
         Ok(Claimed {
             credential_id: b64(cred.get_credential_id()),
             user_handle,
@@ -244,6 +251,7 @@ impl Verifier for WebauthnVerifier {
         passkey.update_credential(&result);
         Ok(Asserted {
             sign_count: i64::from(result.counter()),
+            backup_eligible: result.backup_eligible(),
             backup_state: result.backup_state(),
             credential: serde_json::to_string(&passkey).map_err(|e| Refusal(e.to_string()))?,
         })

@@ -22,19 +22,20 @@ document.addEventListener("submit", (event) => {
   }
 });
 
-// "Approve sign-in request": wait for the answer on the device, then continue without a reload
-// (the page's form posts; without script the person presses its button). The status request
-// waits on the server until the request is settled or some seconds pass.
-const waiting = document.querySelector("[data-push-status]");
+// "Approve sign-in request" and "Sign in with a passkey on another device": wait for the answer
+// on the device, then continue without a reload (the page's form posts; without script the
+// person presses its button). The status request waits on the server until the device answered
+// or some seconds pass ("pending"/"waiting": ask again).
+const waiting = document.querySelector("[data-wait-status]");
 if (waiting) {
-  const form = document.getElementById("push-continue");
+  const form = document.getElementById("wait-continue");
   const go = () => (form.requestSubmit ? form.requestSubmit() : form.submit());
   const poll = async () => {
     try {
-      const r = await fetch(waiting.dataset.pushStatus, { cache: "no-store" });
+      const r = await fetch(waiting.dataset.waitStatus, { cache: "no-store" });
       if (r.ok) {
         const body = await r.json();
-        if (body.state === "pending") {
+        if (body.state === "pending" || body.state === "waiting") {
           poll();
         } else {
           go();
@@ -132,11 +133,12 @@ if (creating) {
 const answering = document.getElementById("passkey-form");
 if (answering) {
   let pending = null; // the autofill request, aborted before a modal one starts
+  let prompting = false; // a modal request is open: a second click waits for it
   const getOptions = async () => {
     const body = new URLSearchParams({ csrf: answering.elements.csrf.value });
     const r = await fetch(answering.dataset.options, { method: "POST", body, cache: "no-store" });
-    const o = await r.json();
-    if (!r.ok) throw new Error(o.message || "The server refused the passkey request.");
+    const o = await r.json().catch(() => ({}));
+    if (!r.ok) throw new Error(o.message || "The server refused the passkey request. Reload the page and try again.");
     const pk = o.publicKey;
     pk.challenge = b64u.dec(pk.challenge);
     pk.allowCredentials = withIds(pk.allowCredentials);
@@ -152,6 +154,8 @@ if (answering) {
       showPasskeyError(PASSKEY_UNSUPPORTED);
       return;
     }
+    if (prompting) return;
+    prompting = true;
     if (pending) pending.abort();
     try {
       const o = await getOptions();
@@ -159,6 +163,8 @@ if (answering) {
       answer(o.ceremony, c);
     } catch (e) {
       showPasskeyError(e && e.name === "NotAllowedError" ? PASSKEY_CANCELLED : String(e.message || e));
+    } finally {
+      prompting = false;
     }
   };
   for (const b of document.querySelectorAll("[data-passkey-start]")) {

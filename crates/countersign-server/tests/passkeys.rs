@@ -475,7 +475,20 @@ async fn unknown_credentials_and_other_users_credentials_are_refused() {
             "unknown credential"
         ]
     );
-    // alice's own still works.
+    // A ceremony begun at alice's step does not count once the flow is about bob ("Back").
+    let web = at_passkey_step(&s).await;
+    let c = sign_in_options(&web).await;
+    let alices_answer = alices.assert(&c.options, &s.base, &Answer::default());
+    post_login(&web, "/contoso/login/back", &[]).await;
+    post_login(&web, "/contoso/login/username", &[("username", "bob")]).await;
+    let r = post_login(&web, "/contoso/login/choose", &[("method", "passkey")]).await;
+    assert_eq!(r.status(), 303);
+    let r = answer(&web, &c, &alices_answer).await;
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await.unwrap().contains("That took too long"));
+
+    // alice's own still works (with no name).
+    let web = WebClient::new(&s.base);
     let c = sign_in_options(&web).await;
     let r = right(&web, &s, &c, &mut alices).await;
     assert_eq!(r.status(), 303);
@@ -707,5 +720,139 @@ async fn amr_says_how_the_passkey_is_kept_and_verified() {
             .await
             .unwrap();
     }
+    s.stop().await;
+}
+
+/// The text of the element with id `id` (no markup inside).
+fn by_id(html: &str, id: &str) -> String {
+    let start = format!("id=\"{id}\"");
+    let i = html
+        .find(&start)
+        .unwrap_or_else(|| panic!("#{id} in {html}"));
+    let rest = &html[i..];
+    let rest = &rest[rest.find('>').unwrap() + 1..];
+    rest[..rest.find('<').unwrap()].replace("&amp;", "&")
+}
+
+/// "Sign in with a passkey on another device" on the browser's current page: the link and the
+/// short code the page shows.
+async fn another_device(web: &WebClient) -> (String, String) {
+    let r = post_login(web, "/contoso/login/passkey/another-device", &[]).await;
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("id=\"qr-code\""), "{html}");
+    (by_id(&html, "passkey-link"), by_id(&html, "short-code"))
+}
+
+/// The device's side of a link: `…/device/v1/passkey/request` and `…/answer`.
+async fn device_post(link: &str, what: &str, body: Value) -> reqwest::Response {
+    let u = url::Url::parse(link).unwrap();
+    assert_eq!(u.scheme(), "countersign");
+    assert_eq!(u.host_str(), Some("passkey"));
+    let server = query_param(link, "server").unwrap();
+    reqwest::Client::new()
+        .post(format!("{server}/device/v1/passkey/{what}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Cross-device: the computer's page shows a one-time link (QR code) and a short code; the
+/// device holding the passkey fetches the request, shows the same short code, answers it, and the
+/// page finishes — once, within two minutes, verified like a browser's answer.
+#[tokio::test]
+async fn a_passkey_on_another_device_signs_the_computer_in_through_a_one_time_link() {
+    let s = TestServer::start_localhost(Db::Sqlite).await.unwrap();
+    let f = s.seed().await;
+    passkeys_on(&s, &f, |_| {}).await;
+    let (_, mut pk) = registered(&s, &Answer::default()).await;
+
+    let web = WebClient::new(&s.base);
+    let (url, verifier) = web.authorize_url("contoso", &f.app.id, &[]);
+    web.get(&url).await;
+    let (link, short) = another_device(&web).await;
+    let code = query_param(&link, "code").unwrap();
+    let r = device_post(&link, "request", serde_json::json!({ "code": code })).await;
+    assert_eq!(r.status(), 200);
+    let req: Value = r.json().await.unwrap();
+    assert_eq!(req["short_code"], short.as_str());
+    assert_eq!(req["site"], "Contoso");
+    assert_eq!(req["origin"], s.base.as_str());
+    let origin = req["origin"].as_str().unwrap();
+    let credential = pk.assert(&req["options"], origin, &Answer::default());
+    let answer = serde_json::json!({ "code": code, "credential": credential });
+
+    // Another browser can neither see it answered nor finish it.
+    let stranger = WebClient::new(&s.base);
+    stranger.get("/contoso/login").await;
+    let status = format!("/contoso/login/passkey/another-device/status?code={code}");
+    let r = device_post(&link, "answer", answer.clone()).await;
+    assert_eq!(r.status(), 204);
+    let st: Value = stranger.get(&status).await.json().await.unwrap();
+    assert_eq!(st["state"], "gone");
+    let r = post_login(
+        &stranger,
+        "/contoso/login/passkey/another-device/finish",
+        &[("code", &code)],
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+
+    let st: Value = web.get(&status).await.json().await.unwrap();
+    assert_eq!(st["state"], "answered");
+    let r = post_login(
+        &web,
+        "/contoso/login/passkey/another-device/finish",
+        &[("code", &code)],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let claims = id_token(&s, &f, &r, &verifier).await;
+    assert_eq!(claims["amr"], serde_json::json!(["hwk", "user", "mfa"]));
+
+    // Once: the link is gone for the device too.
+    let r = device_post(&link, "answer", answer).await;
+    assert_eq!(r.status(), 410);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "passkey_link_invalid");
+    let r = device_post(&link, "request", serde_json::json!({ "code": code })).await;
+    assert_eq!(r.status(), 410);
+
+    // Two minutes: an older link is refused.
+    let web = WebClient::new(&s.base);
+    let (link, _) = another_device(&web).await;
+    let code = query_param(&link, "code").unwrap();
+    s.clock.advance(121);
+    let r = device_post(&link, "request", serde_json::json!({ "code": code })).await;
+    assert_eq!(r.status(), 410);
+
+    // A wrong answer (another origin) is refused, logged, and ends the link.
+    let (link, _) = another_device(&web).await;
+    let code = query_param(&link, "code").unwrap();
+    let req: Value = device_post(&link, "request", serde_json::json!({ "code": code }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let wrong = Answer {
+        origin: Some("https://phish.example".into()),
+        ..Answer::default()
+    };
+    let credential = pk.assert(&req["options"], &s.base, &wrong);
+    let r = device_post(
+        &link,
+        "answer",
+        serde_json::json!({ "code": code, "credential": credential }),
+    )
+    .await;
+    assert_eq!(r.status(), 401);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "passkey_refused");
+    let status = format!("/contoso/login/passkey/another-device/status?code={code}");
+    let st: Value = web.get(&status).await.json().await.unwrap();
+    assert_eq!(st["state"], "gone");
+    let log = passkey_log(&s, &f, 2).await;
+    assert!(log.last().unwrap().1.contains("origin"), "{log:?}");
     s.stop().await;
 }

@@ -1513,6 +1513,7 @@ async fn passkeys_are_unique_across_users_and_their_counters_only_move_on(s: Arc
     // A use is recorded only when the counter moves on; of parallel uses with one value, one.
     let used = |n: i64, at| PasskeyUse {
         sign_count: n,
+        backup_eligible: true,
         backup_state: true,
         credential: format!("after {n}"),
         at,
@@ -1536,11 +1537,12 @@ async fn passkeys_are_unique_across_users_and_their_counters_only_move_on(s: Arc
     assert_eq!(
         (
             p.sign_count,
+            p.backup_eligible,
             p.backup_state,
             p.credential.as_str(),
             p.last_used_at
         ),
-        (4, true, "after 4", Some(NOW + 2))
+        (4, true, true, "after 4", Some(NOW + 2))
     );
     assert_eq!(
         s.record_passkey_use("nope", &used(9, NOW)).await.unwrap(),

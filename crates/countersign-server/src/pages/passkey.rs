@@ -53,8 +53,18 @@ pub fn answer_form(base: &str, flow: &SignInFlow, autostart: bool, error: Option
     }
 }
 
+/// "Sign in with a passkey on another device" (`crate::passkey_link`).
+fn another_device(base: &str, flow: &SignInFlow) -> Markup {
+    html! {
+        form method="post" action=(format!("{base}/login/passkey/another-device")) {
+            input type="hidden" name="csrf" value=(flow.csrf);
+            button type="submit" class="choice" { "Sign in with a passkey on another device" }
+        }
+    }
+}
+
 /// The name page's way to a passkey with no name: "Sign-in options" → "Face, fingerprint, PIN,
-/// or security key".
+/// or security key", or a passkey on another device.
 pub fn sign_in_options(base: &str, flow: &SignInFlow, error: Option<&str>) -> Markup {
     html! {
         (answer_form(base, flow, false, error))
@@ -66,6 +76,7 @@ pub fn sign_in_options(base: &str, flow: &SignInFlow, error: Option<&str>) -> Ma
                         (Method::Passkey.choice_label())
                     }
                 }
+                li { (another_device(base, flow)) }
             }
         }
     }
@@ -86,6 +97,7 @@ pub fn page(tenant: &Tenant, flow: &SignInFlow, offered: &[Method], error: Optio
             div class="actions" {
                 button type="button" class="primary" data-passkey-start { (Method::Passkey.choice_label()) }
             }
+            (another_device(&base, flow))
             (other_ways(&base, flow, offered, Method::Passkey))
         },
     )

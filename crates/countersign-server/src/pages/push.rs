@@ -217,8 +217,8 @@ pub async fn approve_page(
                     p role="status" { "We didn't send a notification for this sign-in. Open your Authenticator app and refresh its requests to see it." }
                 }
                 p class="hint" { "No numbers in your app? Make sure to upgrade to the latest version." }
-                div data-push-status=(format!("{base}/login/push/status")) {}
-                form id="push-continue" method="post" action=(format!("{base}/login/push")) {
+                div data-wait-status=(format!("{base}/login/push/status")) {}
+                form id="wait-continue" method="post" action=(format!("{base}/login/push")) {
                     input type="hidden" name="csrf" value=(flow.csrf);
                     div class="actions" { button type="submit" class="secondary" { "I've answered in the app" } }
                 }

@@ -300,7 +300,7 @@ pub async fn show(
     ))
 }
 
-fn qr_svg(data: &str) -> Result<String, AppError> {
+pub(crate) fn qr_svg(data: &str) -> Result<String, AppError> {
     let code = qrcode::QrCode::new(data.as_bytes()).map_err(|_| AppError::internal())?;
     Ok(code
         .render::<qrcode::render::svg::Color>()
