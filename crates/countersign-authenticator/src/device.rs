@@ -79,7 +79,7 @@ pub fn parse_activation(link: &str) -> Result<ActivationLink, DeviceError> {
 }
 
 /// Servers are reached over https, but one on this machine (tests, a first try).
-fn check_server(server: &str) -> Result<(), DeviceError> {
+pub(crate) fn check_server(server: &str) -> Result<(), DeviceError> {
     let url =
         url::Url::parse(server).map_err(|_| DeviceError::BadLink("bad server address".into()))?;
     let local = matches!(url.host(), Some(url::Host::Domain("localhost")))
@@ -247,7 +247,7 @@ impl Client {
         Self { http }
     }
 
-    fn post<B: Serialize, T: DeserializeOwned>(
+    pub(crate) fn post<B: Serialize, T: DeserializeOwned>(
         &self,
         server: &str,
         path: &str,
@@ -359,7 +359,7 @@ impl Client {
     }
 
     /// Proves the device over a fresh challenge: the `hello` the server checks.
-    fn hello(&self, a: &DeviceAccount) -> Result<proto::Hello, DeviceError> {
+    pub(crate) fn hello(&self, a: &DeviceAccount) -> Result<proto::Hello, DeviceError> {
         let challenge = self.challenge(a)?;
         Ok(proto::Hello {
             signature: a.sign(&proto::hello_payload(&a.device_id, &challenge))?,

@@ -7,8 +7,8 @@
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use countersign_authenticator::device::{self, DeviceAccount};
-use countersign_authenticator::{qr, uri, Vault};
-use countersign_proto::device::SignInRequest;
+use countersign_authenticator::{passkeys, qr, uri, Vault};
+use countersign_proto::device::{self as proto, SignInRequest};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -116,6 +116,32 @@ enum Command {
     /// Phone sign-in: approve sign-ins with this device instead of a password.
     #[command(subcommand, name = "phone-sign-in")]
     PhoneSignIn(PhoneCmd),
+    /// Passkeys this app keeps (device-bound, never exported): make one for an account, list
+    /// and remove them, and sign in on a computer with one.
+    #[command(subcommand)]
+    Passkey(PasskeyCmd),
+}
+
+#[derive(Subcommand)]
+enum PasskeyCmd {
+    /// Make a passkey for an account registered for sign-in requests (the server lists it in
+    /// security info); <account> is its sign-in name, or the start of it.
+    Register { account: String },
+    /// The passkeys this app keeps.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a passkey from this app (delete it in security info too); give the start of its id.
+    Remove { passkey: String },
+    /// Sign in on a computer with a passkey: the link of its "Sign in with a passkey on another
+    /// device" page (countersign://passkey?…), or --qr a PNG image of its QR code. Shows the site
+    /// and the code to compare with the computer's page before asking for the PIN.
+    SignIn {
+        link: Option<String>,
+        #[arg(long)]
+        qr: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -478,6 +504,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             home.display().to_string()
         ));
     }
+    // A cross-device sign-in shows what it is for before the PIN is asked.
+    let link = match &cli.command {
+        Command::Passkey(PasskeyCmd::SignIn { link, qr }) => Some(show_link(link, qr)?),
+        _ => None,
+    };
     let pin = pins.next("App Lock PIN: ")?;
     let mut vault = Vault::open(&home, &pin)?;
     drop(pin);
@@ -681,6 +712,115 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 "Phone sign-in is on for {}: approve sign-ins without a password",
                 vault.devices[i].label()
             );
+        }
+        Command::Passkey(cmd) => passkey(&mut vault, cmd, link)?,
+    }
+    Ok(())
+}
+
+/// Reads a cross-device link (or its QR image), asks the server what it is for, and shows the
+/// site and the code to compare with the computer's page.
+fn show_link(
+    link: &Option<String>,
+    qr: &Option<PathBuf>,
+) -> anyhow::Result<(passkeys::PasskeyLink, proto::PasskeyLinkResponse)> {
+    let text = match (link, qr) {
+        (Some(l), None) => l.clone(),
+        (None, Some(path)) => qr::decode_file(path)?,
+        _ => bail!("give the link (countersign://passkey?…) or --qr IMAGE"),
+    };
+    let link = passkeys::parse_link(&text)?;
+    let request = passkeys::link_request(&device::Client::new(), &link)?;
+    println!(
+        "Sign in to {} on a computer with your passkey. Check that the computer shows the code {}.",
+        request.site, request.short_code
+    );
+    Ok((link, request))
+}
+
+fn passkey(
+    vault: &mut Vault,
+    cmd: PasskeyCmd,
+    link: Option<(passkeys::PasskeyLink, proto::PasskeyLinkResponse)>,
+) -> anyhow::Result<()> {
+    match cmd {
+        PasskeyCmd::Register { account } => {
+            let wanted = account.trim().to_lowercase();
+            let found: Vec<&DeviceAccount> = vault
+                .devices
+                .iter()
+                .filter(|a| a.upn.starts_with(&wanted))
+                .collect();
+            let a = match found.as_slice() {
+                [a] => (*a).clone(),
+                [] => bail!("no account registered for sign-in requests matches '{account}'"),
+                _ => bail!("more than one account matches '{account}'; give more of its name"),
+            };
+            let p = passkeys::register(&device::Client::new(), &a)?;
+            println!("Passkey registered: {}", p.label());
+            vault.passkeys.push(p);
+            vault.save()?;
+        }
+        PasskeyCmd::List { json } => {
+            if json {
+                let list: Vec<_> = vault
+                    .passkeys
+                    .iter()
+                    .map(|p| {
+                        serde_json::json!({
+                            "upn": p.upn, "rp_id": p.rp_id, "server": p.server,
+                            "credential_id": p.credential_id, "created": p.created,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string(&list)?);
+            } else if vault.passkeys.is_empty() {
+                println!(
+                    "(no passkeys; make one with `countersign-authenticator passkey register`)"
+                );
+            }
+            for p in vault.passkeys.iter().filter(|_| !json) {
+                println!("{}  created {}", p.label(), clock_time(p.created as i64));
+            }
+        }
+        PasskeyCmd::Remove { passkey } => {
+            let before = vault.passkeys.len();
+            let prefix = passkey.trim();
+            if prefix.len() < 4 {
+                bail!(
+                    "give at least the first 4 characters of the passkey's id (see `passkey list`)"
+                );
+            }
+            let matching = vault
+                .passkeys
+                .iter()
+                .filter(|p| p.credential_id.starts_with(prefix))
+                .count();
+            if matching > 1 {
+                bail!("more than one passkey's id starts with '{prefix}'; give more of it");
+            }
+            vault
+                .passkeys
+                .retain(|p| !p.credential_id.starts_with(prefix));
+            if vault.passkeys.len() == before {
+                bail!("no passkey's id starts with '{prefix}'");
+            }
+            vault.save()?;
+            println!("Removed the passkey from this device; delete it in security info too");
+        }
+        PasskeyCmd::SignIn { .. } => {
+            let (link, request) = link.context("the link was read before the PIN")?;
+            let stored = passkeys::for_link(&mut vault.passkeys, &link).with_context(|| {
+                format!(
+                    "this app has no passkey for {}; make one with `passkey register`",
+                    link.server
+                )
+            })?;
+            let result = passkeys::answer_link(&device::Client::new(), &link, &request, stored);
+            // The counter moved on even if the server refused: keep it.
+            vault.save()?;
+            result?;
+            println!("Signed in: the computer continues by itself");
         }
     }
     Ok(())

@@ -99,6 +99,9 @@ struct Contents {
     /// Accounts registered for sign-in requests, with this device's key for each.
     #[serde(default)]
     devices: Vec<DeviceAccount>,
+    /// Passkeys this app keeps (device-bound: never exported).
+    #[serde(default)]
+    passkeys: Vec<crate::passkeys::StoredPasskey>,
 }
 
 /// An unlocked vault.
@@ -108,6 +111,7 @@ pub struct Vault {
     kdf: KdfParams,
     pub accounts: Vec<Account>,
     pub devices: Vec<DeviceAccount>,
+    pub passkeys: Vec<crate::passkeys::StoredPasskey>,
 }
 
 fn now() -> u64 {
@@ -199,6 +203,7 @@ impl Vault {
             kdf,
             accounts: Vec::new(),
             devices: Vec::new(),
+            passkeys: Vec::new(),
         };
         v.save()?;
         Ok(v)
@@ -282,6 +287,7 @@ impl Vault {
             kdf: file.kdf,
             accounts: contents.accounts,
             devices: contents.devices,
+            passkeys: contents.passkeys,
         })
     }
 
@@ -290,6 +296,7 @@ impl Vault {
         let contents = Contents {
             accounts: self.accounts.clone(),
             devices: self.devices.clone(),
+            passkeys: self.passkeys.clone(),
         };
         let plain = Zeroizing::new(
             serde_json::to_vec(&contents).map_err(|e| VaultError::Io(e.to_string()))?,

@@ -210,7 +210,13 @@ pub async fn usable(
 
 /// Where a passkey lives, as security info says it.
 pub fn kind_label(p: &PasskeyCredential) -> &'static str {
-    if p.backup_eligible {
+    // The Countersign Authenticator's passkeys never leave the device, whatever the flags its
+    // software authenticator sets.
+    let ours = p
+        .aaguid
+        .as_deref()
+        .is_some_and(|a| a.eq_ignore_ascii_case(COUNTERSIGN_AAGUID));
+    if p.backup_eligible && !ours {
         "Synced"
     } else {
         "Device-bound"
@@ -376,6 +382,27 @@ async fn take(
     })
 }
 
+/// Who adds a passkey for a user.
+#[derive(Debug, Clone, Copy)]
+pub enum By<'a> {
+    /// The user's browser session in security info: it must be recent, with the second factor
+    /// when the user has one (`session::may_change_methods`).
+    Session(&'a Session),
+    /// A device registered to the user for push approvals, proved by its key just now, whose app
+    /// opened its vault with the App Lock PIN: possession and knowledge (the Countersign
+    /// Authenticator's `passkey register`).
+    Device,
+}
+
+impl By<'_> {
+    fn may_add(&self, deps: &Deps, m: &methods::UserMethods) -> bool {
+        match self {
+            By::Session(s) => crate::session::may_change_methods(deps, s, m.has_second_factor()),
+            By::Device => true,
+        }
+    }
+}
+
 /// "Add sign-in method" → "Passkey": refused when the policy does not let the user register a
 /// passkey themselves, postponed when the session must sign in again. Returns the ceremony's id
 /// and the browser's options.
@@ -383,14 +410,14 @@ pub async fn begin_registration(
     deps: &Deps,
     verifier: &dyn Verifier,
     tenant: &Tenant,
-    s: &Session,
+    by: By<'_>,
     user: &User,
 ) -> CoreResult<Change<(String, serde_json::Value)>> {
     let m = methods::of_user(deps, tenant, user).await?;
     if !m.can_add_passkey {
         return Err(CoreError::MethodNotSupported);
     }
-    if !crate::session::may_change_methods(deps, s, m.has_second_factor()) {
+    if !by.may_add(deps, &m) {
         return Ok(Change::SignInAgain);
     }
     let handle = deps
@@ -436,7 +463,7 @@ pub async fn finish_registration(
     deps: &Deps,
     verifier: &dyn Verifier,
     tenant: &Tenant,
-    s: &Session,
+    by: By<'_>,
     user: &User,
     ceremony: &str,
     response: &str,
@@ -449,7 +476,7 @@ pub async fn finish_registration(
     if !m.can_add_passkey {
         return Err(CoreError::MethodNotSupported);
     }
-    if !crate::session::may_change_methods(deps, s, m.has_second_factor()) {
+    if !by.may_add(deps, &m) {
         return Ok(Change::SignInAgain);
     }
     let new = match verifier.finish_registration(&taken.state, response) {

@@ -65,6 +65,38 @@ pub struct PasskeyLinkAnswer {
     pub credential: serde_json::Value,
 }
 
+/// `POST {server}/device/v1/passkey/register`: the Countersign Authenticator adds a passkey for
+/// its account (`passkey register`), proving its device key; the App Lock PIN opened its vault.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasskeyRegisterRequest {
+    pub hello: Hello,
+}
+
+/// The registration to answer: its ceremony, the origin the client data must carry, and the
+/// WebAuthn creation options (`{"publicKey": …}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PasskeyRegisterResponse {
+    pub ceremony: String,
+    pub origin: String,
+    pub options: serde_json::Value,
+}
+
+/// `POST {server}/device/v1/passkey/register/finish`: the new credential
+/// (`RegisterPublicKeyCredential` JSON), with a fresh proof of the device key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PasskeyRegisterFinish {
+    pub hello: Hello,
+    pub ceremony: String,
+    pub credential: serde_json::Value,
+}
+
+/// The passkey as security info lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasskeyRegistered {
+    pub credential_id: String,
+    pub name: String,
+}
+
 /// The host of a cross-device passkey link: `countersign://passkey?…`.
 pub const PASSKEY_LINK_HOST: &str = "passkey";
 

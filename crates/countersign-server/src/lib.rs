@@ -200,6 +200,14 @@ pub fn router(state: AppState) -> Router {
             "/{tenant}/device/v1/passkey/answer",
             post(passkey_link::answer),
         )
+        .route(
+            "/{tenant}/device/v1/passkey/register",
+            post(passkey_link::register),
+        )
+        .route(
+            "/{tenant}/device/v1/passkey/register/finish",
+            post(passkey_link::register_finish),
+        )
         .route("/{tenant}/login/other", post(pages::signin::other))
         .route("/{tenant}/login/choose", post(pages::signin::choose))
         .route("/{tenant}/login/register", post(pages::signin::register))

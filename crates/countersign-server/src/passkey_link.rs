@@ -214,15 +214,15 @@ pub async fn request(
     }))
 }
 
-/// `POST …/device/v1/passkey/answer`: the device's assertion; `204` when the computer may
-/// finish its sign-in.
+/// `POST …/device/v1/passkey/answer`: the device's assertion; `{"signed_in": true}` when the
+/// computer may finish its sign-in.
 pub async fn answer(
     State(state): State<AppState>,
     Path(name): Path<String>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     bytes: Bytes,
-) -> Result<StatusCode, AppError> {
+) -> Result<Json<serde_json::Value>, AppError> {
     let tenant = http::tenant(&state, &name).await?;
     let req: proto::PasskeyLinkAnswer = body(&bytes)?;
     let v = verifier(&state)?;
@@ -234,7 +234,7 @@ pub async fn answer(
     };
     let credential = req.credential.to_string();
     match passkey::answer_link(&state.deps, v, origin, &req.code, &credential).await {
-        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Ok(()) => Ok(Json(serde_json::json!({ "signed_in": true }))),
         Err(CoreError::FlowExpired) => Err(link_gone()),
         Err(CoreError::SignInFailed) => {
             state.metrics.signin("passkey", "failure");
@@ -242,6 +242,98 @@ pub async fn answer(
                 StatusCode::UNAUTHORIZED,
                 proto::codes::PASSKEY_REFUSED,
                 "The passkey was refused. Start again on the computer.",
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The passkey registration of a device's answer, refused in the protocol's terms.
+fn not_added(e: passkey::NotAdded) -> AppError {
+    let (status, message) = match e {
+        passkey::NotAdded::Refused(r) => {
+            tracing::info!(reason = %r.0, "passkey registration refused");
+            (
+                StatusCode::BAD_REQUEST,
+                "The passkey was refused. Try again.",
+            )
+        }
+        passkey::NotAdded::TypeNotAllowed => (
+            StatusCode::FORBIDDEN,
+            "Your organization doesn't allow this type of passkey.",
+        ),
+        passkey::NotAdded::Duplicate => {
+            (StatusCode::CONFLICT, "This passkey is registered already.")
+        }
+    };
+    let code = match status {
+        StatusCode::FORBIDDEN => countersign_proto::codes::METHOD_NOT_SUPPORTED,
+        StatusCode::CONFLICT => countersign_proto::codes::CONFLICT,
+        _ => proto::codes::PASSKEY_REFUSED,
+    };
+    AppError::new(status, code, message)
+}
+
+/// `POST …/device/v1/passkey/register`: the device (its key proved, its vault opened with the
+/// App Lock PIN) begins adding a passkey for its account, within the methods policy.
+pub async fn register(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    bytes: Bytes,
+) -> Result<Json<proto::PasskeyRegisterResponse>, AppError> {
+    let tenant = http::tenant(&state, &name).await?;
+    let req: proto::PasskeyRegisterRequest = body(&bytes)?;
+    let v = verifier(&state)?;
+    let (_, user) = crate::device::prove(&state, &tenant, &req.hello, false).await?;
+    let by = passkey::By::Device;
+    let (ceremony, options) = match passkey::begin_registration(&state.deps, v, &tenant, by, &user)
+        .await?
+    {
+        countersign_core::methods::Change::Done(d) => d,
+        countersign_core::methods::Change::SignInAgain => return Err(CoreError::FlowExpired.into()),
+    };
+    Ok(Json(proto::PasskeyRegisterResponse {
+        ceremony,
+        origin: state.config.public_url.clone(),
+        options,
+    }))
+}
+
+/// `POST …/device/v1/passkey/register/finish`: the device's new passkey.
+pub async fn register_finish(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    bytes: Bytes,
+) -> Result<(StatusCode, Json<proto::PasskeyRegistered>), AppError> {
+    let tenant = http::tenant(&state, &name).await?;
+    let req: proto::PasskeyRegisterFinish = body(&bytes)?;
+    let v = verifier(&state)?;
+    let (_, user) = crate::device::prove(&state, &tenant, &req.hello, false).await?;
+    let credential = req.credential.to_string();
+    let done = passkey::finish_registration(
+        &state.deps,
+        v,
+        &tenant,
+        passkey::By::Device,
+        &user,
+        &req.ceremony,
+        &credential,
+    )
+    .await;
+    match done {
+        Ok(countersign_core::methods::Change::Done(Ok(p))) => Ok((
+            StatusCode::CREATED,
+            Json(proto::PasskeyRegistered {
+                credential_id: p.credential_id,
+                name: p.name,
+            }),
+        )),
+        Ok(countersign_core::methods::Change::Done(Err(e))) => Err(not_added(e)),
+        Ok(countersign_core::methods::Change::SignInAgain) | Err(CoreError::FlowExpired) => {
+            Err(AppError::new(
+                StatusCode::GONE,
+                proto::codes::PASSKEY_LINK_INVALID,
+                "The registration took too long. Start again.",
             ))
         }
         Err(e) => Err(e.into()),

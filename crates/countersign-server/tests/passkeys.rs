@@ -788,7 +788,7 @@ async fn a_passkey_on_another_device_signs_the_computer_in_through_a_one_time_li
     stranger.get("/contoso/login").await;
     let status = format!("/contoso/login/passkey/another-device/status?code={code}");
     let r = device_post(&link, "answer", answer.clone()).await;
-    assert_eq!(r.status(), 204);
+    assert_eq!(r.status(), 200);
     let st: Value = stranger.get(&status).await.json().await.unwrap();
     assert_eq!(st["state"], "gone");
     let r = post_login(
@@ -854,5 +854,70 @@ async fn a_passkey_on_another_device_signs_the_computer_in_through_a_one_time_li
     assert_eq!(st["state"], "gone");
     let log = passkey_log(&s, &f, 2).await;
     assert!(log.last().unwrap().1.contains("origin"), "{log:?}");
+    s.stop().await;
+}
+
+/// The Countersign Authenticator as a passkey provider (the library behind `passkey register` and
+/// `passkey sign-in`, with passkey-rs): it makes a passkey for its account over the device
+/// protocol, then signs a computer in from the computer's cross-device link; the passkey is
+/// device-bound and unlocked by the App Lock PIN (`swk`, `pin`).
+#[tokio::test]
+async fn the_authenticator_makes_a_passkey_and_signs_a_computer_in_with_it() {
+    use countersign_authenticator::passkeys;
+    let s = TestServer::start_localhost(Db::Sqlite).await.unwrap();
+    let f = s.seed().await;
+    passkeys_on(&s, &f, |_| {}).await;
+    let device = common::push_device(&s, &f.tenant, &f.alice, "Phone").await;
+    let d = device.clone();
+    let mut stored = common::blocking(move |c| passkeys::register(c, &d))
+        .await
+        .unwrap();
+    assert_eq!(stored.rp_id, "localhost");
+    let listed = s
+        .state
+        .deps
+        .store
+        .passkeys_of_user(&f.alice.id)
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].credential_id, stored.credential_id);
+    assert_eq!(
+        listed[0].aaguid.as_deref(),
+        Some(countersign_proto::device::PASSKEY_AAGUID)
+    );
+    assert_eq!(
+        countersign_core::passkey::kind_label(&listed[0]),
+        "Device-bound"
+    );
+
+    let web = WebClient::new(&s.base);
+    let (url, verifier) = web.authorize_url("contoso", &f.app.id, &[]);
+    web.get(&url).await;
+    let (link, short) = another_device(&web).await;
+    let parsed = passkeys::parse_link(&link).unwrap();
+    let p = parsed.clone();
+    let request = common::blocking(move |c| passkeys::link_request(c, &p))
+        .await
+        .unwrap();
+    assert_eq!(request.short_code, short);
+    assert_eq!(request.site, "Contoso");
+    let counter_before = stored.counter;
+    stored = common::blocking(move |c| {
+        passkeys::answer_link(c, &parsed, &request, &mut stored).map(|()| stored)
+    })
+    .await
+    .unwrap();
+    assert!(stored.counter > counter_before, "the counter moves on");
+    let code = query_param(&link, "code").unwrap();
+    let r = post_login(
+        &web,
+        "/contoso/login/passkey/another-device/finish",
+        &[("code", &code)],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let claims = id_token(&s, &f, &r, &verifier).await;
+    assert_eq!(claims["amr"], serde_json::json!(["swk", "pin", "mfa"]));
     s.stop().await;
 }

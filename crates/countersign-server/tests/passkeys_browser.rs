@@ -112,3 +112,91 @@ async fn a_passkey_made_in_security_info_signs_in_with_the_name_and_without_it()
     browser.close().await;
     s.stop().await;
 }
+
+/// Cross-device: a passkey kept in `countersign-authenticator` signs Chromium in. The page shows
+/// a QR code and a short code; the terminal app reads the QR code from a screenshot, shows the
+/// site and the same code, asks for its PIN, answers — and the page finishes by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passkey_in_the_terminal_authenticator_signs_the_browser_in_from_its_qr_code() {
+    use countersign_testkit::process::{authenticator, authenticator_bin};
+    let Some(bin) = authenticator_bin() else {
+        return;
+    };
+    let Some(browser) = Browser::launch().await else {
+        return;
+    };
+    let s = TestServer::start_localhost(Db::Sqlite).await.unwrap();
+    let f = s.seed().await;
+    let actor = Actor::Operator("test".into());
+    policy::change(&s.state.deps, &f.tenant, &actor, "test", |mut p| {
+        p.method_mut(MethodId::Passkey).state = State::Enabled;
+        Ok(p)
+    })
+    .await
+    .unwrap();
+    let rp = app(&s, "Demo app", false, SigningAlg::ES256).await;
+
+    // The terminal app: registered for alice, then a passkey made for her.
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    assert!(authenticator(&bin, home, "135790\n", &["init"]).0);
+    let code = countersign_core::push::begin_activation(&s.state.deps, &f.tenant, &f.alice)
+        .await
+        .unwrap();
+    let link =
+        countersign_server::pages::security_info::activation_link(&s.state, &f.tenant, &code);
+    let (ok, _, err) = authenticator(&bin, home, "135790\n", &["add", &link]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = authenticator(&bin, home, "135790\n", &["passkey", "register", "alice"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.starts_with("Passkey registered: alice@contoso.com on localhost"),
+        "{out}"
+    );
+    let (_, out, _) = authenticator(&bin, home, "135790\n", &["passkey", "list"]);
+    assert!(out.contains("alice@contoso.com on localhost"), "{out}");
+
+    // The computer: Sign-in options → Sign in with a passkey on another device.
+    browser.goto(&format!("{}/login", rp.base)).await;
+    browser
+        .client
+        .wait()
+        .for_element(Locator::Css("details.sign-in-options summary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .click("Sign in with a passkey on another device")
+        .await;
+    browser
+        .wait_text("h1", "Sign in with a passkey on another device")
+        .await;
+    let short = browser.text("#short-code").await;
+    let png = browser
+        .client
+        .find(Locator::Css("#qr-code"))
+        .await
+        .unwrap()
+        .screenshot()
+        .await
+        .unwrap();
+    let qr = home.join("qr.png");
+    std::fs::write(&qr, png).unwrap();
+    let qr = qr.to_string_lossy().to_string();
+    let (ok, out, err) =
+        authenticator(&bin, home, "135790\n", &["passkey", "sign-in", "--qr", &qr]);
+    assert!(ok, "{err}");
+    assert!(out.contains("Sign in to Contoso"), "{out}");
+    assert!(out.contains(&format!("shows the code {short}")), "{out}");
+    browser.wait_text("#who", "Signed in as Alice Smith").await;
+    assert_eq!(rp.signed_in().last().unwrap().amr, ["swk", "pin", "mfa"]);
+
+    // The link worked once.
+    let (ok, _, err) = authenticator(&bin, home, "135790\n", &["passkey", "sign-in", "--qr", &qr]);
+    assert!(!ok);
+    assert!(err.contains("used already or has expired"), "{err}");
+    browser.close().await;
+    s.stop().await;
+}

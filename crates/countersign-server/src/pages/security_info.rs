@@ -21,7 +21,7 @@ use base64::Engine;
 use countersign_core::methods::{self, Change, UserMethods};
 use countersign_core::model::{Session, Tenant, User};
 use countersign_core::oath::{self, OathKind, OathToken};
-use countersign_core::passkey::{self, NotAdded, PasskeyCredential};
+use countersign_core::passkey::{self, By, NotAdded, PasskeyCredential};
 use countersign_core::{flow, session, CoreError};
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -606,7 +606,7 @@ async fn passkey_begin(
     headers: &HeaderMap,
 ) -> Result<Response, PageError> {
     let v = crate::pages::passkey::verifier(state)?;
-    match passkey::begin_registration(&state.deps, v, tenant, s, user).await? {
+    match passkey::begin_registration(&state.deps, v, tenant, By::Session(s), user).await? {
         Change::Done((ceremony, options)) => Ok(page(
             StatusCode::OK,
             passkey_page(tenant, s, &ceremony, &options, None),
@@ -632,9 +632,16 @@ pub async fn passkey_finish(
     if credential.is_empty() {
         return Err(AppError::bad_request("The passkey's answer is missing. Try again.").into());
     }
-    let result =
-        passkey::finish_registration(&state.deps, v, &tenant, &s, &user, &ceremony, &credential)
-            .await;
+    let result = passkey::finish_registration(
+        &state.deps,
+        v,
+        &tenant,
+        By::Session(&s),
+        &user,
+        &ceremony,
+        &credential,
+    )
+    .await;
     let msg = match result {
         Ok(Change::Done(Ok(_))) => {
             return Ok(Redirect::to(&format!("{}?done=passkey", base(&tenant))).into_response())
@@ -654,7 +661,7 @@ pub async fn passkey_finish(
         Err(e) => return Err(e.into()),
     };
     // A new ceremony for the next attempt (the one answered is used up).
-    match passkey::begin_registration(&state.deps, v, &tenant, &s, &user).await? {
+    match passkey::begin_registration(&state.deps, v, &tenant, By::Session(&s), &user).await? {
         Change::Done((ceremony, options)) => Ok(page(
             StatusCode::BAD_REQUEST,
             passkey_page(&tenant, &s, &ceremony, &options, Some(msg)),
