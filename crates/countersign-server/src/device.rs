@@ -26,7 +26,7 @@ use std::net::SocketAddr;
 pub const HEARTBEAT_SECS: u32 = 20;
 
 /// A JSON body, or `bad_request` saying what is wrong with it.
-fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, AppError> {
+pub(crate) fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, AppError> {
     serde_json::from_slice(bytes)
         .map_err(|e| AppError::bad_request(format!("The request body is not valid: {e}.")))
 }

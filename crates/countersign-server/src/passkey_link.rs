@@ -5,10 +5,11 @@
 //! on `…/login/passkey/another-device/status` — finishes on its own. The assertion is verified
 //! exactly as a browser's (`countersign_core::passkey`); the link works once, for two minutes.
 
+use crate::device::body;
 use crate::error::{AppError, PageError};
-use crate::http::{self, check_csrf, Form};
-use crate::pages::passkey::verifier;
-use crate::pages::signin::{after_proof, flow_or_visit, identity, remembered, tenant_path};
+use crate::http::{self, Form};
+use crate::pages::passkey::{posted, signed_in, verifier};
+use crate::pages::signin::{flow_or_visit, identity, tenant_path};
 use crate::pages::{layout, page};
 use crate::AppState;
 use axum::body::Bytes;
@@ -18,10 +19,8 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use countersign_core::flow::{self, Next};
 use countersign_core::model::{SignInFlow, Tenant};
 use countersign_core::passkey::{self, LinkState};
-use countersign_core::session;
 use countersign_core::signin::Origin;
 use countersign_core::CoreError;
 use countersign_proto::device as proto;
@@ -110,9 +109,7 @@ pub async fn begin(
     headers: HeaderMap,
     Form(form): Form<LinkForm>,
 ) -> Result<Response, PageError> {
-    let tenant = http::tenant(&state, &name).await?;
-    let (flow, _) = flow_or_visit(&state, &tenant, &headers).await?;
-    check_csrf(&flow.csrf, form.csrf.as_deref())?;
+    let (tenant, flow, _) = posted(&state, &name, &headers, form.csrf.as_deref()).await?;
     let v = verifier(&state)?;
     let code = passkey::begin_cross_device(&state.deps, v, &tenant, &flow).await?;
     waiting_page(&state, &tenant, &flow, &code)
@@ -156,11 +153,9 @@ pub async fn finish(
     headers: HeaderMap,
     Form(form): Form<LinkForm>,
 ) -> Result<Response, PageError> {
-    let tenant = http::tenant(&state, &name).await?;
-    let (mut flow, stored) = flow_or_visit(&state, &tenant, &headers).await?;
-    check_csrf(&flow.csrf, form.csrf.as_deref())?;
+    let (tenant, flow, stored) = posted(&state, &name, &headers, form.csrf.as_deref()).await?;
     let code = form.code.unwrap_or_default();
-    let signed_in = match passkey::finish_link(&state.deps, &tenant, &flow, &code).await {
+    let proved = match passkey::finish_link(&state.deps, &tenant, &flow, &code).await {
         Ok(s) => s,
         // Not answered yet (no script, or pressed early): the same page again.
         Err(CoreError::FlowExpired)
@@ -171,24 +166,7 @@ pub async fn finish(
         }
         Err(e) => return Err(e.into()),
     };
-    state.metrics.signin("passkey", "success");
-    let next = flow::passkey_proved(
-        &state.deps,
-        &tenant,
-        &mut flow,
-        &signed_in,
-        &remembered(&headers),
-    )
-    .await?;
-    if !stored && next != Next::Done {
-        flow = session::store_visit(&state.deps, flow).await?;
-    }
-    after_proof(&state, &tenant, &headers, flow, &signed_in.user, next).await
-}
-
-fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes) -> Result<T, AppError> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| AppError::bad_request(format!("The request body is not valid: {e}.")))
+    signed_in(&state, &tenant, &headers, (flow, stored), &proved).await
 }
 
 /// `POST …/device/v1/passkey/request`: what the link is for.

@@ -152,6 +152,20 @@ async fn id_token(s: &TestServer, f: &Fixture, r: &reqwest::Response, verifier: 
     jwt_claims(body["id_token"].as_str().unwrap())
 }
 
+/// Security info's "Delete" of the method `id`.
+async fn delete(web: &WebClient, csrf: &str, id: &str) -> reqwest::Response {
+    let form = [("csrf", csrf), ("id", id)];
+    web.post_form("/contoso/security-info/delete", &form).await
+}
+
+/// The server's record of the passkey.
+async fn stored(
+    s: &TestServer,
+    pk: &SoftPasskey,
+) -> Option<countersign_core::passkey::PasskeyCredential> {
+    s.state.deps.store.passkey(&pk.id()).await.unwrap()
+}
+
 /// "Add sign-in method" → "Passkey".
 async fn add_passkey(web: &WebClient, csrf: &str) -> reqwest::Response {
     let form = [("csrf", csrf), ("method", "passkey")];
@@ -265,9 +279,9 @@ async fn register_and_sign_in(db: Db) {
     let r = right(&web, &s, &c, &mut pk).await;
     assert_eq!(location(&r), "/contoso/");
 
-    let stored = s.state.deps.store.passkey(&pk.id()).await.unwrap().unwrap();
-    assert_eq!(stored.sign_count, 3);
-    assert!(stored.last_used_at.is_some());
+    let record = stored(&s, &pk).await.unwrap();
+    assert_eq!(record.sign_count, 3);
+    assert!(record.last_used_at.is_some());
     let log = passkey_log(&s, &f, 3).await;
     assert!(
         log.iter().all(|(r, _)| *r == SignInResult::Success),
@@ -624,21 +638,9 @@ async fn security_info_renames_a_passkey_and_deletes_it_after_a_recent_sign_in()
 
     // Eleven minutes on, deleting asks for a sign-in first; the passkey stays until then.
     s.clock.advance(11 * 60);
-    let r = web
-        .post_form(
-            "/contoso/security-info/delete",
-            &[("csrf", &csrf), ("id", &pk.id())],
-        )
-        .await;
+    let r = delete(&web, &csrf, &pk.id()).await;
     assert_eq!(location(&r), "/contoso/login");
-    assert!(s
-        .state
-        .deps
-        .store
-        .passkey(&pk.id())
-        .await
-        .unwrap()
-        .is_some());
+    assert!(stored(&s, &pk).await.is_some());
     // The sign-in it asks for, with the passkey itself, allows it.
     let mut pk = pk;
     let r = post_login(&web, "/contoso/login/choose", &[("method", "passkey")]).await;
@@ -647,21 +649,9 @@ async fn security_info_renames_a_passkey_and_deletes_it_after_a_recent_sign_in()
     let r = right(&web, &s, &c, &mut pk).await;
     assert_eq!(location(&r), "/contoso/security-info?reauth=1");
     let csrf = web.csrf("/contoso/security-info").await;
-    let r = web
-        .post_form(
-            "/contoso/security-info/delete",
-            &[("csrf", &csrf), ("id", &pk.id())],
-        )
-        .await;
+    let r = delete(&web, &csrf, &pk.id()).await;
     assert_eq!(location(&r), "/contoso/security-info?done=deleted");
-    assert!(s
-        .state
-        .deps
-        .store
-        .passkey(&pk.id())
-        .await
-        .unwrap()
-        .is_none());
+    assert!(stored(&s, &pk).await.is_none());
     s.stop().await;
 }
 

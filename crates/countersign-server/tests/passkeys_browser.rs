@@ -12,6 +12,17 @@ use countersign_testkit::browser::Browser;
 use countersign_testkit::{Db, TestServer, PASSWORD};
 use fantoccini::Locator;
 
+/// Passkeys on for everyone in `tenant`.
+async fn passkeys_on(s: &TestServer, tenant: &countersign_core::model::Tenant) {
+    let actor = Actor::Operator("test".into());
+    policy::change(&s.state.deps, tenant, &actor, "test", |mut p| {
+        p.method_mut(MethodId::Passkey).state = State::Enabled;
+        Ok(p)
+    })
+    .await
+    .unwrap();
+}
+
 async fn sign_out(browser: &Browser, s: &TestServer) {
     browser.goto(&format!("{}/contoso/", s.base)).await;
     browser.click("Sign out").await;
@@ -27,13 +38,7 @@ async fn a_passkey_made_in_security_info_signs_in_with_the_name_and_without_it()
     };
     let s = TestServer::start_localhost(Db::Sqlite).await.unwrap();
     let f = s.seed().await;
-    let actor = Actor::Operator("test".into());
-    policy::change(&s.state.deps, &f.tenant, &actor, "test", |mut p| {
-        p.method_mut(MethodId::Passkey).state = State::Enabled;
-        Ok(p)
-    })
-    .await
-    .unwrap();
+    passkeys_on(&s, &f.tenant).await;
     let rp = app(&s, "Demo app", false, SigningAlg::ES256).await;
     let authenticator = browser.add_virtual_authenticator().await;
 
@@ -127,13 +132,7 @@ async fn a_passkey_in_the_terminal_authenticator_signs_the_browser_in_from_its_q
     };
     let s = TestServer::start_localhost(Db::Sqlite).await.unwrap();
     let f = s.seed().await;
-    let actor = Actor::Operator("test".into());
-    policy::change(&s.state.deps, &f.tenant, &actor, "test", |mut p| {
-        p.method_mut(MethodId::Passkey).state = State::Enabled;
-        Ok(p)
-    })
-    .await
-    .unwrap();
+    passkeys_on(&s, &f.tenant).await;
     let rp = app(&s, "Demo app", false, SigningAlg::ES256).await;
 
     // The terminal app: registered for alice, then a passkey made for her.

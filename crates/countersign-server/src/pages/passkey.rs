@@ -103,6 +103,38 @@ pub fn page(tenant: &Tenant, flow: &SignInFlow, offered: &[Method], error: Optio
     )
 }
 
+/// The tenant and this browser's flow (or its bare visit's: `false`) behind a posted form, after
+/// its anti-CSRF check.
+pub(crate) async fn posted(
+    state: &AppState,
+    name: &str,
+    headers: &HeaderMap,
+    csrf: Option<&str>,
+) -> Result<(Tenant, SignInFlow, bool), AppError> {
+    let tenant = http::tenant(state, name).await?;
+    let (flow, stored) = flow_or_visit(state, &tenant, headers).await?;
+    check_csrf(&flow.csrf, csrf)?;
+    Ok((tenant, flow, stored))
+}
+
+/// A passkey sign-in verified (here or from another device): the proof recorded and the
+/// sign-in done, or on to its next step (a bare visit's flow stored for it).
+pub(crate) async fn signed_in(
+    state: &AppState,
+    tenant: &Tenant,
+    headers: &HeaderMap,
+    (mut flow, stored): (SignInFlow, bool),
+    proved: &passkey::SignedIn,
+) -> Result<Response, PageError> {
+    state.metrics.signin("passkey", "success");
+    let remembered = remembered(headers);
+    let next = flow::passkey_proved(&state.deps, tenant, &mut flow, proved, &remembered).await?;
+    if !stored && next != Next::Done {
+        flow = session::store_visit(&state.deps, flow).await?;
+    }
+    after_proof(state, tenant, headers, flow, &proved.user, next).await
+}
+
 #[derive(Debug, Deserialize)]
 pub struct OptionsForm {
     pub csrf: Option<String>,
@@ -116,9 +148,7 @@ pub async fn options(
     headers: HeaderMap,
     Form(form): Form<OptionsForm>,
 ) -> Result<Response, AppError> {
-    let tenant = http::tenant(&state, &name).await?;
-    let (flow, _) = flow_or_visit(&state, &tenant, &headers).await?;
-    check_csrf(&flow.csrf, form.csrf.as_deref())?;
+    let (tenant, flow, _) = posted(&state, &name, &headers, form.csrf.as_deref()).await?;
     let v = verifier(&state)?;
     let (ceremony, mut options) = passkey::begin_sign_in(&state.deps, v, &tenant, &flow).await?;
     options["ceremony"] = ceremony.into();
@@ -141,9 +171,7 @@ pub async fn submit(
     headers: HeaderMap,
     Form(form): Form<AnswerForm>,
 ) -> Result<Response, PageError> {
-    let tenant = http::tenant(&state, &name).await?;
-    let (mut flow, stored) = flow_or_visit(&state, &tenant, &headers).await?;
-    check_csrf(&flow.csrf, form.csrf.as_deref())?;
+    let (tenant, flow, stored) = posted(&state, &name, &headers, form.csrf.as_deref()).await?;
     let v = verifier(&state)?;
     let (Some(ceremony), Some(credential)) = (
         form.ceremony.filter(|c| !c.is_empty()),
@@ -160,20 +188,8 @@ pub async fn submit(
     let result =
         passkey::finish_sign_in(&state.deps, v, origin, &flow, &ceremony, &credential).await;
     let msg = match result {
-        Ok(signed_in) => {
-            state.metrics.signin("passkey", "success");
-            let next = flow::passkey_proved(
-                &state.deps,
-                &tenant,
-                &mut flow,
-                &signed_in,
-                &remembered(&headers),
-            )
-            .await?;
-            if !stored && next != Next::Done {
-                flow = session::store_visit(&state.deps, flow).await?;
-            }
-            return after_proof(&state, &tenant, &headers, flow, &signed_in.user, next).await;
+        Ok(proved) => {
+            return signed_in(&state, &tenant, &headers, (flow, stored), &proved).await;
         }
         Err(CoreError::SignInFailed) => {
             state.metrics.signin("passkey", "failure");
