@@ -25,6 +25,7 @@ async fn passkeys_on(s: &TestServer, f: &Fixture, tweak: impl Fn(&mut PasskeyCon
         p.passkey.is_self_service_registration_allowed = true;
         p.passkey.is_attestation_enforced = false;
         p.passkey.key_restrictions = KeyRestrictions::default();
+        p.passkey.method.exclude_targets.clear();
         tweak(&mut p.passkey);
         Ok(p)
     })
@@ -307,59 +308,51 @@ async fn each_check_of_an_assertion_refuses_what_it_guards_against() {
     let f = s.seed().await;
     passkeys_on(&s, &f, |_| {}).await;
     let (_, mut pk) = registered(&s, &Answer::default()).await;
-    let wrong: Vec<(&str, Answer)> = vec![
+    // Each wrong in one way, with the check that must refuse it (the verifier's logged reason).
+    let answer_with = |f: fn(&mut Answer)| {
+        let mut a = Answer::default();
+        f(&mut a);
+        a
+    };
+    let wrong: Vec<(&str, Answer, &str)> = vec![
         (
             "another origin",
-            Answer {
-                origin: Some("http://evil.localhost:1".into()),
-                ..Answer::default()
-            },
+            answer_with(|a| a.origin = Some("http://evil.localhost:1".into())),
+            "origin does not match",
         ),
         (
             "another RP ID",
-            Answer {
-                rp_id: Some("example.com".into()),
-                ..Answer::default()
-            },
+            answer_with(|a| a.rp_id = Some("example.com".into())),
+            "relying party id hash does not match",
         ),
         (
             "no user verification",
-            Answer {
-                no_uv: true,
-                ..Answer::default()
-            },
+            answer_with(|a| a.no_uv = true),
+            "user verified bit is not set",
         ),
         (
             "no user presence",
-            Answer {
-                no_up: true,
-                ..Answer::default()
-            },
+            answer_with(|a| a.no_up = true),
+            "user present bit is not set",
         ),
         (
             "a tampered signature",
-            Answer {
-                tamper_signature: true,
-                ..Answer::default()
-            },
+            answer_with(|a| a.tamper_signature = true),
+            "Authentication has failed",
         ),
         (
             "another challenge",
-            Answer {
-                challenge: Some("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into()),
-                ..Answer::default()
-            },
+            answer_with(|a| a.challenge = Some("A".repeat(43))),
+            "challenge differs",
         ),
         (
             "a registration's client data",
-            Answer {
-                kind: Some("webauthn.create".into()),
-                ..Answer::default()
-            },
+            answer_with(|a| a.kind = Some("webauthn.create".into())),
+            "did not indicate webauthn",
         ),
     ];
     let web = at_passkey_step(&s).await;
-    for (what, a) in &wrong {
+    for (what, a, _) in &wrong {
         let c = sign_in_options(&web).await;
         let r = answer(&web, &c, &pk.assert(&c.options, &s.base, a)).await;
         assert_eq!(r.status(), 401, "{what}");
@@ -369,21 +362,12 @@ async fn each_check_of_an_assertion_refuses_what_it_guards_against() {
             "{what}: {html}"
         );
     }
-    // Each refused by its own check (the verifier's reasons, as logged).
+    // Each refused by its own check.
     let log = passkey_log(&s, &f, wrong.len()).await;
-    let expected = [
-        "origin does not match",
-        "relying party id hash does not match",
-        "user verified bit is not set",
-        "user present bit is not set",
-        "Authentication has failed",
-        "challenge differs",
-        "did not indicate webauthn",
-    ];
-    assert_eq!(log.len(), expected.len());
-    for ((result, reason), fragment) in log.iter().zip(expected) {
+    assert_eq!(log.len(), wrong.len());
+    for ((result, reason), (what, _, fragment)) in log.iter().zip(&wrong) {
         assert_eq!(*result, SignInResult::Failure);
-        assert!(reason.contains(fragment), "{reason} / {fragment}");
+        assert!(reason.contains(fragment), "{what}: {reason}");
     }
 
     // The right answer signs in (the refusals used nothing up) — once per challenge.
@@ -582,6 +566,28 @@ async fn the_policy_decides_who_registers_and_uses_which_passkeys() {
     post_login(&web, "/contoso/login/username", &[("username", "alice")]).await;
     let r = post_login(&web, "/contoso/login/choose", &[("method", "passkey")]).await;
     assert_eq!(r.status(), 403, "no longer offered");
+
+    // Excluded by group (while allowed for everyone else): neither offered nor accepted.
+    let deps = &s.state.deps;
+    let g = countersign_core::directory::create_group(deps, &f.tenant, "Contractors", "")
+        .await
+        .unwrap();
+    countersign_core::directory::add_member(deps, &f.tenant, "Contractors", "alice@contoso.com")
+        .await
+        .unwrap();
+    passkeys_on(&s, &f, |p| {
+        p.method.exclude_targets = vec![countersign_core::policy::Target::group(&g.id)]
+    })
+    .await;
+    let web = WebClient::new(&s.base);
+    post_login(&web, "/contoso/login/username", &[("username", "alice")]).await;
+    let r = post_login(&web, "/contoso/login/choose", &[("method", "passkey")]).await;
+    assert_eq!(r.status(), 403, "excluded");
+    // With no name too: the passkey verifies, and the policy refuses it.
+    let web = WebClient::new(&s.base);
+    let c = sign_in_options(&web).await;
+    let r = right(&web, &s, &c, &mut pk).await;
+    assert_eq!(r.status(), 403);
     s.stop().await;
 }
 
