@@ -28,8 +28,7 @@ pub struct UserMethods {
     pub push_allowed: bool,
     /// Passkeys the policy lets the user use (its key restrictions applied).
     pub passkeys: Vec<PasskeyCredential>,
-    /// Whether the user may register a passkey themselves (passkeys allowed, self-service on,
-    /// attestation not enforced).
+    /// Whether the user may register a passkey themselves (passkeys allowed, self-service on).
     pub can_add_passkey: bool,
 }
 
@@ -88,11 +87,8 @@ pub async fn of_user(deps: &Deps, tenant: &Tenant, user: &User) -> CoreResult<Us
         can_add_device: authenticator,
         push_allowed: push::push_allowed(&policy, &groups),
         passkeys: crate::passkey::usable(deps, &policy, &groups, &user.id).await?,
-        // Attestation cannot be checked yet (no vendor certificate catalogue): a policy that
-        // enforces it allows no new passkey rather than unattested ones.
         can_add_passkey: policy.allows(MethodId::Passkey, &groups)
-            && policy.passkey.is_self_service_registration_allowed
-            && !policy.passkey.is_attestation_enforced,
+            && policy.passkey.is_self_service_registration_allowed,
     })
 }
 

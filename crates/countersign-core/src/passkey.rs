@@ -26,6 +26,12 @@ pub const CEREMONY_TTL: i64 = 300;
 /// How long a cross-device link works (and, once answered, how long the computer has to finish).
 pub const LINK_TTL: i64 = 120;
 
+/// Why a passkey cannot be added where the policy enforces attestation and the server trusts no
+/// maker's root (`passkey_attestation` in its configuration).
+pub const ATTESTATION_UNAVAILABLE: &str =
+    "Your organization only allows passkeys whose maker can be verified, and this server has no \
+     list of trusted makers yet. Ask your administrator.";
+
 /// The sign-in log's reason for a counter that did not move on.
 pub const COUNTER_REGRESSED: &str =
     "signature counter did not increase: possible cloned authenticator";
@@ -117,6 +123,10 @@ pub struct NewPasskey {
     pub credential_id: String,
     pub credential: String,
     pub aaguid: Option<String>,
+    /// Its attestation chained to a trusted root: the AAGUID and model are the maker's word.
+    pub attested: bool,
+    /// The model, as its trusted root names it.
+    pub model: Option<String>,
     pub sign_count: i64,
     pub backup_eligible: bool,
     pub backup_state: bool,
@@ -153,14 +163,18 @@ pub trait Verifier: Send + Sync {
     /// A new random user handle (a user gets one, once).
     fn new_user_handle(&self) -> String;
     /// Registration options for a discoverable credential; `exclude` are the user's credential
-    /// ids (the browser refuses to register an authenticator twice).
+    /// ids (the browser refuses to register an authenticator twice). `attested`: only an
+    /// authenticator whose attestation chains to a trusted maker's root will do.
     fn start_registration(
         &self,
         user_handle: &str,
         name: &str,
         display_name: &str,
         exclude: &[String],
+        attested: bool,
     ) -> CoreResult<Begun>;
+    /// Whether it knows any maker's attestation root (attestation can be enforced).
+    fn can_attest(&self) -> bool;
     fn finish_registration(&self, state: &str, response: &str) -> Result<NewPasskey, Refusal>;
     /// Authentication options: for these credentials, or — with none — for any discoverable
     /// credential of this RP (no name: the browser offers the person's passkeys).
@@ -420,6 +434,14 @@ pub async fn begin_registration(
     if !by.may_add(deps, &m) {
         return Ok(Change::SignInAgain);
     }
+    let attested = crate::policy::load(deps, tenant)
+        .await?
+        .policy
+        .passkey
+        .is_attestation_enforced;
+    if attested && !verifier.can_attest() {
+        return Err(CoreError::Forbidden(ATTESTATION_UNAVAILABLE.into()));
+    }
     let handle = deps
         .store
         .webauthn_handle(&user.id, &verifier.new_user_handle())
@@ -433,7 +455,8 @@ pub async fn begin_registration(
         .into_iter()
         .map(|p| p.credential_id)
         .collect();
-    let begun = verifier.start_registration(&handle, &user.upn, &user.display_name, &exclude)?;
+    let begun =
+        verifier.start_registration(&handle, &user.upn, &user.display_name, &exclude, attested)?;
     let row = ceremony_row(
         deps,
         tenant,
@@ -453,6 +476,9 @@ pub enum NotAdded {
     Refused(Refusal),
     /// The policy's key restrictions do not allow this type of passkey.
     TypeNotAllowed,
+    /// The policy enforces attestation and this passkey's did not chain to a trusted maker (with
+    /// the verifier's reason, when it refused).
+    NotAttested(Option<Refusal>),
     /// This credential is registered already (to this user or, impossibly, another).
     Duplicate,
 }
@@ -479,11 +505,17 @@ pub async fn finish_registration(
     if !by.may_add(deps, &m) {
         return Ok(Change::SignInAgain);
     }
+    let policy = crate::policy::load(deps, tenant).await?.policy;
+    let enforced = policy.passkey.is_attestation_enforced;
     let new = match verifier.finish_registration(&taken.state, response) {
+        Ok(n) if enforced && !n.attested => {
+            return Ok(Change::Done(Err(NotAdded::NotAttested(None))))
+        }
         Ok(n) => n,
+        // Where attestation is enforced, a refusal is (most likely) of the attestation.
+        Err(r) if enforced => return Ok(Change::Done(Err(NotAdded::NotAttested(Some(r))))),
         Err(r) => return Ok(Change::Done(Err(NotAdded::Refused(r)))),
     };
-    let policy = crate::policy::load(deps, tenant).await?.policy;
     if !type_allowed(&policy, new.aaguid.as_deref()) {
         return Ok(Change::Done(Err(NotAdded::TypeNotAllowed)));
     }
@@ -491,9 +523,11 @@ pub async fn finish_registration(
         credential_id: new.credential_id,
         tenant_id: tenant.id.clone(),
         user_id: user.id.clone(),
-        name: model(new.aaguid.as_deref())
-            .unwrap_or("Passkey")
-            .to_string(),
+        name: new
+            .model
+            .clone()
+            .or_else(|| model(new.aaguid.as_deref()).map(str::to_string))
+            .unwrap_or_else(|| "Passkey".into()),
         aaguid: new.aaguid,
         credential: new.credential,
         sign_count: new.sign_count,
@@ -902,8 +936,18 @@ mod tests {
         fn new_user_handle(&self) -> String {
             "handle".into()
         }
-        fn start_registration(&self, _: &str, _: &str, _: &str, _: &[String]) -> CoreResult<Begun> {
+        fn start_registration(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+            _: &[String],
+            _: bool,
+        ) -> CoreResult<Begun> {
             self.start_authentication(&[])
+        }
+        fn can_attest(&self) -> bool {
+            false
         }
         fn finish_registration(&self, _: &str, _: &str) -> Result<NewPasskey, Refusal> {
             Err(Refusal("fake".into()))

@@ -28,10 +28,10 @@ fn benches(c: &mut Criterion) {
 
     // One registered passkey, one answered challenge: verified again and again (a counter of
     // zero, as synced passkeys send, may repeat).
-    let v = WebauthnVerifier::new(ORIGIN).unwrap();
+    let v = WebauthnVerifier::new(ORIGIN, &[]).unwrap();
     let handle = v.new_user_handle();
     let reg = v
-        .start_registration(&handle, "alice@contoso.com", "Alice", &[])
+        .start_registration(&handle, "alice@contoso.com", "Alice", &[], false)
         .unwrap();
     let (mut soft, answer) = SoftPasskey::register(&reg.options, ORIGIN, &Answer::default());
     let new = v

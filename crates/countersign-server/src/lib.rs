@@ -47,6 +47,9 @@ pub struct ServerConfig {
     /// Sign-ins from these networks (CIDR) are flagged: their push request is not pushed, the
     /// person opens the app and refreshes.
     pub risky_networks: Vec<String>,
+    /// The authenticator models whose attestation is trusted, for a methods policy that
+    /// enforces attestation: each maker's attestation root (PEM) and the model's AAGUID.
+    pub passkey_attestation: Vec<webauthn::AttestationRoot>,
     pub settings: Settings,
 }
 
@@ -61,6 +64,7 @@ impl ServerConfig {
             min_app_version: None,
             geoip_db: None,
             risky_networks: Vec::new(),
+            passkey_attestation: Vec::new(),
             settings: Settings::default(),
         }
     }
@@ -126,8 +130,10 @@ impl AppState {
             .map_err(|e| anyhow::anyhow!("risky_networks: {e}"))?;
         let risk: Vec<Box<dyn countersign_core::risk::RiskRule>> = vec![Box::new(ranges)];
         let passkeys: Option<Arc<dyn countersign_core::passkey::Verifier>> =
-            match webauthn::WebauthnVerifier::new(&config.public_url) {
+            match webauthn::WebauthnVerifier::new(&config.public_url, &config.passkey_attestation) {
                 Ok(v) => Some(Arc::new(v)),
+                // Trusted makers configured for nothing would silently allow no passkey.
+                Err(why) if !config.passkey_attestation.is_empty() => anyhow::bail!(why),
                 Err(why) => {
                     tracing::warn!("{why}");
                     None

@@ -236,6 +236,10 @@ fn not_added(e: passkey::NotAdded) -> AppError {
                 "The passkey was refused. Try again.",
             )
         }
+        passkey::NotAdded::NotAttested(_) => (
+            StatusCode::FORBIDDEN,
+            crate::pages::security_info::NOT_ATTESTED,
+        ),
         passkey::NotAdded::TypeNotAllowed => (
             StatusCode::FORBIDDEN,
             "Your organization doesn't allow this type of passkey.",

@@ -3,7 +3,9 @@
 //! party is `public_url`: its host is the RP ID, bound into every passkey (changing the host
 //! orphans them), and its origin the only one accepted. User verification is required for every
 //! ceremony; registrations ask for a discoverable credential (a passkey the browser can offer
-//! with no name typed) and accept attestation "none".
+//! with no name typed) and accept attestation "none" — unless attestation is enforced: then only
+//! a credential whose attestation chains to a configured maker's root, for one of that root's
+//! AAGUIDs, is accepted.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -15,17 +17,33 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use webauthn_rs::prelude::*;
 
+/// An authenticator model whose attestation is trusted: its maker's attestation root and the
+/// model's AAGUID (a root may be listed once per model it makes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttestationRoot {
+    /// PEM.
+    pub ca_pem: String,
+    pub aaguid: String,
+    /// The model's name, as security info shows it.
+    pub model: String,
+}
+
 /// The verifier's state of a ceremony, kept server side (in the ceremony's row) as JSON.
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 enum State {
     Register(PasskeyRegistration),
+    RegisterAttested(AttestedPasskeyRegistration),
     SignIn(PasskeyAuthentication),
     Discoverable(DiscoverableAuthentication),
 }
 
 pub struct WebauthnVerifier {
     webauthn: Webauthn,
+    /// Trusted makers' roots, for enforced attestation; empty: none configured.
+    roots: AttestationCaList,
+    /// Model names by AAGUID, from the roots.
+    models: Vec<(Uuid, String)>,
 }
 
 impl std::fmt::Debug for WebauthnVerifier {
@@ -37,7 +55,7 @@ impl std::fmt::Debug for WebauthnVerifier {
 impl WebauthnVerifier {
     /// The relying party of `public_url`. An IP address cannot be an RP ID (browsers refuse
     /// it): such a server has no passkeys, and says why.
-    pub fn new(public_url: &str) -> Result<Self, String> {
+    pub fn new(public_url: &str, roots: &[AttestationRoot]) -> Result<Self, String> {
         let origin = Url::parse(public_url).map_err(|e| format!("public_url: {e}"))?;
         let rp_id = origin.domain().ok_or_else(|| {
             format!(
@@ -52,7 +70,25 @@ impl WebauthnVerifier {
                     .build()
             })
             .map_err(|e| format!("passkeys: relying party {rp_id}: {e}"))?;
-        Ok(Self { webauthn })
+        let mut list = AttestationCaListBuilder::new();
+        let mut models = Vec::new();
+        for r in roots {
+            let aaguid = Uuid::parse_str(&r.aaguid)
+                .map_err(|_| format!("passkey_attestation: '{}' is not an AAGUID", r.aaguid))?;
+            list.insert_device_pem(
+                r.ca_pem.as_bytes(),
+                aaguid,
+                r.model.clone(),
+                Default::default(),
+            )
+            .map_err(|e| format!("passkey_attestation: the root of {}: {e:?}", r.model))?;
+            models.push((aaguid, r.model.clone()));
+        }
+        Ok(Self {
+            webauthn,
+            roots: list.build(),
+            models,
+        })
     }
 }
 
@@ -65,7 +101,8 @@ fn refused(e: WebauthnError) -> Refusal {
         WebauthnError::CredentialPossibleCompromise => {
             countersign_core::passkey::COUNTER_REGRESSED.to_string()
         }
-        other => other.to_string(),
+        // The variant names the inner cause too (a chain refused for a missing key usage…).
+        other => format!("{other} ({other:?})"),
     })
 }
 
@@ -139,16 +176,33 @@ impl Verifier for WebauthnVerifier {
         name: &str,
         display_name: &str,
         exclude: &[String],
+        attested: bool,
     ) -> CoreResult<Begun> {
         let handle = Uuid::parse_str(user_handle).map_err(internal)?;
         let exclude: Vec<CredentialID> = exclude
             .iter()
             .filter_map(|id| URL_SAFE_NO_PAD.decode(id).ok())
             .collect();
-        let (ccr, reg) = self
-            .webauthn
-            .start_passkey_registration(handle, name, display_name, Some(exclude))
-            .map_err(internal)?;
+        let (ccr, state) = if attested {
+            let (ccr, reg) = self
+                .webauthn
+                .start_attested_passkey_registration(
+                    handle,
+                    name,
+                    display_name,
+                    Some(exclude),
+                    self.roots.clone(),
+                    None,
+                )
+                .map_err(internal)?;
+            (ccr, State::RegisterAttested(reg))
+        } else {
+            let (ccr, reg) = self
+                .webauthn
+                .start_passkey_registration(handle, name, display_name, Some(exclude))
+                .map_err(internal)?;
+            (ccr, State::Register(reg))
+        };
         let mut options = serde_json::to_value(&ccr).map_err(internal)?;
         // webauthn-rs asks for a non-discoverable credential ("discouraged"); a passkey the
         // browser offers with no name typed must be discoverable. Its finish does not check this.
@@ -157,24 +211,54 @@ impl Verifier for WebauthnVerifier {
         sel["requireResidentKey"] = true.into();
         Ok(Begun {
             options,
-            state: state_json(&State::Register(reg))?,
+            state: state_json(&state)?,
         })
     }
 
+    fn can_attest(&self) -> bool {
+        !self.roots.is_empty()
+    }
+
     fn finish_registration(&self, state_s: &str, response: &str) -> Result<NewPasskey, Refusal> {
-        let State::Register(reg_state) = state(state_s)? else {
-            return Err(Refusal("not a registration".into()));
-        };
         let reg: RegisterPublicKeyCredential = parse("the registration", response)?;
-        let passkey = self
-            .webauthn
-            .finish_passkey_registration(&reg, &reg_state)
-            .map_err(refused)?;
+        // Attested: the AAGUID is the one its maker's certificate vouches for.
+        let (passkey, attested_aaguid) = match state(state_s)? {
+            State::Register(st) => (
+                self.webauthn
+                    .finish_passkey_registration(&reg, &st)
+                    .map_err(refused)?,
+                None,
+            ),
+            State::RegisterAttested(st) => {
+                let attested = self
+                    .webauthn
+                    .finish_attested_passkey_registration(&reg, &st)
+                    .map_err(refused)?;
+                let aaguid = match &attested.attestation().metadata {
+                    AttestationMetadata::Packed { aaguid }
+                    | AttestationMetadata::Tpm { aaguid, .. } => Some(*aaguid),
+                    _ => None,
+                }
+                .ok_or_else(|| Refusal("attestation names no authenticator model".into()))?;
+                (Passkey::from(attested), Some(aaguid))
+            }
+            _ => return Err(Refusal("not a registration".into())),
+        };
+        let model = attested_aaguid.and_then(|a| {
+            self.models
+                .iter()
+                .find(|(g, _)| *g == a)
+                .map(|(_, m)| m.clone())
+        });
         let cred = Credential::from(passkey.clone());
         Ok(NewPasskey {
             credential_id: b64(passkey.cred_id().as_ref()),
             credential: serde_json::to_string(&passkey).map_err(|e| Refusal(e.to_string()))?,
-            aaguid: aaguid(&reg),
+            attested: attested_aaguid.is_some(),
+            model,
+            aaguid: attested_aaguid
+                .map(|a| a.to_string())
+                .or_else(|| aaguid(&reg)),
             sign_count: i64::from(cred.counter),
             backup_eligible: cred.backup_eligible,
             backup_state: cred.backup_state,
@@ -242,7 +326,9 @@ impl Verifier for WebauthnVerifier {
                 st,
                 Credential::from(passkey.clone()),
             ),
-            State::Register(_) => return Err(Refusal("not a sign-in".into())),
+            State::Register(_) | State::RegisterAttested(_) => {
+                return Err(Refusal("not a sign-in".into()))
+            }
         }
         .map_err(refused)?;
         if result.cred_id() != passkey.cred_id() {
@@ -255,5 +341,31 @@ impl Verifier for WebauthnVerifier {
             backup_state: result.backup_state(),
             credential: serde_json::to_string(&passkey).map_err(|e| Refusal(e.to_string()))?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root(ca_pem: &str, aaguid: &str) -> AttestationRoot {
+        AttestationRoot {
+            ca_pem: ca_pem.into(),
+            aaguid: aaguid.into(),
+            model: "Test".into(),
+        }
+    }
+
+    /// A relying party needs a host name; a trusted maker needs a readable root and an AAGUID.
+    #[test]
+    fn the_relying_party_and_trusted_makers_are_checked_at_start() {
+        assert!(WebauthnVerifier::new("http://localhost:8080", &[]).is_ok());
+        let ip = WebauthnVerifier::new("http://127.0.0.1:8080", &[]).unwrap_err();
+        assert!(ip.contains("not an IP address"), "{ip}");
+        let aaguid = "cb69481e-8ff7-4039-93ec-0a2729a154a8";
+        let bad_pem = WebauthnVerifier::new("http://localhost:8080", &[root("nope", aaguid)]);
+        assert!(bad_pem.unwrap_err().contains("the root of Test"));
+        let bad_aaguid = WebauthnVerifier::new("http://localhost:8080", &[root("", "x")]);
+        assert!(bad_aaguid.unwrap_err().contains("'x' is not an AAGUID"));
     }
 }

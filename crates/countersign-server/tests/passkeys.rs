@@ -917,3 +917,91 @@ async fn the_authenticator_makes_a_passkey_and_signs_a_computer_in_with_it() {
     assert_eq!(claims["amr"], serde_json::json!(["swk", "pin", "mfa"]));
     s.stop().await;
 }
+
+/// Enforced attestation: only a passkey whose attestation chains to a trusted maker's root (the
+/// server's `passkey_attestation`) for that root's model is added — named after the model —, and
+/// with no trusted maker configured none is.
+#[tokio::test]
+async fn enforced_attestation_admits_only_trusted_makers_models() {
+    use countersign_server::webauthn::AttestationRoot;
+    use countersign_testkit::passkey::attestation_maker;
+    use std::sync::Arc;
+    let model = [0x11u8; 16];
+    let (ca_pem, trusted) = attestation_maker(model);
+    let (_, untrusted) = attestation_maker(model);
+    let s = TestServer::start_localhost_with(Db::Sqlite, |c| {
+        c.passkey_attestation = vec![AttestationRoot {
+            ca_pem,
+            aaguid: "11111111-1111-1111-1111-111111111111".into(),
+            model: "Test Key 5".into(),
+        }]
+    })
+    .await
+    .unwrap();
+    let f = s.seed().await;
+    passkeys_on(&s, &f, |p| p.is_attestation_enforced = true).await;
+    let web = WebClient::new(&s.base);
+    web.sign_in("contoso", "alice@contoso.com", PASSWORD).await;
+
+    let refused = [
+        ("no attestation", None),
+        ("another maker's", Some(Arc::new(untrusted))),
+    ];
+    for (what, attest) in refused {
+        let (csrf, ceremony, options) = begin_registration(&web).await;
+        let a = Answer {
+            attest,
+            aaguid: Some(model),
+            ..Answer::default()
+        };
+        let (_, reg) = SoftPasskey::register(&options, &s.base, &a);
+        let r = post_registration(&web, &csrf, &ceremony, &reg).await;
+        assert_eq!(r.status(), 400, "{what}");
+        let html = r.text().await.unwrap();
+        assert!(html.contains("whose maker can be"), "{what}: {html}");
+    }
+    assert!(s
+        .state
+        .deps
+        .store
+        .passkeys_of_user(&f.alice.id)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let (csrf, ceremony, options) = begin_registration(&web).await;
+    let a = Answer {
+        attest: Some(Arc::new(trusted)),
+        aaguid: Some(model),
+        ..Answer::default()
+    };
+    let (mut pk, reg) = SoftPasskey::register(&options, &s.base, &a);
+    let r = post_registration(&web, &csrf, &ceremony, &reg).await;
+    assert_eq!(location(&r), "/contoso/security-info?done=passkey");
+    let record = stored(&s, &pk).await.unwrap();
+    assert_eq!(record.name, "Test Key 5");
+    assert_eq!(
+        record.aaguid.as_deref(),
+        Some("11111111-1111-1111-1111-111111111111")
+    );
+    let web = WebClient::new(&s.base);
+    let c = sign_in_options(&web).await;
+    assert_eq!(right(&web, &s, &c, &mut pk).await.status(), 303);
+    s.stop().await;
+
+    // No trusted maker configured: nobody may add a passkey while attestation is enforced.
+    let s = TestServer::start_localhost(Db::Sqlite).await.unwrap();
+    let f = s.seed().await;
+    passkeys_on(&s, &f, |p| p.is_attestation_enforced = true).await;
+    let web = WebClient::new(&s.base);
+    web.sign_in("contoso", "alice@contoso.com", PASSWORD).await;
+    let csrf = web.csrf("/contoso/security-info").await;
+    let r = add_passkey(&web, &csrf).await;
+    assert_eq!(r.status(), 403);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("no list of trusted makers"));
+    s.stop().await;
+}

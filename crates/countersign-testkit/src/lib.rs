@@ -76,6 +76,14 @@ impl TestServer {
         Self::start_at(db, "localhost", |_| {}).await
     }
 
+    /// `start_localhost`, letting the caller adjust the server configuration.
+    pub async fn start_localhost_with(
+        db: Db,
+        tweak: impl FnOnce(&mut ServerConfig),
+    ) -> Option<Self> {
+        Self::start_at(db, "localhost", tweak).await
+    }
+
     async fn start_at(
         db: Db,
         host: &'static str,

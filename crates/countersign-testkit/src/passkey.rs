@@ -57,6 +57,55 @@ pub struct Answer {
     pub aaguid: Option<[u8; 16]>,
     /// At registration: a synced passkey (BE and BS flags).
     pub synced: bool,
+    /// At registration: "packed" attestation by this maker's authenticator (else "none").
+    pub attest: Option<std::sync::Arc<Attester>>,
+}
+
+/// An authenticator's attestation key and certificate, issued by its maker's root.
+#[derive(Debug)]
+pub struct Attester {
+    key: rcgen::KeyPair,
+    cert_der: Vec<u8>,
+}
+
+/// A maker of authenticators of model `aaguid`: its attestation root (PEM, as a server's
+/// configuration takes it) and an authenticator's attester. The leaf meets WebAuthn §8.2.1 (v3,
+/// C/O/OU "Authenticator Attestation"/CN, not a CA, the AAGUID extension).
+pub fn attestation_maker(aaguid: [u8; 16]) -> (String, Attester) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, CustomExtension, DnType, IsCa,
+        KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
+    };
+    let mut root = CertificateParams::new(Vec::<String>::new()).expect("params");
+    root.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    root.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+    root.distinguished_name
+        .push(DnType::CommonName, "Test Attestation Root");
+    let root_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("key");
+    let issuer = CertifiedIssuer::self_signed(root, root_key).expect("root");
+    let mut leaf = CertificateParams::new(Vec::<String>::new()).expect("params");
+    leaf.is_ca = IsCa::ExplicitNoCa;
+    leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    let dn = &mut leaf.distinguished_name;
+    dn.push(DnType::CountryName, "US");
+    dn.push(DnType::OrganizationName, "Countersign Test Keys");
+    dn.push(DnType::OrganizationalUnitName, "Authenticator Attestation");
+    dn.push(DnType::CommonName, "Test Key");
+    let mut octets = vec![0x04, 16];
+    octets.extend_from_slice(&aaguid);
+    leaf.custom_extensions = vec![CustomExtension::from_oid_content(
+        &[1, 3, 6, 1, 4, 1, 45724, 1, 1, 4],
+        octets,
+    )];
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("key");
+    let cert = leaf.signed_by(&key, &issuer).expect("leaf");
+    (
+        issuer.pem(),
+        Attester {
+            key,
+            cert_der: cert.der().to_vec(),
+        },
+    )
 }
 
 fn b64(b: &[u8]) -> String {
@@ -114,12 +163,27 @@ impl SoftPasskey {
         attested.extend_from_slice(&me.credential_id);
         attested.extend(serde_cbor_2::to_vec(&Cbor::Map(cose)).expect("CBOR"));
         let auth_data = me.auth_data(a, AT, &attested);
+        let cd = client_data("webauthn.create", options, origin, a);
+        let (fmt, stmt) = match &a.attest {
+            None => ("none", BTreeMap::new()),
+            Some(att) => {
+                use rcgen::SigningKey;
+                let mut signed = auth_data.clone();
+                signed.extend_from_slice(&Sha256::digest(&cd));
+                let sig = att.key.sign(&signed).expect("attestation signature");
+                let mut stmt = BTreeMap::new();
+                stmt.insert(Cbor::Text("alg".into()), Cbor::Integer(-7));
+                stmt.insert(Cbor::Text("sig".into()), Cbor::Bytes(sig));
+                let x5c = Cbor::Array(vec![Cbor::Bytes(att.cert_der.clone())]);
+                stmt.insert(Cbor::Text("x5c".into()), x5c);
+                ("packed", stmt)
+            }
+        };
         let mut att = BTreeMap::new();
-        att.insert(Cbor::Text("fmt".into()), Cbor::Text("none".into()));
-        att.insert(Cbor::Text("attStmt".into()), Cbor::Map(BTreeMap::new()));
+        att.insert(Cbor::Text("fmt".into()), Cbor::Text(fmt.into()));
+        att.insert(Cbor::Text("attStmt".into()), Cbor::Map(stmt));
         att.insert(Cbor::Text("authData".into()), Cbor::Bytes(auth_data));
         let att = serde_cbor_2::to_vec(&Cbor::Map(att)).expect("CBOR");
-        let cd = client_data("webauthn.create", options, origin, a);
         let answer = json!({
             "id": b64(&me.credential_id),
             "rawId": b64(&me.credential_id),

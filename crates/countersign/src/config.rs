@@ -43,12 +43,25 @@ pub struct Config {
     pub geoip_db: Option<PathBuf>,
     /// Networks (CIDR) whose sign-ins are flagged: their push request is not pushed.
     pub risky_networks: Vec<String>,
+    /// Authenticator models whose attestation is trusted where a methods policy enforces
+    /// passkey attestation: `[[passkey_attestation]]` tables with `ca` (the maker's attestation
+    /// root, a PEM file), `aaguid` and `model`.
+    pub passkey_attestation: Vec<AttestationConfig>,
     pub session_idle_timeout_secs: i64,
     pub session_absolute_timeout_secs: i64,
     /// `text` or `json`.
     pub log_format: String,
     /// A tracing filter such as `info` or `countersign=debug`; `RUST_LOG` overrides it.
     pub log_level: String,
+}
+
+/// One trusted authenticator model (see `Config::passkey_attestation`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttestationConfig {
+    pub ca: PathBuf,
+    pub aaguid: String,
+    pub model: String,
 }
 
 impl Default for Config {
@@ -71,6 +84,7 @@ impl Default for Config {
             phone_sign_in_limit: s.phone_sign_in_limit,
             geoip_db: None,
             risky_networks: Vec::new(),
+            passkey_attestation: Vec::new(),
             session_idle_timeout_secs: s.session_idle,
             session_absolute_timeout_secs: s.session_absolute,
             log_format: "text".into(),
@@ -96,6 +110,7 @@ const KEYS: &[&str] = &[
     "phone_sign_in_limit",
     "geoip_db",
     "risky_networks",
+    "passkey_attestation",
     "session_idle_timeout_secs",
     "session_absolute_timeout_secs",
     "log_format",

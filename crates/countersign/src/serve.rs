@@ -102,6 +102,16 @@ pub async fn run(
     sc.min_app_version = cfg.min_app_version.clone();
     sc.geoip_db = cfg.geoip_db.clone();
     sc.risky_networks = cfg.risky_networks.clone();
+    for a in &cfg.passkey_attestation {
+        let ca_pem = std::fs::read_to_string(&a.ca)
+            .with_context(|| format!("passkey_attestation: reading {}", a.ca.display()))?;
+        sc.passkey_attestation
+            .push(countersign_server::webauthn::AttestationRoot {
+                ca_pem,
+                aaguid: a.aaguid.clone(),
+                model: a.model.clone(),
+            });
+    }
     sc.settings.session_idle = cfg.session_idle_timeout_secs;
     sc.settings.session_absolute = cfg.session_absolute_timeout_secs;
     sc.settings.phone_sign_in_limit = cfg.phone_sign_in_limit;

@@ -615,6 +615,10 @@ async fn passkey_begin(
     }
 }
 
+/// A passkey refused where the policy enforces attestation.
+pub(crate) const NOT_ATTESTED: &str = "Your organization only allows passkeys whose maker can be \
+     verified, and this one's can't be. Use a security key your organization provides.";
+
 /// `POST …/security-info/passkey`: the browser's new passkey. A refusal offers a new attempt.
 pub async fn passkey_finish(
     State(state): State<AppState>,
@@ -650,6 +654,12 @@ pub async fn passkey_finish(
         Ok(Change::Done(Err(NotAdded::Refused(r)))) => {
             tracing::info!(user = %user.id, reason = %r.0, "passkey registration refused");
             "We couldn't register that passkey. Try again."
+        }
+        Ok(Change::Done(Err(NotAdded::NotAttested(why)))) => {
+            if let Some(r) = why {
+                tracing::info!(user = %user.id, reason = %r.0, "passkey attestation refused");
+            }
+            NOT_ATTESTED
         }
         Ok(Change::Done(Err(NotAdded::TypeNotAllowed))) => {
             "Your organization doesn't allow this type of passkey. Use another passkey or security key, or ask your administrator which ones are allowed."
