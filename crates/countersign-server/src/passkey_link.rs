@@ -17,8 +17,6 @@ use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use countersign_core::model::{SignInFlow, Tenant};
 use countersign_core::passkey::{self, LinkState};
 use countersign_core::signin::Origin;
@@ -61,7 +59,10 @@ fn waiting_page(
 ) -> Result<Response, PageError> {
     let base = tenant_path(tenant);
     let link = link(state, tenant, code);
-    let svg = crate::pages::security_info::qr_svg(&link)?;
+    let qr = crate::pages::security_info::qr_image(
+        &link,
+        "QR code to scan with the Countersign Authenticator app",
+    )?;
     let status = format!("{base}/login/passkey/another-device/status?code={code}");
     let body = html! {
         @if flow.state.username.is_some() { (identity(&base, flow)) }
@@ -70,8 +71,7 @@ fn waiting_page(
             li { "Open the Countersign Authenticator on the device that holds your passkey." }
             li { "Scan the QR code, check that the app shows the same code as this page, and confirm with your PIN." }
         }
-        img id="qr-code" alt="QR code to scan with the Countersign Authenticator app" width="220" height="220"
-            src=(format!("data:image/svg+xml;base64,{}", STANDARD.encode(svg)));
+        (qr)
         p { "Code: " strong id="short-code" { (passkey::short_code(code)) } }
         details {
             summary { "Can't scan the QR code?" }

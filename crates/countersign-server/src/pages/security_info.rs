@@ -300,13 +300,22 @@ pub async fn show(
     ))
 }
 
-pub(crate) fn qr_svg(data: &str) -> Result<String, AppError> {
+fn qr_svg(data: &str) -> Result<String, AppError> {
     let code = qrcode::QrCode::new(data.as_bytes()).map_err(|_| AppError::internal())?;
     Ok(code
         .render::<qrcode::render::svg::Color>()
         .min_dimensions(220, 220)
         .quiet_zone(true)
         .build())
+}
+
+/// `data` as a QR code image (`#qr-code`), described by `alt`.
+pub(crate) fn qr_image(data: &str, alt: &str) -> Result<Markup, AppError> {
+    let src = format!(
+        "data:image/svg+xml;base64,{}",
+        STANDARD.encode(qr_svg(data)?)
+    );
+    Ok(html! { img id="qr-code" alt=(alt) width="220" height="220" src=(src); })
 }
 
 /// The QR code, the manual key and the code field of an authenticator app being set up; posted
@@ -320,7 +329,7 @@ pub fn enrol_page(
     error: Option<&str>,
 ) -> Result<Markup, AppError> {
     let uri = t.otpauth_uri(&tenant.display_name, &user.upn);
-    let svg = qr_svg(&uri)?;
+    let qr = qr_image(&uri, "QR code to scan with your authenticator app")?;
     let key: Vec<String> = t
         .secret
         .expose()
@@ -337,8 +346,7 @@ pub fn enrol_page(
                 li { "Open your authenticator app and choose to add an account." }
                 li { "Scan the QR code." }
             }
-            img id="qr-code" alt="QR code to scan with your authenticator app" width="220" height="220"
-                src=(format!("data:image/svg+xml;base64,{}", STANDARD.encode(svg)));
+            (qr)
             details {
                 summary { "Can't scan the QR code?" }
                 dl {
@@ -375,7 +383,10 @@ fn activation_page(
     codes_only_allowed: bool,
 ) -> Result<Markup, AppError> {
     let link = activation_link(state, tenant, code);
-    let svg = qr_svg(&link)?;
+    let qr = qr_image(
+        &link,
+        "QR code to scan with the Countersign Authenticator app",
+    )?;
     let b = base(tenant);
     Ok(layout(
         "Authenticator app",
@@ -386,8 +397,7 @@ fn activation_page(
                 li { "Open the Countersign Authenticator app and add an account." }
                 li { "Scan the QR code." }
             }
-            img id="qr-code" alt="QR code to scan with the Countersign Authenticator app" width="220" height="220"
-                src=(format!("data:image/svg+xml;base64,{}", STANDARD.encode(svg)));
+            (qr)
             details {
                 summary { "Can't scan the QR code?" }
                 p { "Enter this activation link in the app (for the terminal app: " code { "countersign-authenticator add" } " and the link):" }
