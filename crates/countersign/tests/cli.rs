@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 mod common;
-use common::{admin, admin_json, admin_with_stdin, contoso, BIN};
+use common::{admin, admin_json, admin_with_stdin, contoso, in_contoso, BIN};
 
 #[test]
 fn admin_commands_manage_the_directory_with_clear_errors() {
@@ -263,12 +263,7 @@ fn admin_commands_manage_the_directory_with_clear_errors() {
 fn the_methods_policy_is_changed_by_policy_administrators_and_audited() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let t = ["--tenant", "contoso"];
-    let run = |args: &[&str]| {
-        let mut all = args.to_vec();
-        all.extend_from_slice(&t);
-        admin(d, &all)
-    };
+    let run = |args: &[&str]| in_contoso(d, args);
     contoso(d);
     for u in ["alice", "bob"] {
         let upn = format!("{u}@contoso.com");
@@ -667,12 +662,7 @@ async fn hardware_tokens_are_imported_all_or_nothing_then_activated_by_their_use
 fn temporary_access_passes_are_issued_once_listed_and_revoked_within_the_policy() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let t = ["--tenant", "contoso"];
-    let run = |args: &[&str]| {
-        let mut all = args.to_vec();
-        all.extend_from_slice(&t);
-        admin(d, &all)
-    };
+    let run = |args: &[&str]| in_contoso(d, args);
     contoso(d);
     assert!(run(&["user", "create", "new@contoso.com", "--display-name", "New"]).0);
 
@@ -697,9 +687,15 @@ fn temporary_access_passes_are_issued_once_listed_and_revoked_within_the_policy(
     let (ok, _, err) = run(&["tap", "create", "new@contoso.com", "--multi-use"]);
     assert!(!ok && err.contains("isUsableOnce"), "{err}");
 
-    let mut args = vec!["tap", "create", "new@contoso.com", "--lifetime", "2h"];
-    args.extend_from_slice(&t);
-    let v = admin_json(d, &args);
+    let tenant = ["--tenant", "contoso"];
+    let v = admin_json(
+        d,
+        &[
+            &["tap", "create", "new@contoso.com", "--lifetime", "2h"][..],
+            &tenant,
+        ]
+        .concat(),
+    );
     let pass = v["pass"].as_str().unwrap();
     assert_eq!(pass.len(), 8);
     assert_eq!(v["one_time"], true);
@@ -716,9 +712,7 @@ fn temporary_access_passes_are_issued_once_listed_and_revoked_within_the_policy(
         "{out}"
     );
     assert!(!out.contains(pass));
-    let mut args = vec!["tap", "list"];
-    args.extend_from_slice(&t);
-    let listed = admin_json(d, &args);
+    let listed = admin_json(d, &[&["tap", "list"][..], &tenant].concat());
     assert_eq!(listed[0]["one_time"], true);
     assert!(listed[0].get("pass").is_none());
 

@@ -49,6 +49,13 @@ pub fn admin_json(dir: &Path, args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
 }
 
+/// An admin command in the tenant "contoso" (`--tenant contoso` appended).
+pub fn in_contoso(dir: &Path, args: &[&str]) -> (bool, String, String) {
+    let mut all = args.to_vec();
+    all.extend_from_slice(&["--tenant", "contoso"]);
+    admin(dir, &all)
+}
+
 /// Creates the tenant "contoso" (contoso.com).
 pub fn contoso(dir: &Path) {
     admin_json(
