@@ -57,8 +57,9 @@ impl Lite {
         let writer = connect(path)?;
         // Checkpoints run in the background (`checkpoints`), not in the commit that crosses
         // SQLite's threshold: that commit's fsync stalled every write queued behind it.
+        // A larger page cache for the writer, which also serves most reads (see `read`).
         writer
-            .execute_batch("PRAGMA wal_autocheckpoint = 0;")
+            .execute_batch("PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -16384;")
             .map_err(err)?;
         let lite = Arc::new(Self {
             path: path.to_path_buf(),
@@ -69,8 +70,18 @@ impl Lite {
         Ok(lite)
     }
 
-    /// Runs `f` on a read connection.
+    /// Runs `f` on the write connection when it is free, on a read connection otherwise.
+    ///
+    /// Why the writer first: SQLite drops a connection's whole page cache when its read
+    /// transaction begins after another connection wrote, so under a steady trickle of writes a
+    /// pooled reader starts cold nearly every time (a `pread` per page, measured at about a
+    /// tenth of the server's CPU under push load). The writer's cache survives its own writes.
+    /// The writer is free only between transactions (a `LiteTx` holds it), so such a read sees
+    /// only committed data, like any other.
     pub(crate) fn read<T>(&self, f: impl FnOnce(&mut Connection) -> DbResult<T>) -> DbResult<T> {
+        if let Ok(mut w) = self.writer.try_lock() {
+            return f(&mut w);
+        }
         let idle = self.readers.lock().map(|mut r| r.pop()).unwrap_or(None);
         let mut conn = match idle {
             Some(c) => c,
@@ -151,9 +162,12 @@ impl LiteTx<'_> {
         &mut self.g
     }
 
+    /// A failed `COMMIT` leaves the transaction open: it is rolled back on drop, so the
+    /// connection is never handed on (to a writer or a reader) inside a transaction.
     pub(crate) fn commit(mut self) -> DbResult<()> {
+        self.g.execute_batch("COMMIT").map_err(err)?;
         self.done = true;
-        self.g.execute_batch("COMMIT").map_err(err)
+        Ok(())
     }
 }
 
