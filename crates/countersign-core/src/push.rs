@@ -9,7 +9,7 @@
 
 use crate::clock::Timestamp;
 use crate::error::{CoreError, CoreResult};
-use crate::model::{SignInResult, Tenant, User};
+use crate::model::{SignInFlow, SignInResult, Tenant, User};
 use crate::policy::{AuthenticationMode, MethodId, MethodsPolicy};
 use crate::random::Rng;
 use crate::secret::{ct_eq, token_digest};
@@ -501,6 +501,17 @@ pub struct Fatigue {
     pub since: Timestamp,
     pub limit: u64,
 }
+/// What became of an attempt to store a new request (`PushStore::insert_push_request`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted {
+    /// Stored, with the ids of the user's pending requests it withdrew.
+    Sent { withdrawn: Vec<String> },
+    /// A lockout key was locked (by attempts in flight): nothing written.
+    Locked,
+    /// The push fatigue limit was reached: nothing written.
+    Fatigued,
+}
+
 /// How long a device challenge may be answered.
 pub const CHALLENGE_TTL: Timestamp = 60;
 
@@ -547,14 +558,15 @@ pub enum NotSent {
 }
 
 /// What a sign-in needs to send a request: who, for which flow, from where.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Send<'a> {
     pub origin: Origin<'a>,
     pub user: &'a User,
     pub policy: &'a MethodsPolicy,
     pub groups: &'a [String],
-    /// The waiting flow's id (stored as its digest).
-    pub flow_id: &'a str,
+    /// The flow at its push step, about to send: once the request is stored it waits on it
+    /// (`flow::push_sent`), saved in the same write; unchanged when nothing was sent.
+    pub flow: &'a mut SignInFlow,
     /// The application's name, when there is one.
     pub application: Option<&'a str>,
     pub place: Place,
@@ -575,7 +587,9 @@ pub struct Sent {
 /// Sends a sign-in request to the user's devices: refused (`MethodNotSupported`) unless the
 /// policy lets the user approve pushes, and not sent (`NotSent`) to a blocked user, one without a
 /// device, or beyond the push fatigue limit and lockout. The request counts as a failure of the
-/// user's push approvals until it is answered; it supersedes the user's pending one.
+/// user's push approvals until it is answered; it supersedes the user's pending one. The
+/// reservation of that failure, the request, the withdrawal of the older one and the flow are
+/// written in one transaction.
 pub async fn send(deps: &Deps, s: Send<'_>) -> CoreResult<Result<Sent, NotSent>> {
     let allowed = if s.passwordless {
         phone_allowed(s.policy, s.groups)
@@ -615,7 +629,9 @@ pub async fn send(deps: &Deps, s: Send<'_>) -> CoreResult<Result<Sent, NotSent>>
     }
     let now = deps.now();
     let key = throttle::push_key(&user.tenant_id, &user.upn);
-    if let Err(reason) = throttle::reserve(deps, &[(&key, LockoutPolicy::ACCOUNT)]).await? {
+    let reserve = [(key.as_str(), LockoutPolicy::ACCOUNT)];
+    // A plain read first, for the reason; the insert below decides again atomically.
+    if let Some(reason) = throttle::locked_now(deps, &reserve).await? {
         return refuse(NotSent::TooMany, &format!("push {reason}")).await;
     }
     let features = &s.policy.authenticator.feature_settings;
@@ -630,7 +646,7 @@ pub async fn send(deps: &Deps, s: Send<'_>) -> CoreResult<Result<Sent, NotSent>>
         id: format!("req_{}", deps.secret_token()),
         tenant_id: user.tenant_id.clone(),
         user_id: user.id.clone(),
-        flow_digest: token_digest(s.flow_id),
+        flow_digest: token_digest(&s.flow.id),
         number: number(deps.rng.as_ref(), features.number_matching_digits),
         application: s
             .application
@@ -651,12 +667,20 @@ pub async fn send(deps: &Deps, s: Send<'_>) -> CoreResult<Result<Sent, NotSent>>
         since: now - FATIGUE_WINDOW,
         limit: FATIGUE_LIMIT,
     };
-    let Some(withdrawn) = deps.store.insert_push_request(&request, fatigue).await? else {
-        // Not sent: the attempt reserved above is given back.
-        deps.store.release_attempt(&[(&key, Release::One)]).await?;
-        return refuse(NotSent::TooMany, "push fatigue limit").await;
-    };
-    Ok(Ok(Sent { request, withdrawn }))
+    let mut waiting = s.flow.clone();
+    crate::flow::push_sent(&mut waiting, &request.id)?;
+    let inserted = deps
+        .store
+        .insert_push_request(&request, fatigue, &reserve, Some(&waiting))
+        .await?;
+    match inserted {
+        Inserted::Sent { withdrawn } => {
+            *s.flow = waiting;
+            Ok(Ok(Sent { request, withdrawn }))
+        }
+        Inserted::Locked => refuse(NotSent::TooMany, "push locked by attempts in flight").await,
+        Inserted::Fatigued => refuse(NotSent::TooMany, "push fatigue limit").await,
+    }
 }
 
 /// The request a flow is waiting on, if it is that flow's: a request id in a flow is only
@@ -686,7 +710,7 @@ pub async fn settle_if_expired(
         && now >= r.expires_at
         && deps
             .store
-            .settle_push_request(&r.id, PushState::Expired, None, now)
+            .settle_push_request(&r.id, PushState::Expired, None, now, &[])
             .await?
     {
         log_attempt(
@@ -710,7 +734,7 @@ pub async fn settle_if_expired(
 pub async fn withdraw(deps: &Deps, request_id: &str) -> CoreResult<bool> {
     Ok(deps
         .store
-        .settle_push_request(request_id, PushState::Withdrawn, None, deps.now())
+        .settle_push_request(request_id, PushState::Withdrawn, None, deps.now(), &[])
         .await?)
 }
 
@@ -944,7 +968,9 @@ pub async fn answer(
             };
             if let Some(st) = settled {
                 let dev = (st == PushState::WrongNumber).then_some(device.id.as_str());
-                deps.store.settle_push_request(&r.id, st, dev, now).await?;
+                deps.store
+                    .settle_push_request(&r.id, st, dev, now, &[])
+                    .await?;
             }
             let why = match e {
                 DeviceError::RequestNotFound => "answer from another user's device".to_string(),
@@ -961,19 +987,6 @@ pub async fn answer(
         Verdict::Denied => PushState::Denied,
         Verdict::NotMe => PushState::NotMe,
     };
-    if !deps
-        .store
-        .settle_push_request(&r.id, state, Some(&device.id), now)
-        .await?
-    {
-        log(
-            Some(&user),
-            SignInResult::Failure,
-            "answer replayed or late".into(),
-        )
-        .await?;
-        return Err(DeviceError::RequestAnswered.into());
-    }
     let key = throttle::push_key(&user.tenant_id, &user.upn);
     let (release, result, reason) = match verdict {
         Verdict::Approved { .. } => (Release::Clear, SignInResult::Success, "approved"),
@@ -984,7 +997,19 @@ pub async fn answer(
             "reported as fraud (\"It's not me\"); push requests blocked",
         ),
     };
-    deps.store.release_attempt(&[(&key, release)]).await?;
+    if !deps
+        .store
+        .settle_push_request(&r.id, state, Some(&device.id), now, &[(&key, release)])
+        .await?
+    {
+        log(
+            Some(&user),
+            SignInResult::Failure,
+            "answer replayed or late".into(),
+        )
+        .await?;
+        return Err(DeviceError::RequestAnswered.into());
+    }
     log(Some(&user), result, reason.into()).await?;
     seen(deps, &device, now).await?;
     let settled = PushRequest {

@@ -231,16 +231,20 @@ pub trait PushStore: Send + Sync {
     /// Removes a device, and the verification codes it was given with it, in one transaction.
     async fn delete_device(&self, id: &str) -> StoreResult<bool>;
 
-    /// Inserts a pending request and withdraws the user's other pending ones, in one
-    /// transaction: a newer sign-in supersedes an older one, so nobody is stuck behind a request
-    /// they can no longer see. Returns the ids withdrawn (their devices are told) — or `None`,
-    /// writing nothing, when the user was sent `fatigue.limit` requests since `fatigue.since`
-    /// already: decided in the same transaction, so of parallel inserts no more pass the limit.
+    /// Sends a request, in one transaction: reserves an attempt under each of `reserve` (as
+    /// `reserve_attempt` does), inserts the pending request, withdraws the user's other pending
+    /// ones (a newer sign-in supersedes an older one, so nobody is stuck behind a request they
+    /// can no longer see) and saves `flow`, the sign-in now waiting on it. Returns the ids
+    /// withdrawn (their devices are told). Writes nothing when a key is locked, or when the user
+    /// was sent `fatigue.limit` requests since `fatigue.since` already: both decided inside the
+    /// transaction, so of parallel sends no more pass either limit.
     async fn insert_push_request(
         &self,
         r: &crate::push::PushRequest,
         fatigue: crate::push::Fatigue,
-    ) -> StoreResult<Option<Vec<String>>>;
+        reserve: &[(&str, LockoutPolicy)],
+        flow: Option<&SignInFlow>,
+    ) -> StoreResult<crate::push::Inserted>;
 
     async fn push_request(&self, id: &str) -> StoreResult<Option<crate::push::PushRequest>>;
 
@@ -253,14 +257,16 @@ pub trait PushStore: Send + Sync {
 
     /// Moves a pending request to `state` — an answer, its expiry or its withdrawal — when
     /// `PushState::may_settle` allows it at `now`, for exactly one of any number of parallel
-    /// callers; `device_id` is the device that answered. Settling as `NotMe` also sets the
-    /// user's `push_blocked_at` to `now`, in the same transaction.
+    /// callers; `device_id` is the device that answered. In the same transaction, and only when
+    /// it settles the request: gives back the attempts `release` names (as `release_attempt`
+    /// does), and settling as `NotMe` sets the user's `push_blocked_at` to `now`.
     async fn settle_push_request(
         &self,
         id: &str,
         state: crate::push::PushState,
         device_id: Option<&str>,
         now: Timestamp,
+        release: &[(&str, Release)],
     ) -> StoreResult<bool>;
 
     /// Sets or clears (`None`) the user's push block; false for an unknown user.

@@ -832,18 +832,31 @@ impl PushStore for MemStore {
         &self,
         r: &PushRequest,
         fatigue: crate::push::Fatigue,
-    ) -> StoreResult<Option<Vec<String>>> {
-        let mut d = self.0.lock().unwrap();
-        if d.pushes.iter().any(|x| x.id == r.id) {
-            return Err(StoreError::Conflict("push request".into()));
+        reserve: &[(&str, LockoutPolicy)],
+        flow: Option<&SignInFlow>,
+    ) -> StoreResult<crate::push::Inserted> {
+        use crate::push::Inserted;
+        {
+            let d = self.0.lock().unwrap();
+            if d.pushes.iter().any(|x| x.id == r.id) {
+                return Err(StoreError::Conflict("push request".into()));
+            }
+            let recent = d
+                .pushes
+                .iter()
+                .filter(|x| x.user_id == r.user_id && x.created_at >= fatigue.since)
+                .count();
+            if recent as u64 >= fatigue.limit {
+                return Ok(Inserted::Fatigued);
+            }
         }
-        let recent = d
-            .pushes
-            .iter()
-            .filter(|x| x.user_id == r.user_id && x.created_at >= fatigue.since)
-            .count();
-        if recent as u64 >= fatigue.limit {
-            return Ok(None);
+        // The fake's reservation is a step of its own: its tests run one request at a time.
+        if !self.reserve_attempt(reserve, r.created_at).await? {
+            return Ok(Inserted::Locked);
+        }
+        let mut d = self.0.lock().unwrap();
+        if let Some(f) = flow {
+            d.flows.insert(f.id.clone(), f.clone());
         }
         let mut withdrawn = Vec::new();
         for old in d.pushes.iter_mut() {
@@ -854,7 +867,7 @@ impl PushStore for MemStore {
             }
         }
         d.pushes.push(r.clone());
-        Ok(Some(withdrawn))
+        Ok(Inserted::Sent { withdrawn })
     }
 
     async fn push_request(&self, id: &str) -> StoreResult<Option<PushRequest>> {
@@ -884,24 +897,30 @@ impl PushStore for MemStore {
         state: PushState,
         device_id: Option<&str>,
         now: Timestamp,
+        release: &[(&str, Release)],
     ) -> StoreResult<bool> {
-        let mut d = self.0.lock().unwrap();
-        let Some(r) = d.pushes.iter_mut().find(|x| x.id == id) else {
-            return Ok(false);
-        };
-        if r.state != PushState::Pending || !state.may_settle(r.expires_at, now) {
-            return Ok(false);
-        }
-        r.state = state;
-        r.settled_at = Some(now);
-        r.device_id = device_id.map(str::to_string);
-        if state == PushState::NotMe {
-            let user_id = r.user_id.clone();
-            if let Some(u) = d.users.get_mut(&user_id) {
-                u.push_blocked_at = Some(now);
+        let settled = {
+            let mut d = self.0.lock().unwrap();
+            match d.pushes.iter_mut().find(|x| x.id == id) {
+                Some(r) if r.state == PushState::Pending && state.may_settle(r.expires_at, now) => {
+                    r.state = state;
+                    r.settled_at = Some(now);
+                    r.device_id = device_id.map(str::to_string);
+                    let user_id = r.user_id.clone();
+                    if state == PushState::NotMe {
+                        if let Some(u) = d.users.get_mut(&user_id) {
+                            u.push_blocked_at = Some(now);
+                        }
+                    }
+                    true
+                }
+                _ => false,
             }
+        };
+        if settled {
+            self.release_attempt(release).await?;
         }
-        Ok(true)
+        Ok(settled)
     }
 
     async fn set_push_block(&self, user_id: &str, at: Option<Timestamp>) -> StoreResult<bool> {

@@ -169,6 +169,20 @@ impl SqlStore {
         Ok(())
     }
 
+    /// Gives back attempts (see `ThrottleStore::release_attempt`) inside the transaction.
+    async fn release_in(tx: &mut Tx<'_>, keys: &[(&str, Release)]) -> R<()> {
+        for (key, r) in keys {
+            let sql = match r {
+                Release::Clear => "DELETE FROM throttle WHERE key = $1",
+                Release::One => {
+                    "UPDATE throttle SET failures = failures - 1 WHERE key = $1 AND failures > 0"
+                }
+            };
+            query(sql).bind(*key).execute_in(tx).await?;
+        }
+        Ok(())
+    }
+
     async fn reserve_in(tx: &mut Tx<'_>, key: &str, p: &LockoutPolicy, now: Timestamp) -> R<bool> {
         Ok(query(RESERVE_ATTEMPT)
             .bind(key)
@@ -760,15 +774,7 @@ impl ThrottleStore for SqlStore {
 
     async fn release_attempt(&self, keys: &[(&str, Release)]) -> R<()> {
         let mut tx = self.db.begin().await?;
-        for (key, r) in keys {
-            let sql = match r {
-                Release::Clear => "DELETE FROM throttle WHERE key = $1",
-                Release::One => {
-                    "UPDATE throttle SET failures = failures - 1 WHERE key = $1 AND failures > 0"
-                }
-            };
-            query(sql).bind(*key).execute_in(&mut tx).await?;
-        }
+        Self::release_in(&mut tx, keys).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -778,6 +784,24 @@ impl ThrottleStore for SqlStore {
             .await?;
         Ok(())
     }
+}
+
+/// The write that saves a flow's changes (`FlowStore::update_flow`, or inside another write).
+fn flow_update(f: &SignInFlow) -> Query {
+    let request = f
+        .request
+        .as_ref()
+        .map(|r| serde_json::to_string(r).unwrap_or_default());
+    query(
+        "UPDATE signin_flows SET csrf = $2, request = $3, state = $4, expires_at = $5, \
+         return_to = $6 WHERE id = $1",
+    )
+    .bind(token_digest(&f.id))
+    .bind(&f.csrf)
+    .bind(request)
+    .bind(to_json(&f.state))
+    .bind(f.expires_at)
+    .bind(&f.return_to)
 }
 
 #[async_trait]
@@ -805,23 +829,7 @@ impl FlowStore for SqlStore {
     }
 
     async fn update_flow(&self, f: &SignInFlow) -> R<()> {
-        let request = f
-            .request
-            .as_ref()
-            .map(|r| serde_json::to_string(r).unwrap_or_default());
-        self.exec(
-            query(
-                "UPDATE signin_flows SET csrf = $2, request = $3, state = $4, expires_at = $5, \
-                 return_to = $6 WHERE id = $1",
-            )
-            .bind(token_digest(&f.id))
-            .bind(&f.csrf)
-            .bind(request)
-            .bind(to_json(&f.state))
-            .bind(f.expires_at)
-            .bind(&f.return_to),
-        )
-        .await?;
+        self.exec(flow_update(f)).await?;
         Ok(())
     }
 
@@ -1280,10 +1288,12 @@ impl PushStore for SqlStore {
         &self,
         r: &PushRequest,
         fatigue: push::Fatigue,
-    ) -> R<Option<Vec<String>>> {
+        reserve: &[(&str, LockoutPolicy)],
+        flow: Option<&SignInFlow>,
+    ) -> R<push::Inserted> {
         let mut tx = self.db.begin().await?;
         // The fatigue count and the insert in one transaction, the user's row locked: parallel
-        // sign-ins can't pass the limit together.
+        // sign-ins can't pass the limit together. An early return rolls back.
         self.lock_user_in(&mut tx, &r.user_id).await?;
         let recent = Self::count_in(
             &mut tx,
@@ -1293,7 +1303,15 @@ impl PushStore for SqlStore {
         )
         .await?;
         if recent >= fatigue.limit {
-            return Ok(None);
+            return Ok(push::Inserted::Fatigued);
+        }
+        for (key, p) in reserve {
+            if !Self::reserve_in(&mut tx, key, p, r.created_at).await? {
+                return Ok(push::Inserted::Locked);
+            }
+        }
+        if let Some(f) = flow {
+            flow_update(f).execute_in(&mut tx).await?;
         }
         let withdrawn = tx
             .fetch_all(
@@ -1335,7 +1353,7 @@ impl PushStore for SqlStore {
         .await
         .map_err(|e| conflict(e, || "push request".into()))?;
         tx.commit().await?;
-        Ok(Some(withdrawn))
+        Ok(push::Inserted::Sent { withdrawn })
     }
 
     async fn push_request(&self, id: &str) -> R<Option<PushRequest>> {
@@ -1365,6 +1383,7 @@ impl PushStore for SqlStore {
         state: PushState,
         device_id: Option<&str>,
         now: Timestamp,
+        release: &[(&str, Release)],
     ) -> R<bool> {
         // `PushState::may_settle` as SQL, inside the one conditional update that makes it final.
         let when = match state {
@@ -1383,23 +1402,26 @@ impl PushStore for SqlStore {
             .bind(device_id.map(str::to_string))
             .bind(PushState::Pending.as_str())
             .bind(now);
-        if state != PushState::NotMe {
+        if state != PushState::NotMe && release.is_empty() {
             return self.consume(settle, None).await;
         }
-        // "It's not me" blocks the user's push requests with the same write that records it.
         let mut tx = self.db.begin().await?;
         if !self.consume(settle, Some(&mut tx)).await? {
             tx.rollback().await?;
             return Ok(false);
         }
-        query(
-            "UPDATE users SET push_blocked_at = $2 \
-             WHERE id = (SELECT user_id FROM push_requests WHERE id = $1)",
-        )
-        .bind(id)
-        .bind(now)
-        .execute_in(&mut tx)
-        .await?;
+        if state == PushState::NotMe {
+            // "It's not me" blocks the user's push requests with the same write that records it.
+            query(
+                "UPDATE users SET push_blocked_at = $2 \
+                 WHERE id = (SELECT user_id FROM push_requests WHERE id = $1)",
+            )
+            .bind(id)
+            .bind(now)
+            .execute_in(&mut tx)
+            .await?;
+        }
+        Self::release_in(&mut tx, release).await?;
         tx.commit().await?;
         Ok(true)
     }

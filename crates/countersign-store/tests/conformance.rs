@@ -968,6 +968,117 @@ const ANY: push::Fatigue = push::Fatigue {
     limit: u64::MAX,
 };
 
+/// A request inserted with no reservation and no flow: the ids it withdrew, `None` when the
+/// fatigue limit refused it.
+async fn send(s: &dyn Store, r: &PushRequest, fatigue: push::Fatigue) -> Option<Vec<String>> {
+    match s.insert_push_request(r, fatigue, &[], None).await.unwrap() {
+        push::Inserted::Sent { withdrawn } => Some(withdrawn),
+        push::Inserted::Fatigued => None,
+        push::Inserted::Locked => panic!("no key was reserved"),
+    }
+}
+
+/// Sending writes the lockout reservation, the request and the waiting flow together, or
+/// nothing; an answer settles the request and gives the reservation back together, or neither.
+async fn a_request_is_sent_and_settled_with_its_reservation_and_flow(s: Arc<dyn Store>) {
+    seed(s.as_ref()).await;
+    let mut f = SignInFlow {
+        id: "f1".into(),
+        tenant_id: "t1".into(),
+        csrf: "c".into(),
+        request: None,
+        state: flow::new_state(false),
+        return_to: None,
+        created_at: NOW,
+        expires_at: NOW + 900,
+    };
+    s.insert_flow(&f).await.unwrap();
+    let before = f.clone();
+    f.state.step = flow::Step::Push {
+        request_id: "r1".into(),
+        passwordless: false,
+    };
+    let key = "push:t1:alice";
+    let two = LockoutPolicy {
+        threshold: 2,
+        hard_limit: Some(2),
+        ..LockoutPolicy::ACCOUNT
+    };
+    let keys = [(key, two)];
+    let failures =
+        |s: Arc<dyn Store>| async move { s.throttle_states(&[key]).await.unwrap()[0].failures };
+    // The fatigue limit: nothing written, not even the reservation.
+    let r1 = push_request("r1", NOW);
+    let none = push::Fatigue { since: 0, limit: 0 };
+    assert_eq!(
+        s.insert_push_request(&r1, none, &keys, Some(&f))
+            .await
+            .unwrap(),
+        push::Inserted::Fatigued
+    );
+    assert_eq!(failures(s.clone()).await, 0);
+    assert_eq!(s.flow_by_id("f1").await.unwrap(), Some(before.clone()));
+    assert!(s.push_request("r1").await.unwrap().is_none());
+    // Sent: all three written.
+    assert_eq!(
+        s.insert_push_request(&r1, ANY, &keys, Some(&f))
+            .await
+            .unwrap(),
+        push::Inserted::Sent { withdrawn: vec![] }
+    );
+    assert_eq!(failures(s.clone()).await, 1);
+    assert_eq!(s.flow_by_id("f1").await.unwrap(), Some(f.clone()));
+    assert!(s.push_request("r1").await.unwrap().is_some());
+    // A locked key: nothing written (r1 stays pending, the flow as it was).
+    assert!(s.reserve_attempt(&keys, NOW).await.unwrap());
+    let r2 = push_request("r2", NOW + 1);
+    let mut moved = f.clone();
+    moved.state.step = flow::Step::Push {
+        request_id: "r2".into(),
+        passwordless: false,
+    };
+    assert_eq!(
+        s.insert_push_request(&r2, ANY, &keys, Some(&moved))
+            .await
+            .unwrap(),
+        push::Inserted::Locked
+    );
+    assert_eq!(failures(s.clone()).await, 2);
+    assert_eq!(s.flow_by_id("f1").await.unwrap(), Some(f.clone()));
+    assert!(s.push_request("r2").await.unwrap().is_none());
+    assert_eq!(
+        s.pending_push_requests("u1", NOW + 1).await.unwrap().len(),
+        1
+    );
+    // A settle that does not happen gives nothing back; one that does, gives back what it names.
+    let release = [(key, Release::One)];
+    assert!(!s
+        .settle_push_request("r1", PushState::Denied, None, r1.expires_at, &release)
+        .await
+        .unwrap());
+    assert_eq!(failures(s.clone()).await, 2);
+    assert!(s
+        .settle_push_request("r1", PushState::Denied, Some("d1"), NOW + 2, &release)
+        .await
+        .unwrap());
+    assert_eq!(failures(s.clone()).await, 1);
+    assert!(!s
+        .settle_push_request(
+            "r1",
+            PushState::Approved,
+            None,
+            NOW + 3,
+            &[(key, Release::Clear)]
+        )
+        .await
+        .unwrap());
+    assert_eq!(
+        failures(s.clone()).await,
+        1,
+        "a settled request is settled once"
+    );
+}
+
 /// Requests older than the window don't count; of parallel sign-ins of one user, no more
 /// requests are inserted than the fatigue limit allows.
 async fn the_push_fatigue_limit_holds_under_parallel_sign_ins(s: Arc<dyn Store>) {
@@ -978,17 +1089,13 @@ async fn the_push_fatigue_limit_holds_under_parallel_sign_ins(s: Arc<dyn Store>)
     };
     for (i, at) in [NOW - 700, NOW - 10].into_iter().enumerate() {
         let r = push_request(&format!("r{i}"), at);
-        s.insert_push_request(&r, ANY).await.unwrap().unwrap();
+        send(s.as_ref(), &r, ANY).await.unwrap();
     }
     // One in the window: a limit of one refuses the next (writing nothing), two take it.
     let next = push_request("r2", NOW);
-    assert_eq!(s.insert_push_request(&next, window(1)).await.unwrap(), None);
+    assert_eq!(send(s.as_ref(), &next, window(1)).await, None);
     assert!(s.push_request("r2").await.unwrap().is_none());
-    assert!(s
-        .insert_push_request(&next, window(2))
-        .await
-        .unwrap()
-        .is_some());
+    assert!(send(s.as_ref(), &next, window(2)).await.is_some());
     let mut tasks = Vec::new();
     for i in 0..12 {
         let s = s.clone();
@@ -998,7 +1105,7 @@ async fn the_push_fatigue_limit_holds_under_parallel_sign_ins(s: Arc<dyn Store>)
                 since: NOW - 600,
                 limit: 7,
             };
-            s.insert_push_request(&r, limit).await.unwrap().is_some()
+            send(s.as_ref(), &r, limit).await.is_some()
         }));
     }
     assert_eq!(
@@ -1032,19 +1139,11 @@ fn push_request(id: &str, created_at: Timestamp) -> PushRequest {
 async fn push_requests_supersede_and_settle_once(s: Arc<dyn Store>) {
     seed(s.as_ref()).await;
     let r1 = push_request("r1", NOW);
-    assert!(s
-        .insert_push_request(&r1, ANY)
-        .await
-        .unwrap()
-        .unwrap()
-        .is_empty());
+    assert!(send(s.as_ref(), &r1, ANY).await.unwrap().is_empty());
     assert_eq!(s.push_request("r1").await.unwrap(), Some(r1.clone()));
     // A newer sign-in withdraws the pending one.
     let r2 = push_request("r2", NOW + 5);
-    assert_eq!(
-        s.insert_push_request(&r2, ANY).await.unwrap().unwrap(),
-        vec!["r1"]
-    );
+    assert_eq!(send(s.as_ref(), &r2, ANY).await.unwrap(), vec!["r1"]);
     let old = s.push_request("r1").await.unwrap().unwrap();
     assert_eq!(
         (old.state, old.settled_at),
@@ -1065,7 +1164,7 @@ async fn push_requests_supersede_and_settle_once(s: Arc<dyn Store>) {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
             let dev = format!("d{i}");
-            s.settle_push_request("r2", PushState::Approved, Some(&dev), NOW + 6)
+            s.settle_push_request("r2", PushState::Approved, Some(&dev), NOW + 6, &[])
                 .await
                 .unwrap()
         }));
@@ -1078,17 +1177,12 @@ async fn push_requests_supersede_and_settle_once(s: Arc<dyn Store>) {
     );
     assert!(done.device_id.is_some());
     assert!(!s
-        .settle_push_request("r2", PushState::Denied, None, NOW + 7)
+        .settle_push_request("r2", PushState::Denied, None, NOW + 7, &[])
         .await
         .unwrap());
     // An answer comes before the expiry, the expiry from it on; pending is not an outcome.
     let r3 = push_request("r3", NOW + 10);
-    assert!(s
-        .insert_push_request(&r3, ANY)
-        .await
-        .unwrap()
-        .unwrap()
-        .is_empty());
+    assert!(send(s.as_ref(), &r3, ANY).await.unwrap().is_empty());
     let at = r3.expires_at;
     for (state, when, ok) in [
         (PushState::Pending, NOW + 11, false),
@@ -1097,7 +1191,7 @@ async fn push_requests_supersede_and_settle_once(s: Arc<dyn Store>) {
         (PushState::Expired, at, true),
     ] {
         assert_eq!(
-            s.settle_push_request("r3", state, None, when)
+            s.settle_push_request("r3", state, None, when, &[])
                 .await
                 .unwrap(),
             ok,
@@ -1119,26 +1213,23 @@ async fn push_requests_supersede_and_settle_once(s: Arc<dyn Store>) {
 async fn not_me_blocks_pushes_and_challenges_are_single_use(s: Arc<dyn Store>) {
     seed(s.as_ref()).await;
     for (i, at) in [NOW - 700, NOW - 10, NOW].into_iter().enumerate() {
-        s.insert_push_request(&push_request(&format!("r{i}"), at), ANY)
+        send(s.as_ref(), &push_request(&format!("r{i}"), at), ANY)
             .await
-            .unwrap()
             .unwrap();
     }
     // "It's not me" blocks the user in the write that settles the request; a plain denial
     // doesn't.
     assert!(s
-        .settle_push_request("r2", PushState::Denied, None, NOW + 1)
+        .settle_push_request("r2", PushState::Denied, None, NOW + 1, &[])
         .await
         .unwrap());
     assert_eq!(
         s.user_by_id("u1").await.unwrap().unwrap().push_blocked_at,
         None
     );
-    s.insert_push_request(&push_request("r3", NOW + 2), ANY)
-        .await
-        .unwrap();
+    send(s.as_ref(), &push_request("r3", NOW + 2), ANY).await;
     assert!(s
-        .settle_push_request("r3", PushState::NotMe, Some("d1"), NOW + 3)
+        .settle_push_request("r3", PushState::NotMe, Some("d1"), NOW + 3, &[])
         .await
         .unwrap());
     let u = s.user_by_id("u1").await.unwrap().unwrap();
@@ -1471,7 +1562,7 @@ async fn phone_sign_in_is_limited_and_direct_registration_is_all_or_nothing(s: A
         passwordless: true,
         ..push_request("r1", NOW)
     };
-    s.insert_push_request(&r, ANY).await.unwrap();
+    send(s.as_ref(), &r, ANY).await;
     assert!(s.push_request("r1").await.unwrap().unwrap().passwordless);
 }
 
@@ -1640,6 +1731,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    a_request_is_sent_and_settled_with_its_reservation_and_flow,
     passkeys_are_unique_across_users_and_their_counters_only_move_on,
     the_push_fatigue_limit_holds_under_parallel_sign_ins,
     phone_sign_in_is_limited_and_direct_registration_is_all_or_nothing,

@@ -93,7 +93,7 @@ pub async fn arrive(
             user: &user,
             policy: &policy,
             groups: &groups,
-            flow_id: &flow.id,
+            flow,
             application: application.as_deref(),
             place: Place {
                 client_addr: client_addr.clone(),
@@ -107,8 +107,6 @@ pub async fn arrive(
     .await?;
     let notice = match sent {
         Ok(sent) => {
-            flow::push_sent(flow, &sent.request.id)?;
-            save(state, flow).await?;
             settled(state, &user.id, &sent.withdrawn);
             state.push.publish(
                 &user.id,
