@@ -387,6 +387,7 @@ pub async fn run(
     let interval = Duration::from_secs_f64(1.0 / args.rate.max(1) as f64);
     let results = Arc::new(Mutex::new((Vec::new(), Vec::new(), 0u64)));
     let cpu_before = servers_cpu_ticks(&args.server_pid);
+    let own_before = cpu_ticks(std::process::id());
     let start = Instant::now();
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -424,15 +425,22 @@ pub async fn run(
     }
     let (delivery, round_trip, errors) =
         std::mem::take(&mut *results.lock().unwrap_or_else(|e| e.into_inner()));
-    if let (Some(b), Some(a)) = (cpu_before, servers_cpu_ticks(&args.server_pid)) {
-        // /proc counts in USER_HZ, which Linux fixes at 100 on x86 and Arm.
+    // /proc counts in USER_HZ, which Linux fixes at 100 on x86 and Arm.
+    let per_request = |who: &str, b: u64, a: u64| {
         let hz = 100.0;
         println!(
-            "server CPU while sending: {:.2} s for {} requests: {:.3} ms per request",
+            "{who} CPU while sending: {:.2} s for {} requests: {:.3} ms per request",
             (a - b) as f64 / hz,
             total,
             (a - b) as f64 / hz * 1000.0 / total.max(1) as f64
         );
+    };
+    if let (Some(b), Some(a)) = (cpu_before, servers_cpu_ticks(&args.server_pid)) {
+        per_request("server", b, a);
+    }
+    // The load generator shares the machine: what it costs says how much is left to the server.
+    if let (Some(b), Some(a)) = (own_before, cpu_ticks(std::process::id())) {
+        per_request("load generator", b, a);
     }
     let (first, second) = if passwordless {
         ("phone-delivery", "phone-signin")

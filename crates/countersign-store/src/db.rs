@@ -7,7 +7,8 @@
 //! time context switches (measured with `perf` under the `codes` load). A query on SQLite's cached
 //! pages takes microseconds, so running it inline on the async thread is cheaper than any hand-off.
 //! Writes queue on one connection behind an async mutex (SQLite has one writer anyway, and a
-//! queue is fairer than its busy handler's sleeps); reads take a connection from a small pool.
+//! queue is fairer than its busy handler's sleeps); reads run on that connection while it is
+//! free, and take one from a small pool while it is busy.
 
 use countersign_core::StoreError;
 use std::sync::Arc;

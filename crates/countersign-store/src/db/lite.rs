@@ -1,5 +1,6 @@
-//! SQLite through rusqlite, on the calling thread: a pool of read connections and one write
-//! connection behind an async mutex (see the parent module for why).
+//! SQLite through rusqlite, on the calling thread: one write connection behind an async mutex,
+//! which also serves reads while it is free, and a pool of read connections for the reads that
+//! find it busy (see the parent module for why).
 
 use super::{DbError, DbResult, Query, Row, Val};
 use rusqlite::types::ValueRef;
