@@ -130,6 +130,9 @@ pub struct NewPasskey {
     pub sign_count: i64,
     pub backup_eligible: bool,
     pub backup_state: bool,
+    /// Whether the browser says it made a discoverable credential (the credProps extension's
+    /// `rk`); `None` when it did not say.
+    pub discoverable: Option<bool>,
 }
 
 /// An assertion the verifier accepted.
@@ -481,6 +484,9 @@ pub enum NotAdded {
     NotAttested(Option<Refusal>),
     /// This credential is registered already (to this user or, impossibly, another).
     Duplicate,
+    /// The browser says the authenticator did not keep it as a discoverable credential, though
+    /// the options required one: it could not sign in without the name typed first.
+    NotDiscoverable,
 }
 
 /// The browser's answer to a registration: verified, checked against the policy (read again: a
@@ -516,6 +522,11 @@ pub async fn finish_registration(
         Err(r) if enforced => return Ok(Change::Done(Err(NotAdded::NotAttested(Some(r))))),
         Err(r) => return Ok(Change::Done(Err(NotAdded::Refused(r)))),
     };
+    // An unsigned hint from the browser, but the only one there is: a browser that says the
+    // key is not discoverable is believed (one that says nothing, or yes, cannot be checked).
+    if new.discoverable == Some(false) {
+        return Ok(Change::Done(Err(NotAdded::NotDiscoverable)));
+    }
     if !type_allowed(&policy, new.aaguid.as_deref()) {
         return Ok(Change::Done(Err(NotAdded::TypeNotAllowed)));
     }

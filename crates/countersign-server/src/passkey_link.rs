@@ -247,6 +247,10 @@ fn not_added(e: passkey::NotAdded) -> AppError {
         passkey::NotAdded::Duplicate => {
             (StatusCode::CONFLICT, "This passkey is registered already.")
         }
+        passkey::NotAdded::NotDiscoverable => (
+            StatusCode::BAD_REQUEST,
+            crate::pages::security_info::NOT_DISCOVERABLE,
+        ),
     };
     let code = match status {
         StatusCode::FORBIDDEN => countersign_proto::codes::METHOD_NOT_SUPPORTED,

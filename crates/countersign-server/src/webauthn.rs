@@ -262,6 +262,7 @@ impl Verifier for WebauthnVerifier {
             sign_count: i64::from(cred.counter),
             backup_eligible: cred.backup_eligible,
             backup_state: cred.backup_state,
+            discoverable: reg.extensions.cred_props.as_ref().and_then(|c| c.rk),
         })
     }
 

@@ -1005,3 +1005,43 @@ async fn enforced_attestation_admits_only_trusted_makers_models() {
         .contains("no list of trusted makers"));
     s.stop().await;
 }
+
+/// The options require a discoverable credential; a browser that answers (credProps) that the
+/// authenticator did not make one is refused with a message that says what to do, and nothing is
+/// stored. One that says it did, or says nothing, is accepted.
+#[tokio::test]
+async fn a_passkey_the_browser_says_is_not_discoverable_is_refused() {
+    let s = TestServer::start_localhost(Db::Sqlite).await.unwrap();
+    let f = s.seed().await;
+    passkeys_on(&s, &f, |_| {}).await;
+    let web = WebClient::new(&s.base);
+    web.sign_in("contoso", "alice@contoso.com", PASSWORD).await;
+    let (csrf, ceremony, options) = begin_registration(&web).await;
+    assert_eq!(options["publicKey"]["extensions"]["credProps"], true);
+    let a = Answer {
+        resident_key: Some(false),
+        ..Answer::default()
+    };
+    let (pk, reg) = SoftPasskey::register(&options, &s.base, &a);
+    let r = post_registration(&web, &csrf, &ceremony, &reg).await;
+    assert_eq!(r.status(), 400);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("saved on your device or security key, so it couldn"),
+        "{html}"
+    );
+    assert!(stored(&s, &pk).await.is_none());
+
+    let (csrf, ceremony, options) = begin_registration(&web).await;
+    let a = Answer {
+        resident_key: Some(true),
+        ..Answer::default()
+    };
+    let (mut pk, reg) = SoftPasskey::register(&options, &s.base, &a);
+    let r = post_registration(&web, &csrf, &ceremony, &reg).await;
+    assert_eq!(location(&r), "/contoso/security-info?done=passkey");
+    let web = WebClient::new(&s.base);
+    let c = sign_in_options(&web).await;
+    assert_eq!(right(&web, &s, &c, &mut pk).await.status(), 303);
+    s.stop().await;
+}

@@ -59,6 +59,9 @@ pub struct Answer {
     pub synced: bool,
     /// At registration: "packed" attestation by this maker's authenticator (else "none").
     pub attest: Option<std::sync::Arc<Attester>>,
+    /// At registration: the browser's credProps extension output, `rk` (whether it made a
+    /// discoverable credential); none sent when `None`.
+    pub resident_key: Option<bool>,
 }
 
 /// An authenticator's attestation key and certificate, issued by its maker's root.
@@ -189,7 +192,10 @@ impl SoftPasskey {
             "rawId": b64(&me.credential_id),
             "type": "public-key",
             "response": {"attestationObject": b64(&att), "clientDataJSON": b64(&cd), "transports": ["internal"]},
-            "extensions": {},
+            "extensions": match a.resident_key {
+                Some(rk) => json!({"credProps": {"rk": rk}}),
+                None => json!({}),
+            },
         });
         (me, answer)
     }

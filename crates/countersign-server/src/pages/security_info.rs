@@ -625,6 +625,12 @@ async fn passkey_begin(
     }
 }
 
+/// A passkey the browser says the authenticator did not keep (credProps `rk` false): it could not
+/// sign in without the name typed.
+pub(crate) const NOT_DISCOVERABLE: &str = "This passkey wasn't saved on your device or security \
+    key, so it couldn't sign you in without your name. Create it again, and choose to save it on \
+    this device, your phone or a security key.";
+
 /// A passkey refused where the policy enforces attestation.
 pub(crate) const NOT_ATTESTED: &str = "Your organization only allows passkeys whose maker can be \
      verified, and this one's can't be. Use a security key your organization provides.";
@@ -677,6 +683,7 @@ pub async fn passkey_finish(
         Ok(Change::Done(Err(NotAdded::Duplicate))) => {
             "This passkey is registered already."
         }
+        Ok(Change::Done(Err(NotAdded::NotDiscoverable))) => NOT_DISCOVERABLE,
         Err(CoreError::FlowExpired) => "That took too long, or the page was used twice. Try again.",
         Err(e) => return Err(e.into()),
     };
