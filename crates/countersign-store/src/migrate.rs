@@ -19,6 +19,10 @@ const SQLITE: &[(i64, &str)] = &[
     (8, TAP),
     (9, PHONE_SIGN_IN),
     (10, PASSKEYS),
+    (
+        11,
+        include_str!("../migrations/sqlite/0011_push_requests.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -33,6 +37,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (8, TAP),
     (9, PHONE_SIGN_IN),
     (10, PASSKEYS),
+    (
+        11,
+        include_str!("../migrations/postgres/0011_push_requests.sql"),
+    ),
 ];
 /// Written once for both backends: it uses only what they share.
 const SIGN_IN_ENGINE: &str = include_str!("../migrations/shared/0005_sign_in_engine.sql");
