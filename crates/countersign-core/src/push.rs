@@ -501,6 +501,7 @@ pub struct Fatigue {
     pub since: Timestamp,
     pub limit: u64,
 }
+
 /// What became of an attempt to store a new request (`PushStore::insert_push_request`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inserted {

@@ -49,7 +49,8 @@ fn connect(path: &Path) -> DbResult<Connection> {
          PRAGMA busy_timeout = 10000;",
     )
     .map_err(err)?;
-    c.set_prepared_statement_cache_capacity(128);
+    // Room for every statement the server runs: the writer serves most reads too.
+    c.set_prepared_statement_cache_capacity(256);
     Ok(c)
 }
 
