@@ -317,12 +317,17 @@ pub async fn run(
             None => bail!("channels ended"),
         }
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    if let (Some(b), Some(a)) = (before, memory_of.and_then(rss_kib)) {
-        println!(
-            "server RSS {b} KiB → {a} KiB with {n} idle devices connected: {:.1} KiB per device",
-            (a.saturating_sub(b)) as f64 / n as f64
-        );
+    // Measured 3 s after the last device connected, and again 15 s after: the allocator gives
+    // back the buffers of the connection burst gradually, so the later figure is the steady one.
+    for (after, wait) in [(3, 3), (15, 12)] {
+        tokio::time::sleep(Duration::from_secs(wait)).await;
+        if let (Some(b), Some(a)) = (before, memory_of.and_then(rss_kib)) {
+            println!(
+                "server RSS {b} KiB → {a} KiB with {n} idle devices connected, {after} s after \
+                 the last: {:.1} KiB per device",
+                (a.saturating_sub(b)) as f64 / n as f64
+            );
+        }
     }
     // 3. Deliveries go to whoever waits for the user's next request.
     let slots: Arc<Vec<Slot>> = Arc::new((0..n).map(|_| Mutex::new(None)).collect());
