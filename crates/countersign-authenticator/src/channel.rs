@@ -2,7 +2,8 @@
 //! registered account, proved with the account's key over the server's challenge; sign-in
 //! requests and withdrawals are handed to the caller as they arrive. A dropped connection is
 //! opened again after a wait that doubles from 1 s to 60 s, with full jitter; after `ready` the
-//! server sends every pending request again, so nothing is lost across a reconnect.
+//! server sends every pending request again, so nothing is lost across a reconnect. Heartbeats
+//! start at a random point of the first interval (see [`first_heartbeat`]).
 
 use crate::device::{DeviceAccount, APP_VERSION};
 use countersign_proto::device::{self as proto, DeviceMessage, ServerMessage};
@@ -46,6 +47,16 @@ pub fn channel_url(server: &str) -> String {
 pub fn backoff(n: u32) -> Duration {
     let cap = (1u64 << n.min(6)).min(60) * 1000;
     Duration::from_millis(rand::thread_rng().gen_range(0..=cap))
+}
+
+/// When the first heartbeat goes out after `ready`: at a random point within the interval, then
+/// every interval. Devices that connected together — all of them, after a server restart —
+/// would otherwise ping together every interval for as long as they stay connected: a burst
+/// the size of the whole fleet (10,000 pings within a few seconds, every 20 s, in the load
+/// generator's set-up) instead of a steady trickle.
+pub fn first_heartbeat(heartbeat: Duration) -> Duration {
+    let ms = heartbeat.as_millis().max(1) as u64;
+    Duration::from_millis(rand::thread_rng().gen_range(1..=ms))
 }
 
 /// Keeps the channel of `account` open until `events` is dropped or the server refuses the
@@ -141,8 +152,8 @@ async fn session(
             }
             ServerMessage::Ready { heartbeat_secs } => {
                 let heartbeat = Duration::from_secs(u64::from(heartbeat_secs.max(1)));
-                let mut t =
-                    tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+                let first = tokio::time::Instant::now() + first_heartbeat(heartbeat);
+                let mut t = tokio::time::interval_at(first, heartbeat);
                 t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 ticker = Some(t);
                 ChannelEvent::Ready
@@ -188,5 +199,16 @@ mod tests {
             assert!(backoff(n) <= Duration::from_secs(60));
         }
         assert!(backoff(0) <= Duration::from_secs(1));
+    }
+
+    /// First heartbeats spread over the whole interval, never later than it (the server closes
+    /// after three silent intervals). 200 draws all in one half would be a 2^-199 chance.
+    #[test]
+    fn first_heartbeats_are_spread_over_the_interval() {
+        let beat = Duration::from_secs(20);
+        let draws: Vec<Duration> = (0..200).map(|_| first_heartbeat(beat)).collect();
+        assert!(draws.iter().all(|d| *d > Duration::ZERO && *d <= beat));
+        assert!(draws.iter().any(|d| *d < beat / 2));
+        assert!(draws.iter().any(|d| *d > beat / 2));
     }
 }
