@@ -18,6 +18,7 @@ use countersign_core::store::*;
 use countersign_core::tap::{self, TemporaryAccessPass};
 use countersign_core::throttle::{self, LockoutPolicy, Release};
 use countersign_core::StoreError;
+use std::sync::LazyLock;
 
 /// Maps a unique-constraint violation to `Conflict(what)`, anything else to `Backend`.
 fn conflict(e: DbError, what: impl FnOnce() -> String) -> StoreError {
@@ -485,21 +486,29 @@ impl DirectoryStore for SqlStore {
     }
 
     async fn group_members(&self, group_id: &str) -> R<Vec<User>> {
-        let sql = format!(
-            "SELECT {} FROM users u JOIN group_members m ON m.user_id = u.id \
-             WHERE m.group_id = $1 ORDER BY u.upn",
-            qualified("u", rows::USER_COLS)
-        );
-        self.fetch_all(query(&sql).bind(group_id), rows::user).await
+        // Built once: the statement is the same every time.
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {} FROM users u JOIN group_members m ON m.user_id = u.id \
+                 WHERE m.group_id = $1 ORDER BY u.upn",
+                qualified("u", rows::USER_COLS)
+            )
+        });
+        let sql: &str = &SQL;
+        self.fetch_all(query(sql).bind(group_id), rows::user).await
     }
 
     async fn groups_of_user(&self, user_id: &str) -> R<Vec<Group>> {
-        let sql = format!(
-            "SELECT {} FROM user_groups g JOIN group_members m ON m.group_id = g.id \
-             WHERE m.user_id = $1 ORDER BY g.name",
-            qualified("g", rows::GROUP_COLS)
-        );
-        self.fetch_all(query(&sql).bind(user_id), rows::group).await
+        // Built once: the statement is the same every time.
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {} FROM user_groups g JOIN group_members m ON m.group_id = g.id \
+                 WHERE m.user_id = $1 ORDER BY g.name",
+                qualified("g", rows::GROUP_COLS)
+            )
+        });
+        let sql: &str = &SQL;
+        self.fetch_all(query(sql).bind(user_id), rows::group).await
     }
 
     async fn assign_role(&self, user_id: &str, role: AdminRole) -> R<bool> {
@@ -1061,13 +1070,17 @@ impl GrantStore for SqlStore {
     }
 
     async fn refresh_with_grant(&self, digest: &str) -> R<Option<(RefreshToken, Grant)>> {
-        let sql = format!(
-            "SELECT r.token_digest, r.grant_id, r.created_at AS r_created_at, \
-             r.expires_at AS r_expires_at, r.used_at, {} \
-             FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.token_digest = $1",
-            qualified("g", rows::GRANT_COLS)
-        );
-        self.fetch_opt(query(&sql).bind(digest), rows::refresh_and_grant)
+        // Built once: the statement is the same every time.
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT r.token_digest, r.grant_id, r.created_at AS r_created_at, \
+                 r.expires_at AS r_expires_at, r.used_at, {} \
+                 FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.token_digest = $1",
+                qualified("g", rows::GRANT_COLS)
+            )
+        });
+        let sql: &str = &SQL;
+        self.fetch_opt(query(sql).bind(digest), rows::refresh_and_grant)
             .await
     }
 
@@ -1554,12 +1567,16 @@ impl PolicyStore for SqlStore {
     }
 
     async fn user_with_policy(&self, user_id: &str) -> R<Option<(User, Option<StoredPolicy>)>> {
-        let sql = format!(
-            "SELECT {}, p.document, p.version FROM users u \
-             LEFT JOIN methods_policies p ON p.tenant_id = u.tenant_id WHERE u.id = $1",
-            qualified("u", rows::USER_COLS)
-        );
-        self.fetch_opt(query(&sql).bind(user_id), rows::user_with_policy)
+        // Built once: the statement is the same every time.
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {}, p.document, p.version FROM users u \
+                 LEFT JOIN methods_policies p ON p.tenant_id = u.tenant_id WHERE u.id = $1",
+                qualified("u", rows::USER_COLS)
+            )
+        });
+        let sql: &str = &SQL;
+        self.fetch_opt(query(sql).bind(user_id), rows::user_with_policy)
             .await
     }
 
