@@ -68,7 +68,7 @@ impl Lite {
         writer
             .execute_batch(
                 "PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -16384; \
-                 PRAGMA journal_size_limit = 67108864;",
+                 PRAGMA journal_size_limit = 268435456;",
             )
             .map_err(err)?;
         let lite = Arc::new(Self {
@@ -138,10 +138,15 @@ struct Checkpoints {
 
 const CHECKPOINTS: Checkpoints = Checkpoints {
     every: Duration::from_secs(1),
-    // 64 MiB of 4 KiB pages, as `journal_size_limit`: at 1,000 push requests/s, about one
-    // restart every 1.3 s.
-    restart_at: 16_384,
+    // 256 MiB of 4 KiB pages, as `journal_size_limit`: at a steady 1,000 push requests/s (13
+    // frames each) about one restart every 5 s. Under lighter load the WAL starts over by itself
+    // whenever no write comes during a checkpoint, and never gets near this.
+    restart_at: 65_536,
 };
+
+/// Frames written during a background checkpoint pass that are few enough for the last pass,
+/// which holds writes up (see `checkpoints`).
+const FEW_FRAMES: i64 = 64;
 
 /// Copies the WAL into the database file on a connection of its own while the database is
 /// open: every `every`, PASSIVE, which never waits for readers or the writer.
@@ -149,12 +154,13 @@ const CHECKPOINTS: Checkpoints = Checkpoints {
 /// That alone never lets the WAL start over under steady writes. SQLite starts it over from
 /// its beginning only when a write transaction begins with every frame already copied, and a
 /// write always comes between a checkpoint and the next write. So it grew without end —
-/// measured at 47 MB/s under 1,000 push requests/s, with every read searching an ever larger
-/// WAL index. Once the log holds `restart_at` frames, the checkpoint runs once more in the
-/// background (which leaves only the frames written meanwhile, a few milliseconds' worth), then
-/// a last time with the write connection held, so that the next write starts the WAL over. That
-/// last pass holds writes up for its copy and its two fsyncs (measured at 3–14 ms on this
-/// project's 2-core VM), hence the threshold rather than every second.
+/// measured at 47 MB/s under 1,000 push requests/s, and with it the WAL index, which every read
+/// searches. Once the log holds `restart_at` frames, the checkpoint runs again in the
+/// background until only a few frames are left to copy, then a last time with the write
+/// connection held, so that the next write starts the WAL over. That last pass holds writes up
+/// for its copy and its two fsyncs: measured at 0–45 ms on this project's 2-core VM at 1,000
+/// push requests/s (longest when both cores are busy and its thread waits for one), which is
+/// why it runs only past a large threshold.
 async fn checkpoints(lite: Weak<Lite>, plan: Checkpoints) {
     let mut tick = tokio::time::interval(plan.every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -171,12 +177,23 @@ async fn checkpoints(lite: Weak<Lite>, plan: Checkpoints) {
         if frames < plan.restart_at {
             continue;
         }
-        let Ok((c, _)) = checkpoint(&lite.path, conn.take()).await else {
-            continue;
-        };
+        // Again in the background until a pass finds only a few frames new since the one
+        // before (each pass takes about as long as the frames it copies, so this comes fast):
+        // the pass with writes held then has little to copy and to sync.
+        let mut seen = frames;
+        for _ in 0..8 {
+            let Ok((c, now)) = checkpoint(&lite.path, conn.take()).await else {
+                break;
+            };
+            conn = Some(c);
+            let new = now - std::mem::replace(&mut seen, now);
+            if new <= FEW_FRAMES {
+                break;
+            }
+        }
         let _no_writes = lite.writer().await;
         let held = std::time::Instant::now();
-        if let Ok((c, _)) = checkpoint(&lite.path, Some(c)).await {
+        if let Ok((c, _)) = checkpoint(&lite.path, conn.take()).await {
             conn = Some(c);
             tracing::debug!(
                 frames,
