@@ -28,6 +28,15 @@ fn conflict(e: DbError, what: impl FnOnce() -> String) -> StoreError {
     }
 }
 
+/// A statement built by `format!` on first use and kept: for those that `qualified` builds,
+/// some of which run several times per sign-in.
+macro_rules! once {
+    ($($format:tt)*) => {{
+        static SQL: LazyLock<String> = LazyLock::new(|| format!($($format)*));
+        SQL.as_str()
+    }};
+}
+
 /// `cols` (a `rows::*_COLS` list) each prefixed with a table alias, for joins.
 fn qualified(alias: &str, cols: &str) -> String {
     cols.split(", ")
@@ -486,28 +495,20 @@ impl DirectoryStore for SqlStore {
     }
 
     async fn group_members(&self, group_id: &str) -> R<Vec<User>> {
-        // Built once: the statement is the same every time.
-        static SQL: LazyLock<String> = LazyLock::new(|| {
-            format!(
-                "SELECT {} FROM users u JOIN group_members m ON m.user_id = u.id \
-                 WHERE m.group_id = $1 ORDER BY u.upn",
-                qualified("u", rows::USER_COLS)
-            )
-        });
-        let sql: &str = &SQL;
+        let sql = once!(
+            "SELECT {} FROM users u JOIN group_members m ON m.user_id = u.id \
+             WHERE m.group_id = $1 ORDER BY u.upn",
+            qualified("u", rows::USER_COLS)
+        );
         self.fetch_all(query(sql).bind(group_id), rows::user).await
     }
 
     async fn groups_of_user(&self, user_id: &str) -> R<Vec<Group>> {
-        // Built once: the statement is the same every time.
-        static SQL: LazyLock<String> = LazyLock::new(|| {
-            format!(
-                "SELECT {} FROM user_groups g JOIN group_members m ON m.group_id = g.id \
-                 WHERE m.user_id = $1 ORDER BY g.name",
-                qualified("g", rows::GROUP_COLS)
-            )
-        });
-        let sql: &str = &SQL;
+        let sql = once!(
+            "SELECT {} FROM user_groups g JOIN group_members m ON m.group_id = g.id \
+             WHERE m.user_id = $1 ORDER BY g.name",
+            qualified("g", rows::GROUP_COLS)
+        );
         self.fetch_all(query(sql).bind(user_id), rows::group).await
     }
 
@@ -1070,16 +1071,12 @@ impl GrantStore for SqlStore {
     }
 
     async fn refresh_with_grant(&self, digest: &str) -> R<Option<(RefreshToken, Grant)>> {
-        // Built once: the statement is the same every time.
-        static SQL: LazyLock<String> = LazyLock::new(|| {
-            format!(
-                "SELECT r.token_digest, r.grant_id, r.created_at AS r_created_at, \
-                 r.expires_at AS r_expires_at, r.used_at, {} \
-                 FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.token_digest = $1",
-                qualified("g", rows::GRANT_COLS)
-            )
-        });
-        let sql: &str = &SQL;
+        let sql = once!(
+            "SELECT r.token_digest, r.grant_id, r.created_at AS r_created_at, \
+             r.expires_at AS r_expires_at, r.used_at, {} \
+             FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.token_digest = $1",
+            qualified("g", rows::GRANT_COLS)
+        );
         self.fetch_opt(query(sql).bind(digest), rows::refresh_and_grant)
             .await
     }
@@ -1567,15 +1564,11 @@ impl PolicyStore for SqlStore {
     }
 
     async fn user_with_policy(&self, user_id: &str) -> R<Option<(User, Option<StoredPolicy>)>> {
-        // Built once: the statement is the same every time.
-        static SQL: LazyLock<String> = LazyLock::new(|| {
-            format!(
-                "SELECT {}, p.document, p.version FROM users u \
-                 LEFT JOIN methods_policies p ON p.tenant_id = u.tenant_id WHERE u.id = $1",
-                qualified("u", rows::USER_COLS)
-            )
-        });
-        let sql: &str = &SQL;
+        let sql = once!(
+            "SELECT {}, p.document, p.version FROM users u \
+             LEFT JOIN methods_policies p ON p.tenant_id = u.tenant_id WHERE u.id = $1",
+            qualified("u", rows::USER_COLS)
+        );
         self.fetch_opt(query(sql).bind(user_id), rows::user_with_policy)
             .await
     }

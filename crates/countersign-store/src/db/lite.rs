@@ -323,8 +323,10 @@ pub(crate) fn exec(c: &mut Connection, q: &Query) -> DbResult<u64> {
 mod tests {
     use super::*;
 
-    /// Under writes that never pause, the WAL still starts over: its file stays a small part of
-    /// all that was written. (With the first checkpoint pass alone it held every frame.)
+    /// Under writes that never pause, the WAL still starts over: its file stays a part of all
+    /// that was written (a quarter or less; up to 27 % when other tests load the machine). With
+    /// the background passes alone it held every frame: more than twice `written`, which counts
+    /// one page per transaction where each writes at least two.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_wal_starts_over_under_steady_writes() {
         let dir = tempfile::tempdir().unwrap();
@@ -359,7 +361,7 @@ mod tests {
             .len();
         assert!(i > 1000, "too few writes to tell: {i}");
         assert!(
-            wal < written / 4,
+            wal < written / 2,
             "the WAL kept {wal} bytes of the {written} written in {i} transactions"
         );
     }
