@@ -28,8 +28,8 @@ fn conflict(e: DbError, what: impl FnOnce() -> String) -> StoreError {
     }
 }
 
-/// A statement built by `format!` on first use and kept: for those that `qualified` builds,
-/// some of which run several times per sign-in.
+/// A statement built by `format!` on first use and kept: its column lists are constants, so
+/// every call would build the same text (and some run several times per sign-in).
 macro_rules! once {
     ($($format:tt)*) => {{
         static SQL: LazyLock<String> = LazyLock::new(|| format!($($format)*));
@@ -217,12 +217,12 @@ impl SqlStore {
 
     /// Inserts one OATH token inside `tx`, its secret sealed.
     async fn insert_oath_in(&self, tx: &mut Tx<'_>, t: &OathToken) -> R<()> {
-        let sql = format!(
+        let sql = once!(
             "INSERT INTO oath_tokens ({}) VALUES \
              ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
             rows::OATH_COLS
         );
-        query(&sql)
+        query(sql)
             .bind(&t.id)
             .bind(&t.tenant_id)
             .bind(&t.user_id)
@@ -395,26 +395,25 @@ impl DirectoryStore for SqlStore {
     }
 
     async fn user_by_id(&self, id: &str) -> R<Option<User>> {
-        let sql = format!("SELECT {} FROM users WHERE id = $1", rows::USER_COLS);
-        self.fetch_opt(query(&sql).bind(id), rows::user).await
+        let sql = once!("SELECT {} FROM users WHERE id = $1", rows::USER_COLS);
+        self.fetch_opt(query(sql).bind(id), rows::user).await
     }
 
     async fn user_by_upn(&self, tenant_id: &str, upn: &str) -> R<Option<User>> {
-        let sql = format!(
+        let sql = once!(
             "SELECT {} FROM users WHERE tenant_id = $1 AND upn = $2",
             rows::USER_COLS
         );
-        self.fetch_opt(query(&sql).bind(tenant_id).bind(upn), rows::user)
+        self.fetch_opt(query(sql).bind(tenant_id).bind(upn), rows::user)
             .await
     }
 
     async fn list_users(&self, tenant_id: &str) -> R<Vec<User>> {
-        let sql = format!(
+        let sql = once!(
             "SELECT {} FROM users WHERE tenant_id = $1 ORDER BY upn",
             rows::USER_COLS
         );
-        self.fetch_all(query(&sql).bind(tenant_id), rows::user)
-            .await
+        self.fetch_all(query(sql).bind(tenant_id), rows::user).await
     }
 
     async fn insert_group(&self, g: &Group) -> R<()> {
@@ -452,20 +451,20 @@ impl DirectoryStore for SqlStore {
     }
 
     async fn group_by_name(&self, tenant_id: &str, name: &str) -> R<Option<Group>> {
-        let sql = format!(
+        let sql = once!(
             "SELECT {} FROM user_groups WHERE tenant_id = $1 AND name = $2",
             rows::GROUP_COLS
         );
-        self.fetch_opt(query(&sql).bind(tenant_id).bind(name), rows::group)
+        self.fetch_opt(query(sql).bind(tenant_id).bind(name), rows::group)
             .await
     }
 
     async fn list_groups(&self, tenant_id: &str) -> R<Vec<Group>> {
-        let sql = format!(
+        let sql = once!(
             "SELECT {} FROM user_groups WHERE tenant_id = $1 ORDER BY name",
             rows::GROUP_COLS
         );
-        self.fetch_all(query(&sql).bind(tenant_id), rows::group)
+        self.fetch_all(query(sql).bind(tenant_id), rows::group)
             .await
     }
 
@@ -592,19 +591,19 @@ impl DirectoryStore for SqlStore {
     }
 
     async fn client_by_id(&self, id: &str) -> R<Option<OidcClient>> {
-        let sql = format!(
+        let sql = once!(
             "SELECT {} FROM oidc_clients WHERE id = $1",
             rows::CLIENT_COLS
         );
-        self.fetch_opt(query(&sql).bind(id), rows::client).await
+        self.fetch_opt(query(sql).bind(id), rows::client).await
     }
 
     async fn list_clients(&self, tenant_id: &str) -> R<Vec<OidcClient>> {
-        let sql = format!(
+        let sql = once!(
             "SELECT {} FROM oidc_clients WHERE tenant_id = $1 ORDER BY name, id",
             rows::CLIENT_COLS
         );
-        self.fetch_all(query(&sql).bind(tenant_id), rows::client)
+        self.fetch_all(query(sql).bind(tenant_id), rows::client)
             .await
     }
 }
@@ -620,23 +619,21 @@ impl MethodStore for SqlStore {
     }
 
     async fn oath_tokens_of_user(&self, user_id: &str) -> R<Vec<OathToken>> {
-        let sql = format!(
+        let sql = once!(
             "SELECT {} FROM oath_tokens WHERE user_id = $1 ORDER BY created_at, id",
             rows::OATH_COLS
         );
-        let rows = self
-            .fetch_all(query(&sql).bind(user_id), rows::oath)
-            .await?;
+        let rows = self.fetch_all(query(sql).bind(user_id), rows::oath).await?;
         self.unseal_oath(rows)
     }
 
     async fn list_oath_tokens(&self, tenant_id: &str) -> R<Vec<OathToken>> {
-        let sql = format!(
+        let sql = once!(
             "SELECT {} FROM oath_tokens WHERE tenant_id = $1 ORDER BY created_at, id",
             rows::OATH_COLS
         );
         let rows = self
-            .fetch_all(query(&sql).bind(tenant_id), rows::oath)
+            .fetch_all(query(sql).bind(tenant_id), rows::oath)
             .await?;
         self.unseal_oath(rows)
     }
@@ -844,9 +841,9 @@ impl FlowStore for SqlStore {
     }
 
     async fn flow_by_id(&self, id: &str) -> R<Option<SignInFlow>> {
-        let sql = format!("SELECT {} FROM signin_flows WHERE id = $1", rows::FLOW_COLS);
+        let sql = once!("SELECT {} FROM signin_flows WHERE id = $1", rows::FLOW_COLS);
         let flow = self
-            .fetch_opt(query(&sql).bind(token_digest(id)), rows::flow)
+            .fetch_opt(query(sql).bind(token_digest(id)), rows::flow)
             .await?;
         // only the digest is stored: the flow's id is the cookie value it was found by
         Ok(flow.map(|f| SignInFlow {
@@ -888,12 +885,11 @@ impl FlowStore for SqlStore {
     }
 
     async fn session_by_digest(&self, digest: &str) -> R<Option<Session>> {
-        let sql = format!(
+        let sql = once!(
             "SELECT {} FROM sessions WHERE id_digest = $1",
             rows::SESSION_COLS
         );
-        self.fetch_opt(query(&sql).bind(digest), rows::session)
-            .await
+        self.fetch_opt(query(sql).bind(digest), rows::session).await
     }
 
     async fn touch_session(&self, digest: &str, at: Timestamp) -> R<()> {
@@ -972,11 +968,11 @@ impl GrantStore for SqlStore {
     }
 
     async fn code_by_digest(&self, digest: &str) -> R<Option<AuthCode>> {
-        let sql = format!(
+        let sql = once!(
             "SELECT {} FROM auth_codes WHERE code_digest = $1",
             rows::CODE_COLS
         );
-        self.fetch_opt(query(&sql).bind(digest), rows::code).await
+        self.fetch_opt(query(sql).bind(digest), rows::code).await
     }
 
     async fn consume_code(
@@ -1032,8 +1028,8 @@ impl GrantStore for SqlStore {
     }
 
     async fn grant_by_id(&self, id: &str) -> R<Option<Grant>> {
-        let sql = format!("SELECT {} FROM grants WHERE id = $1", rows::GRANT_COLS);
-        self.fetch_opt(query(&sql).bind(id), rows::grant).await
+        let sql = once!("SELECT {} FROM grants WHERE id = $1", rows::GRANT_COLS);
+        self.fetch_opt(query(sql).bind(id), rows::grant).await
     }
 
     async fn revoke_grant(&self, id: &str, at: Timestamp) -> R<()> {
@@ -1062,12 +1058,11 @@ impl GrantStore for SqlStore {
     }
 
     async fn refresh_by_digest(&self, digest: &str) -> R<Option<RefreshToken>> {
-        let sql = format!(
+        let sql = once!(
             "SELECT {} FROM refresh_tokens WHERE token_digest = $1",
             rows::REFRESH_COLS
         );
-        self.fetch_opt(query(&sql).bind(digest), rows::refresh)
-            .await
+        self.fetch_opt(query(sql).bind(digest), rows::refresh).await
     }
 
     async fn refresh_with_grant(&self, digest: &str) -> R<Option<(RefreshToken, Grant)>> {
@@ -1265,17 +1260,16 @@ impl PushStore for SqlStore {
     }
 
     async fn device_by_id(&self, id: &str) -> R<Option<Device>> {
-        let sql = format!("SELECT {} FROM devices WHERE id = $1", rows::DEVICE_COLS);
-        self.fetch_opt(query(&sql).bind(id), rows::device).await
+        let sql = once!("SELECT {} FROM devices WHERE id = $1", rows::DEVICE_COLS);
+        self.fetch_opt(query(sql).bind(id), rows::device).await
     }
 
     async fn devices_of_user(&self, user_id: &str) -> R<Vec<Device>> {
-        let sql = format!(
+        let sql = once!(
             "SELECT {} FROM devices WHERE user_id = $1 ORDER BY created_at, id",
             rows::DEVICE_COLS
         );
-        self.fetch_all(query(&sql).bind(user_id), rows::device)
-            .await
+        self.fetch_all(query(sql).bind(user_id), rows::device).await
     }
 
     async fn delete_device(&self, id: &str) -> R<bool> {
@@ -1367,20 +1361,20 @@ impl PushStore for SqlStore {
     }
 
     async fn push_request(&self, id: &str) -> R<Option<PushRequest>> {
-        let sql = format!(
+        let sql = once!(
             "SELECT {} FROM push_requests WHERE id = $1",
             rows::PUSH_COLS
         );
-        self.fetch_opt(query(&sql).bind(id), rows::push).await
+        self.fetch_opt(query(sql).bind(id), rows::push).await
     }
 
     async fn pending_push_requests(&self, user_id: &str, now: Timestamp) -> R<Vec<PushRequest>> {
-        let sql = format!(
+        let sql = once!(
             "SELECT {} FROM push_requests WHERE user_id = $1 AND state = $2 AND expires_at > $3 \
              ORDER BY created_at, id",
             rows::PUSH_COLS
         );
-        let q = query(&sql)
+        let q = query(sql)
             .bind(user_id)
             .bind(PushState::Pending.as_str())
             .bind(now);
@@ -1676,20 +1670,20 @@ impl TapStore for SqlStore {
     }
 
     async fn tap_of_user(&self, user_id: &str) -> R<Option<TemporaryAccessPass>> {
-        let sql = format!(
+        let sql = once!(
             "SELECT {} FROM temporary_access_passes WHERE user_id = $1",
             rows::TAP_COLS
         );
-        self.fetch_opt(query(&sql).bind(user_id), rows::tap).await
+        self.fetch_opt(query(sql).bind(user_id), rows::tap).await
     }
 
     async fn list_taps(&self, tenant_id: &str) -> R<Vec<TemporaryAccessPass>> {
-        let sql = format!(
+        let sql = once!(
             "SELECT {} FROM temporary_access_passes WHERE tenant_id = $1 \
              ORDER BY created_at DESC, id DESC",
             rows::TAP_COLS
         );
-        self.fetch_all(query(&sql).bind(tenant_id), rows::tap).await
+        self.fetch_all(query(sql).bind(tenant_id), rows::tap).await
     }
 
     async fn use_tap(&self, user_id: &str, id: &str, now: Timestamp) -> R<bool> {
@@ -1747,20 +1741,20 @@ impl PasskeyStore for SqlStore {
     }
 
     async fn passkey(&self, credential_id: &str) -> R<Option<PasskeyCredential>> {
-        let sql = format!(
+        let sql = once!(
             "SELECT {} FROM passkeys WHERE credential_id = $1",
             rows::PASSKEY_COLS
         );
-        self.fetch_opt(query(&sql).bind(credential_id), rows::passkey)
+        self.fetch_opt(query(sql).bind(credential_id), rows::passkey)
             .await
     }
 
     async fn passkeys_of_user(&self, user_id: &str) -> R<Vec<PasskeyCredential>> {
-        let sql = format!(
+        let sql = once!(
             "SELECT {} FROM passkeys WHERE user_id = $1 ORDER BY created_at, credential_id",
             rows::PASSKEY_COLS
         );
-        self.fetch_all(query(&sql).bind(user_id), rows::passkey)
+        self.fetch_all(query(sql).bind(user_id), rows::passkey)
             .await
     }
 
@@ -1857,20 +1851,20 @@ impl LogStore for SqlStore {
 
     async fn list_signins(&self, tenant_id: &str, limit: u32) -> R<Vec<SignInLogEntry>> {
         self.log.flush().await;
-        let sql = format!(
+        let sql = once!(
             "SELECT {} FROM signin_log WHERE tenant_id = $1 ORDER BY seq DESC LIMIT $2",
             rows::SIGNIN_COLS
         );
-        self.fetch_all(query(&sql).bind(tenant_id).bind(limit as i64), rows::signin)
+        self.fetch_all(query(sql).bind(tenant_id).bind(limit as i64), rows::signin)
             .await
     }
 
     async fn list_audit(&self, tenant_id: &str, limit: u32) -> R<Vec<AuditEntry>> {
-        let sql = format!(
+        let sql = once!(
             "SELECT {} FROM audit_log WHERE tenant_id = $1 ORDER BY seq DESC LIMIT $2",
             rows::AUDIT_COLS
         );
-        self.fetch_all(query(&sql).bind(tenant_id).bind(limit as i64), rows::audit)
+        self.fetch_all(query(sql).bind(tenant_id).bind(limit as i64), rows::audit)
             .await
     }
 }
