@@ -391,6 +391,7 @@ pub async fn run(
     let total = (args.rate * args.duration).min(PER_USER * n as u64);
     let interval = Duration::from_secs_f64(1.0 / args.rate.max(1) as f64);
     let results = Arc::new(Mutex::new((Vec::new(), Vec::new(), 0u64)));
+    eprintln!("sending {total} requests at {} per second", args.rate);
     let cpu_before = servers_cpu_ticks(&args.server_pid);
     let own_before = cpu_ticks(std::process::id());
     let start = Instant::now();
