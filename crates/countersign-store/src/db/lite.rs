@@ -172,17 +172,15 @@ const FEW_FRAMES: i64 = 64;
 async fn checkpoints(lite: Weak<Lite>, plan: Checkpoints) {
     let mut tick = tokio::time::interval(plan.every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut conn: Option<Connection> = None;
-    let mut copied = 0;
+    let mut pass = Checkpointer::default();
     loop {
         tick.tick().await;
         let Some(lite) = lite.upgrade() else {
             return;
         };
-        let Ok((c, frames, now_copied)) = checkpoint(&lite, conn.take(), copied).await else {
+        let Some(frames) = pass.run(&lite).await else {
             continue;
         };
-        (conn, copied) = (Some(c), now_copied);
         if frames < plan.restart_at {
             continue;
         }
@@ -191,10 +189,9 @@ async fn checkpoints(lite: Weak<Lite>, plan: Checkpoints) {
         // the pass with writes held then has little to copy and to sync.
         let mut seen = frames;
         for _ in 0..8 {
-            let Ok((c, now, now_copied)) = checkpoint(&lite, conn.take(), copied).await else {
+            let Some(now) = pass.run(&lite).await else {
                 break;
             };
-            (conn, copied) = (Some(c), now_copied);
             let new = now - std::mem::replace(&mut seen, now);
             if new <= FEW_FRAMES {
                 break;
@@ -202,8 +199,7 @@ async fn checkpoints(lite: Weak<Lite>, plan: Checkpoints) {
         }
         let _no_writes = lite.writer().await;
         let held = std::time::Instant::now();
-        if let Ok((c, _, now_copied)) = checkpoint(&lite, conn.take(), copied).await {
-            (conn, copied) = (Some(c), now_copied);
+        if pass.run(&lite).await.is_some() {
             tracing::debug!(
                 frames,
                 held_ms = held.elapsed().as_millis() as u64,
@@ -213,19 +209,36 @@ async fn checkpoints(lite: Weak<Lite>, plan: Checkpoints) {
     }
 }
 
-/// One PASSIVE checkpoint on `conn` (opened on first use), on a blocking thread: the connection
-/// back, the number of frames in the log and the number copied into the database file.
-///
-/// When the pass copied frames (more than `copied`, the count after the pass before), the
-/// database file is synced here. SQLite syncs it only in a pass that copies every frame, which
-/// under steady writes is the pass that holds writes up: it then had to write out every page
-/// copied since the WAL last started over (measured at 32–38 ms, against a few ms now).
+/// The checkpoints' own connection (opened on first use), and the number of frames copied into
+/// the database file as of the last pass.
+#[derive(Default)]
+struct Checkpointer {
+    conn: Option<Connection>,
+    copied: i64,
+}
+
+impl Checkpointer {
+    /// One PASSIVE checkpoint, on a blocking thread: the number of frames in the log, or `None`
+    /// when it failed (logged).
+    ///
+    /// When the pass copied frames, the database file is synced here. SQLite syncs it only in a
+    /// pass that copies every frame, which under steady writes is the pass that holds writes up:
+    /// it then had to write out every page copied since the WAL last started over (measured at
+    /// 32–38 ms, against a few ms now).
+    async fn run(&mut self, lite: &Arc<Lite>) -> Option<i64> {
+        let (conn, copied) = (self.conn.take(), self.copied);
+        let (c, frames, now_copied) = checkpoint(lite.clone(), conn, copied).await.ok()?;
+        (self.conn, self.copied) = (Some(c), now_copied);
+        Some(frames)
+    }
+}
+
+/// See [`Checkpointer::run`]: the connection back, the frames in the log and those copied.
 async fn checkpoint(
-    lite: &Arc<Lite>,
+    lite: Arc<Lite>,
     conn: Option<Connection>,
     copied: i64,
 ) -> Result<(Connection, i64, i64), ()> {
-    let lite = lite.clone();
     let done = tokio::task::spawn_blocking(move || {
         let c = match conn {
             Some(c) => c,
