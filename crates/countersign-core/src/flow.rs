@@ -410,38 +410,31 @@ pub fn oath_allowed(policy: &MethodsPolicy, groups: &[String], kind: OathKind) -
 
 /// The account behind a name before anything is proved: only first-factor methods matter — the
 /// password, which the policy does not govern, and phone sign-in, passkeys and a live Temporary
-/// Access Pass where the policy lets the user use them. The user's pass, devices and passkeys are
-/// read for an unknown or disabled name too (finding nothing), so the page's timing does not tell
-/// them from an account with only a password; the policy is read only for a user with one of
-/// them, whose page shows that anyway.
-pub async fn first_factor_account(deps: &Deps, user: Option<&User>) -> CoreResult<Account> {
+/// Access Pass where the policy lets the user use them. The same records are read for an unknown
+/// or disabled name (finding none of a user's), so the page's timing does not tell them from an
+/// account with only a password.
+pub async fn first_factor_account(
+    deps: &Deps,
+    tenant_id: &str,
+    user: Option<&User>,
+) -> CoreResult<Account> {
     let enabled = user.filter(|u| u.enabled);
     // An empty id matches nothing stored.
     let id = enabled.map_or("", |u| u.id.as_str());
-    let tap = crate::tap::live(deps, id).await?;
-    let phone_key = deps
-        .store
-        .devices_of_user(id)
-        .await?
-        .iter()
-        .any(|d| d.phone_key.is_some());
-    let passkeys = deps.store.passkeys_of_user(id).await?;
+    let records = deps.store.first_factor_records(tenant_id, id).await?;
     let Some(u) = enabled else {
         return Ok(Account::like_password_only());
     };
+    let tap = records.tap.is_some_and(|p| p.is_live(deps.now()));
     // A user who said "It's not me" gets no requests until an administrator clears it.
-    let phone = phone_key && u.push_blocked_at.is_none();
+    let phone =
+        u.push_blocked_at.is_none() && records.devices.iter().any(|d| d.phone_key.is_some());
     let mut account = Account {
         has_password: u.password_hash.is_some(),
         ..Account::like_password_only()
     };
-    if tap || phone || !passkeys.is_empty() {
-        let policy = deps
-            .store
-            .methods_policy(&u.tenant_id)
-            .await?
-            .map(|p| p.policy)
-            .unwrap_or_default();
+    if tap || phone || !records.passkeys.is_empty() {
+        let policy = records.policy.map(|p| p.policy).unwrap_or_default();
         let groups = groups_under(deps, &policy, u).await?;
         if phone && crate::push::phone_allowed(&policy, &groups) {
             account.usable.push(Method::Phone);
@@ -450,7 +443,8 @@ pub async fn first_factor_account(deps: &Deps, user: Option<&User>) -> CoreResul
             account.usable.push(Method::Tap);
         }
         if policy.allows(MethodId::Passkey, &groups)
-            && passkeys
+            && records
+                .passkeys
                 .iter()
                 .any(|p| crate::passkey::type_allowed(&policy, p.aaguid.as_deref()))
         {
@@ -482,7 +476,7 @@ pub async fn account_for(deps: &Deps, flow: &SignInFlow) -> CoreResult<(Option<U
             .filter(|u| u.enabled),
         None => None,
     };
-    let account = first_factor_account(deps, user.as_ref()).await?;
+    let account = first_factor_account(deps, &flow.tenant_id, user.as_ref()).await?;
     Ok((user, account))
 }
 
@@ -588,7 +582,7 @@ pub async fn identify(
         .user_by_upn(&tenant.id, &name)
         .await?
         .filter(|u| u.enabled);
-    let account = first_factor_account(deps, user.as_ref()).await?;
+    let account = first_factor_account(deps, &tenant.id, user.as_ref()).await?;
     flow.state.username = Some(name);
     flow.state.user_id = user.map(|u| u.id);
     flow.state.proofs.clear();

@@ -14,6 +14,15 @@ use async_trait::async_trait;
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// See [`Store::first_factor_records`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct FirstFactorRecords {
+    pub tap: Option<TemporaryAccessPass>,
+    pub devices: Vec<crate::push::Device>,
+    pub passkeys: Vec<PasskeyCredential>,
+    pub policy: Option<crate::policy::StoredPolicy>,
+}
+
 /// Tenants, users, groups and their members, admin roles, OIDC clients.
 #[async_trait]
 pub trait DirectoryStore: Send + Sync {
@@ -414,6 +423,22 @@ pub trait Store:
 {
     /// Cheap round trip for health checks.
     async fn ping(&self) -> StoreResult<()>;
+
+    /// What decides the first-factor methods behind a name, read together (the SQL stores: in
+    /// one read transaction): the user's Temporary Access Pass, devices and passkeys, and the
+    /// tenant's policy. A `user_id` of nobody finds none of the user's records.
+    async fn first_factor_records(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+    ) -> StoreResult<FirstFactorRecords> {
+        Ok(FirstFactorRecords {
+            tap: self.tap_of_user(user_id).await?,
+            devices: self.devices_of_user(user_id).await?,
+            passkeys: self.passkeys_of_user(user_id).await?,
+            policy: self.methods_policy(tenant_id).await?,
+        })
+    }
 
     /// Deletes expired flows, sessions, codes, refresh tokens, grants and activation codes,
     /// forgotten throttle counters, and push requests and Temporary Access Passes a day past their

@@ -77,6 +77,11 @@ impl TemporaryAccessPass {
         }
     }
 
+    /// Whether it would sign its user in at `now` (the policy aside).
+    pub fn is_live(&self, now: Timestamp) -> bool {
+        self.state(now) == PassState::Live
+    }
+
     /// Whether it still counts as the user's pass: live or waiting for its start. A new one may
     /// be issued only when the current one is not.
     pub fn is_current(&self, now: Timestamp) -> bool {
@@ -241,7 +246,7 @@ pub async fn live(deps: &Deps, user_id: &str) -> CoreResult<bool> {
         .store
         .tap_of_user(user_id)
         .await?
-        .is_some_and(|p| p.state(deps.now()) == PassState::Live))
+        .is_some_and(|p| p.is_live(deps.now())))
 }
 
 /// One attempt at signing in with a pass, as the person made it.

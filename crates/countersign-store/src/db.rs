@@ -215,6 +215,29 @@ impl Db {
         Ok(self.fetch_all(q).await?.into_iter().next())
     }
 
+    /// The rows of several reads, in order, taken together: on SQLite in one read transaction
+    /// (one snapshot, and one start and end of a transaction instead of one per read, which is
+    /// most of a small read's cost), on PostgreSQL on one connection of the pool.
+    pub(crate) async fn fetch_many<const N: usize>(
+        &self,
+        qs: [Query; N],
+    ) -> DbResult<[Vec<Row>; N]> {
+        let rows = match self {
+            Db::Sqlite(l) => l.read(|c| lite::fetch_many(c, &qs))?,
+            Db::Postgres(p) => {
+                let mut c = p.acquire().await.map_err(pg::err)?;
+                let mut out = Vec::with_capacity(N);
+                for q in &qs {
+                    out.push(pg::fetch(&mut *c, q).await?);
+                }
+                out
+            }
+        };
+        // One result per read, in order.
+        let mut rows = rows.into_iter();
+        Ok(std::array::from_fn(|_| rows.next().unwrap_or_default()))
+    }
+
     /// A write on its own (one statement, committed); returns the rows affected.
     pub(crate) async fn exec(&self, q: Query) -> DbResult<u64> {
         match self {

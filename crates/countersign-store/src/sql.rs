@@ -45,6 +45,46 @@ fn qualified(alias: &str, cols: &str) -> String {
         .join(", ")
 }
 
+// The reads `first_factor_records` takes together; each is also a method of its own.
+
+fn devices_of_user(user_id: &str) -> Query {
+    let sql = once!(
+        "SELECT {} FROM devices WHERE user_id = $1 ORDER BY created_at, id",
+        rows::DEVICE_COLS
+    );
+    query(sql).bind(user_id)
+}
+
+fn policy_of_tenant(tenant_id: &str) -> Query {
+    query("SELECT document, version FROM methods_policies WHERE tenant_id = $1").bind(tenant_id)
+}
+
+fn tap_of_user(user_id: &str) -> Query {
+    let sql = once!(
+        "SELECT {} FROM temporary_access_passes WHERE user_id = $1",
+        rows::TAP_COLS
+    );
+    query(sql).bind(user_id)
+}
+
+fn passkeys_of_user(user_id: &str) -> Query {
+    let sql = once!(
+        "SELECT {} FROM passkeys WHERE user_id = $1 ORDER BY created_at, credential_id",
+        rows::PASSKEY_COLS
+    );
+    query(sql).bind(user_id)
+}
+
+/// The first row of a read, mapped.
+fn first<T>(rows: &[Row], map: fn(&Row) -> R<T>) -> R<Option<T>> {
+    rows.first().map(map).transpose()
+}
+
+/// Every row of a read, mapped.
+fn all<T>(rows: &[Row], map: fn(&Row) -> R<T>) -> R<Vec<T>> {
+    rows.iter().map(map).collect()
+}
+
 impl SqlStore {
     async fn fetch_opt<T>(&self, q: Query, map: fn(&Row) -> R<T>) -> R<Option<T>> {
         q.fetch_opt(&self.db).await?.as_ref().map(map).transpose()
@@ -1265,11 +1305,7 @@ impl PushStore for SqlStore {
     }
 
     async fn devices_of_user(&self, user_id: &str) -> R<Vec<Device>> {
-        let sql = once!(
-            "SELECT {} FROM devices WHERE user_id = $1 ORDER BY created_at, id",
-            rows::DEVICE_COLS
-        );
-        self.fetch_all(query(sql).bind(user_id), rows::device).await
+        self.fetch_all(devices_of_user(user_id), rows::device).await
     }
 
     async fn delete_device(&self, id: &str) -> R<bool> {
@@ -1549,12 +1585,8 @@ impl PushStore for SqlStore {
 #[async_trait]
 impl PolicyStore for SqlStore {
     async fn methods_policy(&self, tenant_id: &str) -> R<Option<StoredPolicy>> {
-        self.fetch_opt(
-            query("SELECT document, version FROM methods_policies WHERE tenant_id = $1")
-                .bind(tenant_id),
-            rows::policy,
-        )
-        .await
+        self.fetch_opt(policy_of_tenant(tenant_id), rows::policy)
+            .await
     }
 
     async fn user_with_policy(&self, user_id: &str) -> R<Option<(User, Option<StoredPolicy>)>> {
@@ -1670,11 +1702,7 @@ impl TapStore for SqlStore {
     }
 
     async fn tap_of_user(&self, user_id: &str) -> R<Option<TemporaryAccessPass>> {
-        let sql = once!(
-            "SELECT {} FROM temporary_access_passes WHERE user_id = $1",
-            rows::TAP_COLS
-        );
-        self.fetch_opt(query(sql).bind(user_id), rows::tap).await
+        self.fetch_opt(tap_of_user(user_id), rows::tap).await
     }
 
     async fn list_taps(&self, tenant_id: &str) -> R<Vec<TemporaryAccessPass>> {
@@ -1750,11 +1778,7 @@ impl PasskeyStore for SqlStore {
     }
 
     async fn passkeys_of_user(&self, user_id: &str) -> R<Vec<PasskeyCredential>> {
-        let sql = once!(
-            "SELECT {} FROM passkeys WHERE user_id = $1 ORDER BY created_at, credential_id",
-            rows::PASSKEY_COLS
-        );
-        self.fetch_all(query(sql).bind(user_id), rows::passkey)
+        self.fetch_all(passkeys_of_user(user_id), rows::passkey)
             .await
     }
 
@@ -1874,6 +1898,24 @@ impl Store for SqlStore {
     async fn ping(&self) -> R<()> {
         query("SELECT 1").fetch_all(&self.db).await?;
         Ok(())
+    }
+
+    async fn first_factor_records(&self, tenant_id: &str, user_id: &str) -> R<FirstFactorRecords> {
+        let [tap, devices, passkeys, policy] = self
+            .db
+            .fetch_many([
+                tap_of_user(user_id),
+                devices_of_user(user_id),
+                passkeys_of_user(user_id),
+                policy_of_tenant(tenant_id),
+            ])
+            .await?;
+        Ok(FirstFactorRecords {
+            tap: first(&tap, rows::tap)?,
+            devices: all(&devices, rows::device)?,
+            passkeys: all(&passkeys, rows::passkey)?,
+            policy: first(&policy, rows::policy)?,
+        })
     }
 
     async fn purge_expired(&self, now: Timestamp, session_idle: i64) -> R<u64> {

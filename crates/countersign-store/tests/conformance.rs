@@ -1687,6 +1687,60 @@ async fn passkeys_are_unique_across_users_and_their_counters_only_move_on(s: Arc
     assert_eq!(s.user_of_webauthn_handle(&handles[0]).await.unwrap(), None);
 }
 
+/// The records behind a name's first-factor methods, read together, are exactly those read one by
+/// one, the user's only; and the read leaves the store as it found it (on SQLite a read
+/// transaction left open on the write connection would refuse the next write).
+async fn first_factor_records_are_the_users_records(s: Arc<dyn Store>) {
+    seed(s.as_ref()).await;
+    s.insert_user(&user("u2", "t1", "bob@contoso.com"))
+        .await
+        .unwrap();
+    let nothing = s.first_factor_records("t1", "u1").await.unwrap();
+    assert_eq!(
+        nothing,
+        FirstFactorRecords {
+            tap: None,
+            devices: Vec::new(),
+            passkeys: Vec::new(),
+            policy: None
+        }
+    );
+    assert!(s
+        .insert_tap(&pass("p1", false), NOW, &audit("a1", NOW))
+        .await
+        .unwrap());
+    let (d1, c1) = phone_device("d1");
+    s.register_with_pass("p1", NOW + 10, &d1, Some(&c1), 2)
+        .await
+        .unwrap();
+    s.insert_passkey(&passkey("k1", "u1")).await.unwrap();
+    s.insert_passkey(&passkey("k2", "u2")).await.unwrap();
+    assert!(s
+        .save_methods_policy("t1", &MethodsPolicy::default(), 0, &audit("a2", NOW))
+        .await
+        .unwrap());
+    let r = s.first_factor_records("t1", "u1").await.unwrap();
+    assert_eq!(
+        r,
+        FirstFactorRecords {
+            tap: s.tap_of_user("u1").await.unwrap(),
+            devices: s.devices_of_user("u1").await.unwrap(),
+            passkeys: s.passkeys_of_user("u1").await.unwrap(),
+            policy: s.methods_policy("t1").await.unwrap(),
+        }
+    );
+    assert_eq!(r.tap.map(|p| p.id).as_deref(), Some("p1"));
+    assert_eq!(r.devices.len(), 1);
+    assert_eq!(r.passkeys, vec![passkey("k1", "u1")]);
+    assert_eq!(r.policy.map(|p| p.version), Some(1));
+    // Nobody (an unknown name): none of a user's records, the tenant's policy all the same.
+    let r = s.first_factor_records("t1", "").await.unwrap();
+    assert_eq!((r.tap, r.devices.len(), r.passkeys.len()), (None, 0, 0));
+    assert!(r.policy.is_some());
+    s.insert_passkey(&passkey("k3", "u1")).await.unwrap();
+    assert_eq!(s.passkeys_of_user("u1").await.unwrap().len(), 2);
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         /// The core's in-memory store, which its unit tests use, keeps the same contract.
@@ -1731,6 +1785,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    first_factor_records_are_the_users_records,
     a_request_is_sent_and_settled_with_its_reservation_and_flow,
     passkeys_are_unique_across_users_and_their_counters_only_move_on,
     the_push_fatigue_limit_holds_under_parallel_sign_ins,

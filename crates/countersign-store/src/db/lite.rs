@@ -351,6 +351,21 @@ pub(crate) fn fetch(c: &mut Connection, q: &Query) -> DbResult<Vec<Row>> {
     Ok(out)
 }
 
+/// `fetch` of each of `qs` in one read transaction.
+pub(crate) fn fetch_many(c: &mut Connection, qs: &[Query]) -> DbResult<Vec<Vec<Row>>> {
+    // A deferred BEGIN: the snapshot is taken by the first read. A read connection is never in a
+    // transaction between calls, nor is the writer while it is free (see `read`).
+    c.prepare_cached("BEGIN")
+        .and_then(|mut s| s.raw_execute())
+        .map_err(err)?;
+    let rows = qs.iter().map(|q| fetch(c, q)).collect::<DbResult<Vec<_>>>();
+    // Ends the read whether or not the reads succeeded.
+    let end = c.prepare_cached("COMMIT").and_then(|mut s| s.raw_execute());
+    let rows = rows?;
+    end.map_err(err)?;
+    Ok(rows)
+}
+
 pub(crate) fn exec(c: &mut Connection, q: &Query) -> DbResult<u64> {
     let mut st = c.prepare_cached(&q.sql).map_err(err)?;
     bind(&mut st, q)?;
