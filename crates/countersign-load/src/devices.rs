@@ -262,10 +262,7 @@ pub async fn run(
     http: &reqwest::Client,
     passwordless: bool,
 ) -> anyhow::Result<Vec<Summary>> {
-    let site = Site {
-        args: args.clone(),
-        http: http.clone(),
-    };
+    let site = Site::new(args.clone(), http.clone())?;
     let n = args.users;
     let names: Vec<String> = (0..n)
         .map(|i| format!("{}{i}@contoso.com", args.user_prefix))
@@ -350,10 +347,7 @@ pub async fn run(
         crate::check_loopback(b)?;
         browsers.base = b.clone();
     }
-    let site = Site {
-        args: browsers,
-        http: http.clone(),
-    };
+    let site = Site::new(browsers, http.clone())?;
     let mut tasks = Vec::new();
     for (name, account) in names.iter().zip(accounts) {
         let (site, name, gate) = (site.clone(), name.clone(), gate.clone());
