@@ -34,5 +34,5 @@ echo "$scenario: $users devices, $rate requests/s for $secs s, pinned: ${PIN:-0}
 pid_args=()
 for p in "${pids[@]}"; do pid_args+=(--server-pid "$p"); done
 "${gen_pin[@]}" $bin/countersign-load --base http://127.0.0.1:18089 --browser-base "$browser_base" --scenarios "$scenario" \
-  --users "$users" --rate "$rate" --duration "$secs" --concurrency 8 --threads "${GEN_THREADS:-0}" "${pid_args[@]}"
+  --users "$users" --rate "$rate" --duration "$secs" --concurrency 8 --threads "${GEN_THREADS:-1}" "${pid_args[@]}"
 echo "server RSS after load: $(awk '/VmRSS/{print $2 " " $3}' /proc/$pid/status)"
