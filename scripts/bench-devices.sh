@@ -10,9 +10,11 @@
 # CPU 1. SCENARIO=phone measures whole passwordless phone sign-ins instead (phone sign-in turned
 # on for every device; RATE sign-ins per second): completed sign-ins per second, their latency and
 # the delivery. Each user may be sent 4 requests in the run (the push fatigue limit), so
-# DEVICE_USERS must be at least RATE × SECONDS_ / 4 for the whole run. Asserts nothing.
+# DEVICE_USERS must be at least RATE × SECONDS_ / 4 for the whole run. The load generator runs on
+# one thread (GEN_THREADS=0: one per core), which leaves the server more of a shared machine.
+# Asserts nothing.
 #   scripts/bench-devices.sh
-#   SCENARIO=phone DEVICE_USERS=4000 RATE=1500 scripts/bench-devices.sh
+#   SCENARIO=phone DEVICE_USERS=3850 RATE=1500 scripts/bench-devices.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 users="${DEVICE_USERS:-1000}"
