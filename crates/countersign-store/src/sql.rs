@@ -87,11 +87,11 @@ fn all<T>(rows: &[Row], map: fn(&Row) -> R<T>) -> R<Vec<T>> {
 
 impl SqlStore {
     async fn fetch_opt<T>(&self, q: Query, map: fn(&Row) -> R<T>) -> R<Option<T>> {
-        q.fetch_opt(&self.db).await?.as_ref().map(map).transpose()
+        first(&q.fetch_all(&self.db).await?, map)
     }
 
     async fn fetch_all<T>(&self, q: Query, map: fn(&Row) -> R<T>) -> R<Vec<T>> {
-        q.fetch_all(&self.db).await?.iter().map(map).collect()
+        all(&q.fetch_all(&self.db).await?, map)
     }
 
     async fn exec(&self, q: Query) -> R<u64> {
