@@ -35,7 +35,8 @@ python3 - "$(nproc)" "$rate" <<'PY'
 import json, sys
 cores, rate = int(sys.argv[1]), float(sys.argv[2] or 0)
 med = {}
-for name in ["p256_verify_aws_lc_rs", "webauthn_begin_sign_in", "webauthn_finish_sign_in"]:
+for name in ["p256_verify_aws_lc_rs", "webauthn_begin_sign_in", "webauthn_finish_sign_in",
+             "webauthn_rs_finish_sign_in"]:
     with open(f"target/criterion/{name}/new/estimates.json") as f:
         med[name] = json.load(f)["median"]["point_estimate"] / 1000  # µs
     print(f"{name:<26} {med[name]:9.1f} µs")

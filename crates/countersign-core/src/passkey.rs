@@ -52,7 +52,8 @@ pub struct PasskeyCredential {
     pub name: String,
     /// The authenticator model's AAGUID, when it said one.
     pub aaguid: Option<String>,
-    /// The verifier's own record of the credential (its public key and state): opaque here.
+    /// The verifier's own record of the credential (its public key), as registered: opaque here,
+    /// never changed by a use (the counter and backup flags are the fields beside it).
     pub credential: String,
     pub sign_count: i64,
     /// Backup eligible: a synced passkey (BE flag). Device-bound when false.
@@ -70,8 +71,6 @@ pub struct PasskeyUse {
     /// Backup eligible as of this use (an authenticator may become able to sync: 0 → 1).
     pub backup_eligible: bool,
     pub backup_state: bool,
-    /// The verifier's record after the use.
-    pub credential: String,
     pub at: Timestamp,
 }
 
@@ -141,8 +140,6 @@ pub struct Asserted {
     pub sign_count: i64,
     pub backup_eligible: bool,
     pub backup_state: bool,
-    /// The verifier's record after the use.
-    pub credential: String,
 }
 
 /// An answer the verifier refused, with the reason for the sign-in log.
@@ -734,7 +731,6 @@ async fn verify(
         sign_count: asserted.sign_count,
         backup_eligible: asserted.backup_eligible,
         backup_state: asserted.backup_state,
-        credential: asserted.credential,
         at: deps.now(),
     };
     match deps

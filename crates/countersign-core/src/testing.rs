@@ -1185,7 +1185,6 @@ impl PasskeyStore for MemStore {
         p.sign_count = u.sign_count;
         p.backup_eligible = u.backup_eligible;
         p.backup_state = u.backup_state;
-        p.credential = u.credential.clone();
         p.last_used_at = Some(u.at);
         Ok(Recorded::Recorded)
     }

@@ -1,8 +1,10 @@
 //! Criterion benchmark of a passkey verification: the machine's raw P-256 ECDSA verify rate
 //! (aws-lc-rs, the fastest implementation linked here) beside the whole WebAuthn assertion check
-//! of the verifier Countersign uses (`countersign_server::webauthn`, webauthn-rs: parsing the
-//! answer, origin, RP ID hash, flags, challenge, counter, and its own P-256 verify), and the cost
-//! of beginning a sign-in (a challenge). Answers come from the tests' software authenticator.
+//! of Countersign's verifier (`countersign_server::webauthn`: webauthn-rs parses the answer and
+//! the stored record, `webauthn::assertion` checks origin, RP ID hash, flags, challenge, counter
+//! and the signature with aws-lc-rs), the same check by webauthn-rs alone (its RustCrypto P-256
+//! verify), and the cost of beginning a sign-in (a challenge). Answers come from the tests'
+//! software authenticator.
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
@@ -10,6 +12,7 @@ use countersign_core::passkey::{PasskeyCredential, Verifier};
 use countersign_server::webauthn::WebauthnVerifier;
 use countersign_testkit::passkey::{Answer, SoftPasskey};
 use criterion::{criterion_group, criterion_main, Criterion};
+use webauthn_rs::prelude::{Passkey, Url, WebauthnBuilder};
 
 const ORIGIN: &str = "http://localhost:8080";
 
@@ -67,6 +70,23 @@ fn benches(c: &mut Criterion) {
     c.bench_function("webauthn_finish_sign_in", |b| {
         b.iter(|| {
             v.finish_authentication(&begun.state, &response, &stored)
+                .unwrap()
+        })
+    });
+
+    // webauthn-rs checking the same kind of answer by itself.
+    let origin = Url::parse(ORIGIN).unwrap();
+    let rs = WebauthnBuilder::new("localhost", &origin)
+        .unwrap()
+        .build()
+        .unwrap();
+    let passkey: Passkey = serde_json::from_str(&stored.credential).unwrap();
+    let (options, state) = rs.start_discoverable_authentication().unwrap();
+    let options = serde_json::to_value(&options).unwrap();
+    let response = serde_json::from_value(soft.assert(&options, ORIGIN, &no_counter)).unwrap();
+    c.bench_function("webauthn_rs_finish_sign_in", |b| {
+        b.iter(|| {
+            rs.finish_discoverable_authentication_v2(&response, state.clone(), &passkey)
                 .unwrap()
         })
     });

@@ -338,7 +338,7 @@ async fn each_check_of_an_assertion_refuses_what_it_guards_against() {
         (
             "a tampered signature",
             answer_with(|a| a.tamper_signature = true),
-            "Authentication has failed",
+            "the signature does not verify",
         ),
         (
             "another challenge",
@@ -348,7 +348,7 @@ async fn each_check_of_an_assertion_refuses_what_it_guards_against() {
         (
             "a registration's client data",
             answer_with(|a| a.kind = Some("webauthn.create".into())),
-            "did not indicate webauthn",
+            "not webauthn.get",
         ),
     ];
     let web = at_passkey_step(&s).await;

@@ -1787,14 +1787,13 @@ impl PasskeyStore for SqlStore {
         let n = self
             .exec(
                 query(
-                    "UPDATE passkeys SET sign_count = $2, backup_state = $3, credential = $4, \
-                     last_used_at = $5, backup_eligible = $6 WHERE credential_id = $1 \
+                    "UPDATE passkeys SET sign_count = $2, backup_state = $3, \
+                     last_used_at = $4, backup_eligible = $5 WHERE credential_id = $1 \
                      AND ((sign_count = 0 AND $2 = 0) OR $2 > sign_count)",
                 )
                 .bind(credential_id)
                 .bind(u.sign_count)
                 .bind(u.backup_state as i64)
-                .bind(&u.credential)
                 .bind(u.at)
                 .bind(u.backup_eligible as i64),
             )

@@ -1606,7 +1606,6 @@ async fn passkeys_are_unique_across_users_and_their_counters_only_move_on(s: Arc
         sign_count: n,
         backup_eligible: true,
         backup_state: true,
-        credential: format!("after {n}"),
         at,
     };
     for n in [3, 2] {
@@ -1630,10 +1629,10 @@ async fn passkeys_are_unique_across_users_and_their_counters_only_move_on(s: Arc
             p.sign_count,
             p.backup_eligible,
             p.backup_state,
-            p.credential.as_str(),
+            p.credential,
             p.last_used_at
         ),
-        (4, true, true, "after 4", Some(NOW + 2))
+        (4, true, true, passkey("c1", "u1").credential, Some(NOW + 2))
     );
     assert_eq!(
         s.record_passkey_use("nope", &used(9, NOW)).await.unwrap(),

@@ -1,5 +1,7 @@
 //! The WebAuthn verifier: the core's `passkey::Verifier` over webauthn-rs, the only module that
-//! knows that crate (a pure-Rust verifier of our own could replace it here alone). The relying
+//! knows that crate (a pure-Rust verifier of our own could replace it here alone). webauthn-rs
+//! begins and finishes registrations (attestation included) and parses sign-in answers; the
+//! check of a sign-in's answer is [`assertion`]'s, with aws-lc-rs verifying the signature. The relying
 //! party is `public_url`: its host is the RP ID, bound into every passkey (changing the host
 //! orphans them), and its origin the only one accepted. User verification is required for every
 //! ceremony; registrations ask for a discoverable credential (a passkey the browser can offer
@@ -16,6 +18,12 @@ use countersign_core::{CoreError, CoreResult};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use webauthn_rs::prelude::*;
+use webauthn_rs_core::proto::{
+    AllowCredentials, PublicKeyCredentialRequestOptions, RequestChallengeResponse,
+    UserVerificationPolicy,
+};
+
+pub mod assertion;
 
 /// An authenticator model whose attestation is trusted: its maker's attestation root and the
 /// model's AAGUID (a root may be listed once per model it makes).
@@ -34,12 +42,13 @@ pub struct AttestationRoot {
 enum State {
     Register(PasskeyRegistration),
     RegisterAttested(AttestedPasskeyRegistration),
-    SignIn(PasskeyAuthentication),
-    Discoverable(DiscoverableAuthentication),
+    SignIn(assertion::Expected),
 }
 
 pub struct WebauthnVerifier {
     webauthn: Webauthn,
+    rp_id: String,
+    rp: assertion::RelyingParty,
     /// Trusted makers' roots, for enforced attestation; empty: none configured.
     roots: AttestationCaList,
     /// Model names by AAGUID, from the roots.
@@ -86,24 +95,21 @@ impl WebauthnVerifier {
         }
         Ok(Self {
             webauthn,
+            rp_id: rp_id.to_string(),
+            rp: assertion::RelyingParty::new(origin.clone(), rp_id),
             roots: list.build(),
             models,
         })
     }
 }
 
-fn b64(bytes: &[u8]) -> String {
+pub(crate) fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
 fn refused(e: WebauthnError) -> Refusal {
-    Refusal(match e {
-        WebauthnError::CredentialPossibleCompromise => {
-            countersign_core::passkey::COUNTER_REGRESSED.to_string()
-        }
-        // The variant names the inner cause too (a chain refused for a missing key usage…).
-        other => format!("{other} ({other:?})"),
-    })
+    // The variant names the inner cause too (a chain refused for a missing key usage…).
+    Refusal(format!("{e} ({e:?})"))
 }
 
 fn internal(e: impl std::fmt::Display) -> CoreError {
@@ -267,32 +273,40 @@ impl Verifier for WebauthnVerifier {
     }
 
     fn start_authentication(&self, passkeys: &[PasskeyCredential]) -> CoreResult<Begun> {
-        if passkeys.is_empty() {
-            let (rcr, st) = self
-                .webauthn
-                .start_discoverable_authentication()
-                .map_err(internal)?;
-            let mut options = serde_json::to_value(&rcr).map_err(internal)?;
-            // The page decides between the autofill (conditional) and the modal prompt.
-            if let Some(o) = options.as_object_mut() {
-                o.remove("mediation");
-            }
-            return Ok(Begun {
-                options,
-                state: state_json(&State::Discoverable(st))?,
-            });
-        }
-        let keys = passkeys
+        let allowed = passkeys
             .iter()
-            .map(|p| passkey_of(p).map_err(|r| internal(r.0)))
-            .collect::<CoreResult<Vec<Passkey>>>()?;
-        let (rcr, st) = self
-            .webauthn
-            .start_passkey_authentication(&keys)
-            .map_err(internal)?;
+            .map(|p| {
+                let cred = Credential::from(passkey_of(p).map_err(|r| internal(r.0))?);
+                Ok(AllowCredentials {
+                    type_: "public-key".into(),
+                    id: cred.cred_id,
+                    transports: cred.transports,
+                })
+            })
+            .collect::<CoreResult<Vec<_>>>()?;
+        let mut challenge = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut challenge).map_err(internal)?;
+        let expected = assertion::Expected {
+            challenge: b64(&challenge),
+            allowed: allowed.iter().map(|a| b64(&a.id)).collect(),
+        };
+        // With no credentials listed, any discoverable one of this RP: the page decides between
+        // the autofill (conditional mediation) and the modal prompt.
+        let options = RequestChallengeResponse {
+            public_key: PublicKeyCredentialRequestOptions {
+                challenge: challenge.to_vec(),
+                timeout: Some(CEREMONY_TTL as u32 * 1000),
+                rp_id: self.rp_id.clone(),
+                allow_credentials: allowed,
+                user_verification: UserVerificationPolicy::Required,
+                hints: None,
+                extensions: None,
+            },
+            mediation: None,
+        };
         Ok(Begun {
-            options: serde_json::to_value(&rcr).map_err(internal)?,
-            state: state_json(&State::SignIn(st))?,
+            options: serde_json::to_value(&options).map_err(internal)?,
+            state: state_json(&State::SignIn(expected))?,
         })
     }
 
@@ -318,29 +332,22 @@ impl Verifier for WebauthnVerifier {
         response: &str,
         stored: &PasskeyCredential,
     ) -> Result<Asserted, Refusal> {
-        let cred: PublicKeyCredential = parse("the assertion", response)?;
-        let mut passkey = passkey_of(stored)?;
-        let result = match state(state_s)? {
-            State::SignIn(st) => self.webauthn.finish_passkey_authentication(&cred, &st),
-            State::Discoverable(st) => self.webauthn.finish_discoverable_authentication_v2(
-                &cred,
-                st,
-                Credential::from(passkey.clone()),
-            ),
-            State::Register(_) | State::RegisterAttested(_) => {
-                return Err(Refusal("not a sign-in".into()))
-            }
-        }
-        .map_err(refused)?;
-        if result.cred_id() != passkey.cred_id() {
-            return Err(Refusal("the assertion is of another credential".into()));
-        }
-        passkey.update_credential(&result);
+        let answer: PublicKeyCredential = parse("the assertion", response)?;
+        let State::SignIn(expected) = state(state_s)? else {
+            return Err(Refusal("not a sign-in".into()));
+        };
+        let cred = Credential::from(passkey_of(stored)?);
+        let flags = self.rp.check(
+            &expected,
+            &answer,
+            &cred,
+            stored.sign_count,
+            stored.backup_eligible,
+        )?;
         Ok(Asserted {
-            sign_count: i64::from(result.counter()),
-            backup_eligible: result.backup_eligible(),
-            backup_state: result.backup_state(),
-            credential: serde_json::to_string(&passkey).map_err(|e| Refusal(e.to_string()))?,
+            sign_count: i64::from(flags.sign_count),
+            backup_eligible: flags.backup_eligible,
+            backup_state: flags.backup_state,
         })
     }
 }
