@@ -22,7 +22,7 @@ echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, kernel $
 echo "passkey sign-ins: concurrency $conc, $secs s, pinned: ${PIN:-0}"
 before=$(cpu)
 out=$("${gen_pin[@]}" $bin/countersign-load --base http://localhost:18091 --scenarios passkey \
-  --concurrency "$conc" --duration "$secs")
+  --concurrency "$conc" --duration "$secs" --threads "${GEN_THREADS:-1}")
 after=$(cpu)
 echo "$out"
 ok=$(echo "$out" | awk '$1 == "passkey" {print $2}')

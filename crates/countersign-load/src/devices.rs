@@ -43,7 +43,7 @@ fn rss_kib(pid: u32) -> Option<u64> {
 
 /// User and system CPU time of a process so far, in clock ticks (fields 14 and 15 of its stat;
 /// the command name before them may hold spaces, so count from its closing parenthesis).
-fn cpu_ticks(pid: u32) -> Option<u64> {
+pub(crate) fn cpu_ticks(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let mut rest = s[s.rfind(')')? + 1..].split_whitespace().skip(11);
     Some(rest.next()?.parse::<u64>().ok()? + rest.next()?.parse::<u64>().ok()?)

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 pub struct Summary {
     name: String,
-    ok: usize,
+    pub(crate) ok: usize,
     errors: u64,
     per_sec: f64,
     p50: Duration,
