@@ -17,6 +17,7 @@ use crate::model::{Session, SignInFlow, SignInResult, Tenant, User};
 use crate::policy::{EnforcementType, MethodId, MethodsPolicy};
 use crate::secret::token_digest;
 use crate::signin::{log_attempt, Origin};
+use crate::store::PasskeyAnswerRecords;
 use crate::Deps;
 use serde::{Deserialize, Serialize};
 
@@ -367,7 +368,20 @@ async fn take(
     purposes: &[Purpose],
     bound_to: Option<&str>,
 ) -> CoreResult<Taken> {
-    let Some(row) = deps.store.flow_by_id(id).await? else {
+    let row = deps.store.flow_by_id(id).await?;
+    take_row(deps, tenant, id, row, purposes, bound_to).await
+}
+
+/// [`take`] with the ceremony's row read already (`row`: what `flow_by_id(id)` found).
+async fn take_row(
+    deps: &Deps,
+    tenant: &Tenant,
+    id: &str,
+    row: Option<SignInFlow>,
+    purposes: &[Purpose],
+    bound_to: Option<&str>,
+) -> CoreResult<Taken> {
+    let Some(row) = row else {
         return Err(CoreError::FlowExpired);
     };
     // Everything is checked before the row is taken, so that a wrong taker (another browser, a
@@ -626,7 +640,9 @@ pub async fn finish_sign_in(
         } => [Purpose::SignIn],
         _ => return Err(CoreError::FlowExpired),
     };
-    let taken = take(deps, o.tenant, ceremony, &purposes, Some(&flow.id)).await?;
+    let answer = read_answer(deps, verifier, o.tenant, ceremony, response).await?;
+    let row = answer.records.ceremony.clone();
+    let taken = take_row(deps, o.tenant, ceremony, row, &purposes, Some(&flow.id)).await?;
     // Begun for the user the flow is about now (not one it was about before "Back").
     if taken.user_id != flow.state.user_id {
         return Err(CoreError::FlowExpired);
@@ -638,8 +654,37 @@ pub async fn finish_sign_in(
         &taken,
         flow.state.username.as_deref(),
         response,
+        answer,
     )
     .await
+}
+
+/// An answer to a ceremony, and the records it is checked against, read before the ceremony is
+/// taken (together: see `Store::passkey_answer_records`).
+struct Answer {
+    /// Who it claims to be, or why that could not be read.
+    claimed: Result<Claimed, Refusal>,
+    records: PasskeyAnswerRecords,
+}
+
+async fn read_answer(
+    deps: &Deps,
+    verifier: &dyn Verifier,
+    tenant: &Tenant,
+    ceremony: &str,
+    response: &str,
+) -> CoreResult<Answer> {
+    let claimed = verifier.claimed(response);
+    // An unreadable answer names no credential: an empty id matches none.
+    let (credential_id, handle) = match &claimed {
+        Ok(c) => (c.credential_id.as_str(), c.user_handle.as_deref()),
+        Err(_) => ("", None),
+    };
+    let records = deps
+        .store
+        .passkey_answer_records(&tenant.id, ceremony, credential_id, handle)
+        .await?;
+    Ok(Answer { claimed, records })
 }
 
 /// Verifies the answer to a taken ceremony: the credential, its owner (the ceremony's user, or
@@ -652,6 +697,7 @@ async fn verify(
     taken: &Taken,
     typed_name: Option<&str>,
     response: &str,
+    answer: Answer,
 ) -> CoreResult<SignedIn> {
     let fail = |user: Option<&User>, reason: String| {
         let name = user.map_or_else(
@@ -673,28 +719,24 @@ async fn verify(
             Err::<SignedIn, _>(CoreError::SignInFailed)
         }
     };
-    let claimed = match verifier.claimed(response) {
+    let Answer { claimed, records } = answer;
+    let claimed = match claimed {
         Ok(c) => c,
         Err(Refusal(r)) => return fail(None, r).await,
     };
-    let Some(stored) = deps.store.passkey(&claimed.credential_id).await? else {
+    let Some(stored) = records.passkey else {
         return fail(None, "unknown credential".into()).await;
     };
     // The user the ceremony was for: the flow's, or — with no name — the handle's owner; a
     // handle sent with a name must be that user's too (§7.2 step 6).
-    let owner = match &claimed.user_handle {
-        Some(h) => Some(deps.store.user_of_webauthn_handle(h).await?),
-        None => None,
-    };
+    let owner = claimed.user_handle.as_ref().map(|_| records.handle_owner);
     let expected = match (&taken.user_id, owner) {
         (None, owner) => owner.flatten(),
         (Some(_), Some(owner)) if owner != taken.user_id => None,
         (Some(user), _) => Some(user.clone()),
     };
-    let user = deps
-        .store
-        .user_by_id(&stored.user_id)
-        .await?
+    let user = records
+        .user
         .filter(|u| u.enabled && u.tenant_id == o.tenant.id);
     let Some(user) = user else {
         return fail(
@@ -711,7 +753,8 @@ async fn verify(
         Err(Refusal(r)) => return fail(Some(&user), r).await,
     };
     // The policy is applied to answers that verified: a refusal says nothing to a forger.
-    let (policy, groups) = crate::flow::policy_for(deps, o.tenant, &user).await?;
+    let policy = records.policy.map(|p| p.policy).unwrap_or_default();
+    let groups = crate::flow::groups_under(deps, &policy, &user).await?;
     if !policy.allows(MethodId::Passkey, &groups)
         || !type_allowed(&policy, stored.aaguid.as_deref())
     {
@@ -843,8 +886,10 @@ pub async fn answer_link(
     code: &str,
     response: &str,
 ) -> CoreResult<()> {
-    let taken = take(deps, o.tenant, code, &[Purpose::CrossDevice], None).await?;
-    let signed = verify(deps, verifier, o, &taken, None, response).await?;
+    let answer = read_answer(deps, verifier, o.tenant, code, response).await?;
+    let row = answer.records.ceremony.clone();
+    let taken = take_row(deps, o.tenant, code, row, &[Purpose::CrossDevice], None).await?;
+    let signed = verify(deps, verifier, o, &taken, None, response, answer).await?;
     let proof = serde_json::json!({"hardware": signed.hardware, "pin": signed.pin}).to_string();
     let purpose = Purpose::Answered;
     let row = bound_row(

@@ -23,6 +23,20 @@ pub struct FirstFactorRecords {
     pub policy: Option<crate::policy::StoredPolicy>,
 }
 
+/// See [`Store::passkey_answer_records`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PasskeyAnswerRecords {
+    /// The ceremony's row.
+    pub ceremony: Option<SignInFlow>,
+    /// The credential the answer names.
+    pub passkey: Option<PasskeyCredential>,
+    /// The credential's user.
+    pub user: Option<User>,
+    /// Whose the user handle the answer sent is (none sent, or nobody's: `None`).
+    pub handle_owner: Option<String>,
+    pub policy: Option<crate::policy::StoredPolicy>,
+}
+
 /// Tenants, users, groups and their members, admin roles, OIDC clients.
 #[async_trait]
 pub trait DirectoryStore: Send + Sync {
@@ -436,6 +450,35 @@ pub trait Store:
             tap: self.tap_of_user(user_id).await?,
             devices: self.devices_of_user(user_id).await?,
             passkeys: self.passkeys_of_user(user_id).await?,
+            policy: self.methods_policy(tenant_id).await?,
+        })
+    }
+
+    /// What an answer to a passkey ceremony is checked against, read together (the SQL stores:
+    /// in one read transaction): the ceremony's row (by its id, as `flow_by_id`), the credential
+    /// the answer names, that credential's user, the owner of the user handle it sent, and the
+    /// tenant's policy.
+    async fn passkey_answer_records(
+        &self,
+        tenant_id: &str,
+        ceremony_id: &str,
+        credential_id: &str,
+        user_handle: Option<&str>,
+    ) -> StoreResult<PasskeyAnswerRecords> {
+        let passkey = self.passkey(credential_id).await?;
+        let user = match &passkey {
+            Some(p) => self.user_by_id(&p.user_id).await?,
+            None => None,
+        };
+        let handle_owner = match user_handle {
+            Some(h) => self.user_of_webauthn_handle(h).await?,
+            None => None,
+        };
+        Ok(PasskeyAnswerRecords {
+            ceremony: self.flow_by_id(ceremony_id).await?,
+            passkey,
+            user,
+            handle_owner,
             policy: self.methods_policy(tenant_id).await?,
         })
     }

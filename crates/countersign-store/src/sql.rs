@@ -45,7 +45,8 @@ fn qualified(alias: &str, cols: &str) -> String {
         .join(", ")
 }
 
-// The reads `first_factor_records` takes together; each is also a method of its own.
+// The reads `first_factor_records` and `passkey_answer_records` take together; each is also a
+// method of its own.
 
 fn devices_of_user(user_id: &str) -> Query {
     let sql = once!(
@@ -73,6 +74,32 @@ fn passkeys_of_user(user_id: &str) -> Query {
         rows::PASSKEY_COLS
     );
     query(sql).bind(user_id)
+}
+
+fn flow_of_id(id: &str) -> Query {
+    let sql = once!("SELECT {} FROM signin_flows WHERE id = $1", rows::FLOW_COLS);
+    query(sql).bind(token_digest(id))
+}
+
+/// The flow read by `flow_of_id(id)`: only the digest is stored, the flow's id is the cookie
+/// value it was found by.
+fn flow_found(rows: &[Row], id: &str) -> R<Option<SignInFlow>> {
+    Ok(first(rows, rows::flow)?.map(|f| SignInFlow {
+        id: id.to_string(),
+        ..f
+    }))
+}
+
+fn passkey_of_id(credential_id: &str) -> Query {
+    let sql = once!(
+        "SELECT {} FROM passkeys WHERE credential_id = $1",
+        rows::PASSKEY_COLS
+    );
+    query(sql).bind(credential_id)
+}
+
+fn owner_of_handle(handle: &str) -> Query {
+    query("SELECT user_id FROM webauthn_handles WHERE handle = $1").bind(handle)
 }
 
 /// The first row of a read, mapped.
@@ -881,15 +908,7 @@ impl FlowStore for SqlStore {
     }
 
     async fn flow_by_id(&self, id: &str) -> R<Option<SignInFlow>> {
-        let sql = once!("SELECT {} FROM signin_flows WHERE id = $1", rows::FLOW_COLS);
-        let flow = self
-            .fetch_opt(query(sql).bind(token_digest(id)), rows::flow)
-            .await?;
-        // only the digest is stored: the flow's id is the cookie value it was found by
-        Ok(flow.map(|f| SignInFlow {
-            id: id.to_string(),
-            ..f
-        }))
+        flow_found(&flow_of_id(id).fetch_all(&self.db).await?, id)
     }
 
     async fn delete_flow(&self, id: &str) -> R<bool> {
@@ -1769,11 +1788,7 @@ impl PasskeyStore for SqlStore {
     }
 
     async fn passkey(&self, credential_id: &str) -> R<Option<PasskeyCredential>> {
-        let sql = once!(
-            "SELECT {} FROM passkeys WHERE credential_id = $1",
-            rows::PASSKEY_COLS
-        );
-        self.fetch_opt(query(sql).bind(credential_id), rows::passkey)
+        self.fetch_opt(passkey_of_id(credential_id), rows::passkey)
             .await
     }
 
@@ -1849,14 +1864,8 @@ impl PasskeyStore for SqlStore {
     }
 
     async fn user_of_webauthn_handle(&self, handle: &str) -> R<Option<String>> {
-        match query("SELECT user_id FROM webauthn_handles WHERE handle = $1")
-            .bind(handle)
-            .fetch_opt(&self.db)
-            .await?
-        {
-            Some(row) => Ok(Some(row.first()?)),
-            None => Ok(None),
-        }
+        self.fetch_opt(owner_of_handle(handle), Row::first::<String>)
+            .await
     }
 }
 
@@ -1913,6 +1922,40 @@ impl Store for SqlStore {
             tap: first(&tap, rows::tap)?,
             devices: all(&devices, rows::device)?,
             passkeys: all(&passkeys, rows::passkey)?,
+            policy: first(&policy, rows::policy)?,
+        })
+    }
+
+    async fn passkey_answer_records(
+        &self,
+        tenant_id: &str,
+        ceremony_id: &str,
+        credential_id: &str,
+        user_handle: Option<&str>,
+    ) -> R<PasskeyAnswerRecords> {
+        let user_of_passkey = once!(
+            "SELECT {} FROM users u JOIN passkeys p ON p.user_id = u.id WHERE p.credential_id = $1",
+            qualified("u", rows::USER_COLS)
+        );
+        // With no handle sent, a handle nobody has: the read finds nothing.
+        let [ceremony, passkey, user, owner, policy] = self
+            .db
+            .fetch_many([
+                flow_of_id(ceremony_id),
+                passkey_of_id(credential_id),
+                query(user_of_passkey).bind(credential_id),
+                owner_of_handle(user_handle.unwrap_or_default()),
+                policy_of_tenant(tenant_id),
+            ])
+            .await?;
+        Ok(PasskeyAnswerRecords {
+            ceremony: flow_found(&ceremony, ceremony_id)?,
+            passkey: first(&passkey, rows::passkey)?,
+            user: first(&user, rows::user)?,
+            handle_owner: match user_handle {
+                Some(_) => first(&owner, Row::first::<String>)?,
+                None => None,
+            },
             policy: first(&policy, rows::policy)?,
         })
     }

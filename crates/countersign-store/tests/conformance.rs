@@ -1740,6 +1740,73 @@ async fn first_factor_records_are_the_users_records(s: Arc<dyn Store>) {
     assert_eq!(s.passkeys_of_user("u1").await.unwrap().len(), 2);
 }
 
+/// What an answer to a passkey ceremony is checked against, read together, is exactly what the
+/// single reads find — with a handle sent or not, a credential known or not — and the read
+/// leaves the store usable.
+async fn passkey_answer_records_are_the_single_reads(s: Arc<dyn Store>) {
+    seed(s.as_ref()).await;
+    s.insert_user(&user("u2", "t1", "bob@contoso.com"))
+        .await
+        .unwrap();
+    let nothing = s
+        .passkey_answer_records("t1", "x1", "k1", Some("h"))
+        .await
+        .unwrap();
+    assert_eq!(
+        nothing,
+        PasskeyAnswerRecords {
+            ceremony: None,
+            passkey: None,
+            user: None,
+            handle_owner: None,
+            policy: None,
+        }
+    );
+    let ceremony = SignInFlow {
+        id: "x1".into(),
+        tenant_id: "t1".into(),
+        csrf: "c".into(),
+        request: None,
+        state: flow::new_state(true),
+        return_to: None,
+        created_at: NOW,
+        expires_at: NOW + 300,
+    };
+    s.insert_flow(&ceremony).await.unwrap();
+    s.insert_passkey(&passkey("k1", "u1")).await.unwrap();
+    s.insert_passkey(&passkey("k2", "u2")).await.unwrap();
+    let alices = s.webauthn_handle("u1", "h1").await.unwrap();
+    assert!(s
+        .save_methods_policy("t1", &MethodsPolicy::default(), 0, &audit("a1", NOW))
+        .await
+        .unwrap());
+    let r = s
+        .passkey_answer_records("t1", "x1", "k2", Some(&alices))
+        .await
+        .unwrap();
+    assert_eq!(
+        r,
+        PasskeyAnswerRecords {
+            ceremony: s.flow_by_id("x1").await.unwrap(),
+            passkey: s.passkey("k2").await.unwrap(),
+            user: s.user_by_id("u2").await.unwrap(),
+            handle_owner: Some("u1".into()),
+            policy: s.methods_policy("t1").await.unwrap(),
+        }
+    );
+    assert_eq!(r.ceremony, Some(ceremony));
+    assert_eq!(r.user.map(|u| u.upn).as_deref(), Some("bob@contoso.com"));
+    assert_eq!(r.policy.map(|p| p.version), Some(1));
+    // No handle sent: no owner; an unknown credential: no passkey and no user.
+    let r = s
+        .passkey_answer_records("t1", "x1", "nope", None)
+        .await
+        .unwrap();
+    assert_eq!((r.passkey, r.user, r.handle_owner), (None, None, None));
+    assert!(r.ceremony.is_some() && r.policy.is_some());
+    assert!(s.delete_flow("x1").await.unwrap());
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         /// The core's in-memory store, which its unit tests use, keeps the same contract.
@@ -1785,6 +1852,7 @@ macro_rules! conformance {
 
 conformance!(
     first_factor_records_are_the_users_records,
+    passkey_answer_records_are_the_single_reads,
     a_request_is_sent_and_settled_with_its_reservation_and_flow,
     passkeys_are_unique_across_users_and_their_counters_only_move_on,
     the_push_fatigue_limit_holds_under_parallel_sign_ins,
