@@ -400,7 +400,7 @@ async fn take_row(
         && purposes.contains(&purpose)
         && bound_to
             .is_none_or(|b| crate::secret::ct_eq(bound.as_bytes(), token_digest(b).as_bytes()));
-    if !ok || !deps.store.delete_flow(id).await? {
+    if !ok || !deps.store.delete_flow(id, &row.csrf).await? {
         return Err(CoreError::FlowExpired);
     }
     Ok(Taken {
@@ -737,7 +737,7 @@ async fn verify(
     };
     let user = records
         .user
-        .filter(|u| u.enabled && u.tenant_id == o.tenant.id);
+        .filter(|u| u.id == stored.user_id && u.enabled && u.tenant_id == o.tenant.id);
     let Some(user) = user else {
         return fail(
             None,
@@ -802,7 +802,8 @@ async fn verify(
         .as_deref()
         .is_some_and(|a| a.eq_ignore_ascii_case(COUNTERSIGN_AAGUID));
     Ok(SignedIn {
-        hardware: !stored.backup_eligible && !ours,
+        // As of this use: a passkey that has just become able to sync is no longer device-bound.
+        hardware: !used.backup_eligible && !ours,
         pin: ours,
         user,
     })

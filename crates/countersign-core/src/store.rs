@@ -129,9 +129,12 @@ pub trait FlowStore: Send + Sync {
     async fn insert_flow(&self, f: &SignInFlow) -> StoreResult<()>;
     async fn update_flow(&self, f: &SignInFlow) -> StoreResult<()>;
     async fn flow_by_id(&self, id: &str) -> StoreResult<Option<SignInFlow>>;
-    /// Whether it was there: of parallel deletions of one flow, exactly one gets `true` (a
-    /// one-time WebAuthn ceremony is taken this way).
-    async fn delete_flow(&self, id: &str) -> StoreResult<bool>;
+    /// Deletes flow `id` if it is still the row that was read (`csrf`: its anti-CSRF token, a
+    /// fresh secret per row), and says whether it did: of parallel deletions exactly one gets
+    /// `true`, and a row stored again under the same id (a cross-device link's answer) is not
+    /// taken by a deletion meant for the one before (a one-time WebAuthn ceremony is taken this
+    /// way).
+    async fn delete_flow(&self, id: &str, csrf: &str) -> StoreResult<bool>;
 
     /// Stores a session; with `ending_flow`, deletes that sign-in flow in the same transaction
     /// (a finished sign-in starts its session and ends its flow at once).

@@ -555,8 +555,12 @@ impl FlowStore for MemStore {
         Ok(self.0.lock().unwrap().flows.get(id).cloned())
     }
 
-    async fn delete_flow(&self, id: &str) -> StoreResult<bool> {
-        Ok(self.0.lock().unwrap().flows.remove(id).is_some())
+    async fn delete_flow(&self, id: &str, csrf: &str) -> StoreResult<bool> {
+        let mut m = self.0.lock().unwrap();
+        if m.flows.get(id).is_none_or(|f| f.csrf != csrf) {
+            return Ok(false);
+        }
+        Ok(m.flows.remove(id).is_some())
     }
 
     async fn insert_session(&self, s: &Session, ending_flow: Option<&str>) -> StoreResult<()> {

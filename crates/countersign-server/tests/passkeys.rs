@@ -490,6 +490,30 @@ async fn unknown_credentials_and_other_users_credentials_are_refused() {
     let c = sign_in_options(&web).await;
     let r = right(&web, &s, &c, &mut alices).await;
     assert_eq!(r.status(), 303);
+
+    // Not once her account is disabled.
+    let disable = countersign_core::directory::UserChanges {
+        enabled: Some(false),
+        ..Default::default()
+    };
+    countersign_core::directory::update_user(
+        &s.state.deps,
+        &f.tenant,
+        "alice@contoso.com",
+        disable,
+    )
+    .await
+    .unwrap();
+    let logged = log_of(&s, &f.tenant.id, "passkey").await.len();
+    let web = WebClient::new(&s.base);
+    let c = sign_in_options(&web).await;
+    let r = right(&web, &s, &c, &mut alices).await;
+    assert_eq!(r.status(), 401);
+    let log = passkey_log(&s, &f, logged + 1).await;
+    assert_eq!(
+        log.last().unwrap().1,
+        "credential of a disabled user or another tenant"
+    );
     s.stop().await;
 }
 

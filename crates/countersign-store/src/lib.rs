@@ -340,7 +340,7 @@ mod tests {
             None,
             "the digest opens nothing"
         );
-        s.delete_flow("the-cookie-value").await.unwrap();
+        s.delete_flow("the-cookie-value", &f.csrf).await.unwrap();
         assert_eq!(s.flow_by_id("the-cookie-value").await.unwrap(), None);
     }
 }

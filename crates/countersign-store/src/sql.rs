@@ -911,9 +911,13 @@ impl FlowStore for SqlStore {
         flow_found(&flow_of_id(id).fetch_all(&self.db).await?, id)
     }
 
-    async fn delete_flow(&self, id: &str) -> R<bool> {
+    async fn delete_flow(&self, id: &str, csrf: &str) -> R<bool> {
         let n = self
-            .exec(query("DELETE FROM signin_flows WHERE id = $1").bind(token_digest(id)))
+            .exec(
+                query("DELETE FROM signin_flows WHERE id = $1 AND csrf = $2")
+                    .bind(token_digest(id))
+                    .bind(csrf),
+            )
             .await?;
         Ok(n == 1)
     }

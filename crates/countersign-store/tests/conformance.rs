@@ -365,9 +365,15 @@ async fn flows_and_sessions(s: Arc<dyn Store>) {
     };
     s.update_flow(&f).await.unwrap();
     assert_eq!(s.flow_by_id("f1").await.unwrap().unwrap(), f);
-    assert!(s.delete_flow("f1").await.unwrap());
+    // Only the row read is taken: not one stored again under its id since.
+    assert!(!s.delete_flow("f1", "another row's").await.unwrap());
+    assert!(s.flow_by_id("f1").await.unwrap().is_some());
+    assert!(s.delete_flow("f1", &f.csrf).await.unwrap());
     assert!(s.flow_by_id("f1").await.unwrap().is_none());
-    assert!(!s.delete_flow("f1").await.unwrap(), "a flow is taken once");
+    assert!(
+        !s.delete_flow("f1", &f.csrf).await.unwrap(),
+        "a flow is taken once"
+    );
 
     let sess = |d: &str| Session {
         id_digest: d.into(),
@@ -1804,7 +1810,7 @@ async fn passkey_answer_records_are_the_single_reads(s: Arc<dyn Store>) {
         .unwrap();
     assert_eq!((r.passkey, r.user, r.handle_owner), (None, None, None));
     assert!(r.ceremony.is_some() && r.policy.is_some());
-    assert!(s.delete_flow("x1").await.unwrap());
+    assert!(s.delete_flow("x1", "c").await.unwrap());
 }
 
 macro_rules! conformance {

@@ -32,8 +32,8 @@ pub struct Expected {
 /// The relying party an answer must be for.
 #[derive(Debug)]
 pub struct RelyingParty {
-    /// The only origin accepted (`public_url`'s).
-    pub origin: Url,
+    /// The only origin accepted (`public_url`'s), serialized (`scheme://host[:port]`).
+    pub origin_text: String,
     /// SHA-256 of the RP ID.
     pub rp_id_hash: [u8; 32],
 }
@@ -51,10 +51,13 @@ fn refuse<T>(why: impl Into<String>) -> Result<T, Refusal> {
 }
 
 impl RelyingParty {
-    pub fn new(origin: Url, rp_id: &str) -> Self {
+    pub fn new(origin: &Url, rp_id: &str) -> Self {
         let mut rp_id_hash = [0; 32];
         rp_id_hash.copy_from_slice(digest(&SHA256, rp_id.as_bytes()).as_ref());
-        Self { origin, rp_id_hash }
+        Self {
+            origin_text: origin.origin().ascii_serialization(),
+            rp_id_hash,
+        }
     }
 
     /// Checks `answer` to the ceremony `expected` against the stored credential `cred` (whose id
@@ -89,11 +92,13 @@ impl RelyingParty {
         if crate::webauthn::b64(&client.challenge) != expected.challenge {
             return refuse("the challenge differs from the one sent");
         }
-        if client.origin.origin() != self.origin.origin() {
+        // Exactly the origin: the same scheme, host and port, and nothing after them (a `blob:`
+        // URL's origin would be its inner URL's).
+        let sent = client.origin.as_str().trim_end_matches('/');
+        if sent != self.origin_text {
             return refuse(format!(
-                "the origin does not match: {} is not {}",
-                client.origin.origin().ascii_serialization(),
-                self.origin.origin().ascii_serialization()
+                "the origin does not match: {sent} is not {}",
+                self.origin_text
             ));
         }
         // Not in a frame of another site (the page is never framed).
@@ -296,7 +301,7 @@ mod tests {
             allowed: vec![],
         };
         Fixture {
-            rp: RelyingParty::new(Url::parse(ORIGIN).unwrap(), "localhost"),
+            rp: RelyingParty::new(&Url::parse(ORIGIN).unwrap(), "localhost"),
             expected,
             cred,
             answer,
@@ -333,6 +338,45 @@ mod tests {
         assert_eq!((flags.backup_eligible, flags.backup_state), (true, true));
         // Becoming able to sync is no risk: a device-bound record may see BE set.
         assert!(synced.check_with(&synced.answer, false).is_ok());
+    }
+
+    /// The origin is exactly `public_url`'s: no other scheme, no path, no `blob:` URL around it.
+    #[test]
+    fn only_the_exact_origin_is_accepted() {
+        let f = fixture(false);
+        for other in [
+            "https://localhost:8080",
+            "http://localhost:8081",
+            "http://localhost:8080/signin",
+            "blob:http://localhost:8080/0b7f",
+        ] {
+            let answer = f.altered("clientDataJSON", |cd| {
+                let text = String::from_utf8(cd.clone()).unwrap();
+                let origin = format!("\"origin\":\"{ORIGIN}\"");
+                assert!(text.contains(&origin), "{text}");
+                *cd = text
+                    .replace(&origin, &format!("\"origin\":\"{other}\""))
+                    .into_bytes();
+            });
+            let reason = f.check_with(&answer, false).unwrap_err().0;
+            assert!(
+                reason.contains("origin does not match"),
+                "{other}: {reason}"
+            );
+        }
+        assert!(f.check_with(&f.answer, false).is_ok());
+    }
+
+    /// A counter below the stored one is a possible clone, refused by the check itself (the
+    /// store refuses it again as it records the use).
+    #[test]
+    fn a_counter_that_does_not_move_on_is_refused() {
+        let f = fixture(false);
+        let answer: PublicKeyCredential = serde_json::from_value(f.answer.clone()).unwrap();
+        let check = |stored| f.rp.check(&f.expected, &answer, &f.cred, stored, false);
+        assert_eq!(check(5), Err(Refusal(COUNTER_REGRESSED.into())));
+        assert_eq!(check(1), Err(Refusal(COUNTER_REGRESSED.into())));
+        assert_eq!(check(0).unwrap().sign_count, 1);
     }
 
     /// The checks the server's tests cannot reach through a browser's answer: a credential not

@@ -96,7 +96,7 @@ impl WebauthnVerifier {
         Ok(Self {
             webauthn,
             rp_id: rp_id.to_string(),
-            rp: assertion::RelyingParty::new(origin.clone(), rp_id),
+            rp: assertion::RelyingParty::new(&origin, rp_id),
             roots: list.build(),
             models,
         })
