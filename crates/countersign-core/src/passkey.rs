@@ -640,9 +640,16 @@ pub async fn finish_sign_in(
         } => [Purpose::SignIn],
         _ => return Err(CoreError::FlowExpired),
     };
-    let answer = read_answer(deps, verifier, o.tenant, ceremony, response).await?;
-    let row = answer.records.ceremony.clone();
-    let taken = take_row(deps, o.tenant, ceremony, row, &purposes, Some(&flow.id)).await?;
+    let (answer, taken) = take_answered(
+        deps,
+        verifier,
+        o.tenant,
+        ceremony,
+        &purposes,
+        Some(&flow.id),
+        response,
+    )
+    .await?;
     // Begun for the user the flow is about now (not one it was about before "Back").
     if taken.user_id != flow.state.user_id {
         return Err(CoreError::FlowExpired);
@@ -667,13 +674,16 @@ struct Answer {
     records: PasskeyAnswerRecords,
 }
 
-async fn read_answer(
+/// Reads what `response` is checked against, then takes the ceremony it answers (as [`take`]).
+async fn take_answered(
     deps: &Deps,
     verifier: &dyn Verifier,
     tenant: &Tenant,
     ceremony: &str,
+    purposes: &[Purpose],
+    bound_to: Option<&str>,
     response: &str,
-) -> CoreResult<Answer> {
+) -> CoreResult<(Answer, Taken)> {
     let claimed = verifier.claimed(response);
     // An unreadable answer names no credential: an empty id matches none.
     let (credential_id, handle) = match &claimed {
@@ -684,7 +694,9 @@ async fn read_answer(
         .store
         .passkey_answer_records(&tenant.id, ceremony, credential_id, handle)
         .await?;
-    Ok(Answer { claimed, records })
+    let row = records.ceremony.clone();
+    let taken = take_row(deps, tenant, ceremony, row, purposes, bound_to).await?;
+    Ok((Answer { claimed, records }, taken))
 }
 
 /// Verifies the answer to a taken ceremony: the credential, its owner (the ceremony's user, or
@@ -887,9 +899,9 @@ pub async fn answer_link(
     code: &str,
     response: &str,
 ) -> CoreResult<()> {
-    let answer = read_answer(deps, verifier, o.tenant, code, response).await?;
-    let row = answer.records.ceremony.clone();
-    let taken = take_row(deps, o.tenant, code, row, &[Purpose::CrossDevice], None).await?;
+    let purposes = [Purpose::CrossDevice];
+    let (answer, taken) =
+        take_answered(deps, verifier, o.tenant, code, &purposes, None, response).await?;
     let signed = verify(deps, verifier, o, &taken, None, response, answer).await?;
     let proof = serde_json::json!({"hardware": signed.hardware, "pin": signed.pin}).to_string();
     let purpose = Purpose::Answered;

@@ -1,7 +1,7 @@
 //! The WebAuthn verifier: the core's `passkey::Verifier` over webauthn-rs, the only module that
-//! knows that crate (a pure-Rust verifier of our own could replace it here alone). webauthn-rs
-//! begins and finishes registrations (attestation included) and parses sign-in answers; the
-//! check of a sign-in's answer is [`assertion`]'s, with aws-lc-rs verifying the signature. The relying
+//! knows that crate (another verifier could replace it here alone). webauthn-rs begins and
+//! finishes registrations (attestation included) and parses sign-in answers; the check of a
+//! sign-in's answer is [`assertion`]'s, with aws-lc-rs verifying the signature. The relying
 //! party is `public_url`: its host is the RP ID, bound into every passkey (changing the host
 //! orphans them), and its origin the only one accepted. User verification is required for every
 //! ceremony; registrations ask for a discoverable credential (a passkey the browser can offer
