@@ -80,8 +80,12 @@ pub async fn start_flow(
 /// the cookie value, which a page of another site can neither read nor set; the flow is stored,
 /// under a new id, when the person posts a name ([`store_visit`]).
 pub fn visit(deps: &Deps, tenant: &Tenant) -> SignInFlow {
-    visit_with_id(deps, tenant, deps.secret_token())
+    visit_with_id(deps, tenant, format!("{VISIT}{}", deps.secret_token()))
 }
+
+/// What a bare visit's flow id starts with, and no stored flow's does (theirs are
+/// `secret_token`s: base64url): a visit's posts need no read to know that nothing is stored.
+const VISIT: char = '.';
 
 /// The unstored flow of a bare visit whose cookie is `id`.
 pub fn visit_with_id(deps: &Deps, tenant: &Tenant, id: String) -> SignInFlow {
@@ -109,6 +113,9 @@ pub async fn store_visit(deps: &Deps, mut flow: SignInFlow) -> CoreResult<SignIn
 
 /// Loads a live flow of this tenant; an unknown, foreign or expired one is `FlowExpired`.
 pub async fn load_flow(deps: &Deps, tenant: &Tenant, id: &str) -> CoreResult<SignInFlow> {
+    if id.starts_with(VISIT) {
+        return Err(CoreError::FlowExpired);
+    }
     match deps.store.flow_by_id(id).await? {
         // A WebAuthn ceremony's row (its id is the browser's to post back) is never a flow.
         Some(f)

@@ -779,3 +779,23 @@ async fn directory_validates_values() {
     assert!(directory::validate_redirect_uri("http://localhost:8080/cb").is_ok());
     assert!(directory::validate_redirect_uri("https://a.example/cb#frag").is_err());
 }
+
+/// A bare visit's id is known for one without a read: a row stored under such an id (none is:
+/// stored flows get `secret_token` ids) would not be loaded; a stored visit gets an ordinary id.
+#[tokio::test]
+async fn a_bare_visit_is_known_without_a_read_and_stored_under_a_new_id() {
+    let f = fixture();
+    let (t, _) = contoso_alice(&f.deps, None).await;
+    let visit = session::visit(&f.deps, &t);
+    f.deps.store.insert_flow(&visit).await.unwrap();
+    assert!(matches!(
+        session::load_flow(&f.deps, &t, &visit.id).await,
+        Err(CoreError::FlowExpired)
+    ));
+    let stored = session::store_visit(&f.deps, visit.clone()).await.unwrap();
+    assert_ne!(stored.id, visit.id);
+    assert_eq!(
+        session::load_flow(&f.deps, &t, &stored.id).await.unwrap(),
+        stored
+    );
+}
