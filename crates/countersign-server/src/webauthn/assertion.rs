@@ -186,6 +186,7 @@ mod tests {
     use countersign_core::passkey::Verifier;
     use countersign_testkit::passkey::{Answer, SoftPasskey};
     use serde_json::Value;
+    use webauthn_rs::prelude::Passkey;
     use webauthn_rs_core::proto::COSERSAKey;
 
     const ORIGIN: &str = "http://localhost:8080";
@@ -326,8 +327,6 @@ mod tests {
         }
     }
 
-    use webauthn_rs::prelude::Passkey;
-
     #[test]
     fn a_right_answer_is_accepted_with_its_flags() {
         let f = fixture(false);
@@ -405,14 +404,13 @@ mod tests {
         let reason = f.check_with(&resigned, false).unwrap_err().0;
         assert!(reason.contains("signature does not verify"), "{reason}");
         // Options that allowed other credentials only.
-        let mut only_others = Fixture {
+        let only_others = Fixture {
             expected: Expected {
                 allowed: vec!["b3RoZXI".into()],
                 ..f.expected.clone()
             },
             ..fixture(false)
         };
-        only_others.expected.challenge = f.expected.challenge.clone();
         let reason = only_others.check_with(&f.answer, false).unwrap_err().0;
         assert!(reason.contains("another credential"), "{reason}");
         let reason = only_others
