@@ -49,7 +49,7 @@ pub(crate) fn cpu_ticks(pid: u32) -> Option<u64> {
     Some(rest.next()?.parse::<u64>().ok()? + rest.next()?.parse::<u64>().ok()?)
 }
 
-fn servers_cpu_ticks(pids: &[u32]) -> Option<u64> {
+pub(crate) fn servers_cpu_ticks(pids: &[u32]) -> Option<u64> {
     pids.iter().map(|&p| cpu_ticks(p)).sum()
 }
 

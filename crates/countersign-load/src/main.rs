@@ -19,6 +19,10 @@
 //! - `passkey`: whole passkey sign-ins with no name typed (name page, options, answer), answered
 //!   by a software authenticator; `--user` gets one passkey first (see `passkeys.rs`). `--base`
 //!   must be the server's `public_url` (e.g. `http://localhost:8080`): it is the answers' origin.
+//! - `passkey-ceremony`: the same sign-ins without the page, which each worker visits once:
+//!   begin (options) and finish (answer) only.
+//! - `healthz`: `GET /healthz` (the store pinged, a small JSON answer): the cheapest exchange, what
+//!   one HTTP request costs the server and this generator at the least.
 //!
 //! Only loopback targets are accepted: this tool is for measuring a server on this machine.
 
@@ -52,7 +56,7 @@ pub struct Args {
     pub user: String,
     #[arg(long, default_value = "tulip-harbor-lantern")]
     pub password: String,
-    /// Scenarios to run, comma-separated: password-signin, refresh, throttled.
+    /// Scenarios to run, comma-separated (see the list above).
     #[arg(long, default_value = "password-signin,refresh,throttled")]
     pub scenarios: String,
     /// Concurrent workers per scenario.
@@ -78,9 +82,9 @@ pub struct Args {
     /// For `devices`: where the browsers sign in, when not `--base` (a second instance).
     #[arg(long)]
     pub browser_base: Option<String>,
-    /// For `devices`: the server's process id (same machine), to read its memory per connected
-    /// device and its CPU time per request. Repeat it for a second instance: the memory is the
-    /// first one's (where the devices connect), the CPU time the sum of all.
+    /// The server's process id (same machine), to read its CPU time per request or sign-in (and
+    /// for `devices` its memory per connected device). Repeat it for a second instance: the
+    /// memory is the first one's (where the devices connect), the CPU time the sum of all.
     #[arg(long)]
     pub server_pid: Vec<u32>,
     /// Threads that drive the load: 0 for one per core. With one, the generator wakes no other
@@ -125,6 +129,7 @@ async fn run_scenarios(args: Args) -> anyhow::Result<()> {
         args.base, args.tenant, args.concurrency, args.duration
     );
     println!("{}", stats::Summary::header());
+    let mut passkey = None;
     for scenario in args.scenarios.split(',').map(str::trim) {
         let summary = match scenario {
             "password-signin" => {
@@ -133,7 +138,17 @@ async fn run_scenarios(args: Args) -> anyhow::Result<()> {
             "refresh" => run(&args, &client, scenario, flow::Scenario::Refresh).await?,
             "throttled" => run(&args, &client, scenario, flow::Scenario::Throttled).await?,
             "codes" => codes::run(&args, &client).await?,
-            "passkey" => passkeys::run(&args, &client).await?,
+            "passkey" => passkeys::run(&args, &client, false, &mut passkey).await?,
+            "passkey-ceremony" => passkeys::run(&args, &client, true, &mut passkey).await?,
+            "healthz" => {
+                let workers = (0..args.concurrency)
+                    .map(|_| Healthz {
+                        client: client.clone(),
+                        url: format!("{}/healthz", args.base),
+                    })
+                    .collect();
+                drive_measured(&args, scenario, "request", workers).await?
+            }
             "devices" | "phone" => {
                 for s in devices::run(&args, &client, scenario == "phone").await? {
                     println!("{}", s.line());
@@ -163,6 +178,53 @@ async fn run(
         workers.push(flow::Worker::prepare(args, client, scenario, w).await?);
     }
     drive(args, name, workers).await
+}
+
+/// `GET /healthz`, which must answer 200.
+struct Healthz {
+    client: reqwest::Client,
+    url: String,
+}
+
+impl Step for Healthz {
+    async fn step(&mut self) -> anyhow::Result<()> {
+        let r = self.client.get(&self.url).send().await?;
+        if r.status() != 200 {
+            bail!("healthz: {}", r.status());
+        }
+        r.bytes().await?;
+        Ok(())
+    }
+}
+
+/// [`drive`], then prints the CPU time per iteration (`per`: what one is called) of this
+/// generator and, with `--server-pid`, of the server. The two share the machine: what the
+/// generator costs says how much is left to the server.
+pub async fn drive_measured<W: Step>(
+    args: &Args,
+    name: &str,
+    per: &str,
+    workers: Vec<W>,
+) -> anyhow::Result<stats::Summary> {
+    let me = std::process::id();
+    let before = (
+        devices::cpu_ticks(me),
+        devices::servers_cpu_ticks(&args.server_pid),
+    );
+    let summary = drive(args, name, workers).await?;
+    let after = (
+        devices::cpu_ticks(me),
+        devices::servers_cpu_ticks(&args.server_pid),
+    );
+    // /proc counts in USER_HZ: 100 per second.
+    let ms = |b: u64, a: u64| (a - b) as f64 * 10.0 / summary.ok.max(1) as f64;
+    if let (Some(b), Some(a)) = (before.0, after.0) {
+        println!("{name}: load generator CPU per {per}: {:.3} ms", ms(b, a));
+    }
+    if let (Some(b), Some(a), false) = (before.1, after.1, args.server_pid.is_empty()) {
+        println!("{name}: server CPU per {per}: {:.3} ms", ms(b, a));
+    }
+    Ok(summary)
 }
 
 /// Runs the workers for `--duration` (or until `--max-requests` iterations in all) and sums up.

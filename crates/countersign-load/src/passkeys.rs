@@ -1,10 +1,13 @@
-//! The `passkey` scenario: whole passkey sign-ins with no name typed, answered by a software
-//! authenticator (`countersign_testkit::passkey`). Preparation signs `--user` in with
-//! `--password` and registers one passkey in security info (passkeys must be on in the policy,
-//! and `--base` must be the server's `public_url`: the answers carry it as their origin). The
-//! passkey reports no signature counter, as synced passkeys do, so that every worker may use it
-//! at once. One iteration is one sign-in: the name page (a bare visit), the options, the answer
-//! — three requests, ending in a session.
+//! The passkey scenarios, answered by a software authenticator (`countersign_testkit::passkey`).
+//! Preparation signs `--user` in with `--password` and registers one passkey in security info
+//! (passkeys must be on in the policy, and `--base` must be the server's `public_url`: the answers
+//! carry it as their origin). The passkey reports no signature counter, as synced passkeys do, so
+//! that every worker may use it at once.
+//! - `passkey`: one iteration is a whole sign-in with no name typed: the name page (a bare visit),
+//!   the options, the answer — three requests, ending in a session.
+//! - `passkey-ceremony`: one iteration is the ceremony alone, begin (the options) and finish (the
+//!   answer, ending in a session), on the page each worker visited once: what a browser does when
+//!   its person signs in again from the same page, and the benchmark's shape in the passkey issue.
 
 use crate::codes::between;
 use crate::stats::Summary;
@@ -101,20 +104,25 @@ async fn register(args: &Args) -> anyhow::Result<SoftPasskey> {
     Ok(passkey)
 }
 
-/// One sign-in with no name: a bare visit of the name page, the options, the answer.
-async fn sign_in(
-    client: &reqwest::Client,
-    args: &Args,
-    passkey: &Mutex<SoftPasskey>,
-) -> anyhow::Result<()> {
-    let t = format!("{}/{}", args.base, args.tenant);
+/// A bare visit of the name page: its flow cookie and anti-CSRF token.
+async fn visit(client: &reqwest::Client, t: &str) -> anyhow::Result<(String, String)> {
     let r = client.get(format!("{t}/login")).send().await?;
     let flow = cookie(&r, "cs_flow")?;
-    let csrf = csrf_of(&r.text().await?)?;
+    Ok((flow, csrf_of(&r.text().await?)?))
+}
+
+/// A sign-in with no name on the page `(flow, csrf)`: the options, then the answer.
+async fn ceremony(
+    client: &reqwest::Client,
+    args: &Args,
+    t: &str,
+    (flow, csrf): &(String, String),
+    passkey: &Mutex<SoftPasskey>,
+) -> anyhow::Result<()> {
     let r = client
         .post(format!("{t}/login/passkey/options"))
-        .header("cookie", &flow)
-        .form(&[("csrf", &csrf)])
+        .header("cookie", flow)
+        .form(&[("csrf", csrf)])
         .send()
         .await?;
     if r.status() != 200 {
@@ -137,7 +145,7 @@ async fn sign_in(
     ];
     let r = client
         .post(format!("{t}/login/passkey"))
-        .header("cookie", &flow)
+        .header("cookie", flow)
         .form(&form)
         .send()
         .await?;
@@ -150,34 +158,68 @@ async fn sign_in(
 struct Worker {
     client: reqwest::Client,
     args: Args,
+    tenant_url: String,
     passkey: Arc<Mutex<SoftPasskey>>,
+    /// `passkey-ceremony`: the page visited once, for every sign-in. `None`: a visit each time.
+    page: Option<(String, String)>,
 }
 
 impl crate::Step for Worker {
     async fn step(&mut self) -> anyhow::Result<()> {
-        sign_in(&self.client, &self.args, &self.passkey).await
+        let visited;
+        let page = match &self.page {
+            Some(p) => p,
+            None => {
+                visited = visit(&self.client, &self.tenant_url).await?;
+                &visited
+            }
+        };
+        ceremony(
+            &self.client,
+            &self.args,
+            &self.tenant_url,
+            page,
+            &self.passkey,
+        )
+        .await
     }
 }
 
-pub async fn run(args: &Args, client: &reqwest::Client) -> anyhow::Result<Summary> {
-    let passkey = Arc::new(Mutex::new(register(args).await?));
-    let workers = (0..args.concurrency)
-        .map(|_| Worker {
+/// The passkey registered for `--user` by the first passkey scenario of a run, for the next.
+pub type Registered = Option<Arc<Mutex<SoftPasskey>>>;
+
+/// Runs `passkey` (`page_once`: false) or `passkey-ceremony` (true).
+pub async fn run(
+    args: &Args,
+    client: &reqwest::Client,
+    page_once: bool,
+    registered: &mut Registered,
+) -> anyhow::Result<Summary> {
+    let passkey = match registered {
+        Some(p) => p.clone(),
+        None => registered
+            .insert(Arc::new(Mutex::new(register(args).await?)))
+            .clone(),
+    };
+    let tenant_url = format!("{}/{}", args.base, args.tenant);
+    let mut workers = Vec::new();
+    for _ in 0..args.concurrency {
+        let page = match page_once {
+            true => Some(visit(client, &tenant_url).await?),
+            false => None,
+        };
+        workers.push(Worker {
             client: client.clone(),
             args: args.clone(),
+            tenant_url: tenant_url.clone(),
             passkey: passkey.clone(),
-        })
-        .collect();
-    // The load generator shares the machine: what it costs says how much is left to the server.
-    let me = std::process::id();
-    let before = crate::devices::cpu_ticks(me);
-    let summary = crate::drive(args, "passkey", workers).await?;
-    if let (Some(b), Some(a)) = (before, crate::devices::cpu_ticks(me)) {
-        println!(
-            "load generator CPU per sign-in: {:.3} ms",
-            // /proc counts in USER_HZ: 100 per second.
-            (a - b) as f64 * 10.0 / summary.ok.max(1) as f64
-        );
+            page,
+        });
     }
-    Ok(summary)
+    let name = if page_once {
+        "passkey-ceremony"
+    } else {
+        "passkey"
+    };
+    crate::drive_measured(args, name, "sign-in", workers).await
 }
