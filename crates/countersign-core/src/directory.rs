@@ -3,6 +3,7 @@
 
 use crate::error::{CoreError, CoreResult};
 use crate::model::*;
+use crate::passkey::PasskeyCredential;
 use crate::secret::{token_digest, Secret};
 use crate::throttle;
 use crate::{password, Deps};
@@ -370,6 +371,63 @@ pub async fn remove_device(
         .ok_or_else(|| CoreError::not_found("device", device_id))?;
     crate::push::remove_device(deps, &u, &d.id).await?;
     Ok(d)
+}
+
+/// A user's passkeys, as an administrator sees them (`admin user passkeys`).
+pub async fn passkeys(
+    deps: &Deps,
+    tenant: &Tenant,
+    upn: &str,
+) -> CoreResult<(User, Vec<PasskeyCredential>)> {
+    let u = user(deps, tenant, upn).await?;
+    let p = deps.store.passkeys_of_user(&u.id).await?;
+    Ok((u, p))
+}
+
+/// The shortest start of a credential id that names a passkey: shorter ones would too easily
+/// name the wrong one.
+pub const PASSKEY_ID_PREFIX_MIN: usize = 4;
+
+/// Deletes one of a user's passkeys (a lost security key, a phone given away), named by its
+/// credential id or a start of it that names only it: it signs no one in from now on. Returns it.
+pub async fn remove_passkey(
+    deps: &Deps,
+    tenant: &Tenant,
+    upn: &str,
+    id: &str,
+) -> CoreResult<PasskeyCredential> {
+    let (u, passkeys) = passkeys(deps, tenant, upn).await?;
+    let starting: Vec<&PasskeyCredential> = passkeys
+        .iter()
+        .filter(|p| p.credential_id.starts_with(id))
+        .collect();
+    let p = match passkeys.iter().find(|p| p.credential_id == id) {
+        Some(p) => p,
+        None if id.len() < PASSKEY_ID_PREFIX_MIN => {
+            return Err(CoreError::invalid(
+                "passkey",
+                format!("give at least {PASSKEY_ID_PREFIX_MIN} characters of its id"),
+            ))
+        }
+        None => match starting[..] {
+            [p] => p,
+            [] => return Err(CoreError::not_found("passkey", id)),
+            _ => {
+                return Err(CoreError::invalid(
+                    "passkey",
+                    format!(
+                        "{id} starts the ids of {} passkeys of {upn}; give more of it",
+                        starting.len()
+                    ),
+                ))
+            }
+        },
+    };
+    if !deps.store.delete_passkey(&u.id, &p.credential_id).await? {
+        // Deleted meanwhile (by its user in security info).
+        return Err(CoreError::not_found("passkey", id));
+    }
+    Ok(p.clone())
 }
 
 /// Lifts the push block a user's "It's not me" set: push requests are sent again. Returns the

@@ -739,3 +739,108 @@ fn temporary_access_passes_are_issued_once_listed_and_revoked_within_the_policy(
     );
     assert!(!out.contains(pass));
 }
+
+#[tokio::test]
+async fn an_administrator_lists_and_removes_a_users_passkeys_by_a_start_of_their_id() {
+    use countersign_core::passkey::PasskeyCredential;
+    use countersign_core::store::PasskeyStore;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    contoso(d);
+    assert!(
+        in_contoso(
+            d,
+            &["user", "create", "amy@contoso.com", "--display-name", "Amy"]
+        )
+        .0
+    );
+    let tenant_id = admin_json(d, &["tenant", "show", "contoso"])["id"].clone();
+    let user_id = admin_json(
+        d,
+        &["user", "show", "amy@contoso.com", "--tenant", "contoso"],
+    )["id"]
+        .clone();
+    // Two passkeys whose ids start alike, stored as a registration stores them (the listing and
+    // the removal do not read the verifier's record).
+    {
+        let store = countersign_store::SqlStore::open_sqlite(d).await.unwrap();
+        for (id, name, synced) in [
+            ("AbCdEf-key-one", "YubiKey", false),
+            ("AbCdXy-key-two", "Phone", true),
+        ] {
+            let p = PasskeyCredential {
+                credential_id: id.into(),
+                tenant_id: tenant_id.as_str().unwrap().into(),
+                user_id: user_id.as_str().unwrap().into(),
+                name: name.into(),
+                aaguid: None,
+                credential: "{}".into(),
+                sign_count: 0,
+                backup_eligible: synced,
+                backup_state: synced,
+                created_at: 1_700_000_000,
+                last_used_at: None,
+            };
+            store.insert_passkey(&p).await.unwrap();
+        }
+    }
+    let run = |args: &[&str]| in_contoso(d, args);
+    let (ok, out, _) = run(&["user", "passkeys", "amy@contoso.com"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("AbCdEf-key-one") && out.contains("YubiKey") && out.contains("Device-bound"),
+        "{out}"
+    );
+    assert!(
+        out.contains("AbCdXy-key-two") && out.contains("Synced"),
+        "{out}"
+    );
+
+    // A start that is too short, names both, or names none is refused, and nothing is removed.
+    for (start, says) in [
+        ("AbC", "give at least 4 characters of its id"),
+        (
+            "AbCd",
+            "AbCd starts the ids of 2 passkeys of amy@contoso.com; give more of it",
+        ),
+        ("Zzzzz", "passkey 'Zzzzz' was not found"),
+    ] {
+        let (ok, _, err) = run(&["user", "remove-passkey", "amy@contoso.com", start]);
+        assert!(!ok && err.contains(says), "{start}: {err}");
+    }
+    let (ok, _, err) = run(&["user", "remove-passkey", "nobody@contoso.com", "AbCdEf"]);
+    assert!(!ok && err.contains("nobody@contoso.com"), "{err}");
+
+    let v = admin_json(
+        d,
+        &[
+            "user",
+            "remove-passkey",
+            "amy@contoso.com",
+            "AbCdEf",
+            "--tenant",
+            "contoso",
+        ],
+    );
+    assert_eq!(v["id"], "AbCdEf-key-one");
+    assert_eq!(v["kind"], "Device-bound");
+    let left = admin_json(
+        d,
+        &["user", "passkeys", "amy@contoso.com", "--tenant", "contoso"],
+    );
+    let ids: Vec<&str> = left
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["AbCdXy-key-two"]);
+    // The whole id names it even where it starts another's.
+    let (ok, out, err) = run(&[
+        "user",
+        "remove-passkey",
+        "amy@contoso.com",
+        "AbCdXy-key-two",
+    ]);
+    assert!(ok && out.contains("Removed passkey Phone"), "{out}{err}");
+}

@@ -27,12 +27,15 @@ pub(super) enum AppCmd {
         #[arg(long)]
         require_mfa: bool,
     },
+    /// List the tenant's applications.
     List(TenantArg),
+    /// Show an application's settings.
     Show {
         client_id: String,
         #[command(flatten)]
         t: TenantArg,
     },
+    /// Change an application; only the options given change.
     Update {
         client_id: String,
         #[command(flatten)]
@@ -53,6 +56,7 @@ pub(super) enum AppCmd {
         #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "true|false")]
         require_mfa: Option<bool>,
     },
+    /// Delete an application: its client_id signs no one in any more.
     Delete {
         client_id: String,
         #[command(flatten)]

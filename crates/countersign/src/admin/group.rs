@@ -4,6 +4,7 @@ use super::*;
 
 #[derive(Subcommand)]
 pub(super) enum GroupCmd {
+    /// Create a group.
     Create {
         name: String,
         #[command(flatten)]
@@ -11,6 +12,7 @@ pub(super) enum GroupCmd {
         #[arg(long, default_value = "")]
         description: String,
     },
+    /// List the tenant's groups.
     List(TenantArg),
     /// Show a group and its members.
     Show {
@@ -18,6 +20,7 @@ pub(super) enum GroupCmd {
         #[command(flatten)]
         t: TenantArg,
     },
+    /// Rename a group or change its description.
     Update {
         name: String,
         #[command(flatten)]
@@ -27,17 +30,20 @@ pub(super) enum GroupCmd {
         #[arg(long)]
         description: Option<String>,
     },
+    /// Delete a group (its members stay, outside it).
     Delete {
         name: String,
         #[command(flatten)]
         t: TenantArg,
     },
+    /// Add a user to a group.
     AddMember {
         group: String,
         upn: String,
         #[command(flatten)]
         t: TenantArg,
     },
+    /// Take a user out of a group.
     RemoveMember {
         group: String,
         upn: String,

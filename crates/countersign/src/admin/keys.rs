@@ -4,6 +4,7 @@ use super::*;
 
 #[derive(Subcommand)]
 pub(super) enum KeysCmd {
+    /// List the signing keys: active, and retired ones still published.
     List,
     /// New signing keys now; the old ones stay published for a day.
     Rotate,

@@ -33,6 +33,7 @@ use countersign_core::clock::SystemClock;
 use countersign_core::directory::{self, ClientChanges, NewClient, NewUser, UserChanges};
 use countersign_core::model::{OidcClient, SigningAlg, Tenant, User};
 use countersign_core::oath;
+use countersign_core::passkey::{self, PasskeyCredential};
 use countersign_core::password::InlineHasher;
 use countersign_core::push::Device;
 use countersign_core::random::OsRandom;

@@ -11,6 +11,7 @@ pub(super) enum OathCmd {
         #[command(flatten)]
         t: TenantArg,
     },
+    /// List the tenant's OATH tokens and whose they are.
     List(TenantArg),
     /// Delete a token by its id (from `oath list`).
     Delete {

@@ -45,7 +45,9 @@ pub(super) enum PolicyCmd {
 
 #[derive(Subcommand)]
 pub(super) enum MethodCmd {
+    /// Turn a method on for the users it targets.
     Enable(MethodArgs),
+    /// Turn a method off for everyone.
     Disable(MethodArgs),
     /// Add a group (or all_users) to the users the method is for; `--remove` takes it out.
     Include {

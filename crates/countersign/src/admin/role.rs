@@ -11,12 +11,14 @@ pub(super) enum RoleCmd {
         #[command(flatten)]
         t: TenantArg,
     },
+    /// Take an administrator role away from a user.
     Unassign {
         upn: String,
         role: String,
         #[command(flatten)]
         t: TenantArg,
     },
+    /// List who holds which administrator role.
     List(TenantArg),
 }
 

@@ -4,6 +4,7 @@ use super::*;
 
 #[derive(Subcommand)]
 pub(super) enum TenantCmd {
+    /// Create a tenant with its verified domains.
     Create {
         name: String,
         #[arg(long)]
@@ -12,10 +13,11 @@ pub(super) enum TenantCmd {
         #[arg(long = "domain", required = true)]
         domains: Vec<String>,
     },
+    /// List the tenants.
     List,
-    Show {
-        name: String,
-    },
+    /// Show a tenant and its domains.
+    Show { name: String },
+    /// Change a tenant's display name or domains.
     Update {
         name: String,
         #[arg(long)]

@@ -1,9 +1,10 @@
-//! `admin user …`: accounts — create, show (with each lock), update, enable/disable, passwords, unlock, revoke sessions, delete.
+//! `admin user …`: accounts — create, show (with each lock), update, enable/disable, passwords, unlock, devices and passkeys (a lost phone or key removed), revoke sessions, delete.
 
 use super::*;
 
 #[derive(Subcommand)]
 pub(super) enum UserCmd {
+    /// Create a user, name@domain of a verified domain, with or without a password.
     Create {
         upn: String,
         #[command(flatten)]
@@ -21,12 +22,15 @@ pub(super) enum UserCmd {
         #[arg(long)]
         disabled: bool,
     },
+    /// List the tenant's users.
     List(TenantArg),
+    /// Show a user: groups, roles, push requests and each sign-in lock.
     Show {
         upn: String,
         #[command(flatten)]
         t: TenantArg,
     },
+    /// Change a user's name, display name or email; only the options given change.
     Update {
         upn: String,
         #[command(flatten)]
@@ -46,6 +50,7 @@ pub(super) enum UserCmd {
         #[command(flatten)]
         t: TenantArg,
     },
+    /// Let a disabled user sign in again.
     Enable {
         upn: String,
         #[command(flatten)]
@@ -85,6 +90,21 @@ pub(super) enum UserCmd {
         #[command(flatten)]
         t: TenantArg,
     },
+    /// List the user's passkeys: id, name, model, device-bound or synced, added, last used.
+    Passkeys {
+        upn: String,
+        #[command(flatten)]
+        t: TenantArg,
+    },
+    /// Remove a passkey (a lost security key, a phone given away): it signs no one in from now on.
+    RemovePasskey {
+        upn: String,
+        /// Its id (`admin user passkeys`), or a start of it, of at least 4 characters, that names
+        /// only it.
+        passkey: String,
+        #[command(flatten)]
+        t: TenantArg,
+    },
     /// Send push requests to the user again after they answered one with "It's not me".
     ClearPushBlock {
         upn: String,
@@ -97,6 +117,7 @@ pub(super) enum UserCmd {
         #[command(flatten)]
         t: TenantArg,
     },
+    /// Delete a user and everything theirs: methods, sessions, tokens.
     Delete {
         upn: String,
         #[command(flatten)]
@@ -134,6 +155,14 @@ fn device_json(d: &Device) -> Value {
         "id": d.id, "name": d.name, "platform": d.platform, "app_version": d.app_version,
         "created_at": time(d.created_at), "last_seen_at": d.last_seen_at.map(time),
         "codes": d.oath_token_id.is_some(),
+    })
+}
+
+fn passkey_json(p: &PasskeyCredential) -> Value {
+    json!({
+        "id": p.credential_id, "name": p.name, "model": passkey::model(p.aaguid.as_deref()),
+        "aaguid": p.aaguid, "kind": passkey::kind_label(p), "backed_up": p.backup_state,
+        "created_at": time(p.created_at), "last_used_at": p.last_used_at.map(time),
     })
 }
 
@@ -342,6 +371,40 @@ pub(super) async fn user_cmd(deps: &Deps, out: &Out, c: UserCmd) -> anyhow::Resu
             out.done(
                 &format!("Removed device {} ({}) of {upn}", d.name, d.id),
                 device_json(&d),
+            );
+        }
+        UserCmd::Passkeys { upn, t } => {
+            let tenant = directory::tenant(deps, &t.tenant).await?;
+            let (_, passkeys) = directory::passkeys(deps, &tenant, &upn).await?;
+            out.table(
+                passkeys
+                    .iter()
+                    .map(|p| {
+                        (
+                            format!(
+                                "{}  {:<24}  {:<26}  {:<12}  added {}  last used {}",
+                                p.credential_id,
+                                p.name,
+                                passkey::model(p.aaguid.as_deref()).unwrap_or("unknown model"),
+                                passkey::kind_label(p),
+                                time(p.created_at),
+                                p.last_used_at.map(time).unwrap_or_else(|| "never".into()),
+                            ),
+                            passkey_json(p),
+                        )
+                    })
+                    .collect(),
+            );
+        }
+        UserCmd::RemovePasskey { upn, passkey, t } => {
+            let tenant = directory::tenant(deps, &t.tenant).await?;
+            let p = directory::remove_passkey(deps, &tenant, &upn, &passkey).await?;
+            out.done(
+                &format!(
+                    "Removed passkey {} ({}) of {upn}: it signs no one in from now on",
+                    p.name, p.credential_id
+                ),
+                passkey_json(&p),
             );
         }
         UserCmd::ClearPushBlock { upn, t } => {
