@@ -785,6 +785,11 @@ async fn an_administrator_lists_and_removes_a_users_passkeys_by_a_start_of_their
         }
     }
     let run = |args: &[&str]| in_contoso(d, args);
+    let (ok, out, _) = run(&["user", "show", "amy@contoso.com"]);
+    assert!(
+        ok && out.contains("2 passkeys (admin user passkeys)"),
+        "{out}"
+    );
     let (ok, out, _) = run(&["user", "passkeys", "amy@contoso.com"]);
     assert!(ok, "{out}");
     assert!(
@@ -835,6 +840,11 @@ async fn an_administrator_lists_and_removes_a_users_passkeys_by_a_start_of_their
         .map(|p| p["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["AbCdXy-key-two"]);
+    let shown = admin_json(
+        d,
+        &["user", "show", "amy@contoso.com", "--tenant", "contoso"],
+    );
+    assert_eq!(shown["methods"]["passkeys"], 1);
     // The whole id names it even where it starts another's.
     let (ok, out, err) = run(&[
         "user",

@@ -158,6 +158,46 @@ fn device_json(d: &Device) -> Value {
     })
 }
 
+/// What a user has registered besides a password, whatever the policy allows now: a line for
+/// `user show` and its JSON.
+async fn registered_methods(deps: &Deps, u: &User) -> anyhow::Result<(String, Value)> {
+    let devices = deps.store.devices_of_user(&u.id).await?;
+    let passkeys = deps.store.passkeys_of_user(&u.id).await?;
+    // A device's own codes are part of the device.
+    let tokens = deps
+        .store
+        .oath_tokens_of_user(&u.id)
+        .await?
+        .iter()
+        .filter(|t| {
+            !devices
+                .iter()
+                .any(|d| d.oath_token_id.as_deref() == Some(&t.id))
+        })
+        .count();
+    let counted = [
+        (
+            devices.len(),
+            "authenticator app device",
+            "admin user devices",
+        ),
+        (passkeys.len(), "passkey", "admin user passkeys"),
+        (tokens, "OATH token", "admin oath list"),
+    ];
+    let parts: Vec<String> = counted
+        .iter()
+        .filter(|(n, _, _)| *n > 0)
+        .map(|(n, what, see)| format!("{n} {what}{} ({see})", if *n == 1 { "" } else { "s" }))
+        .collect();
+    let line = if parts.is_empty() {
+        "none registered".to_string()
+    } else {
+        parts.join(", ")
+    };
+    let v = json!({ "devices": devices.len(), "passkeys": passkeys.len(), "oath_tokens": tokens });
+    Ok((line, v))
+}
+
 fn passkey_json(p: &PasskeyCredential) -> Value {
     json!({
         "id": p.credential_id, "name": p.name, "model": passkey::model(p.aaguid.as_deref()),
@@ -248,7 +288,9 @@ pub(super) async fn user_cmd(deps: &Deps, out: &Out, c: UserCmd) -> anyhow::Resu
             let groups = deps.store.groups_of_user(&u.id).await?;
             let roles = deps.store.roles_of_user(&u.id).await?;
             let locks = directory::account_locks(deps, &u).await?;
+            let methods = registered_methods(deps, &u).await?;
             let mut v = user_json(&u);
+            v["methods"] = methods.1;
             v["groups"] = json!(groups.iter().map(|g| &g.name).collect::<Vec<_>>());
             v["roles"] = json!(roles.iter().map(|r| r.as_str()).collect::<Vec<_>>());
             v["locks"] = json!(locks.iter().map(lock_json).collect::<Vec<_>>());
@@ -265,12 +307,13 @@ pub(super) async fn user_cmd(deps: &Deps, out: &Out, c: UserCmd) -> anyhow::Resu
             };
             out.done(
                 &format!(
-                    "upn:           {}\ndisplay name:  {}\nemail:         {}\nenabled:       {}\npassword:      {}\ngroups:        {}\nroles:         {}\nid:            {}\npush requests: {push}\nlocks:{}",
+                    "upn:           {}\ndisplay name:  {}\nemail:         {}\nenabled:       {}\npassword:      {}\nmethods:       {}\ngroups:        {}\nroles:         {}\nid:            {}\npush requests: {push}\nlocks:{}",
                     u.upn,
                     u.display_name,
                     u.email.as_deref().unwrap_or("-"),
                     u.enabled,
                     if u.password_hash.is_some() { "set" } else { "none" },
+                    methods.0,
                     groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>().join(", "),
                     roles.iter().map(|r| r.display()).collect::<Vec<_>>().join(", "),
                     u.id,
