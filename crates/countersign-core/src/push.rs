@@ -470,6 +470,8 @@ pub struct PushRequest {
     /// The number shown in the browser.
     pub number: String,
     pub application: Option<String>,
+    /// The application's client_id, for the sign-in log (whatever the device is shown).
+    pub client_id: Option<String>,
     /// The address the sign-in comes from, and what a GeoIP database says of it.
     pub client_addr: Option<String>,
     pub city: Option<String>,
@@ -653,6 +655,7 @@ pub async fn send(deps: &Deps, s: Send<'_>) -> CoreResult<Result<Sent, NotSent>>
             .application
             .filter(|_| features.display_app_information.on_for(s.groups))
             .map(str::to_string),
+        client_id: s.origin.client_id.map(str::to_string),
         client_addr: place.client_addr,
         city: place.city,
         country: place.country,
@@ -894,7 +897,7 @@ pub async fn answer(
             };
             let origin = Origin {
                 tenant,
-                client_id: None,
+                client_id: r.client_id.as_deref(),
                 client_addr: r.client_addr.as_deref(),
             };
             let name = user.as_ref().map_or("", |u| u.upn.as_str());

@@ -163,6 +163,20 @@ async fn a_push_approval_with_the_number_signs_in_with_mfa() {
         push_log(&s, &f).await,
         vec![(SignInResult::Success, "approved".to_string())]
     );
+    // The device's answer is logged against the application, like the password before it.
+    let log = s
+        .state
+        .deps
+        .store
+        .list_signins(&f.tenant.id, 10)
+        .await
+        .unwrap();
+    let apps: Vec<_> = log
+        .iter()
+        .map(|e| (e.method.as_str(), e.client_id.as_deref()))
+        .collect();
+    let app = Some(f.app.id.as_str());
+    assert_eq!(apps[..2], [("push", app), ("password", app)], "{log:?}");
     // Nothing is left waiting on the device.
     assert!(pending(&phone).await.is_empty());
     s.stop().await;

@@ -23,6 +23,7 @@ const SQLITE: &[(i64, &str)] = &[
         11,
         include_str!("../migrations/sqlite/0011_push_requests.sql"),
     ),
+    (12, PUSH_REQUEST_CLIENT),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -41,6 +42,7 @@ const POSTGRES: &[(i64, &str)] = &[
         11,
         include_str!("../migrations/postgres/0011_push_requests.sql"),
     ),
+    (12, PUSH_REQUEST_CLIENT),
 ];
 /// Written once for both backends: it uses only what they share.
 const SIGN_IN_ENGINE: &str = include_str!("../migrations/shared/0005_sign_in_engine.sql");
@@ -49,6 +51,7 @@ const PUSH_CHANNEL: &str = include_str!("../migrations/shared/0007_push_channel.
 const TAP: &str = include_str!("../migrations/shared/0008_temporary_access_pass.sql");
 const PHONE_SIGN_IN: &str = include_str!("../migrations/shared/0009_phone_sign_in.sql");
 const PASSKEYS: &str = include_str!("../migrations/shared/0010_passkeys.sql");
+const PUSH_REQUEST_CLIENT: &str = include_str!("../migrations/shared/0012_push_request_client.sql");
 
 /// Serialises migrations between server instances starting at once on one PostgreSQL.
 const PG_LOCK: i64 = 0x0063_6f75_6e74_6572;

@@ -350,7 +350,7 @@ pub fn device(row: &Row) -> R<Device> {
 
 pub const PUSH_COLS: &str = "id, tenant_id, user_id, flow_digest, number, application, \
     client_addr, city, country, created_at, expires_at, pushed, state, settled_at, device_id, \
-    passwordless";
+    passwordless, client_id";
 
 pub fn push(row: &Row) -> R<PushRequest> {
     let state: String = get(row, "state")?;
@@ -361,6 +361,7 @@ pub fn push(row: &Row) -> R<PushRequest> {
         flow_digest: get(row, "flow_digest")?,
         number: get(row, "number")?,
         application: get(row, "application")?,
+        client_id: get(row, "client_id")?,
         client_addr: get(row, "client_addr")?,
         city: get(row, "city")?,
         country: get(row, "country")?,

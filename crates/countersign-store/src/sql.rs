@@ -1393,7 +1393,7 @@ impl PushStore for SqlStore {
             .collect::<R<Vec<String>>>()?;
         query(&format!(
             "INSERT INTO push_requests ({}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
             rows::PUSH_COLS
         ))
         .bind(&r.id)
@@ -1412,6 +1412,7 @@ impl PushStore for SqlStore {
         .bind(r.settled_at)
         .bind(&r.device_id)
         .bind(r.passwordless as i64)
+        .bind(&r.client_id)
         .execute_in(&mut tx)
         .await
         .map_err(|e| conflict(e, || "push request".into()))?;

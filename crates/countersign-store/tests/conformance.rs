@@ -1129,6 +1129,7 @@ fn push_request(id: &str, created_at: Timestamp) -> PushRequest {
         flow_digest: format!("flow-{id}"),
         number: "42".into(),
         application: Some("Contoso Portal".into()),
+        client_id: Some("portal".into()),
         client_addr: Some("203.0.113.7".into()),
         city: None,
         country: Some("Australia".into()),
