@@ -565,6 +565,14 @@ pub async fn finish_registration(
     }
 }
 
+/// Whether passkeys are on in the tenant's policy at all. Only then does the name page offer them
+/// (the name field's autofill, "Sign-in options") and a sign-in with no name begin: who may use
+/// them is known once an answer names its user, and is checked then.
+pub async fn on_in_tenant(deps: &Deps, tenant: &Tenant) -> CoreResult<bool> {
+    let policy = crate::policy::load(deps, tenant).await?.policy;
+    Ok(policy.method(MethodId::Passkey).state == crate::policy::State::Enabled)
+}
+
 /// Begins a passkey sign-in for the browser whose flow is `flow`: at the first step with no
 /// name (discoverable), or at the passkey step with the passkeys of the flow's user. Returns the
 /// ceremony's id and the browser's options.
@@ -575,6 +583,9 @@ pub async fn begin_sign_in(
     flow: &SignInFlow,
 ) -> CoreResult<(String, serde_json::Value)> {
     let (purpose, begun) = match &flow.state.step {
+        Step::Identify if !on_in_tenant(deps, tenant).await? => {
+            return Err(CoreError::MethodNotSupported)
+        }
         Step::Identify => (Purpose::Discoverable, verifier.start_authentication(&[])?),
         Step::Method {
             method: crate::flow::Method::Passkey,
@@ -839,6 +850,9 @@ pub async fn begin_cross_device(
     );
     if !at_passkey {
         return Err(CoreError::FlowExpired);
+    }
+    if flow.state.step == Step::Identify && !on_in_tenant(deps, tenant).await? {
+        return Err(CoreError::MethodNotSupported);
     }
     let begun = verifier.start_authentication(&[])?;
     let row = ceremony_row(

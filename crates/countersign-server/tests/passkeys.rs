@@ -524,7 +524,26 @@ async fn the_policy_decides_who_registers_and_uses_which_passkeys() {
     let s = TestServer::start_localhost(Db::Sqlite).await.unwrap();
     let f = s.seed().await;
 
-    // Off (the default): not offered, and asking for it is refused with the seeds' words.
+    // Off (the default): not offered, and asking for it is refused with the seeds' words — on
+    // the name page too: no autofill, no "Sign-in options", no ceremony with no name.
+    let web = WebClient::new(&s.base);
+    let html = web.get("/contoso/login").await.text().await.unwrap();
+    assert!(
+        !html.contains("webauthn") && !html.contains("Sign-in options"),
+        "{html}"
+    );
+    for path in [
+        "/contoso/login/passkey/options",
+        "/contoso/login/passkey/another-device",
+    ] {
+        let r = post_login(&web, path, &[]).await;
+        assert_eq!(r.status(), 403, "{path}");
+        let body = r.text().await.unwrap();
+        assert!(
+            body.contains("not supported by your tenant"),
+            "{path}: {body}"
+        );
+    }
     let web = WebClient::new(&s.base);
     web.sign_in("contoso", "alice@contoso.com", PASSWORD).await;
     let csrf = web.csrf("/contoso/security-info").await;
@@ -571,8 +590,19 @@ async fn the_policy_decides_who_registers_and_uses_which_passkeys() {
         .unwrap()
         .is_empty());
 
-    // Allowed again: registered; then blocked: no longer offered nor accepted.
+    // Allowed again: offered on the name page; registered; then blocked: no longer offered
+    // nor accepted.
     passkeys_on(&s, &f, |_| {}).await;
+    let html = WebClient::new(&s.base)
+        .get("/contoso/login")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("username webauthn") && html.contains("Sign-in options"),
+        "{html}"
+    );
     let (_, mut pk) = registered(&s, &Answer::default()).await;
     let web = at_passkey_step(&s).await;
     let c = sign_in_options(&web).await;

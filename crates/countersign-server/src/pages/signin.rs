@@ -201,19 +201,20 @@ pub fn one_field_form(
     }
 }
 
-/// "Sign in": the name. Where passkeys work, the name field also offers the browser's passkeys
-/// (autofill: `webauthn` in its `autocomplete`), and "Sign-in options" starts a passkey sign-in
-/// with no name.
-fn username_page(
+/// "Sign in": the name. Where passkeys work — this server has a verifier, and they are on in the
+/// tenant's policy — the name field also offers the browser's passkeys (autofill: `webauthn` in
+/// its `autocomplete`), and "Sign-in options" starts a passkey sign-in with no name.
+async fn username_page(
     state: &AppState,
     tenant: &Tenant,
     flow: &SignInFlow,
     error: Option<&str>,
-) -> Markup {
+) -> Result<Markup, AppError> {
     let base = tenant_path(tenant);
     let action = format!("{base}/login/username");
-    let passkeys = state.passkeys.is_some();
-    layout(
+    let passkeys = state.passkeys.is_some()
+        && countersign_core::passkey::on_in_tenant(&state.deps, tenant).await?;
+    Ok(layout(
         "Sign in",
         Some(&tenant.display_name),
         html! {
@@ -230,7 +231,7 @@ fn username_page(
                 (crate::pages::passkey::sign_in_options(&base, flow, None))
             }
         },
-    )
+    ))
 }
 
 /// The name being signed in to, with a way back to the first step.
@@ -408,12 +409,12 @@ async fn step_page(
     error: Option<&str>,
 ) -> Result<Markup, AppError> {
     if flow.state.step == Step::Identify {
-        return Ok(username_page(state, tenant, flow, error));
+        return username_page(state, tenant, flow, error).await;
     }
     let (user, account) = flow::account_for(&state.deps, flow).await?;
     let offered = flow::current(&account, flow, &[]).offered;
     Ok(match &flow.state.step {
-        Step::Identify => username_page(state, tenant, flow, error),
+        Step::Identify => username_page(state, tenant, flow, error).await?,
         Step::Method {
             method: Method::Password,
         } => password_page(tenant, flow, &offered, error),
@@ -495,7 +496,10 @@ pub async fn show(
     }
     // Nothing is stored until a name is posted.
     let flow = session::visit(&state.deps, &tenant);
-    let mut res = page(StatusCode::OK, username_page(&state, &tenant, &flow, None));
+    let mut res = page(
+        StatusCode::OK,
+        username_page(&state, &tenant, &flow, None).await?,
+    );
     res.headers_mut()
         .append(header::SET_COOKIE, flow_cookie(&state, &tenant, &flow));
     Ok(res)
@@ -539,7 +543,7 @@ pub async fn username(
             let msg = "Enter your sign-in name, like alice@contoso.com.";
             Ok(page(
                 StatusCode::BAD_REQUEST,
-                username_page(&state, &tenant, &flow, Some(msg)),
+                username_page(&state, &tenant, &flow, Some(msg)).await?,
             ))
         }
         Err(e) => Err(e.into()),
