@@ -396,15 +396,21 @@ fn listen(accounts: Vec<DeviceAccount>, json: bool) -> anyhow::Result<()> {
     })
 }
 
-/// The one pending request whose id is or starts with `prefix` (at least 6 characters).
+/// What every sign-in request's id starts with.
+const REQUEST_ID_START: &str = "req_";
+
+/// The one pending request whose id is or starts with `prefix`: at least 6 characters after the
+/// `req_` every id starts with, which may be left out.
 fn one_request(vault: &Vault, prefix: &str) -> anyhow::Result<(DeviceAccount, SignInRequest)> {
     let prefix = prefix.trim();
-    if prefix.len() < 6 {
-        bail!("give at least the first 6 characters of the request's id (see `requests`)");
+    let distinct = |id: &str| id.strip_prefix(REQUEST_ID_START).unwrap_or(id).to_string();
+    let given = distinct(prefix);
+    if given.len() < 6 {
+        bail!("give at least the first 6 characters of the request's id after 'req_' (see `requests`)");
     }
     let mut matching: Vec<_> = fetch_requests(vault)?
         .into_iter()
-        .filter(|(_, r)| r.id.starts_with(prefix))
+        .filter(|(_, r)| distinct(&r.id).starts_with(&given))
         .collect();
     match matching.len() {
         1 => Ok(matching.remove(0)),
