@@ -363,7 +363,12 @@ fn the_methods_policy_is_changed_by_policy_administrators_and_audited() {
     assert_eq!(p["softwareOath"]["state"], "disabled");
     assert!(run(&["policy", "require-mfa", "true"]).0);
 
-    // Every change is in the audit log, newest first, with who and before/after.
+    // Every change is in the audit log, newest first, with who and before/after; asking for no
+    // entries, or for too many, is an error rather than a silent one or ten thousand.
+    for (log, limit) in [("audit", "0"), ("signins", "10001")] {
+        let (ok, _, err) = run(&[log, "--limit", limit]);
+        assert!(!ok && err.contains("not in 1..=10000"), "{log} {limit}: {err}");
+    }
     let log = admin_json(d, &["audit", "--tenant", "contoso"]);
     let actions: Vec<&str> = log
         .as_array()

@@ -95,7 +95,8 @@ enum AdminCommand {
     Signins {
         #[arg(long, env = "COUNTERSIGN_TENANT")]
         tenant: String,
-        #[arg(long, default_value_t = 50)]
+        /// How many entries, newest first (1 to 10,000).
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
         limit: u32,
     },
 }
@@ -215,10 +216,7 @@ async fn dispatch(
         }
         AdminCommand::Signins { tenant, limit } => {
             let t = directory::tenant(deps, &tenant).await?;
-            let entries = deps
-                .store
-                .list_signins(&t.id, limit.clamp(1, 10_000))
-                .await?;
+            let entries = deps.store.list_signins(&t.id, limit).await?;
             out.table(
                 entries
                     .iter()

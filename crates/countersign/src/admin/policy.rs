@@ -85,7 +85,8 @@ pub(super) struct MethodArgs {
 pub(super) struct AuditArgs {
     #[command(flatten)]
     t: TenantArg,
-    #[arg(long, default_value_t = 50)]
+    /// How many entries, newest first (1 to 10,000).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     limit: u32,
 }
 
@@ -279,10 +280,7 @@ async fn method_cmd(deps: &Deps, out: &Out, c: MethodCmd) -> anyhow::Result<()> 
 
 pub(super) async fn audit_cmd(deps: &Deps, out: &Out, a: AuditArgs) -> anyhow::Result<()> {
     let tenant = directory::tenant(deps, &a.t.tenant).await?;
-    let entries = deps
-        .store
-        .list_audit(&tenant.id, a.limit.clamp(1, 10_000))
-        .await?;
+    let entries = deps.store.list_audit(&tenant.id, a.limit).await?;
     out.table(
         entries
             .iter()
