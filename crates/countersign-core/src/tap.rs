@@ -143,9 +143,10 @@ fn describe(p: &TemporaryAccessPass) -> String {
     .to_string()
 }
 
-/// Issues a pass to `user`, within the tenant's policy: the method must be enabled for the user,
-/// the lifetime within the policy's bounds, and a pass usable more than once only when the
-/// policy allows it. Refused (`Conflict`) while the user has a current pass. Recorded in the
+/// Issues a pass to `user`, within the tenant's policy: the method must be enabled for the user
+/// (`MethodNotSupported` otherwise), the lifetime within the policy's bounds, and a pass usable
+/// more than once only when the policy allows it. Refused (`Conflict`) while the user has a
+/// current pass. Recorded in the
 /// audit log with the pass.
 pub async fn create(
     deps: &Deps,
@@ -157,15 +158,7 @@ pub async fn create(
     policy::authorize(deps, tenant, actor).await?;
     let (policy, groups) = flow::policy_for(deps, tenant, user).await?;
     if !policy.allows(MethodId::TemporaryAccessPass, &groups) {
-        return Err(CoreError::invalid(
-            "user",
-            format!(
-                "the authentication methods policy doesn't let {} use a Temporary Access Pass \
-                 (turn it on with: countersign admin policy method enable temporary-access-pass \
-                 --tenant {})",
-                user.upn, tenant.name
-            ),
-        ));
+        return Err(CoreError::MethodNotSupported);
     }
     let c = &policy.temporary_access_pass;
     let minutes = new
@@ -183,8 +176,9 @@ pub async fn create(
     let one_time = match new.one_time {
         Some(false) if c.is_usable_once => {
             return Err(CoreError::invalid(
-                "one-time",
-                "the policy makes every pass one-time (temporaryAccessPass.isUsableOnce)",
+                "pass",
+                "a pass usable more than once needs temporaryAccessPass.isUsableOnce false in \
+                 the policy",
             ))
         }
         Some(v) => v,
@@ -212,10 +206,8 @@ pub async fn create(
     entry.after = Some(describe(&pass));
     if !deps.store.insert_tap(&pass, now, &entry).await? {
         return Err(CoreError::Conflict(format!(
-            "a current Temporary Access Pass for {upn} (revoke it first with: countersign admin \
-             tap revoke {upn} --tenant {tenant})",
-            upn = user.upn,
-            tenant = tenant.name
+            "a current Temporary Access Pass for {}",
+            user.upn
         )));
     }
     Ok(Issued {

@@ -367,7 +367,10 @@ fn the_methods_policy_is_changed_by_policy_administrators_and_audited() {
     // entries, or for too many, is an error rather than a silent one or ten thousand.
     for (log, limit) in [("audit", "0"), ("signins", "10001")] {
         let (ok, _, err) = run(&[log, "--limit", limit]);
-        assert!(!ok && err.contains("not in 1..=10000"), "{log} {limit}: {err}");
+        assert!(
+            !ok && err.contains("not in 1..=10000"),
+            "{log} {limit}: {err}"
+        );
     }
     let log = admin_json(d, &["audit", "--tenant", "contoso"]);
     let actions: Vec<&str> = log
@@ -674,7 +677,11 @@ fn temporary_access_passes_are_issued_once_listed_and_revoked_within_the_policy(
     // Off by default: the refusal says how to turn it on.
     let (ok, _, err) = run(&["tap", "create", "new@contoso.com"]);
     assert!(
-        !ok && err.contains("policy method enable temporary-access-pass"),
+        !ok && err.contains(
+            "the authentication methods policy doesn't let new@contoso.com use a Temporary \
+             Access Pass; turn it on with: countersign admin policy method enable \
+             temporary-access-pass --tenant contoso"
+        ),
         "{err}"
     );
     assert!(run(&["policy", "method", "enable", "temporary-access-pass"]).0);
@@ -708,7 +715,13 @@ fn temporary_access_passes_are_issued_once_listed_and_revoked_within_the_policy(
 
     // One current pass per user.
     let (ok, _, err) = run(&["tap", "create", "new@contoso.com"]);
-    assert!(!ok && err.contains("tap revoke new@contoso.com"), "{err}");
+    assert!(
+        !ok && err.contains(
+            "a current Temporary Access Pass for new@contoso.com already exists; a user has one \
+             at a time: revoke it first with: countersign admin tap revoke new@contoso.com"
+        ),
+        "{err}"
+    );
 
     // The list never shows the pass.
     let (ok, out, _) = run(&["tap", "list"]);
@@ -742,6 +755,8 @@ fn temporary_access_passes_are_issued_once_listed_and_revoked_within_the_policy(
         ok && out.contains("tap.create") && out.contains("tap.revoke"),
         "{out}"
     );
+    let pass_id = v["id"].as_str().unwrap();
+    assert!(out.contains(&format!("pass {pass_id}, ")), "{out}");
     assert!(!out.contains(pass));
 }
 

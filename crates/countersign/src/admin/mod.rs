@@ -38,7 +38,7 @@ use countersign_core::password::InlineHasher;
 use countersign_core::push::Device;
 use countersign_core::random::OsRandom;
 use countersign_core::throttle::Lock;
-use countersign_core::{Deps, Settings};
+use countersign_core::{CoreError, Deps, Settings};
 use serde_json::{json, Value};
 use std::io::BufRead;
 use std::path::Path;

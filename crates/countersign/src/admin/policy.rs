@@ -278,6 +278,21 @@ async fn method_cmd(deps: &Deps, out: &Out, c: MethodCmd) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// `  pass <id>, <start> to <expiry>, one-time` from a pass's audit record.
+fn pass_summary(p: &Value) -> String {
+    let at = |k: &str| p[k].as_i64().map(time).unwrap_or_else(|| "?".into());
+    let uses = match p["one_time"].as_bool() {
+        Some(false) => "usable until it expires",
+        _ => "one-time",
+    };
+    format!(
+        "  pass {}, {} to {}, {uses}",
+        p["id"].as_str().unwrap_or("?"),
+        at("starts_at"),
+        at("expires_at")
+    )
+}
+
 pub(super) async fn audit_cmd(deps: &Deps, out: &Out, a: AuditArgs) -> anyhow::Result<()> {
     let tenant = directory::tenant(deps, &a.t.tenant).await?;
     let entries = deps.store.list_audit(&tenant.id, a.limit).await?;
@@ -285,17 +300,24 @@ pub(super) async fn audit_cmd(deps: &Deps, out: &Out, a: AuditArgs) -> anyhow::R
         entries
             .iter()
             .map(|e| {
-                let line = format!(
+                let parse = |s: &Option<String>| {
+                    s.as_deref()
+                        .map(|t| serde_json::from_str::<Value>(t).unwrap_or(json!(t)))
+                };
+                let mut line = format!(
                     "{}  {:<28}  {}  on {}",
                     time(e.at),
                     e.actor,
                     e.action,
                     e.target
                 );
-                let parse = |s: &Option<String>| {
-                    s.as_deref()
-                        .map(|t| serde_json::from_str::<Value>(t).unwrap_or(json!(t)))
-                };
+                // A pass's entry names it (never the pass itself); a policy's document is
+                // too long for a line (`--json` has both).
+                if e.action.starts_with("tap.") {
+                    if let Some(p) = parse(&e.after).or_else(|| parse(&e.before)) {
+                        line.push_str(&pass_summary(&p));
+                    }
+                }
                 let v = json!({
                     "id": e.id, "at": time(e.at), "actor": e.actor, "action": e.action,
                     "target": e.target, "before": parse(&e.before), "after": parse(&e.after),

@@ -113,7 +113,23 @@ pub(super) async fn tap_cmd(deps: &Deps, out: &Out, c: TapCmd) -> anyhow::Result
                 },
                 starts_at: start,
             };
-            let issued = tap::create(deps, &tenant, &who, &user, new).await?;
+            let issued = match tap::create(deps, &tenant, &who, &user, new).await {
+                Ok(issued) => issued,
+                Err(CoreError::MethodNotSupported) => bail!(
+                    "the authentication methods policy doesn't let {} use a Temporary Access \
+                     Pass; turn it on with: countersign admin policy method enable \
+                     temporary-access-pass --tenant {}",
+                    user.upn,
+                    tenant.name
+                ),
+                Err(e @ CoreError::Conflict(_)) => bail!(
+                    "{e}; a user has one at a time: revoke it first with: countersign admin tap \
+                     revoke {} --tenant {}",
+                    user.upn,
+                    tenant.name
+                ),
+                Err(e) => return Err(e.into()),
+            };
             let p = &issued.pass;
             let mut v = pass_json(p, &user.upn, now());
             v["pass"] = json!(issued.secret.expose());
