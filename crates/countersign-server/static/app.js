@@ -8,6 +8,17 @@ document.addEventListener("click", (event) => {
   }
 });
 
+// A form with `data-confirm` ("Delete" of a sign-in method) asks first; it runs before the
+// guard below (capture phase), so a "Cancel" leaves the form as it was. Without script the
+// form posts at once.
+document.addEventListener("submit", (event) => {
+  const ask = event.target.dataset.confirm;
+  if (ask && !window.confirm(ask)) {
+    event.preventDefault();
+    event.stopImmediatePropagation();
+  }
+}, true);
+
 // Prevent double submission of a form (a second POST would be refused anyway, but the person
 // would see a confusing error).
 document.addEventListener("submit", (event) => {

@@ -139,21 +139,51 @@ async fn enrol_an_authenticator_from_the_qr_code_and_sign_in_with_a_code() {
         .split('&')
         .next()
         .unwrap();
-    verify_with_oathtool(&browser, &s, secret).await;
+    if !verify_with_oathtool(&browser, &s, secret).await {
+        browser.close().await;
+        return;
+    }
+
+    // "Delete" asks first: Cancel keeps the method, OK deletes it.
+    browser
+        .goto(&format!("{}/contoso/security-info", s.base))
+        .await;
+    browser.wait_text("h1", "Security info").await;
+    let rows = "//tr[td[normalize-space()='Authenticator app'] and \
+                td[normalize-space()='Time-based one-time password (TOTP)']]";
+    assert_eq!(browser.count_xpath(rows).await, 1);
+    browser.click("Delete Authenticator app").await;
+    let asked = browser.answer_dialog(false).await;
+    assert_eq!(
+        asked,
+        countersign_server::pages::security_info::DELETE_CONFIRM
+    );
+    assert_eq!(browser.count_xpath(rows).await, 1, "kept after Cancel");
+    browser.click("Delete Authenticator app").await;
+    browser.answer_dialog(true).await;
+    browser.wait_text("h1", "Security info").await;
+    for _ in 0..50 {
+        if browser.count_xpath(rows).await == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(browser.count_xpath(rows).await, 0, "deleted after OK");
     browser.close().await;
     s.stop().await;
 }
 
-/// On "Enter code": a code from `oathtool` for `secret`, then "Verify" lands on the account page
-/// (skipped, as `oathtool_code` says, where oathtool is missing).
-async fn verify_with_oathtool(browser: &Browser, s: &TestServer, secret: &str) {
+/// On "Enter code": a code from `oathtool` for `secret`, then "Verify" lands on the account page;
+/// false (skipped, as `oathtool_code` says) where oathtool is missing.
+async fn verify_with_oathtool(browser: &Browser, s: &TestServer, secret: &str) -> bool {
     let now = countersign_core::clock::Clock::now(s.clock.as_ref());
     let Some(code) = countersign_testkit::oathtool_code(secret, now, &[]) else {
-        return;
+        return false;
     };
     browser.fill("Code", &code).await;
     browser.click("Verify").await;
     browser.wait_text("h1", "My account").await;
+    true
 }
 
 /// The error page's "Go back" link works under the server's own CSP (no `javascript:` URL).

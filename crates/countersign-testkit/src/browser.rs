@@ -167,10 +167,34 @@ impl Browser {
         panic!("'{css}' never showed '{expected}' (last: '{seen}')");
     }
 
+    /// Answers the dialog the page opened (`confirm`), waiting up to 10 s for it: OK when
+    /// `accept`, Cancel otherwise. Returns its text.
+    pub async fn answer_dialog(&self, accept: bool) -> String {
+        for _ in 0..100 {
+            if let Ok(text) = self.client.get_alert_text().await {
+                match accept {
+                    true => self.client.accept_alert().await.unwrap(),
+                    false => self.client.dismiss_alert().await.unwrap(),
+                }
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the page opened no dialog");
+    }
+
     /// How many elements the current page has that match the CSS selector.
     pub async fn count(&self, css: &str) -> usize {
         self.client
             .find_all(Locator::Css(css))
+            .await
+            .map_or(0, |v| v.len())
+    }
+
+    /// How many elements the current page has that match the XPath expression.
+    pub async fn count_xpath(&self, xpath: &str) -> usize {
+        self.client
+            .find_all(Locator::XPath(xpath))
             .await
             .map_or(0, |v| v.len())
     }

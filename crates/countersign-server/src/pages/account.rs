@@ -33,7 +33,7 @@ pub async fn show(
             dt { "Name" } dd { (user.display_name) }
             dt { "Sign-in name" } dd { (user.upn) }
             @if let Some(e) = &user.email { dt { "Email" } dd { (e) } }
-            dt { "Organisation" } dd { (tenant.display_name) }
+            dt { "Organization" } dd { (tenant.display_name) }
             dt { "Signed in" } dd { (format_time(s.auth_time)) }
         }
         p { a href=(format!("{}/security-info", tenant_path(&tenant))) { "Security info" } }

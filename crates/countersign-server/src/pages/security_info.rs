@@ -97,6 +97,16 @@ fn method_label(t: &OathToken) -> &'static str {
     }
 }
 
+/// A verification-code token's detail: a hardware token's serial number, or what an app's codes
+/// are (Entra's words; its name would repeat "Authenticator app").
+fn token_detail(t: &OathToken) -> String {
+    match (&t.serial, t.kind) {
+        (Some(serial), _) => format!("Serial {serial}"),
+        (None, OathKind::Software) => "Time-based one-time password (TOTP)".into(),
+        (None, OathKind::Hardware) => t.name.clone(),
+    }
+}
+
 /// A registered device's line in security info (Entra's words): its registration type.
 fn device_label(codes: bool, phone_sign_in: bool) -> &'static str {
     if phone_sign_in {
@@ -108,10 +118,14 @@ fn device_label(codes: bool, phone_sign_in: bool) -> &'static str {
     }
 }
 
-/// "Delete" of one method, named `label` for screen readers.
+/// What "Delete" asks before a method is deleted (Entra's words; `static/app.js` asks it).
+pub const DELETE_CONFIRM: &str =
+    "Are you sure you would like to delete this method for your account?";
+
+/// "Delete" of one method, named `label` for screen readers; the page asks first.
 fn delete_form(b: &str, s: &Session, id: &str, label: &str) -> Markup {
     html! {
-        form method="post" action=(format!("{b}/delete")) {
+        form method="post" action=(format!("{b}/delete")) data-confirm=(DELETE_CONFIRM) {
             input type="hidden" name="csrf" value=(s.csrf);
             input type="hidden" name="id" value=(id);
             button type="submit" class="secondary" aria-label=(label) { "Delete" }
@@ -220,7 +234,7 @@ fn list_page(
         Some(&tenant.display_name),
         html! {
             h1 { "Security info" }
-            p { "These are the methods you use to sign into your account or reset your password." }
+            p { "These are the methods you use to sign into your account." }
             @if let Some(n) = notice { p class="notice" role="status" { (n) } }
             @if let Some(e) = error { p class="error" role="alert" { (e) } }
             @if m.can_add_app || m.can_add_device || m.can_add_passkey {
@@ -251,7 +265,7 @@ fn list_page(
                     @for t in tokens.iter().filter(|t| t.active || t.kind == OathKind::Hardware) {
                         tr {
                             td { (method_label(t)) }
-                            td { (t.serial.as_deref().map(|s| format!("Serial {s}")).unwrap_or_else(|| t.name.clone())) }
+                            td { (token_detail(t)) }
                             td { (format_time(t.created_at)) }
                             td { (t.last_used_at.map(format_time).unwrap_or_else(|| "Never".into())) }
                             td {
