@@ -393,6 +393,27 @@ fn the_methods_policy_is_changed_by_policy_administrators_and_audited() {
     assert_eq!(first["before"]["softwareOath"]["state"], "enabled");
     assert_eq!(first["after"]["softwareOath"]["state"], "disabled");
     assert!(log[2]["actor"].as_str().unwrap().starts_with("operator:"));
+    // With no $USER (cron, containers), the operator is still named: the account of its user id.
+    let out = Command::new(BIN)
+        .args([
+            "--data-dir",
+            d.to_str().unwrap(),
+            "admin",
+            "policy",
+            "require-mfa",
+            "false",
+        ])
+        .args(["--tenant", "contoso"])
+        .env_remove("USER")
+        .env_remove("LOGNAME")
+        .env_remove("USERNAME")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let me = Command::new("id").arg("-un").output().unwrap();
+    let me = String::from_utf8_lossy(&me.stdout).trim().to_string();
+    let log = admin_json(d, &["audit", "--tenant", "contoso", "--limit", "1"]);
+    assert_eq!(log[0]["actor"], format!("operator:{me}"));
 
     // An application can require MFA.
     let app = admin_json(

@@ -107,12 +107,38 @@ fn parse_mode(s: &str) -> anyhow::Result<AuthenticationMode> {
 pub(super) async fn actor(deps: &Deps, tenant: &Tenant, a: &ActorArg) -> anyhow::Result<Actor> {
     Ok(match &a.acting {
         Some(upn) => Actor::User(directory::user(deps, tenant, upn).await?),
-        None => Actor::Operator(
-            std::env::var("USER")
-                .or_else(|_| std::env::var("USERNAME"))
-                .unwrap_or_else(|_| "unknown".into()),
-        ),
+        None => Actor::Operator(operator_name()),
     })
+}
+
+/// Who runs this command line: `$USER` (or `$LOGNAME`, `$USERNAME`), else the account of the
+/// process's user id in `/etc/passwd` (cron jobs and containers often set no `$USER`), else
+/// `uid <n>`.
+fn operator_name() -> String {
+    if let Some(name) = ["USER", "LOGNAME", "USERNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|n| !n.is_empty()))
+    {
+        return name;
+    }
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        });
+    let Some(uid) = uid else {
+        return "unknown".into();
+    };
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() > 2 && f[2] == uid).then(|| f[0].to_string())
+        })
+        .unwrap_or_else(|| format!("uid {uid}"))
 }
 
 async fn show(deps: &Deps, out: &Out, tenant: &Tenant, p: MethodsPolicy) -> anyhow::Result<()> {
