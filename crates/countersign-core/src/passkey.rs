@@ -1058,6 +1058,16 @@ mod tests {
         let (t, _) = contoso_alice(&f.deps, None).await;
         let flow = crate::session::visit(&f.deps, &t);
         let begin = || begin_sign_in(&f.deps, &Challenges, &t, &flow);
+        // Off in the tenant (the default): no ceremony with no name at all.
+        assert!(matches!(begin().await, Err(CoreError::MethodNotSupported)));
+        let on = |mut p: crate::policy::MethodsPolicy| {
+            p.method_mut(MethodId::Passkey).state = crate::policy::State::Enabled;
+            Ok(p)
+        };
+        let operator = crate::policy::Actor::Operator("test".into());
+        crate::policy::change(&f.deps, &t, &operator, "test", on)
+            .await
+            .unwrap();
 
         let (id, _) = begin().await.unwrap();
         assert!(matches!(
