@@ -146,8 +146,7 @@ fn describe(p: &TemporaryAccessPass) -> String {
 /// Issues a pass to `user`, within the tenant's policy: the method must be enabled for the user
 /// (`MethodNotSupported` otherwise), the lifetime within the policy's bounds, and a pass usable
 /// more than once only when the policy allows it. Refused (`Conflict`) while the user has a
-/// current pass. Recorded in the
-/// audit log with the pass.
+/// current pass. Recorded in the audit log with the pass.
 pub async fn create(
     deps: &Deps,
     tenant: &Tenant,
