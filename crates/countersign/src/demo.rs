@@ -17,7 +17,8 @@ pub const USERS: &[(&str, &str, &str)] = &[
 ];
 pub const CLIENT_ID: &str = "demo-app";
 
-pub async fn seed(deps: &Deps, public_url: &str) -> anyhow::Result<()> {
+/// Seeds the demo tenant once, then tells how to sign in, line by line, through `say`.
+pub async fn seed(deps: &Deps, public_url: &str, say: impl Fn(&str)) -> anyhow::Result<()> {
     if deps.store.tenant_by_name(TENANT).await?.is_none() {
         let t = directory::create_tenant(deps, TENANT, "Contoso", &["contoso.com".into()]).await?;
         for (upn, name, password) in USERS {
@@ -54,18 +55,20 @@ pub async fn seed(deps: &Deps, public_url: &str) -> anyhow::Result<()> {
             },
         )
         .await?;
-        println!("Seeded the demo tenant '{TENANT}'.");
+        say(&format!("Seeded the demo tenant '{TENANT}'."));
     }
-    println!();
-    println!("  Sign in:    {public_url}/{TENANT}/login");
+    say("");
+    say(&format!("  Sign in:    {public_url}/{TENANT}/login"));
     for (upn, _, password) in USERS {
-        println!("              {upn} / {password}");
+        say(&format!("              {upn} / {password}"));
     }
-    println!("  OIDC:       {public_url}/{TENANT}/v2.0/.well-known/openid-configuration");
-    println!("  Demo app:   client_id {CLIENT_ID} (public, PKCE), redirect http://localhost:8081/callback");
-    println!(
-        "  (demo passwords as seeded; change them with `countersign admin user set-password`)"
-    );
-    println!();
+    say(&format!(
+        "  OIDC:       {public_url}/{TENANT}/v2.0/.well-known/openid-configuration"
+    ));
+    say(&format!(
+        "  Demo app:   client_id {CLIENT_ID} (public, PKCE), redirect http://localhost:8081/callback"
+    ));
+    say("  (demo passwords as seeded; change them with `countersign admin user set-password`)");
+    say("");
     Ok(())
 }

@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::Args;
 use countersign_core::clock::SystemClock;
 use countersign_server::{AppState, ServerConfig};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tracing_subscriber::EnvFilter;
@@ -33,13 +34,27 @@ pub struct ServeArgs {
 fn init_logging(cfg: &Config) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.log_level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Colours only for a terminal: a file or a log collector would get escape codes.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal());
     // try_init: tests may start several servers in one process.
     let _ = if cfg.log_format == "json" {
         builder.json().try_init()
     } else {
         builder.try_init()
     };
+}
+
+/// A line for the person who started the server (its address, the demo's accounts): on standard
+/// output beside a text log, on standard error beside a JSON one, so that a log collector reading
+/// standard output gets nothing but JSON.
+pub(crate) fn say(cfg: &Config, line: &str) {
+    if cfg.log_format == "json" {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
+    }
 }
 
 async fn shutdown_signal() {
@@ -74,7 +89,9 @@ pub async fn run(
     init_logging(&cfg);
     // One process-wide TLS crypto provider: aws-lc-rs, as for token signing.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    tracing::info!(config = ?cfg.redacted(), "starting");
+    // As JSON, so that a JSON log carries it as one parsable field.
+    let shown = serde_json::to_string(&cfg.redacted()).unwrap_or_default();
+    tracing::info!(config = %shown, "starting");
     let addr = cfg.listen_addr()?;
     // Bind before anything else so that port 0 works and the public URL names the real port.
     let listener =
@@ -121,13 +138,16 @@ pub async fn run(
         state.push.attach(bus).await?;
     }
     if args.demo {
-        demo::seed(&state.deps, &public_url).await?;
+        demo::seed(&state.deps, &public_url, |l| say(&cfg, l)).await?;
     }
     if let Some(addr) = cfg.metrics_addr()? {
         let l = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("metrics_listen: cannot listen on {addr}"))?;
-        println!("Metrics on http://{}/metrics", l.local_addr()?);
+        say(
+            &cfg,
+            &format!("Metrics on http://{}/metrics", l.local_addr()?),
+        );
         tokio::spawn(countersign_server::run_metrics(
             l,
             state.clone(),
@@ -137,12 +157,18 @@ pub async fn run(
     let result = match (&cfg.tls_cert, &cfg.tls_key) {
         (Some(cert), Some(key)) => {
             let tls = axum_server_config(cert, key).await?;
-            println!("Countersign is listening on https://{local} (public URL {public_url})");
+            say(
+                &cfg,
+                &format!("Countersign is listening on https://{local} (public URL {public_url})"),
+            );
             countersign_server::run_tls(listener, tls, state, shutdown_signal()).await
         }
         _ => {
             let listener = tokio::net::TcpListener::from_std(listener)?;
-            println!("Countersign is listening on http://{local} (public URL {public_url})");
+            say(
+                &cfg,
+                &format!("Countersign is listening on http://{local} (public URL {public_url})"),
+            );
             countersign_server::run(listener, state, shutdown_signal()).await
         }
     };

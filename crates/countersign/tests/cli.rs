@@ -587,6 +587,17 @@ fn bad_configuration_is_refused_at_start() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("not an address"));
+    // A log level that is none would silence the log: refused, as every bad value is.
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("serve")
+        .env("COUNTERSIGN_LOG_LEVEL", "loud")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("log_level: 'loud' is not a level"), "{err}");
 }
 
 #[tokio::test]
@@ -894,4 +905,55 @@ async fn an_administrator_lists_and_removes_a_users_passkeys_by_a_start_of_their
         "AbCdXy-key-two",
     ]);
     assert!(ok && out.contains("Removed passkey Phone"), "{out}{err}");
+}
+
+/// With `log_format = "json"` standard output carries nothing but JSON log lines (a collector
+/// parses it), and the lines for a person — the address, the demo's accounts — go to standard
+/// error.
+#[test]
+fn a_json_log_is_all_json_and_the_banner_goes_to_standard_error() {
+    use std::io::{BufRead, BufReader, Read};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
+        .env("COUNTERSIGN_LOG_FORMAT", "json")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut banner = String::new();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    while !banner.contains("Countersign is listening on") {
+        let mut line = String::new();
+        assert!(err.read_line(&mut line).unwrap() > 0, "exited: {banner}");
+        banner.push_str(&line);
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(banner.contains("alice@contoso.com"), "{banner}");
+    let lines: Vec<&str> = out.lines().filter(|l| !l.is_empty()).collect();
+    assert!(!lines.is_empty(), "the log says it started");
+    for l in &lines {
+        let v: serde_json::Value =
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        if v["fields"]["message"] == "starting" {
+            let config = v["fields"]["config"].as_str().unwrap();
+            let config: serde_json::Value = serde_json::from_str(config).unwrap();
+            assert!(config["listen"].is_string(), "{config}");
+        }
+    }
+    assert!(
+        !out.contains('\u{1b}'),
+        "no colour codes outside a terminal"
+    );
 }
