@@ -285,6 +285,27 @@ impl Config {
     }
 }
 
+/// A `log_level` is a level, or a tracing filter of comma-separated `target=level` directives
+/// with at most one bare level (`info,countersign_store=debug`). A bare word that is no level
+/// would parse as a target with every level on and leave the rest of the log silent: refused.
+fn check_log_level(filter: &str) -> anyhow::Result<()> {
+    const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+    let is_level = |l: &str| LEVELS.contains(&l.trim().to_ascii_lowercase().as_str());
+    let ok = !filter.trim().is_empty()
+        && filter.split(',').all(|d| match d.split_once('=') {
+            Some((target, level)) => !target.trim().is_empty() && is_level(level),
+            None => is_level(d),
+        })
+        && tracing_subscriber::EnvFilter::try_new(filter).is_ok();
+    if !ok {
+        bail!(
+            "log_level: '{filter}' is not a level ({}) or a filter like info,countersign_store=debug",
+            LEVELS.join(", ")
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -415,25 +436,4 @@ mod tests {
         std::fs::write(&f, "lisen = \"x\"\n").unwrap();
         assert!(Config::load(Some(&f), Overrides::default()).is_err());
     }
-}
-
-/// A `log_level` is a level, or a tracing filter of comma-separated `target=level` directives
-/// with at most one bare level (`info,countersign_store=debug`). A bare word that is no level
-/// would parse as a target with every level on and leave the rest of the log silent: refused.
-fn check_log_level(filter: &str) -> anyhow::Result<()> {
-    const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
-    let is_level = |l: &str| LEVELS.contains(&l.trim().to_ascii_lowercase().as_str());
-    let ok = !filter.trim().is_empty()
-        && filter.split(',').all(|d| match d.split_once('=') {
-            Some((target, level)) => !target.trim().is_empty() && is_level(level),
-            None => is_level(d),
-        })
-        && tracing_subscriber::EnvFilter::try_new(filter).is_ok();
-    if !ok {
-        bail!(
-            "log_level: '{filter}' is not a level ({}) or a filter like info,countersign_store=debug",
-            LEVELS.join(", ")
-        );
-    }
-    Ok(())
 }
