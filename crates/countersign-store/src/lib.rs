@@ -50,6 +50,11 @@ pub struct SqlStore {
 }
 
 impl SqlStore {
+    /// The SQLite database's file in `data_dir`.
+    pub fn sqlite_file(data_dir: &Path) -> std::path::PathBuf {
+        data_dir.join("countersign.db")
+    }
+
     /// Opens (creating if needed) the SQLite database `countersign.db` in `data_dir` (mode 0700),
     /// with the secrets key file `secrets.key` beside it.
     pub async fn open_sqlite(data_dir: &Path) -> Result<Self, StoreError> {
@@ -59,7 +64,7 @@ impl SqlStore {
     /// Like `open_sqlite`, with the secrets key from `key`.
     pub async fn open_sqlite_with(data_dir: &Path, key: KeyFile) -> Result<Self, StoreError> {
         private_fs::create_dir(data_dir)?;
-        let path = data_dir.join("countersign.db");
+        let path = Self::sqlite_file(data_dir);
         Self::open(&format!("sqlite://{}", path.display()), None, key).await
     }
 

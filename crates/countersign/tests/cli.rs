@@ -957,3 +957,20 @@ fn a_json_log_is_all_json_and_the_banner_goes_to_standard_error() {
         "no colour codes outside a terminal"
     );
 }
+
+/// `admin` in a directory with no database: `check` refuses (and creates nothing), other commands
+/// say that they created a new, empty one — an administrator in the wrong directory notices.
+#[test]
+fn admin_in_a_directory_without_a_database_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("nowhere");
+    let (ok, _, err) = admin(&d, &["check"]);
+    assert!(!ok && err.contains("there is no database in"), "{err}");
+    assert!(!d.join("countersign.db").exists(), "nothing created");
+    let (ok, _, err) = admin(&d, &["tenant", "list"]);
+    assert!(ok && err.contains("created a new, empty one"), "{err}");
+    let (ok, _, err) = admin(&d, &["tenant", "list"]);
+    assert!(ok && !err.contains("created"), "only the first time: {err}");
+    let (ok, out, _) = admin(&d, &["check"]);
+    assert!(ok && out.contains("intact"), "{out}");
+}

@@ -167,7 +167,31 @@ impl Out {
 
 pub async fn run(file: Option<&Path>, overrides: Overrides, args: AdminArgs) -> anyhow::Result<()> {
     let cfg = Config::load(file, overrides)?;
+    // An administrator in another directory than the server's (the default data_dir is
+    // relative) would otherwise work on a new, empty database without knowing it.
+    let new_database = match cfg.database_url {
+        None => {
+            let file = countersign_store::SqlStore::sqlite_file(&cfg.data_dir);
+            let dir = std::path::absolute(&cfg.data_dir).unwrap_or(cfg.data_dir.clone());
+            if matches!(args.command, AdminCommand::Check) && !file.exists() {
+                bail!(
+                    "there is no database in {}: give the server's data directory (--data-dir, \
+                     or data_dir in --config)",
+                    dir.display()
+                );
+            }
+            (!file.exists()).then_some(dir)
+        }
+        Some(_) => None,
+    };
     let (store, _) = cfg.open_store().await?;
+    if let Some(dir) = new_database {
+        eprintln!(
+            "note: there was no database in {}; this command created a new, empty one. If the \
+             server's is elsewhere, give its data directory with --data-dir or --config.",
+            dir.display()
+        );
+    }
     let store = Arc::new(store);
     let deps = Deps {
         store: store.clone(),
