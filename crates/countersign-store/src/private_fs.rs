@@ -17,19 +17,26 @@ fn io(what: &str, path: &Path, e: std::io::Error) -> StoreError {
 /// Creates `dir` (and missing parents) with mode 0700, or tightens an existing one to 0700 where
 /// others could read it (a warning when that is not allowed, e.g. a directory someone else owns).
 pub(crate) fn create_dir(dir: &Path) -> R<()> {
-    if !dir.exists() {
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| io("create directory", dir, e))?;
-    }
+    create_missing_dir(dir)?;
     tighten(dir, 0o700);
     Ok(())
 }
 
+/// Creates `dir` (and missing parents) with mode 0700 if it does not exist; an existing one is
+/// left as it is (a directory of the operator's such as `/etc/countersign`, shared with others).
+pub(crate) fn create_missing_dir(dir: &Path) -> R<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| io("create directory", dir, e))
+}
+
 /// Sets `mode` on `path` if it grants more than that; warns when it cannot.
-fn tighten(path: &Path, mode: u32) {
+pub(crate) fn tighten(path: &Path, mode: u32) {
     let Ok(meta) = fs::metadata(path) else { return };
     if meta.permissions().mode() & 0o777 & !mode != 0 {
         if let Err(e) = fs::set_permissions(path, Permissions::from_mode(mode)) {

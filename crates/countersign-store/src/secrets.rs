@@ -120,18 +120,20 @@ fn read(path: &Path) -> R<Loaded> {
 }
 
 impl Sealer {
-    /// Loads an existing key file.
+    /// Loads an existing key file, made private (0600) first if others could read it.
     pub fn load(path: &Path) -> R<Self> {
+        private_fs::tighten(path, 0o600);
         Ok(Self {
             path: Some(path.to_path_buf()),
             loaded: RwLock::new(read(path)?),
         })
     }
 
-    /// Creates a key file with one new key (mode 0600; its directory 0700 when created here).
+    /// Creates a key file with one new key (mode 0600; its directory 0700 when created here, an
+    /// existing one left as it is).
     pub fn create(path: &Path) -> R<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            private_fs::create_dir(dir)?;
+            private_fs::create_missing_dir(dir)?;
         }
         private_fs::write_new(path, format!("{HEADER}{}\n", new_key_line()).as_bytes())?;
         Self::load(path)
@@ -314,6 +316,24 @@ mod tests {
         );
         assert_eq!(s.open("legacy-clear", "x").unwrap(), "legacy-clear");
         assert_eq!(sealed_key_id(&sealed), Some(s.primary_id().as_str()));
+    }
+
+    /// A key file put in an existing directory of the operator's (`/etc/countersign`) leaves
+    /// that directory as it was; a key file others can read is made private when loaded.
+    #[test]
+    fn an_existing_directory_is_left_alone_and_a_readable_key_file_is_made_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let etc = dir.path().join("etc");
+        std::fs::create_dir(&etc).unwrap();
+        std::fs::set_permissions(&etc, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let path = etc.join("secrets.key");
+        Sealer::create(&path).unwrap();
+        assert_eq!((mode(&etc), mode(&path)), (0o755, 0o600));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        Sealer::load(&path).unwrap();
+        assert_eq!(mode(&path), 0o600);
     }
 
     #[test]
