@@ -164,25 +164,33 @@ pub fn check_csrf(expected: &str, submitted: Option<&str>) -> Result<(), AppErro
 }
 
 /// The client's address: the socket peer, or behind a trusted reverse proxy the last address it
-/// appended to `X-Forwarded-For`.
+/// appended to `X-Forwarded-For` — the right-most entry, the one the proxy itself wrote (those
+/// before it are the client's to invent).
 pub fn client_addr(
     state: &AppState,
     headers: &HeaderMap,
     peer: Option<&ConnectInfo<SocketAddr>>,
 ) -> Option<String> {
     if state.config.trust_forwarded_for {
-        if let Some(last) = headers
+        let forwarded = headers
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit(',').next())
-        {
-            let a = last.trim();
-            if !a.is_empty() && a.len() <= 64 {
-                return Some(a.to_string());
-            }
+            .and_then(forwarded_client);
+        if let Some(ip) = forwarded {
+            return Some(ip.to_string());
         }
     }
     peer.map(|c| c.0.ip().to_string())
+}
+
+/// The address in the last entry of an `X-Forwarded-For` value, when it is one (with or without
+/// a port, as some proxies write it). Anything else is no address: it would be logged, and count
+/// against throttles and risky networks, as if it were one.
+fn forwarded_client(header: &str) -> Option<std::net::IpAddr> {
+    let last = header.rsplit(',').next()?.trim();
+    last.parse()
+        .ok()
+        .or_else(|| last.parse::<SocketAddr>().ok().map(|s| s.ip()))
 }
 
 /// Looks up the tenant named in the path; an unknown name is a 404.
@@ -197,8 +205,20 @@ pub async fn tenant(state: &AppState, name: &str) -> Result<Tenant, AppError> {
         })
 }
 
+/// How long `/healthz` waits for the store: less than a load balancer's probe timeout, so that an
+/// unreachable database is a 503 rather than a probe that times out (the pool itself waits 10 s
+/// for a connection).
+const HEALTH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub async fn healthz(State(state): State<AppState>) -> Response {
-    match state.deps.store.ping().await {
+    let ping = tokio::time::timeout(HEALTH_WAIT, state.deps.store.ping()).await;
+    let ping = ping.unwrap_or_else(|_| {
+        Err(countersign_core::StoreError::Backend(format!(
+            "no answer within {} s",
+            HEALTH_WAIT.as_secs()
+        )))
+    });
+    match ping {
         Ok(()) => Json(Health {
             status: "ok".into(),
             store: state.backend.into(),
@@ -214,6 +234,30 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
                 }),
             )
                 .into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::forwarded_client;
+
+    #[test]
+    fn only_an_address_in_the_last_forwarded_entry_is_the_client() {
+        let ip = |h: &str| forwarded_client(h).map(|a| a.to_string());
+        assert_eq!(ip("203.0.113.7").as_deref(), Some("203.0.113.7"));
+        assert_eq!(ip("10.0.0.1, 203.0.113.7").as_deref(), Some("203.0.113.7"));
+        assert_eq!(ip("203.0.113.7:4711").as_deref(), Some("203.0.113.7"));
+        assert_eq!(ip("2001:db8::1").as_deref(), Some("2001:db8::1"));
+        assert_eq!(ip("[2001:db8::1]:443").as_deref(), Some("2001:db8::1"));
+        for bad in [
+            "garbage",
+            "203.0.113.7, garbage",
+            "",
+            "203.0.113.7 evil",
+            "1.2.3",
+        ] {
+            assert_eq!(ip(bad), None, "{bad}");
         }
     }
 }
