@@ -16,7 +16,7 @@ use crate::secret::{ct_eq, token_digest};
 use crate::signin::{log_attempt, Origin};
 use crate::throttle::{self, LockoutPolicy, Release};
 use crate::Deps;
-use aws_lc_rs::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
+use aws_lc_rs::signature::{ParsedPublicKey, UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
@@ -33,8 +33,7 @@ pub struct DeviceKey(Vec<u8>);
 
 impl DeviceKey {
     /// From the base64url text a device sends; `None` unless it is a 65-byte uncompressed point.
-    /// (Whether the point is on the curve is settled by the registration signature, which only a
-    /// valid key can verify.)
+    /// (Whether the point is on the curve is checked when a key is registered: `proved_key`.)
     pub fn parse(b64: &str) -> Option<Self> {
         let raw = URL_SAFE_NO_PAD.decode(b64).ok()?;
         (raw.len() == PUBLIC_KEY_LEN && raw[0] == 0x04).then_some(Self(raw))
@@ -335,12 +334,16 @@ pub(crate) fn proved_key(
     signed: &str,
     signature: &str,
 ) -> CoreResult<DeviceKey> {
-    let parsed = DeviceKey::parse(key).ok_or_else(|| {
-        CoreError::invalid(
-            field,
-            "must be a P-256 public key: its uncompressed point (65 bytes), base64url",
-        )
-    })?;
+    // A new key is checked to be a point of the curve, so that a client with a badly encoded
+    // key hears that, not that its signature is wrong (stored keys are not checked again).
+    let parsed = DeviceKey::parse(key)
+        .filter(|k| ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &k.0).is_ok())
+        .ok_or_else(|| {
+            CoreError::invalid(
+                field,
+                "must be a P-256 public key: its uncompressed point (65 bytes), base64url",
+            )
+        })?;
     if !parsed.verifies(signed, signature) {
         return Err(DeviceError::BadSignature.into());
     }
@@ -1083,6 +1086,28 @@ mod tests {
             signed: text,
             signed_passwordless: phone,
         }
+    }
+
+    /// A new key must be a point of the curve: one that is not is a bad key (400), not a bad
+    /// signature; a real key with a wrong signature is a bad signature.
+    #[test]
+    fn a_new_key_off_the_curve_is_refused_as_a_key() {
+        let d = device();
+        let sig = d.pair.sign(&SystemRandom::new(), b"hello").unwrap();
+        let sig = URL_SAFE_NO_PAD.encode(sig.as_ref());
+        let mut off = vec![0x04];
+        off.extend([0x01; 64]);
+        let r = proved_key("public_key", &URL_SAFE_NO_PAD.encode(&off), "hello", &sig);
+        assert!(
+            matches!(r, Err(CoreError::Invalid { ref field, .. }) if field == "public_key"),
+            "{r:?}"
+        );
+        let r = proved_key("public_key", &d.key.to_base64(), "other", &sig);
+        assert!(
+            matches!(r, Err(CoreError::Device(DeviceError::BadSignature))),
+            "{r:?}"
+        );
+        assert!(proved_key("public_key", &d.key.to_base64(), "hello", &sig).is_ok());
     }
 
     #[test]
