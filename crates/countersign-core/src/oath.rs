@@ -429,9 +429,10 @@ pub async fn import_hardware(
             )));
         }
         if tokens.iter().any(|t| t.serial.as_deref() == Some(serial)) {
-            return Err(at(CoreError::Conflict(format!(
-                "hardware token {serial} in this file"
-            ))));
+            return Err(at(CoreError::invalid(
+                "serial number",
+                format!("{serial} appears twice in this file"),
+            )));
         }
         let period: u32 = r
             .interval
@@ -444,7 +445,7 @@ pub async fn import_hardware(
         };
         if count >= MAX_TOKENS_PER_USER {
             return Err(at(CoreError::invalid(
-                "import",
+                "user",
                 format!("{upn} already has {MAX_TOKENS_PER_USER} verification code methods"),
             )));
         }

@@ -80,8 +80,9 @@ pub(super) async fn oath_cmd(deps: &Deps, out: &Out, c: OathCmd) -> anyhow::Resu
             let tokens = oath::import_hardware(deps, &tenant, &rows).await?;
             out.done(
                 &format!(
-                    "Imported {} hardware tokens; each user activates theirs in security info with a code from it",
-                    tokens.len()
+                    "Imported {} hardware token{}; each user activates theirs in security info with a code from it",
+                    tokens.len(),
+                    if tokens.len() == 1 { "" } else { "s" }
                 ),
                 json!({ "imported": tokens.len() }),
             );
