@@ -171,16 +171,16 @@ pub async fn run(file: Option<&Path>, overrides: Overrides, args: AdminArgs) -> 
     // relative) would otherwise work on a new, empty database without knowing it.
     let new_database = match cfg.database_url {
         None => {
-            let file = countersign_store::SqlStore::sqlite_file(&cfg.data_dir);
+            let exists = countersign_store::SqlStore::sqlite_file(&cfg.data_dir).exists();
             let dir = std::path::absolute(&cfg.data_dir).unwrap_or(cfg.data_dir.clone());
-            if matches!(args.command, AdminCommand::Check) && !file.exists() {
+            if matches!(args.command, AdminCommand::Check) && !exists {
                 bail!(
                     "there is no database in {}: give the server's data directory (--data-dir, \
                      or data_dir in --config)",
                     dir.display()
                 );
             }
-            (!file.exists()).then_some(dir)
+            (!exists).then_some(dir)
         }
         Some(_) => None,
     };
