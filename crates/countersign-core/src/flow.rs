@@ -205,6 +205,9 @@ pub struct FlowState {
     pub proofs: Vec<Proof>,
     /// The application asked for a second factor (its `--require-mfa`, or `acr_values`).
     pub mfa_required: bool,
+    /// Where the person is signing in from, as last seen at the HTTP edge (set when a request
+    /// is sent to their devices, which shows it).
+    pub context: Option<crate::context::SignInContext>,
 }
 
 /// What the engine needs to know of the account being signed in to, the policy applied.

@@ -4,11 +4,13 @@
 //! gathered in [`Deps`], so every rule here is unit-tested with fakes and a manual clock.
 
 pub mod clock;
+pub mod context;
 pub mod directory;
 pub mod error;
 pub mod flow;
 pub mod methods;
 pub mod model;
+pub mod notify;
 pub mod oath;
 pub mod oidc;
 pub mod passkey;
@@ -79,6 +81,10 @@ pub struct Deps {
     pub clock: Arc<dyn clock::Clock>,
     pub rng: Arc<dyn random::Rng>,
     pub hasher: Arc<dyn password::PasswordHasher>,
+    /// Told of requests sent and settled and of devices removed (`notify`).
+    pub notifier: Arc<dyn notify::Notifier>,
+    /// The risk rules every push request's sign-in is checked against.
+    pub risk: Arc<[Box<dyn risk::RiskRule>]>,
     pub settings: Settings,
 }
 

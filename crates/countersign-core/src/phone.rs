@@ -159,7 +159,8 @@ pub struct DirectRegistration {
 }
 
 /// Direct registration: a person with a Temporary Access Pass registers the device and turns on
-/// phone sign-in in one step. Everything that needs no storage is checked first (fields, app
+/// phone sign-in in one step. Everything that needs no storage is checked first (the sign-in
+/// name by the sign-in page's rules, fields, app
 /// version, both keys and their signatures); then the pass, exactly as at the sign-in page (the
 /// same lockout, every refusal `PassInvalid`); then the policy; then one transaction uses the
 /// pass and stores the device with its keys and codes — or nothing.
@@ -168,6 +169,8 @@ pub async fn register_with_pass(
     r: &PassRegistration<'_>,
     min_app_version: Option<&str>,
 ) -> CoreResult<DirectRegistration> {
+    // The sign-in page's rules for a name, before it becomes a lockout key or a log line.
+    let upn = crate::signin::typed_name(r.origin.tenant, r.upn)?;
     let (name, app_version, platform) =
         push::device_texts(r.name, r.app_version, r.platform, min_app_version)?;
     let device_key = push::proved_key("public_key", r.public_key, r.signed, r.signature)?;
@@ -179,7 +182,7 @@ pub async fn register_with_pass(
     )?;
     let attempt = PassAttempt {
         origin: r.origin,
-        name: r.upn,
+        name: &upn,
         pass: r.pass,
     };
     let checked = tap::check(deps, attempt)

@@ -8,6 +8,7 @@
 //! parsed answer it hands over here, so both describe one answer.
 
 use crate::clock::Timestamp;
+use crate::context::SignInContext;
 use crate::error::{CoreError, CoreResult};
 use crate::model::{SignInFlow, SignInResult, Tenant, User};
 use crate::policy::{AuthenticationMode, MethodId, MethodsPolicy};
@@ -271,9 +272,11 @@ pub struct Registration<'a> {
 /// Registers a device with an activation code. Everything that needs no storage is checked
 /// first — its fields, its app version against `min_app_version`, its key and that it signed
 /// with it — so a refused attempt leaves the code usable; then the code is consumed and the
-/// device bound to the code's user in one write.
+/// device bound to the code's user in one write, which finds nothing (and writes nothing) for a
+/// code of another tenant.
 pub async fn register(
     deps: &Deps,
+    tenant: &Tenant,
     r: &Registration<'_>,
     min_app_version: Option<&str>,
 ) -> CoreResult<Device> {
@@ -283,8 +286,8 @@ pub async fn register(
     let now = deps.now();
     let device = Device {
         id: format!("dev_{}", deps.new_id()),
-        // Both come from the activation code.
-        tenant_id: String::new(),
+        // The activation code must be this tenant's; the user is the code's.
+        tenant_id: tenant.id.clone(),
         user_id: String::new(),
         name,
         public_key: key.to_base64(),
@@ -544,14 +547,6 @@ fn mode_allows(policy: &MethodsPolicy, groups: &[String], wanted: Authentication
         })
 }
 
-/// Where a sign-in comes from, as a request shows it (each part only as the policy allows).
-#[derive(Debug, Clone, Default)]
-pub struct Place {
-    pub client_addr: Option<String>,
-    pub city: Option<String>,
-    pub country: Option<String>,
-}
-
 /// Why no request was sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NotSent {
@@ -563,40 +558,85 @@ pub enum NotSent {
     NoDevice,
 }
 
-/// What a sign-in needs to send a request: who, for which flow, from where.
-#[derive(Debug)]
-pub struct Send<'a> {
-    pub origin: Origin<'a>,
-    pub user: &'a User,
-    pub policy: &'a MethodsPolicy,
-    pub groups: &'a [String],
-    /// The flow at its push step, about to send: once the request is stored it waits on it
-    /// (`flow::push_sent`), saved in the same write; unchanged when nothing was sent.
-    pub flow: &'a mut SignInFlow,
-    /// The application's name, when there is one.
-    pub application: Option<&'a str>,
-    pub place: Place,
-    /// The risk rules flagged the sign-in: the request waits for the device to ask for it.
-    pub flagged: bool,
-    /// Phone sign-in: the request signs the user in without a password (only devices with
-    /// phone sign-in can answer it).
-    pub passwordless: bool,
-}
-
-/// A request that was sent, and the older ones of the same user it withdrew.
+/// A request that was sent, the older ones of the same user it withdrew, and why the risk rules
+/// flagged its sign-in (then it waits for the device to ask for it).
 #[derive(Debug, Clone)]
 pub struct Sent {
     pub request: PushRequest,
     pub withdrawn: Vec<String>,
+    pub flagged: Option<String>,
 }
 
-/// Sends a sign-in request to the user's devices: refused (`MethodNotSupported`) unless the
-/// policy lets the user approve pushes, and not sent (`NotSent`) to a blocked user, one without a
-/// device, or beyond the push fatigue limit and lockout. The request counts as a failure of the
-/// user's push approvals until it is answered; it supersedes the user's pending one. The
-/// reservation of that failure, the request, the withdrawal of the older one and the flow are
-/// written in one transaction.
-pub async fn send(deps: &Deps, s: Send<'_>) -> CoreResult<Result<Sent, NotSent>> {
+/// A flow arrived at its push (or phone sign-in) step: sends the sign-in request to the user's
+/// devices, and saves the flow in every outcome — waiting on the request when one was sent (in
+/// the same write that stores it), at "Other ways to sign in" when none could be.
+///
+/// Refused (`MethodNotSupported`) unless the policy lets the user approve pushes (or use phone
+/// sign-in); not sent (`NotSent`) to a blocked user, one without a device, or beyond the push
+/// fatigue limit and lockout. The request counts as a failure of the user's push approvals until
+/// it is answered; it supersedes the user's pending one. The reservation of that failure, the
+/// request, the withdrawal of the older one and the flow are written in one transaction. The
+/// request shows the application and `context`'s place as the policy allows; `context` is kept
+/// in the flow, and the risk rules (`Deps::risk`) decide whether the request is pushed.
+pub async fn send_for_flow(
+    deps: &Deps,
+    tenant: &Tenant,
+    flow: &mut SignInFlow,
+    context: SignInContext,
+) -> CoreResult<Result<Sent, NotSent>> {
+    let (user, policy) = crate::flow::request_user(deps, flow)
+        .await?
+        .ok_or(CoreError::FlowExpired)?;
+    let passwordless = crate::flow::request_method(flow) == Some(crate::flow::Method::Phone);
+    let groups = crate::flow::groups_under(deps, &policy, &user).await?;
+    let client_id = flow.request.as_ref().map(|r| r.client_id.clone());
+    let application = match &client_id {
+        Some(id) => deps.store.client_by_id(id).await?.map(|c| c.name),
+        None => None,
+    };
+    let flagged = crate::risk::assess(&deps.risk, &context, &user.upn);
+    let client_addr = context.client_addr.clone();
+    flow.state.context = Some(context);
+    let s = Sending {
+        user: &user,
+        policy: &policy,
+        groups: &groups,
+        application: application.as_deref(),
+        flagged,
+        passwordless,
+    };
+    let origin = Origin {
+        tenant,
+        client_id: client_id.as_deref(),
+        client_addr: client_addr.as_deref(),
+    };
+    let sent = send(deps, origin, s, flow).await?;
+    if sent.is_err() {
+        let mut moved_on = flow.clone();
+        crate::flow::push_not_sent(&mut moved_on)?;
+        deps.store.update_flow(&moved_on).await?;
+        *flow = moved_on;
+    }
+    Ok(sent)
+}
+
+/// What sending a request needs to know besides the flow.
+struct Sending<'a> {
+    user: &'a User,
+    policy: &'a MethodsPolicy,
+    groups: &'a [String],
+    application: Option<&'a str>,
+    flagged: Option<String>,
+    passwordless: bool,
+}
+
+/// The checks and the one write of [`send_for_flow`]; the flow waits on the request once sent.
+async fn send(
+    deps: &Deps,
+    origin: Origin<'_>,
+    s: Sending<'_>,
+    flow: &mut SignInFlow,
+) -> CoreResult<Result<Sent, NotSent>> {
     let allowed = if s.passwordless {
         phone_allowed(s.policy, s.groups)
     } else {
@@ -612,7 +652,7 @@ pub async fn send(deps: &Deps, s: Send<'_>) -> CoreResult<Result<Sent, NotSent>>
         async move {
             log_attempt(
                 deps,
-                s.origin,
+                origin,
                 method,
                 &user.upn,
                 Some(user),
@@ -642,29 +682,28 @@ pub async fn send(deps: &Deps, s: Send<'_>) -> CoreResult<Result<Sent, NotSent>>
     }
     let features = &s.policy.authenticator.feature_settings;
     let show_place = features.display_location_information.on_for(s.groups);
-    let place = if show_place {
-        s.place
-    } else {
-        Place::default()
+    let place = match &flow.state.context {
+        Some(c) if show_place => c.clone(),
+        _ => SignInContext::default(),
     };
     let request = PushRequest {
         // The prefix keeps ids from starting with "-", which command lines would take for an option.
         id: format!("req_{}", deps.secret_token()),
         tenant_id: user.tenant_id.clone(),
         user_id: user.id.clone(),
-        flow_digest: token_digest(&s.flow.id),
+        flow_digest: token_digest(&flow.id),
         number: number(deps.rng.as_ref(), features.number_matching_digits),
         application: s
             .application
             .filter(|_| features.display_app_information.on_for(s.groups))
             .map(str::to_string),
-        client_id: s.origin.client_id.map(str::to_string),
+        client_id: origin.client_id.map(str::to_string),
         client_addr: place.client_addr,
         city: place.city,
         country: place.country,
         created_at: now,
         expires_at: now + REQUEST_TTL,
-        pushed: !s.flagged,
+        pushed: s.flagged.is_none(),
         passwordless: s.passwordless,
         state: PushState::Pending,
         settled_at: None,
@@ -674,7 +713,7 @@ pub async fn send(deps: &Deps, s: Send<'_>) -> CoreResult<Result<Sent, NotSent>>
         since: now - FATIGUE_WINDOW,
         limit: FATIGUE_LIMIT,
     };
-    let mut waiting = s.flow.clone();
+    let mut waiting = flow.clone();
     crate::flow::push_sent(&mut waiting, &request.id)?;
     let inserted = deps
         .store
@@ -682,8 +721,14 @@ pub async fn send(deps: &Deps, s: Send<'_>) -> CoreResult<Result<Sent, NotSent>>
         .await?;
     match inserted {
         Inserted::Sent { withdrawn } => {
-            *s.flow = waiting;
-            Ok(Ok(Sent { request, withdrawn }))
+            *flow = waiting;
+            deps.notifier.requests_settled(&user.id, &withdrawn);
+            deps.notifier.request_created(&user.id, &request.id);
+            Ok(Ok(Sent {
+                request,
+                withdrawn,
+                flagged: s.flagged,
+            }))
         }
         Inserted::Locked => refuse(NotSent::TooMany, "push locked by attempts in flight").await,
         Inserted::Fatigued => refuse(NotSent::TooMany, "push fatigue limit").await,
@@ -720,6 +765,8 @@ pub async fn settle_if_expired(
             .settle_push_request(&r.id, PushState::Expired, None, now, &[])
             .await?
     {
+        deps.notifier
+            .requests_settled(&r.user_id, std::slice::from_ref(&r.id));
         log_attempt(
             deps,
             origin,
@@ -738,11 +785,16 @@ pub async fn settle_if_expired(
 
 /// The browser moved on (another way to sign in, another name): its pending request is withdrawn
 /// from the devices. Returns whether it was still pending.
-pub async fn withdraw(deps: &Deps, request_id: &str) -> CoreResult<bool> {
-    Ok(deps
+pub async fn withdraw(deps: &Deps, r: &PushRequest) -> CoreResult<bool> {
+    let withdrawn = deps
         .store
-        .settle_push_request(request_id, PushState::Withdrawn, None, deps.now(), &[])
-        .await?)
+        .settle_push_request(&r.id, PushState::Withdrawn, None, deps.now(), &[])
+        .await?;
+    if withdrawn {
+        deps.notifier
+            .requests_settled(&r.user_id, std::slice::from_ref(&r.id));
+    }
+    Ok(withdrawn)
 }
 
 /// A device's proof of its key over a server challenge, as received.
@@ -975,9 +1027,16 @@ pub async fn answer(
             };
             if let Some(st) = settled {
                 let dev = (st == PushState::WrongNumber).then_some(device.id.as_str());
-                deps.store
+                // A wrong number or the expiry settles the request too: the waiting browser
+                // looks again.
+                if deps
+                    .store
                     .settle_push_request(&r.id, st, dev, now, &[])
-                    .await?;
+                    .await?
+                {
+                    deps.notifier
+                        .requests_settled(&r.user_id, std::slice::from_ref(&r.id));
+                }
             }
             let why = match e {
                 DeviceError::RequestNotFound => "answer from another user's device".to_string(),
@@ -1017,6 +1076,8 @@ pub async fn answer(
         .await?;
         return Err(DeviceError::RequestAnswered.into());
     }
+    deps.notifier
+        .requests_settled(&r.user_id, std::slice::from_ref(&r.id));
     log(Some(&user), result, reason.into()).await?;
     seen(deps, &device, now).await?;
     let settled = PushRequest {
@@ -1037,7 +1098,11 @@ pub async fn remove_device(deps: &Deps, user: &User, device_id: &str) -> CoreRes
         .await?
         .iter()
         .any(|d| d.id == device_id);
-    Ok(mine && deps.store.delete_device(device_id).await?)
+    let removed = mine && deps.store.delete_device(device_id).await?;
+    if removed {
+        deps.notifier.device_removed(&user.id, device_id);
+    }
+    Ok(removed)
 }
 
 #[cfg(test)]
@@ -1389,26 +1454,26 @@ mod tests {
         let mut forged = registration(&a);
         let other = asking(&code);
         forged.signature = &other.signature;
-        let r = register(&f.deps, &forged, None).await;
+        let r = register(&f.deps, &t, &forged, None).await;
         assert!(matches!(
             r,
             Err(CoreError::Device(DeviceError::BadSignature))
         ));
-        let r = register(&f.deps, &registration(&a), Some("2.0")).await;
+        let r = register(&f.deps, &t, &registration(&a), Some("2.0")).await;
         assert!(matches!(
             r,
             Err(CoreError::Device(DeviceError::AppVersionUnsupported { .. }))
         ));
         let mut bad = registration(&a);
         bad.public_key = "BAAA";
-        let r = register(&f.deps, &bad, None).await;
+        let r = register(&f.deps, &t, &bad, None).await;
         assert!(matches!(r, Err(CoreError::Invalid { field, .. }) if field == "public_key"));
         let mut bad = registration(&a);
         bad.name = "evil\u{202e}name";
-        let r = register(&f.deps, &bad, None).await;
+        let r = register(&f.deps, &t, &bad, None).await;
         assert!(matches!(r, Err(CoreError::Invalid { field, .. }) if field == "name"));
         // The good one registers, bound to alice, with the key it proved.
-        let d = register(&f.deps, &registration(&a), Some("1.4"))
+        let d = register(&f.deps, &t, &registration(&a), Some("1.4"))
             .await
             .unwrap();
         assert_eq!(
@@ -1418,7 +1483,7 @@ mod tests {
         assert_eq!(d.public_key, a.dev.key.to_base64());
         // Once.
         let again = asking(&code);
-        let r = register(&f.deps, &registration(&again), None).await;
+        let r = register(&f.deps, &t, &registration(&again), None).await;
         assert!(matches!(
             r,
             Err(CoreError::Device(DeviceError::ActivationInvalid))
@@ -1434,7 +1499,7 @@ mod tests {
         let code = begin_activation(&f.deps, &t, &u).await.unwrap();
         f.clock.advance(ACTIVATION_TTL);
         let a = asking(&code);
-        let r = register(&f.deps, &registration(&a), None).await;
+        let r = register(&f.deps, &t, &registration(&a), None).await;
         assert!(matches!(
             r,
             Err(CoreError::Device(DeviceError::ActivationInvalid))

@@ -4,24 +4,18 @@
 //! plug in as [`RiskRule`]s; today's one real rule is [`AddressRanges`] (networks listed in the
 //! configuration).
 
+use crate::context::SignInContext;
 use crate::error::{CoreError, CoreResult};
 use std::net::IpAddr;
 
-/// What a rule sees of a sign-in.
-#[derive(Debug, Clone, Copy)]
-pub struct SignInContext<'a> {
-    pub client_addr: Option<&'a str>,
-    pub upn: &'a str,
-}
-
 pub trait RiskRule: Send + Sync {
-    /// Why the sign-in is suspicious, or `None`.
-    fn flags(&self, s: &SignInContext<'_>) -> Option<String>;
+    /// Why a sign-in to `upn` in `context` is suspicious, or `None`.
+    fn flags(&self, context: &SignInContext, upn: &str) -> Option<String>;
 }
 
 /// The first reason any of `rules` gives.
-pub fn assess(rules: &[Box<dyn RiskRule>], s: &SignInContext<'_>) -> Option<String> {
-    rules.iter().find_map(|r| r.flags(s))
+pub fn assess(rules: &[Box<dyn RiskRule>], context: &SignInContext, upn: &str) -> Option<String> {
+    rules.iter().find_map(|r| r.flags(context, upn))
 }
 
 /// One network in CIDR notation (`203.0.113.0/24`, `2001:db8::/32`; a bare address is one host).
@@ -87,8 +81,8 @@ impl AddressRanges {
 }
 
 impl RiskRule for AddressRanges {
-    fn flags(&self, s: &SignInContext<'_>) -> Option<String> {
-        let ip: IpAddr = s.client_addr?.parse().ok()?;
+    fn flags(&self, context: &SignInContext, _upn: &str) -> Option<String> {
+        let ip: IpAddr = context.client_addr.as_deref()?.parse().ok()?;
         self.0
             .iter()
             .find(|n| n.contains(ip))
@@ -126,14 +120,12 @@ mod tests {
     #[test]
     fn the_address_rule_flags_listed_networks_only() {
         let r = AddressRanges::parse(&["198.51.100.0/24".into()]).unwrap();
-        let ctx = |a| SignInContext {
-            client_addr: a,
-            upn: "alice@contoso.com",
-        };
-        assert!(r.flags(&ctx(Some("198.51.100.9"))).is_some());
-        assert!(r.flags(&ctx(Some("192.0.2.1"))).is_none());
-        assert!(r.flags(&ctx(None)).is_none());
+        let ctx = |a: Option<&str>| SignInContext::new(a.map(str::to_string), None);
+        let upn = "alice@contoso.com";
+        assert!(r.flags(&ctx(Some("198.51.100.9")), upn).is_some());
+        assert!(r.flags(&ctx(Some("192.0.2.1")), upn).is_none());
+        assert!(r.flags(&ctx(None), upn).is_none());
         let rules: Vec<Box<dyn RiskRule>> = vec![Box::new(r)];
-        assert!(assess(&rules, &ctx(Some("198.51.100.1"))).is_some());
+        assert!(assess(&rules, &ctx(Some("198.51.100.1")), upn).is_some());
     }
 }

@@ -237,8 +237,9 @@ pub trait PolicyStore: Send + Sync {
 pub trait PushStore: Send + Sync {
     async fn insert_activation(&self, a: &crate::push::Activation) -> StoreResult<()>;
 
-    /// Consumes an unused, unexpired activation code and registers `device` to the code's user
-    /// (its tenant and user are taken from the activation), in one transaction. When the
+    /// Consumes an unused, unexpired activation code of `device.tenant_id` and registers `device`
+    /// to the code's user, in one transaction: a code of another tenant is refused like an
+    /// unknown one, before anything is written. When the
     /// activation was made `with_codes`, `codes` (an active software token) is stored in the same
     /// transaction, for the same user, and the device names it (`oath_token_id`). `None`, writing
     /// nothing, for an unknown, used or expired code; of any number of parallel callers with one

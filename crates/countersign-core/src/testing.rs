@@ -776,7 +776,7 @@ impl PushStore for MemStore {
         let Some((a, used)) = d.activations.get_mut(code_digest) else {
             return Ok(None);
         };
-        if *used || a.expires_at <= now {
+        if *used || a.expires_at <= now || a.tenant_id != device.tenant_id {
             return Ok(None);
         }
         *used = true;
@@ -1346,6 +1346,8 @@ pub struct Fixture {
     pub deps: Deps,
     pub store: Arc<MemStore>,
     pub clock: Arc<ManualClock>,
+    /// What the core told the world (`Deps::notifier`).
+    pub notices: Arc<crate::notify::Recorder>,
 }
 
 /// Tenant "contoso" (contoso.com) with alice@contoso.com, with `password` or none.
@@ -1373,12 +1375,20 @@ pub async fn contoso_alice(deps: &Deps, password: Option<&str>) -> (Tenant, User
 pub fn fixture() -> Fixture {
     let store = Arc::new(MemStore::default());
     let clock = Arc::new(ManualClock::new(1_800_000_000));
+    let notices = Arc::new(crate::notify::Recorder::default());
     let deps = Deps {
         store: store.clone(),
         clock: clock.clone(),
         rng: Arc::new(OsRandom),
         hasher: Arc::new(FastHasher),
+        notifier: notices.clone(),
+        risk: Arc::new([]),
         settings: Settings::default(),
     };
-    Fixture { deps, store, clock }
+    Fixture {
+        deps,
+        store,
+        clock,
+        notices,
+    }
 }

@@ -23,6 +23,8 @@ fn benches(c: &mut Criterion) {
             clock: clock.clone(),
             rng: Arc::new(OsRandom),
             hasher: Arc::new(InlineHasher),
+            notifier: Arc::new(countersign_core::notify::Silent),
+            risk: Arc::new([]),
             settings: Settings::default(),
         };
         let t = directory::create_tenant(&deps, "contoso", "Contoso", &["contoso.com".into()])

@@ -6,7 +6,6 @@
 //! tells this process's waiters what changed.
 
 use crate::error::AppError;
-use crate::pages::push::settled;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, State};
@@ -69,7 +68,7 @@ pub async fn register(
         app_version: &req.app_version,
         platform: &req.platform,
     };
-    let device = push::register(&state.deps, &r, min_version(&state)).await?;
+    let device = push::register(&state.deps, &tenant, &r, min_version(&state)).await?;
     let user = state
         .deps
         .store
@@ -309,29 +308,7 @@ pub async fn answer(
             signed_passwordless,
         },
     };
-    let verdict = match push::answer(&state.deps, &tenant, &a, min_version(&state)).await {
-        Ok((r, verdict)) => {
-            settled(&state, &r.user_id, std::slice::from_ref(&r.id));
-            verdict
-        }
-        Err(e) => {
-            // A wrong number or the expiry settled the request too: the waiting browser looks
-            // again (it reads the store, which says what happened).
-            use push::DeviceError::{RequestExpired, WrongNumber};
-            if matches!(e, CoreError::Device(WrongNumber | RequestExpired)) {
-                if let Some(r) = state
-                    .deps
-                    .store
-                    .push_request(&id)
-                    .await
-                    .map_err(CoreError::from)?
-                {
-                    settled(&state, &r.user_id, std::slice::from_ref(&r.id));
-                }
-            }
-            return Err(e.into());
-        }
-    };
+    let (_, verdict) = push::answer(&state.deps, &tenant, &a, min_version(&state)).await?;
     let result = match verdict {
         push::Verdict::Approved { .. } => proto::AnswerResult::Approved,
         push::Verdict::Denied => proto::AnswerResult::Denied,

@@ -183,6 +183,24 @@ pub fn client_addr(
     peer.map(|c| c.0.ip().to_string())
 }
 
+/// The sign-in's circumstances as this request shows them: the client's address, its browser,
+/// and the place the GeoIP database (when configured) puts the address in.
+pub fn sign_in_context(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Option<&ConnectInfo<SocketAddr>>,
+) -> countersign_core::context::SignInContext {
+    let addr = client_addr(state, headers, peer);
+    let user_agent = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    let mut context = countersign_core::context::SignInContext::new(addr, user_agent);
+    if let (Some(geo), Some(a)) = (&state.geo, &context.client_addr) {
+        (context.city, context.country) = geo.locate(a);
+    }
+    context
+}
+
 /// The address in the last entry of an `X-Forwarded-For` value, when it is one (with or without
 /// a port, as some proxies write it). Anything else is no address: it would be logged, and count
 /// against throttles and risky networks, as if it were one.

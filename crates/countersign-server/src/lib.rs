@@ -92,8 +92,6 @@ pub struct AppState {
     pub push: push_events::PushEvents,
     /// The GeoIP database, when configured.
     pub geo: Option<Arc<geo::Geo>>,
-    /// The risk rules every push request is checked against.
-    pub risk: Arc<Vec<Box<dyn countersign_core::risk::RiskRule>>>,
     /// The WebAuthn verifier of `public_url`'s host; `None` when that is an IP address (no
     /// browser accepts an IP address as a passkey's relying party).
     pub passkeys: Option<Arc<dyn countersign_core::passkey::Verifier>>,
@@ -115,20 +113,23 @@ impl AppState {
             Duration::from_secs(10),
             metrics.password_hashes.clone(),
         );
+        let push = push_events::PushEvents::default();
+        let ranges = countersign_core::risk::AddressRanges::parse(&config.risky_networks)
+            .map_err(|e| anyhow::anyhow!("risky_networks: {e}"))?;
+        let risk: Vec<Box<dyn countersign_core::risk::RiskRule>> = vec![Box::new(ranges)];
         let deps = Deps {
             store,
             clock,
             rng: Arc::new(OsRandom),
             hasher: Arc::new(hasher.clone()),
+            notifier: Arc::new(push.clone()),
+            risk: risk.into(),
             settings: config.settings,
         };
         let geo = match &config.geoip_db {
             Some(p) => Some(Arc::new(geo::Geo::open(p)?)),
             None => None,
         };
-        let ranges = countersign_core::risk::AddressRanges::parse(&config.risky_networks)
-            .map_err(|e| anyhow::anyhow!("risky_networks: {e}"))?;
-        let risk: Vec<Box<dyn countersign_core::risk::RiskRule>> = vec![Box::new(ranges)];
         let passkeys: Option<Arc<dyn countersign_core::passkey::Verifier>> =
             match webauthn::WebauthnVerifier::new(&config.public_url, &config.passkey_attestation) {
                 Ok(v) => Some(Arc::new(v)),
@@ -148,9 +149,8 @@ impl AppState {
             keys,
             metrics: Arc::new(metrics),
             hasher,
-            push: push_events::PushEvents::default(),
+            push,
             geo,
-            risk: Arc::new(risk),
             passkeys,
             config: Arc::new(config),
             tenants: tenants::TenantCache::default(),

@@ -192,6 +192,34 @@ impl PushEvents {
     }
 }
 
+/// The core's notifications become events: a request's own topic wakes the browser waiting on
+/// it, the user's topic reaches their devices' channels.
+impl countersign_core::notify::Notifier for PushEvents {
+    fn request_created(&self, user_id: &str, request_id: &str) {
+        let e = Event::Created {
+            request_id: request_id.to_string(),
+        };
+        self.publish(user_id, e);
+    }
+
+    fn requests_settled(&self, user_id: &str, request_ids: &[String]) {
+        for id in request_ids {
+            let e = Event::Settled {
+                request_id: id.clone(),
+            };
+            self.publish(id, e.clone());
+            self.publish(user_id, e);
+        }
+    }
+
+    fn device_removed(&self, user_id: &str, device_id: &str) {
+        let e = Event::DeviceRemoved {
+            device_id: device_id.to_string(),
+        };
+        self.publish(user_id, e);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -120,6 +120,26 @@ async fn a_newcomer_registers_with_a_pass_and_signs_in_with_no_password() {
     // A wrong pass registers nothing.
     let r = register_with_pass(&s, "contoso", "bob@contoso.com", "WRONGPASS").await;
     refused_with(r, "pass_invalid");
+    // A name the sign-in page would refuse is refused before it is stored anywhere (it would be a
+    // lockout key and a log line): too long, or with control or bidirectional characters.
+    let logged = log_of(&s, &f.tenant.id, "tap").await.len();
+    for bad in [
+        "b".repeat(2_000_000),
+        "bob\n@contoso.com".into(),
+        "bo\u{202e}b".into(),
+    ] {
+        let r = register_with_pass(&s, "contoso", &bad, &pass).await;
+        let message = refused_with(r, "bad_request");
+        assert!(
+            message.contains("name") || message.contains("upn"),
+            "{message}"
+        );
+    }
+    assert_eq!(
+        log_of(&s, &f.tenant.id, "tap").await.len(),
+        logged,
+        "nothing logged"
+    );
     let phone = register_with_pass(&s, "contoso", "bob", &pass)
         .await
         .unwrap();

@@ -421,6 +421,35 @@ async fn a_removed_device_and_an_old_app_are_refused() {
 }
 
 #[tokio::test]
+async fn another_tenants_activation_code_registers_nothing_and_stays_usable() {
+    let s = TestServer::start().await;
+    let f = s.seed().await;
+    countersign_core::directory::create_tenant(
+        &s.state.deps,
+        "fabrikam",
+        "Fabrikam",
+        &["fabrikam.com".into()],
+    )
+    .await
+    .unwrap();
+    let web = WebClient::new(&s.base);
+    web.sign_in("contoso", "alice", PASSWORD).await;
+    let link = device::parse_activation(&activation_link(&web).await).unwrap();
+    // Contoso's code, posted to Fabrikam's registration: refused, and nothing is written.
+    let mut elsewhere = link.clone();
+    elsewhere.server = elsewhere.server.replace("/contoso", "/fabrikam");
+    let r = blocking(move |c| c.register(&elsewhere, "phone")).await;
+    refused_with(r, "activation_invalid");
+    let stored = s.state.deps.store.devices_of_user(&f.alice.id).await;
+    assert!(stored.unwrap().is_empty(), "no device was stored");
+    // The code still works in its own tenant.
+    let (phone, _) = blocking(move |c| c.register(&link, "phone")).await.unwrap();
+    let stored = s.state.deps.store.devices_of_user(&f.alice.id).await;
+    assert_eq!(stored.unwrap()[0].id, phone.device_id);
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn the_policy_decides_who_gets_pushes_and_fatigue_is_limited() {
     let s = TestServer::start().await;
     let f = s.seed().await;
@@ -550,14 +579,8 @@ async fn the_channel_delivers_requests_redelivers_after_a_reconnect_and_closes_o
     )
     .await
     .unwrap();
-    // (security info's removal tells this process's channels at once; the administrator's
-    // command runs in another process, and the channel reads the device again at its next ping)
-    s.state.push.publish(
-        &f.alice.id,
-        countersign_server::push_events::Event::DeviceRemoved {
-            device_id: phone.device_id.clone(),
-        },
-    );
+    // An administrator's removal reaches the connected device at once: the core tells the
+    // server's events (`Deps::notifier`), whoever removed it.
     loop {
         match next_event(&mut rx).await {
             ChannelEvent::Refused { code, .. } => {

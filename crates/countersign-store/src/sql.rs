@@ -1289,11 +1289,12 @@ impl PushStore for SqlStore {
         // one finds the row unused.
         let Some(row) = query(
             "UPDATE device_activations SET used_at = $2 \
-             WHERE code_digest = $1 AND used_at IS NULL AND expires_at > $2 \
+             WHERE code_digest = $1 AND tenant_id = $3 AND used_at IS NULL AND expires_at > $2 \
              RETURNING tenant_id, user_id, with_codes",
         )
         .bind(code_digest)
         .bind(now)
+        .bind(&device.tenant_id)
         .fetch_in(&mut tx)
         .await?
         else {

@@ -856,11 +856,11 @@ fn codes(id: &str) -> OathToken {
     }
 }
 
-/// A device as it asks to be registered: its tenant and user come from the activation code.
+/// A device as it asks to be registered in tenant t1: its user comes from the activation code.
 fn device(id: &str) -> Device {
     Device {
         id: id.into(),
-        tenant_id: String::new(),
+        tenant_id: "t1".into(),
         user_id: String::new(),
         name: format!("phone {id}"),
         public_key: "BPub".into(),
@@ -883,6 +883,18 @@ async fn devices_register_once_per_activation_code(s: Arc<dyn Store>) {
         s.insert_activation(&activation("act1", NOW + 600)).await,
         Err(StoreError::Conflict(_))
     ));
+    // A code of another tenant registers nothing, and stays usable in its own.
+    let elsewhere = Device {
+        tenant_id: "t2".into(),
+        ..device("d-elsewhere")
+    };
+    assert_eq!(
+        s.register_device("act1", NOW + 1, &elsewhere, &codes("c-elsewhere"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(s.device_by_id("d-elsewhere").await.unwrap(), None);
     // Of many registrations with one code, exactly one is made, bound to the code's user.
     let mut tasks = Vec::new();
     for i in 0..12 {

@@ -13,17 +13,17 @@ use crate::pages::layout;
 use crate::pages::signin::{
     after_proof, posted_flow, remembered, render, require_flow, tenant_path, CsrfForm,
 };
-use crate::push_events::Event;
 use crate::AppState;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use axum::Json;
+use countersign_core::context::SignInContext;
 use countersign_core::flow::{self, Method};
 use countersign_core::model::{SignInFlow, Tenant, User};
 use countersign_core::policy::MethodsPolicy;
-use countersign_core::push::{self, NotSent, Place, PushRequest, PushState};
+use countersign_core::push::{self, NotSent, PushRequest, PushState};
 use countersign_core::signin::Origin;
 use countersign_core::CoreError;
 use maud::{html, Markup};
@@ -34,86 +34,22 @@ use std::time::Duration;
 /// again at once): short enough for proxies' idle timeouts.
 pub const STATUS_WAIT: Duration = Duration::from_secs(25);
 
-/// Tells this process's waiters that requests were settled: the browsers waiting on them, and
-/// the devices of `user_id` (which hide them).
-pub fn settled(state: &AppState, user_id: &str, ids: &[String]) {
-    for id in ids {
-        let e = Event::Settled {
-            request_id: id.clone(),
-        };
-        state.push.publish(id, e.clone());
-        state.push.publish(user_id, e);
-    }
-}
-
-/// A flow arrived at the push step: sends the request to the user's devices and moves the flow
-/// to waiting on it. When none may be sent (too many lately, a fraud block), the flow goes to
-/// "Other ways to sign in" and the message to show there is returned.
+/// A flow arrived at the push step: the core sends the request to the user's devices and saves
+/// the flow, waiting on it. When none may be sent (too many lately, a fraud block), the flow is
+/// at "Other ways to sign in" and the message to show there is returned.
 pub async fn arrive(
     state: &AppState,
     tenant: &Tenant,
     flow: &mut SignInFlow,
-    client_addr: Option<String>,
+    context: SignInContext,
 ) -> Result<Option<&'static str>, AppError> {
-    let (user, policy) = request_user(state, flow).await?;
     let passwordless = flow::request_method(flow) == Some(Method::Phone);
-    let groups = flow::groups_under(&state.deps, &policy, &user).await?;
-    let client_id = flow.request.as_ref().map(|r| r.client_id.clone());
-    let application = match &client_id {
-        Some(id) => state
-            .deps
-            .store
-            .client_by_id(id)
-            .await
-            .map_err(CoreError::from)?
-            .map(|c| c.name),
-        None => None,
-    };
-    let origin = Origin {
-        tenant,
-        client_id: client_id.as_deref(),
-        client_addr: client_addr.as_deref(),
-    };
-    let (city, country) = match (&state.geo, &client_addr) {
-        (Some(geo), Some(a)) => geo.locate(a),
-        _ => (None, None),
-    };
-    let context = countersign_core::risk::SignInContext {
-        client_addr: client_addr.as_deref(),
-        upn: &user.upn,
-    };
-    let flag = countersign_core::risk::assess(&state.risk, &context);
-    if let Some(why) = &flag {
-        tracing::info!(user = %user.id, reason = %why, "sign-in flagged: request not pushed");
-    }
-    let sent = push::send(
-        &state.deps,
-        push::Send {
-            origin,
-            user: &user,
-            policy: &policy,
-            groups: &groups,
-            flow,
-            application: application.as_deref(),
-            place: Place {
-                client_addr: client_addr.clone(),
-                city,
-                country,
-            },
-            flagged: flag.is_some(),
-            passwordless,
-        },
-    )
-    .await?;
-    let notice = match sent {
+    let notice = match push::send_for_flow(&state.deps, tenant, flow, context).await? {
         Ok(sent) => {
-            settled(state, &user.id, &sent.withdrawn);
-            state.push.publish(
-                &user.id,
-                Event::Created {
-                    request_id: sent.request.id,
-                },
-            );
+            if let Some(why) = &sent.flagged {
+                tracing::info!(user = %sent.request.user_id, reason = %why,
+                    "sign-in flagged: request not pushed");
+            }
             state.metrics.signin(metric(passwordless), "sent");
             return Ok(None);
         }
@@ -127,8 +63,6 @@ pub async fn arrive(
         }
     };
     state.metrics.signin(metric(passwordless), "not-sent");
-    flow::push_not_sent(flow)?;
-    save(state, flow).await?;
     Ok(Some(notice))
 }
 
@@ -150,16 +84,6 @@ async fn request_user(
     flow::request_user(&state.deps, flow)
         .await?
         .ok_or_else(|| AppError::from(CoreError::FlowExpired))
-}
-
-async fn save(state: &AppState, flow: &SignInFlow) -> Result<(), AppError> {
-    state
-        .deps
-        .store
-        .update_flow(flow)
-        .await
-        .map_err(CoreError::from)?;
-    Ok(())
 }
 
 /// The request the flow waits on (only ever the flow's own).
@@ -309,11 +233,7 @@ pub async fn finish(
         client_id: flow.request.as_ref().map(|q| q.client_id.as_str()),
         client_addr: addr.as_deref(),
     };
-    let before = r.state;
     let r = push::settle_if_expired(&state.deps, origin, &user, r).await?;
-    if r.state != before {
-        settled(&state, &user.id, std::slice::from_ref(&r.id));
-    }
     match r.state {
         PushState::Approved | PushState::ApprovedWithPin => {
             let next = flow::push_approved(
@@ -347,8 +267,8 @@ pub async fn again(
 ) -> Result<Response, PageError> {
     let (tenant, mut flow) = posted_flow(&state, &name, &headers, form.csrf.as_deref()).await?;
     flow::push_again(&mut flow)?;
-    let addr = http::client_addr(&state, &headers, peer.as_ref().map(|p| &p.0));
-    match arrive(&state, &tenant, &mut flow, addr).await? {
+    let context = http::sign_in_context(&state, &headers, peer.as_ref().map(|p| &p.0));
+    match arrive(&state, &tenant, &mut flow, context).await? {
         None => Ok(Redirect::to(&format!("{}/login", tenant_path(&tenant))).into_response()),
         notice => render(&state, &tenant, &flow, StatusCode::OK, notice).await,
     }
@@ -361,9 +281,7 @@ pub async fn leave(state: &AppState, flow: &SignInFlow) -> Result<(), AppError> 
         return Ok(());
     };
     if let Some(r) = push::request_of_flow(&state.deps, &flow.id, id).await? {
-        if push::withdraw(&state.deps, &r.id).await? {
-            settled(state, &r.user_id, std::slice::from_ref(&r.id));
-        }
+        push::withdraw(&state.deps, &r).await?;
     }
     Ok(())
 }

@@ -581,9 +581,6 @@ pub async fn delete(
     let id = form.id.unwrap_or_default();
     match methods::delete(&state.deps, &tenant, &s, &keep, &user, &id).await {
         Ok(Change::Done(())) => {
-            // A removed device's open channel closes (a token id here concerns no channel).
-            let removed = crate::push_events::Event::DeviceRemoved { device_id: id };
-            state.push.publish(&user.id, removed);
             Ok(Redirect::to(&format!("{}?done=deleted", base(&tenant))).into_response())
         }
         Ok(Change::SignInAgain) => reauthenticate(&state, &tenant, &user, &headers).await,

@@ -485,8 +485,8 @@ pub async fn show(
         // Arriving at the push step sends the request (once: the flow then waits on it).
         let mut notice = None;
         if flow::sending(&flow).is_some() {
-            let addr = http::client_addr(&state, &headers, peer.as_ref().map(|p| &p.0));
-            notice = crate::pages::push::arrive(&state, &tenant, &mut flow, addr).await?;
+            let context = http::sign_in_context(&state, &headers, peer.as_ref().map(|p| &p.0));
+            notice = crate::pages::push::arrive(&state, &tenant, &mut flow, context).await?;
         }
         return render(&state, &tenant, &flow, StatusCode::OK, notice).await;
     }

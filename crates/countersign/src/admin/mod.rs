@@ -198,6 +198,8 @@ pub async fn run(file: Option<&Path>, overrides: Overrides, args: AdminArgs) -> 
         clock: Arc::new(SystemClock),
         rng: Arc::new(OsRandom),
         hasher: Arc::new(InlineHasher),
+        notifier: Arc::new(countersign_core::notify::Silent),
+        risk: Arc::new([]),
         settings: Settings::default(),
     };
     let out = Out { json: args.json };
