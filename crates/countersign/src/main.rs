@@ -44,6 +44,21 @@ enum Command {
     Admin(admin::AdminArgs),
 }
 
+/// Writes `line` to standard output. When nobody reads it any more (`countersign admin … | head`)
+/// the command has nothing left to do and ends quietly; any other failure to write is an error.
+/// (`println!` would panic on the closed pipe.)
+pub fn print_line(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write the output: {e}");
+        std::process::exit(1);
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let overrides = config::Overrides {
@@ -58,6 +73,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let json = matches!(&cli.command, Command::Admin(a) if a.json);
     let result = rt.block_on(async move {
         match cli.command {
             Command::Serve(args) => serve::run(cli.config.as_deref(), overrides, args).await,
@@ -66,6 +82,12 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // `admin --json`: errors are JSON too, so a script reads every outcome the same way.
+        Err(e) if json => {
+            let body = serde_json::json!({ "error": format!("{e:#}") });
+            eprintln!("{}", admin::escape_json(&body.to_string()));
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("error: {}", admin::escape_for_terminal(&format!("{e:#}")));
             ExitCode::FAILURE

@@ -53,7 +53,7 @@ pub(crate) fn say(cfg: &Config, line: &str) {
     if cfg.log_format == "json" {
         eprintln!("{line}");
     } else {
-        println!("{line}");
+        crate::print_line(line);
     }
 }
 
@@ -109,7 +109,23 @@ pub async fn run(
             format!("{scheme}://localhost:{}", local.port())
         }
     };
+    // The certificate is read before the database is touched: a typo in its path is told at
+    // once, with no migration run for a server that cannot start.
+    let tls = match (&cfg.tls_cert, &cfg.tls_key) {
+        (Some(cert), Some(key)) => Some(axum_server_config(cert, key).await?),
+        _ => None,
+    };
     let (store, backend) = cfg.open_store().await?;
+    // A server does not serve from a database `admin check` calls damaged.
+    let problems = store.integrity_check().await?;
+    if !problems.is_empty() {
+        store.close().await;
+        anyhow::bail!(
+            "the database is damaged, so the server will not start: {}. Restore it from a \
+             backup; `countersign admin check` lists every problem.",
+            problems.first().map(String::as_str).unwrap_or_default()
+        );
+    }
     let store = Arc::new(store);
     let mut sc = ServerConfig::new(&public_url);
     sc.trust_forwarded_for = cfg.trust_forwarded_for;
@@ -154,9 +170,8 @@ pub async fn run(
             shutdown_signal(),
         ));
     }
-    let result = match (&cfg.tls_cert, &cfg.tls_key) {
-        (Some(cert), Some(key)) => {
-            let tls = axum_server_config(cert, key).await?;
+    let result = match tls {
+        Some(tls) => {
             say(
                 &cfg,
                 &format!("Countersign is listening on https://{local} (public URL {public_url})"),

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 mod common;
-use common::{admin, admin_json, admin_with_stdin, contoso, in_contoso, BIN};
+use common::{admin, admin_json, admin_with_stdin, contoso, in_contoso, run, BIN};
 
 #[test]
 fn admin_commands_manage_the_directory_with_clear_errors() {
@@ -967,10 +967,103 @@ fn admin_in_a_directory_without_a_database_says_so() {
     let (ok, _, err) = admin(&d, &["check"]);
     assert!(!ok && err.contains("there is no database in"), "{err}");
     assert!(!d.join("countersign.db").exists(), "nothing created");
+    // With --json, the error is JSON too.
+    let (ok, _, err) = admin(&d, &["--json", "check"]);
+    let body: serde_json::Value = serde_json::from_str(err.trim()).expect(&err);
+    assert!(
+        !ok && body["error"]
+            .as_str()
+            .unwrap()
+            .contains("there is no database in")
+    );
     let (ok, _, err) = admin(&d, &["tenant", "list"]);
     assert!(ok && err.contains("created a new, empty one"), "{err}");
     let (ok, _, err) = admin(&d, &["tenant", "list"]);
     assert!(ok && !err.contains("created"), "only the first time: {err}");
     let (ok, out, _) = admin(&d, &["check"]);
     assert!(ok && out.contains("intact"), "{out}");
+}
+
+#[test]
+fn a_command_whose_output_is_closed_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    contoso(dir.path());
+    // `countersign admin policy show | head -0`: the reader is gone before the command writes.
+    let mut child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["admin", "policy", "show", "--tenant", "contoso"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// `serve` refuses at once, before touching the database, when its certificate is missing.
+#[test]
+fn a_missing_certificate_is_told_before_the_database_is_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let missing = dir.path().join("missing.pem");
+    let missing = missing.to_str().unwrap();
+    let (ok, _, err) = run(
+        &data,
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            missing,
+            "--tls-key",
+            missing,
+        ],
+        None,
+    );
+    assert!(!ok && err.contains("cannot load TLS certificate"), "{err}");
+    assert!(!data.join("countersign.db").exists(), "no database made");
+}
+
+/// A database that `admin check` calls damaged is not served: the server says why and stops.
+#[test]
+fn the_server_refuses_a_damaged_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    contoso(d);
+    for i in 0..40 {
+        let upn = format!("user{i}@contoso.com");
+        let (ok, _, err) = in_contoso(d, &["user", "create", &upn, "--display-name", "U"]);
+        assert!(ok, "{err}");
+    }
+    // The page of an index that opening the database never reads, overwritten: its b-tree no
+    // longer parses, which only a check of every page finds.
+    let db = d.join("countersign.db");
+    let (root, page): (i64, i64) = {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        let root = c
+            .query_row(
+                "SELECT rootpage FROM sqlite_schema WHERE name = 'group_members_user'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        (
+            root,
+            c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap(),
+        )
+    };
+    let mut bytes = std::fs::read(&db).unwrap();
+    let at = ((root - 1) * page) as usize;
+    bytes[at..at + page as usize].fill(0x55);
+    std::fs::write(&db, &bytes).unwrap();
+    let (ok, _, err) = admin(d, &["check"]);
+    assert!(!ok && err.contains("damaged"), "{err}");
+    let (ok, out, err) = run(d, &["serve", "--listen", "127.0.0.1:0"], None);
+    assert!(!ok && err.contains("the database is damaged"), "{err}");
+    assert!(!out.contains("listening"), "{out}");
 }

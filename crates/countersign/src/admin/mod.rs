@@ -49,7 +49,7 @@ use std::time::{Duration, UNIX_EPOCH};
 pub struct AdminArgs {
     /// Print JSON instead of text.
     #[arg(long, global = true)]
-    json: bool,
+    pub json: bool,
     #[command(subcommand)]
     command: AdminCommand,
 }
@@ -125,7 +125,7 @@ pub fn escape_for_terminal(s: &str) -> String {
 
 /// The same for JSON output: serde_json escapes control characters already; bidirectional
 /// overrides become JSON's own `\u202e`, so the output still parses.
-fn escape_json(s: &str) -> String {
+pub(crate) fn escape_json(s: &str) -> String {
     escape_with(s, |c| format!("\\u{:04x}", c as u32))
 }
 
@@ -144,22 +144,22 @@ fn escape_with(s: &str, escape: impl Fn(char) -> String) -> String {
 impl Out {
     fn done(&self, text: &str, value: Value) {
         if self.json {
-            println!("{}", escape_json(&value.to_string()));
+            crate::print_line(&escape_json(&value.to_string()));
         } else {
-            println!("{}", escape_for_terminal(text));
+            crate::print_line(&escape_for_terminal(text));
         }
     }
     /// A table: one line per row (text) or a JSON array.
     fn table(&self, rows: Vec<(String, Value)>) {
         if self.json {
             let all = Value::Array(rows.into_iter().map(|(_, v)| v).collect());
-            println!("{}", escape_json(&all.to_string()));
+            crate::print_line(&escape_json(&all.to_string()));
         } else if rows.is_empty() {
-            println!("(none)");
+            crate::print_line("(none)");
         } else {
             for (line, _) in rows {
                 // one row, one line: a line break inside a value is escaped too
-                println!("{}", escape_for_terminal(&line).replace('\n', "\\n"));
+                crate::print_line(&escape_for_terminal(&line).replace('\n', "\\n"));
             }
         }
     }
@@ -233,6 +233,10 @@ async fn dispatch(
             if problems.is_empty() {
                 out.done("ok: the database is intact", json!({ "ok": true }));
                 Ok(())
+            } else if out.json {
+                // The report on standard output; the error (standard error, exit 1) says why.
+                out.done("", json!({ "ok": false, "problems": problems }));
+                Err(anyhow::anyhow!("the database is damaged"))
             } else {
                 Err(anyhow::anyhow!(
                     "the database is damaged:\n{}",
