@@ -92,10 +92,9 @@ impl SqlStore {
                 )));
             }
         }
-        let cannot = |e: db::DbError| {
-            let e: StoreError = e.into();
-            StoreError::Backend(format!("cannot open {}: {e}", redact_url(url)))
-        };
+        // The driver's own words, said once (a StoreError's text starts "storage failure" too).
+        let cannot =
+            |e: db::DbError| StoreError::Backend(format!("cannot open {}: {e}", redact_url(url)));
         let db = match backend {
             Backend::Sqlite => {
                 let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
@@ -132,6 +131,7 @@ impl SqlStore {
         };
         migrate::run(&store).await?;
         store.sealer = Arc::new(store.sealer_for(key).await?);
+        store.check_keys().await?;
         let sealed = store.reseal_all(false).await?;
         if sealed > 0 {
             tracing::info!(
@@ -143,7 +143,18 @@ impl SqlStore {
     }
 
     async fn pg_pool(url: &str, schema: Option<&str>) -> Result<sqlx::PgPool, db::DbError> {
-        use sqlx::Executor;
+        use sqlx::{Connection, Executor};
+        // One connection first, so that an unreachable server or a refused login is told as
+        // the driver says it, at once (the pool retries for its whole acquire timeout and then
+        // says only that it timed out).
+        let first = tokio::time::timeout(
+            Duration::from_secs(10),
+            sqlx::postgres::PgConnection::connect(url),
+        )
+        .await
+        .map_err(|_| db::DbError::Other("no answer within 10 s".into()))?
+        .map_err(db::pg::err)?;
+        let _ = first.close().await;
         let schema_owned = schema.map(str::to_string);
         sqlx::postgres::PgPoolOptions::new()
             .max_connections(16)

@@ -69,6 +69,43 @@ impl SqlStore {
         Sealer::create(&path)
     }
 
+    /// Each key of the file opens what the database says it sealed: a few secrets under each are
+    /// opened. When none opens, the key file is the wrong one (another deployment's, or a key
+    /// whose bytes were changed) — told as that, not as an altered database, which it would be
+    /// if only some did not open.
+    pub(crate) async fn check_keys(&self) -> R<()> {
+        for id in self.sealer.key_ids() {
+            let prefix = format!("{SEALED_PREFIX}{id}:");
+            let mut tried = 0;
+            for (table, id_col, col) in SEALED {
+                let sql = format!(
+                    "SELECT {id_col} AS id, {col} AS c FROM {table} \
+                     WHERE substr({col}, 1, $2) = $1 LIMIT 3"
+                );
+                let q = query(&sql).bind(prefix.as_str()).bind(prefix.len() as i64);
+                for row in q.fetch_all(&self.db).await? {
+                    let (row_id, stored): (String, String) = (row.get("id")?, row.get("c")?);
+                    if self.unseal(table, &row_id, &stored).is_ok() {
+                        return Ok(());
+                    }
+                    tried += 1;
+                }
+            }
+            if tried > 0 {
+                return Err(StoreError::Backend(format!(
+                    "the secrets key file{} has a key {id} that opens none of the secrets \
+                     sealed under {id}: it is not the key file this database was sealed with \
+                     (restore the right file, from its backup or from another instance)",
+                    self.sealer
+                        .path()
+                        .map(|p| format!(" {}", p.display()))
+                        .unwrap_or_default()
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Seals under the primary key every secret stored in clear and, with `every`, every secret
     /// sealed under another key too; in one transaction. Returns how many were sealed anew.
     pub async fn reseal_all(&self, every: bool) -> R<u64> {

@@ -1067,3 +1067,18 @@ fn the_server_refuses_a_damaged_database() {
     assert!(!ok && err.contains("the database is damaged"), "{err}");
     assert!(!out.contains("listening"), "{out}");
 }
+
+/// An unreachable PostgreSQL is told once, with the driver's reason, at once.
+#[test]
+fn an_unreachable_database_is_told_once_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = "postgres://postgres@127.0.0.1:1/test";
+    let (ok, _, err) = run(
+        dir.path(),
+        &["--database-url", url, "admin", "tenant", "list"],
+        None,
+    );
+    assert!(!ok, "{err}");
+    assert_eq!(err.matches("storage failure").count(), 1, "{err}");
+    assert!(err.contains("Connection refused"), "{err}");
+}

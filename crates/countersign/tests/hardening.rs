@@ -118,6 +118,22 @@ fn data_files_are_private_and_secrets_sealed_under_a_rotatable_key() {
         !ok && err.contains("secrets_key_file") && err.contains(&second),
         "{err}"
     );
+    // a key file with the right key ids but other bytes is told as the wrong key file, not as
+    // an altered database
+    let text = String::from_utf8(key.clone()).unwrap();
+    let other: String = text
+        .lines()
+        .map(|l| match l.split_once(' ') {
+            Some((id, _)) if !l.starts_with('#') => format!("{id} {}\n", "A".repeat(43) + "="),
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    std::fs::write(data.join("secrets.key"), other).unwrap();
+    let (ok, _, err) = run(&data, &["admin", "keys", "list"]);
+    assert!(
+        !ok && err.contains("not the key file this database was sealed with"),
+        "{err}"
+    );
     std::fs::write(data.join("secrets.key"), key).unwrap();
     let (ok, _, err) = run(&data, &["admin", "keys", "list"]);
     assert!(ok, "{err}");
