@@ -479,6 +479,21 @@ pub async fn import_hardware(
         validate(&t).map_err(at)?;
         tokens.push(t);
     }
-    deps.store.insert_oath_tokens(&tokens).await?;
-    Ok(tokens)
+    match deps.store.insert_oath_tokens(&tokens).await {
+        Ok(()) => Ok(tokens),
+        // A serial imported before: the store's unique rule names the token as "hardware token
+        // {serial}" (`Store::insert_oath_tokens`); the line is the one of that serial.
+        Err(crate::StoreError::Conflict(what)) => {
+            let serial = what.strip_prefix("hardware token ");
+            let line = tokens
+                .iter()
+                .position(|t| serial.is_some() && t.serial.as_deref() == serial)
+                .map_or(String::new(), |i| format!("line {}: ", i + 2));
+            Err(CoreError::invalid(
+                "import",
+                format!("{line}{what} already exists"),
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
 }

@@ -76,7 +76,8 @@ pub trait DirectoryStore: Send + Sync {
 /// Users' registered sign-in methods (OATH tokens) and the single-use decision on a code.
 #[async_trait]
 pub trait MethodStore: Send + Sync {
-    /// Inserts tokens in one transaction: all or none (a duplicate serial is a conflict).
+    /// Inserts tokens in one transaction: all or none. A serial the tenant has already is a
+    /// `Conflict("hardware token {serial}")`.
     async fn insert_oath_tokens(&self, tokens: &[crate::oath::OathToken]) -> StoreResult<()>;
     async fn oath_tokens_of_user(&self, user_id: &str) -> StoreResult<Vec<crate::oath::OathToken>>;
     async fn list_oath_tokens(&self, tenant_id: &str) -> StoreResult<Vec<crate::oath::OathToken>>;

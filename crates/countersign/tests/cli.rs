@@ -657,6 +657,33 @@ async fn hardware_tokens_are_imported_all_or_nothing_then_activated_by_their_use
         out.contains("1000001") && out.contains("not activated"),
         "{out}"
     );
+    // A serial imported before is refused with its line, and nothing of the file is imported.
+    let again = dir.path().join("again.csv");
+    std::fs::write(
+        &again,
+        format!(
+            "upn,serial number,secret key,time interval,manufacturer,model\n\
+             alice@contoso.com,1000009,{secret},30,Contoso,HT1\n\
+             alice@contoso.com,1000001,{secret},30,Contoso,HT1\n"
+        ),
+    )
+    .unwrap();
+    let (ok, _, err) = admin(
+        dir.path(),
+        &[
+            "oath",
+            "import",
+            again.to_str().unwrap(),
+            "--tenant",
+            "contoso",
+        ],
+    );
+    assert!(
+        !ok && err.contains("line 3: hardware token 1000001 already exists"),
+        "{err}"
+    );
+    let (_, out, _) = admin(dir.path(), &["oath", "list", "--tenant", "contoso"]);
+    assert!(!out.contains("1000009"), "{out}");
 
     // alice signs in with her password (the token is not active yet) and activates it
     let web = WebClient::new(&s.base);
