@@ -101,16 +101,12 @@ enum Command {
         watch: bool,
     },
     /// The next code of an HOTP account (advances its counter).
-    Next {
-        account: String,
-    },
-    Rename {
-        account: String,
-        new_name: String,
-    },
-    Remove {
-        account: String,
-    },
+    Next { account: String },
+    /// Give a code account another name (its id, its name, or its issuer).
+    Rename { account: String, new_name: String },
+    /// Remove a code account from this app (its id, its name, or its issuer); remove it on the
+    /// service too, or you may be locked out there.
+    Remove { account: String },
     /// Choose a new PIN.
     ChangePin,
     /// Phone sign-in: approve sign-ins with this device instead of a password.
@@ -543,7 +539,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     account.label()
                 );
                 vault.devices.push(account);
-                vault.accounts.extend(codes);
+                vault.add_accounts(codes);
                 vault.save()?;
                 return Ok(());
             }
@@ -575,13 +571,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     };
                     println!("Added {} for {what}", account.label());
                     vault.devices.push(account);
-                    vault.accounts.extend(codes);
+                    vault.add_accounts(codes);
                 } else {
-                    let added = uri::parse_any(t).map_err(|e| anyhow::anyhow!("{e}"))?;
-                    for a in &added {
-                        println!("Added {}", a.label());
+                    let parsed = uri::parse_any(t).map_err(|e| anyhow::anyhow!("{e}"))?;
+                    let (added, kept) = vault.add_accounts(parsed);
+                    for label in added {
+                        println!("Added {label}");
                     }
-                    vault.accounts.extend(added);
+                    for label in kept {
+                        println!("{label} is in the app already: not added again");
+                    }
                 }
                 // Saved after each: a registration made on a server is never lost by a later
                 // failure.

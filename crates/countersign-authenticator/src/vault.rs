@@ -344,6 +344,24 @@ impl Vault {
         self.save()
     }
 
+    /// Adds code accounts, leaving out each the app holds already — the same issuer, name and
+    /// secret: the same QR code or link added twice would show one account twice. Returns the
+    /// labels of those added and of those left out.
+    pub fn add_accounts(&mut self, new: Vec<Account>) -> (Vec<String>, Vec<String>) {
+        let (mut added, mut kept) = (Vec::new(), Vec::new());
+        for a in new {
+            let same =
+                |o: &Account| o.issuer == a.issuer && o.name == a.name && o.secret == a.secret;
+            if self.accounts.iter().any(same) {
+                kept.push(a.label());
+            } else {
+                added.push(a.label());
+                self.accounts.push(a);
+            }
+        }
+        (added, kept)
+    }
+
     /// Finds an account by id, exact label, issuer or name (case-insensitive).
     pub fn find(&mut self, key: &str) -> Option<&mut Account> {
         let k = key.to_lowercase();
@@ -404,6 +422,20 @@ mod tests {
         for f in files {
             assert_eq!(mode(&f), 0o600, "{}", f.display());
         }
+    }
+
+    #[test]
+    fn an_account_added_twice_is_kept_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut v = Vault::create(dir.path(), "246810").unwrap();
+        let (added, kept) = v.add_accounts(vec![acct("octocat")]);
+        assert_eq!((added.len(), kept.len()), (1, 0));
+        // Another name with the same secret is another account.
+        let other = acct("hubot");
+        let (added, kept) = v.add_accounts(vec![acct("octocat"), other]);
+        assert_eq!(added, ["GitHub (hubot)"]);
+        assert_eq!(kept, ["GitHub (octocat)"]);
+        assert_eq!(v.accounts.len(), 2);
     }
 
     #[test]

@@ -142,6 +142,10 @@ fn accounts_from_a_qr_image_and_a_google_export() {
     let (ok, out, err) = auth(&home, "246810\n", &["add", "--qr", png.to_str().unwrap()]);
     assert!(ok, "{err}");
     assert!(out.contains("Added Contoso (alice@contoso.com)"), "{out}");
+    // The same code added again is not a second account.
+    let (ok, out, err) = auth(&home, "246810\n", &["add", &uri]);
+    assert!(ok, "{err}");
+    assert!(out.contains("is in the app already"), "{out}");
     let (ok, out, err) = auth(&home, "246810\n", &["add", MIGRATION]);
     assert!(ok, "{err}");
     assert!(out.contains("Google (alice@gmail.com)") && out.contains("Example (bob@example.com)"));
