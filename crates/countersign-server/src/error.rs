@@ -1,22 +1,25 @@
-//! The HTTP edge of errors: every failure becomes a status, a stable code (countersign-proto's
-//! `codes`) and a message for people — as an HTML page on page routes and as JSON elsewhere.
-//! Internal detail (store errors, signing failures) is logged, never sent.
+//! The HTTP edge of errors, the one place a failure becomes a status, a stable code
+//! (countersign-proto's `codes`) and a message for people: [`ApiError`] renders JSON (the device
+//! API), [`PageError`] the same as an HTML page (the web pages). OAuth's endpoints answer with
+//! RFC 6749's own bodies (`oidc`). Internal detail (store errors, signing failures) is logged,
+//! never sent.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use countersign_core::passkey::NotAdded;
 use countersign_core::push::DeviceError;
 use countersign_core::CoreError;
 use countersign_proto::{codes, ErrorBody};
 
 #[derive(Debug, Clone)]
-pub struct AppError {
+pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
 }
 
-impl AppError {
+impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
@@ -46,49 +49,49 @@ impl AppError {
     }
 }
 
-impl From<CoreError> for AppError {
+impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> Self {
         match &e {
-            CoreError::NotFound { .. } => AppError::not_found(e.to_string()),
+            CoreError::NotFound { .. } => ApiError::not_found(e.to_string()),
             CoreError::Conflict(_) => {
-                AppError::new(StatusCode::CONFLICT, codes::CONFLICT, e.to_string())
+                ApiError::new(StatusCode::CONFLICT, codes::CONFLICT, e.to_string())
             }
-            CoreError::Invalid { .. } => AppError::bad_request(e.to_string()),
-            CoreError::MethodNotSupported => AppError::new(
+            CoreError::Invalid { .. } => ApiError::bad_request(e.to_string()),
+            CoreError::MethodNotSupported => ApiError::new(
                 StatusCode::FORBIDDEN,
                 codes::METHOD_NOT_SUPPORTED,
                 e.to_string(),
             ),
             CoreError::Forbidden(m) => {
-                AppError::new(StatusCode::FORBIDDEN, codes::FORBIDDEN, m.clone())
+                ApiError::new(StatusCode::FORBIDDEN, codes::FORBIDDEN, m.clone())
             }
-            CoreError::SignInFailed => AppError::new(
+            CoreError::SignInFailed => ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 codes::SIGN_IN_FAILED,
                 "Your account or password is incorrect.",
             ),
-            CoreError::FlowExpired => AppError::new(
+            CoreError::FlowExpired => ApiError::new(
                 StatusCode::BAD_REQUEST,
                 codes::FLOW_EXPIRED,
                 "This sign-in page has expired. Start again.",
             ),
-            CoreError::Busy => AppError::new(
+            CoreError::Busy => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 codes::BUSY,
                 "We're busy right now. Try again in a moment.",
             ),
             CoreError::Device(d) => device_error(d),
-            CoreError::OAuth(o) => AppError::bad_request(o.description.clone()),
+            CoreError::OAuth(o) => ApiError::bad_request(o.description.clone()),
             CoreError::Signing(_) | CoreError::Internal(_) | CoreError::Store(_) => {
                 tracing::error!(error = %e, "internal error");
-                AppError::internal()
+                ApiError::internal()
             }
         }
     }
 }
 
 /// A device's refusal: its status and stable code from the device protocol.
-fn device_error(d: &DeviceError) -> AppError {
+fn device_error(d: &DeviceError) -> ApiError {
     use countersign_proto::device::codes as c;
     let (status, code) = match d {
         DeviceError::ActivationInvalid => (StatusCode::BAD_REQUEST, c::ACTIVATION_INVALID),
@@ -110,11 +113,59 @@ fn device_error(d: &DeviceError) -> AppError {
         DeviceError::PhoneSignInNotEnabled => (StatusCode::FORBIDDEN, c::PHONE_SIGN_IN_NOT_ENABLED),
         DeviceError::PinRequired => (StatusCode::BAD_REQUEST, c::PIN_REQUIRED),
     };
-    AppError::new(status, code, d.to_string())
+    ApiError::new(status, code, d.to_string())
+}
+
+/// A passkey that could not be added, in the words security info and the device API both use.
+impl From<NotAdded> for ApiError {
+    fn from(e: NotAdded) -> Self {
+        use countersign_proto::device::codes::PASSKEY_REFUSED;
+        let (status, code, message) = match e {
+            NotAdded::Refused(r) => {
+                tracing::info!(reason = %r.0, "passkey registration refused");
+                (
+                    StatusCode::BAD_REQUEST,
+                    PASSKEY_REFUSED,
+                    "We couldn't register that passkey. Try again.",
+                )
+            }
+            NotAdded::NotAttested(why) => {
+                if let Some(r) = why {
+                    tracing::info!(reason = %r.0, "passkey attestation refused");
+                }
+                (
+                    StatusCode::FORBIDDEN,
+                    codes::METHOD_NOT_SUPPORTED,
+                    "Your organization only allows passkeys whose maker can be verified, and this \
+                     one's can't be. Use a security key your organization provides.",
+                )
+            }
+            NotAdded::TypeNotAllowed => (
+                StatusCode::FORBIDDEN,
+                codes::METHOD_NOT_SUPPORTED,
+                "Your organization doesn't allow this type of passkey. Use another passkey or \
+                 security key, or ask your administrator which ones are allowed.",
+            ),
+            NotAdded::Duplicate => (
+                StatusCode::CONFLICT,
+                codes::CONFLICT,
+                "This passkey is registered already.",
+            ),
+            // credProps `rk` false: it could not sign in without the name typed.
+            NotAdded::NotDiscoverable => (
+                StatusCode::BAD_REQUEST,
+                PASSKEY_REFUSED,
+                "This passkey wasn't saved on your device or security key, so it couldn't sign \
+                 you in without your name. Create it again, and choose to save it on this \
+                 device, your phone or a security key.",
+            ),
+        };
+        ApiError::new(status, code, message)
+    }
 }
 
 /// JSON rendering, for API routes.
-impl IntoResponse for AppError {
+impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (
             self.status,
@@ -124,21 +175,5 @@ impl IntoResponse for AppError {
             }),
         )
             .into_response()
-    }
-}
-
-/// HTML rendering, for page routes.
-#[derive(Debug)]
-pub struct PageError(pub AppError);
-
-impl<E: Into<AppError>> From<E> for PageError {
-    fn from(e: E) -> Self {
-        PageError(e.into())
-    }
-}
-
-impl IntoResponse for PageError {
-    fn into_response(self) -> Response {
-        crate::pages::error_page(&self.0)
     }
 }

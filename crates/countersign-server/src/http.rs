@@ -1,10 +1,9 @@
 //! HTTP plumbing shared by all routes: security headers and metrics on every response, cookies,
 //! CSRF checks, strict form decoding, the client address, tenant lookup, and the health check.
 
-use crate::error::{AppError, PageError};
+use crate::error::ApiError;
 use crate::AppState;
-use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequest, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -104,8 +103,8 @@ pub fn clear_cookie(state: &AppState, name: &str, path: &str) -> HeaderValue {
 /// Decodes an `application/x-www-form-urlencoded` body or query string. Every name and value must
 /// be UTF-8 once percent-decoded: a lossy decoding would turn bytes nobody typed into U+FFFD and
 /// accept them, so such input is refused instead (400, `bad_form`).
-pub fn decode_form<T: DeserializeOwned>(raw: &[u8]) -> Result<T, AppError> {
-    let bad = |what: &str| AppError::new(StatusCode::BAD_REQUEST, codes::BAD_FORM, what);
+pub fn decode_form<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
+    let bad = |what: &str| ApiError::new(StatusCode::BAD_REQUEST, codes::BAD_FORM, what);
     for pair in raw.split(|b| *b == b'&') {
         for part in pair.splitn(2, |b| *b == b'=') {
             let plus: Vec<u8> = part
@@ -124,42 +123,11 @@ pub fn decode_form<T: DeserializeOwned>(raw: &[u8]) -> Result<T, AppError> {
         .map_err(|_| bad("The form could not be read: a field is repeated or malformed."))
 }
 
-/// A posted page form, decoded by `decode_form`; a body of another content type is refused (415).
-#[derive(Debug)]
-pub struct Form<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Form<T> {
-    type Rejection = PageError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let form_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                v.to_ascii_lowercase()
-                    .starts_with("application/x-www-form-urlencoded")
-            });
-        if !form_type {
-            return Err(AppError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                codes::BAD_FORM,
-                "Send the form as application/x-www-form-urlencoded.",
-            )
-            .into());
-        }
-        let body = Bytes::from_request(req, state)
-            .await
-            .map_err(|_| AppError::bad_request("The form could not be read."))?;
-        Ok(Form(decode_form(&body)?))
-    }
-}
-
 /// Compares a submitted anti-CSRF token with the expected one, in constant time.
-pub fn check_csrf(expected: &str, submitted: Option<&str>) -> Result<(), AppError> {
+pub fn check_csrf(expected: &str, submitted: Option<&str>) -> Result<(), ApiError> {
     match submitted {
         Some(s) if ct_eq(expected.as_bytes(), s.as_bytes()) => Ok(()),
-        _ => Err(AppError::csrf()),
+        _ => Err(ApiError::csrf()),
     }
 }
 
@@ -212,14 +180,14 @@ fn forwarded_client(header: &str) -> Option<std::net::IpAddr> {
 }
 
 /// Looks up the tenant named in the path; an unknown name is a 404.
-pub async fn tenant(state: &AppState, name: &str) -> Result<Tenant, AppError> {
+pub async fn tenant(state: &AppState, name: &str) -> Result<Tenant, ApiError> {
     state
         .tenants
         .get(state.deps.store.as_ref(), name)
         .await
-        .map_err(|e| AppError::from(countersign_core::CoreError::from(e)))?
+        .map_err(|e| ApiError::from(countersign_core::CoreError::from(e)))?
         .ok_or_else(|| {
-            AppError::not_found(format!("There is no organisation called '{name}' here."))
+            ApiError::not_found(format!("There is no organisation called '{name}' here."))
         })
 }
 

@@ -1,9 +1,9 @@
-//! Countersign's HTTP server as a library: the OpenID Connect provider, the sign-in and account
-//! pages, health and metrics. `router(state)` builds the app; `run` serves it until shutdown.
-//! The binary (`countersign`) only reads configuration and calls these.
+//! Countersign's HTTP server as a library. Each surface is a folder with its own `routes()`:
+//! `web` (the sign-in, account and security-info pages), `device_api` (the device protocol) and
+//! `oidc` (the OpenID Connect provider); `router(state)` merges them, and `run` serves the app
+//! until shutdown. The binary (`countersign`) only reads configuration and calls these.
 
-pub mod device;
-mod device_channel;
+pub mod device_api;
 pub mod error;
 pub mod geo;
 pub mod hasher;
@@ -11,19 +11,19 @@ pub mod http;
 pub mod keys;
 pub mod metrics;
 pub mod oidc;
-pub mod pages;
-pub mod passkey_link;
 pub mod push_events;
 mod sync;
 mod tenants;
+pub mod web;
 pub mod webauthn;
 
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::Router;
 use countersign_core::clock::Clock;
 use countersign_core::random::OsRandom;
 use countersign_core::store::*;
 use countersign_core::{Deps, Settings};
+use error::ApiError;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -164,119 +164,29 @@ impl AppState {
     pub fn backend(&self) -> &'static str {
         self.backend
     }
+
+    /// The passkey verifier, or why this server has none.
+    pub fn passkey_verifier(&self) -> Result<&dyn countersign_core::passkey::Verifier, ApiError> {
+        self.passkeys.as_deref().ok_or_else(|| {
+            ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                countersign_proto::codes::METHOD_NOT_SUPPORTED,
+                "Passkeys aren't available on this server: its public address is an IP address, \
+                 not a host name.",
+            )
+        })
+    }
 }
 
+/// The whole public app: each surface's routes, the security headers of `http::common_layer`
+/// on every response, and a page for any other address.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(pages::home))
         .route("/healthz", get(http::healthz))
-        .route("/static/app.css", get(pages::assets::css))
-        .route("/static/app.js", get(pages::assets::js))
-        .route("/{tenant}", get(pages::account::show))
-        .route("/{tenant}/", get(pages::account::show))
-        .route("/{tenant}/signout", post(pages::account::sign_out))
-        .route("/{tenant}/login", get(pages::signin::show))
-        .route("/{tenant}/login/username", post(pages::signin::username))
-        .route("/{tenant}/login/password", post(pages::signin::password))
-        .route("/{tenant}/login/back", post(pages::signin::back))
-        .route("/{tenant}/login/code", post(pages::signin::code))
-        .route("/{tenant}/login/tap", post(pages::tap::submit))
-        .route("/{tenant}/login/passkey", post(pages::passkey::submit))
-        .route(
-            "/{tenant}/login/passkey/options",
-            post(pages::passkey::options),
-        )
-        .route(
-            "/{tenant}/login/passkey/another-device",
-            post(passkey_link::begin),
-        )
-        .route(
-            "/{tenant}/login/passkey/another-device/status",
-            get(passkey_link::status),
-        )
-        .route(
-            "/{tenant}/login/passkey/another-device/finish",
-            post(passkey_link::finish),
-        )
-        .route(
-            "/{tenant}/device/v1/passkey/request",
-            post(passkey_link::request),
-        )
-        .route(
-            "/{tenant}/device/v1/passkey/answer",
-            post(passkey_link::answer),
-        )
-        .route(
-            "/{tenant}/device/v1/passkey/register",
-            post(passkey_link::register),
-        )
-        .route(
-            "/{tenant}/device/v1/passkey/register/finish",
-            post(passkey_link::register_finish),
-        )
-        .route("/{tenant}/login/other", post(pages::signin::other))
-        .route("/{tenant}/login/choose", post(pages::signin::choose))
-        .route("/{tenant}/login/register", post(pages::signin::register))
-        .route("/{tenant}/login/push", post(pages::push::finish))
-        .route("/{tenant}/login/push/status", get(pages::push::status))
-        .route("/{tenant}/login/push/again", post(pages::push::again))
-        .route("/{tenant}/device/v1/register", post(device::register))
-        .route(
-            "/{tenant}/device/v1/register-with-pass",
-            post(device::register_with_pass),
-        )
-        .route(
-            "/{tenant}/device/v1/phone-sign-in",
-            post(device::phone_sign_in),
-        )
-        .route("/{tenant}/device/v1/challenge", post(device::challenge))
-        .route("/{tenant}/device/v1/requests", post(device::requests))
-        .route("/{tenant}/device/v1/channel", get(device_channel::channel))
-        .route(
-            "/{tenant}/device/v1/requests/{id}/answer",
-            post(device::answer),
-        )
-        .route(
-            "/{tenant}/login/register/verify",
-            post(pages::signin::register_verify),
-        )
-        .route("/{tenant}/security-info", get(pages::security_info::show))
-        .route(
-            "/{tenant}/security-info/add",
-            post(pages::security_info::add),
-        )
-        .route(
-            "/{tenant}/security-info/verify",
-            post(pages::security_info::verify),
-        )
-        .route(
-            "/{tenant}/security-info/delete",
-            post(pages::security_info::delete),
-        )
-        .route(
-            "/{tenant}/security-info/passkey",
-            post(pages::security_info::passkey_finish),
-        )
-        .route(
-            "/{tenant}/security-info/rename",
-            post(pages::security_info::rename),
-        )
-        .route(
-            "/{tenant}/v2.0/.well-known/openid-configuration",
-            get(oidc::discovery),
-        )
-        .route("/{tenant}/discovery/v2.0/keys", get(oidc::jwks))
-        .route("/{tenant}/oauth2/v2.0/authorize", get(oidc::authorize))
-        .route("/{tenant}/oauth2/v2.0/token", post(oidc::token))
-        .route(
-            "/{tenant}/oidc/userinfo",
-            get(oidc::userinfo).post(oidc::userinfo),
-        )
-        .route(
-            "/{tenant}/oauth2/v2.0/logout",
-            get(oidc::end_session).post(oidc::end_session_confirm),
-        )
-        .fallback(pages::not_found)
+        .merge(web::routes())
+        .merge(device_api::routes())
+        .merge(oidc::routes())
+        .fallback(web::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             http::common_layer,

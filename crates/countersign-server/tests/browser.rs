@@ -156,7 +156,7 @@ async fn enrol_an_authenticator_from_the_qr_code_and_sign_in_with_a_code() {
     let asked = browser.answer_dialog(false).await;
     assert_eq!(
         asked,
-        countersign_server::pages::security_info::DELETE_CONFIRM
+        countersign_server::web::security_info::DELETE_CONFIRM
     );
     assert_eq!(browser.count_xpath(rows).await, 1, "kept after Cancel");
     browser.click("Delete Authenticator app").await;
@@ -413,8 +413,7 @@ async fn a_temporary_access_pass_signs_in_without_a_password_and_adds_a_second_a
     let code = push::begin_activation(deps, &f.tenant, &f.alice)
         .await
         .unwrap();
-    let link =
-        countersign_server::pages::security_info::activation_link(&s.state, &f.tenant, &code);
+    let link = countersign_server::web::security_info::activation_link(&s.state, &f.tenant, &code);
     let (ok, _, err) = authenticator(&bin, home, pin, &["add", &link, "--name", "CI terminal"]);
     assert!(ok, "{err}");
 

@@ -142,8 +142,7 @@ async fn a_passkey_in_the_terminal_authenticator_signs_the_browser_in_from_its_q
     let code = countersign_core::push::begin_activation(&s.state.deps, &f.tenant, &f.alice)
         .await
         .unwrap();
-    let link =
-        countersign_server::pages::security_info::activation_link(&s.state, &f.tenant, &code);
+    let link = countersign_server::web::security_info::activation_link(&s.state, &f.tenant, &code);
     let (ok, _, err) = authenticator(&bin, home, "135790\n", &["add", &link]);
     assert!(ok, "{err}");
     let (ok, out, err) = authenticator(&bin, home, "135790\n", &["passkey", "register", "alice"]);

@@ -3,12 +3,13 @@
 //! that a link on another site cannot sign people out. Redirects go only to registered
 //! post-logout URIs.
 
-use crate::error::{AppError, PageError};
-use crate::http::Form;
+use crate::error::ApiError;
 use crate::http::{self, check_csrf, cookie};
-use crate::pages::account::signed_out_page;
-use crate::pages::signin::{current_session, SESSION_COOKIE};
-use crate::pages::{layout, page};
+use crate::web::account::signed_out_page;
+use crate::web::session::{current_session, SESSION_COOKIE};
+use crate::web::Form;
+use crate::web::PageError;
+use crate::web::{layout, page};
 use crate::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -34,12 +35,12 @@ async fn target(
     tenant: &Tenant,
     client_id: Option<&str>,
     p: &LogoutParams,
-) -> Result<Option<String>, AppError> {
+) -> Result<Option<String>, ApiError> {
     let Some(uri) = p.post_logout_redirect_uri.as_deref() else {
         return Ok(None);
     };
     let invalid = || {
-        AppError::bad_request(
+        ApiError::bad_request(
             "The application asked to return to an address it has not registered.",
         )
     };
@@ -79,7 +80,7 @@ pub async fn end_session(
             state
                 .keys
                 .verify_ignoring_expiry(t, &state.config.issuer(&tenant.name))
-                .ok_or_else(|| AppError::bad_request("The sign-out request is not valid."))?,
+                .ok_or_else(|| ApiError::bad_request("The sign-out request is not valid."))?,
         ),
         None => None,
     };
@@ -88,7 +89,7 @@ pub async fn end_session(
         .and_then(|c| c["aud"].as_str().map(str::to_string));
     if let (Some(a), Some(b)) = (&hint_client, &p.client_id) {
         if a != b {
-            return Err(AppError::bad_request("The sign-out request is not valid.").into());
+            return Err(ApiError::bad_request("The sign-out request is not valid.").into());
         }
     }
     let client_id = hint_client.or(p.client_id.clone());

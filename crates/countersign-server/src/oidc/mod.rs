@@ -1,6 +1,6 @@
-//! The OpenID Connect provider's HTTP endpoints (per tenant, issuer `{public_url}/{tenant}/v2.0`):
-//! discovery and JWKS here, the authorization endpoint here, the token and userinfo endpoints in
-//! `token`, RP-initiated logout in `logout`.
+//! The OpenID Connect surface (per tenant, issuer `{public_url}/{tenant}/v2.0`) and its routes:
+//! discovery, JWKS and the authorization endpoint here, the token and userinfo endpoints in
+//! `token`, RP-initiated logout in `logout`. Errors are RFC 6749's own bodies or redirects.
 
 mod logout;
 mod token;
@@ -8,14 +8,33 @@ mod token;
 pub use logout::{end_session, end_session_confirm};
 pub use token::{token, userinfo};
 
-use crate::error::{AppError, PageError};
+/// The provider's routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(discovery),
+        )
+        .route("/{tenant}/discovery/v2.0/keys", get(jwks))
+        .route("/{tenant}/oauth2/v2.0/authorize", get(authorize))
+        .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route("/{tenant}/oidc/userinfo", get(userinfo).post(userinfo))
+        .route(
+            "/{tenant}/oauth2/v2.0/logout",
+            get(end_session).post(end_session_confirm),
+        )
+}
+
+use crate::error::ApiError;
 use crate::http;
-use crate::pages::signin::{begin, current_session, remembered};
+use crate::web::session::{begin, current_session, remembered};
+use crate::web::PageError;
 use crate::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Json;
+use axum::routing::{get, post};
+use axum::{Json, Router};
 use countersign_core::error::{OAuthError, OAuthErrorCode};
 use countersign_core::oidc::authorize::error_redirect;
 use countersign_core::oidc::claims::{ACR_1FA, ACR_MFA};
@@ -30,7 +49,7 @@ fn strings(v: &[&str]) -> Vec<String> {
 pub async fn discovery(
     State(state): State<AppState>,
     Path(name): Path<String>,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     let tenant = http::tenant(&state, &name).await?;
     let base = format!("{}/{}", state.config.public_url, tenant.name);
     let doc = ProviderMetadata {
@@ -75,7 +94,7 @@ pub async fn discovery(
 pub async fn jwks(
     State(state): State<AppState>,
     Path(name): Path<String>,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     http::tenant(&state, &name).await?;
     Ok((
         [(header::CACHE_CONTROL, "public, max-age=300")],
@@ -97,7 +116,7 @@ pub async fn authorize(
     let issuer = state.config.issuer(&tenant.name);
     let params: AuthorizeParams = http::decode_form(query.as_deref().unwrap_or("").as_bytes())
         .map_err(|e| {
-            AppError::new(
+            ApiError::new(
                 e.status,
                 e.code,
                 "The sign-in request is malformed (a parameter is repeated, invalid or not UTF-8).",
@@ -105,7 +124,7 @@ pub async fn authorize(
         })?;
     let (client, req) = match core_oidc::validate_authorize(&state.deps, &tenant, &params).await {
         Ok(v) => v,
-        Err(AuthorizeError::NoRedirect(msg)) => return Err(AppError::bad_request(msg).into()),
+        Err(AuthorizeError::NoRedirect(msg)) => return Err(ApiError::bad_request(msg).into()),
         Err(AuthorizeError::Redirect {
             redirect_uri,
             state: st,

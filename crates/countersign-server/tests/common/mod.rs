@@ -88,7 +88,7 @@ pub async fn push_device(
     let code = countersign_core::push::begin_activation(&s.state.deps, tenant, user)
         .await
         .unwrap();
-    let link = countersign_server::pages::security_info::activation_link(&s.state, tenant, &code);
+    let link = countersign_server::web::security_info::activation_link(&s.state, tenant, &code);
     let link = device::parse_activation(&link).unwrap();
     let name = name.to_string();
     blocking(move |c| c.register(&link, &name)).await.unwrap().0

@@ -5,8 +5,8 @@
 //! missed heartbeats close it; a shutdown closes it with code 1012. The device is read again
 //! before every delivery and on every ping, so a removed device is sent nothing more.
 
-use crate::device::{prove, to_wire, HEARTBEAT_SECS};
-use crate::error::AppError;
+use super::endpoints::{prove, to_wire, HEARTBEAT_SECS};
+use crate::error::ApiError;
 use crate::push_events::Event;
 use crate::AppState;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -27,7 +27,7 @@ pub async fn channel(
     State(state): State<AppState>,
     Path(name): Path<String>,
     ws: WebSocketUpgrade,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     let tenant = crate::http::tenant(&state, &name).await?;
     Ok(ws
         .read_buffer_size(4 * 1024)
@@ -57,7 +57,7 @@ async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
         .await;
 }
 
-async fn refuse(socket: &mut WebSocket, e: AppError) {
+async fn refuse(socket: &mut WebSocket, e: ApiError) {
     let m = ServerMessage::Error {
         error: e.code.to_string(),
         message: e.message,
@@ -98,7 +98,7 @@ async fn serve(state: AppState, tenant: Tenant, mut socket: WebSocket) -> anyhow
         app_version,
     }) = hello
     else {
-        refuse(&mut socket, AppError::bad_request("Send hello first.")).await;
+        refuse(&mut socket, ApiError::bad_request("Send hello first.")).await;
         return Ok(());
     };
     let hello = proto::Hello {

@@ -5,17 +5,28 @@
 //! form carries the flow's anti-CSRF token, and the methods a browser used last are remembered in
 //! a cookie as its defaults. Failures never say whether the account exists.
 
-use crate::error::{AppError, PageError};
-use crate::http::Form;
+pub mod passkey;
+pub mod passkey_link;
+pub mod push;
+pub mod tap;
+
+use crate::error::ApiError;
 use crate::http::{self, check_csrf, clear_cookie, cookie, set_cookie};
-use crate::pages::{layout, page};
+use crate::web::parts::{identity, one_field_form, other_ways, Field};
+use crate::web::session::{
+    begin, current_flow, current_session, flow_cookie, flow_or_visit, posted_flow, remembered,
+    tenant_path, CsrfForm, FLOW_COOKIE, METHOD_COOKIE, METHOD_COOKIE_AGE, SESSION_COOKIE,
+};
+use crate::web::Form;
+use crate::web::PageError;
+use crate::web::{layout, page};
 use crate::AppState;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use countersign_core::flow::{self, Method, Next, Step};
-use countersign_core::model::{Session, SignInFlow, Tenant, User};
+use countersign_core::model::{SignInFlow, Tenant, User};
 use countersign_core::policy::MethodsPolicy;
 use countersign_core::session;
 use countersign_core::signin::{code_sign_in, password_sign_in, Origin, PasswordAttempt};
@@ -23,13 +34,6 @@ use countersign_core::CoreError;
 use maud::{html, Markup};
 use serde::Deserialize;
 use std::net::SocketAddr;
-
-pub const FLOW_COOKIE: &str = "cs_flow";
-pub const SESSION_COOKIE: &str = "cs_session";
-/// The methods this browser signed in with last (`password.code`): its defaults next time.
-pub const METHOD_COOKIE: &str = "cs_method";
-/// How long a browser remembers its methods: a year.
-const METHOD_COOKIE_AGE: i64 = 365 * 24 * 3600;
 
 #[derive(Debug, Deserialize)]
 pub struct UsernameForm {
@@ -43,99 +47,15 @@ pub struct PasswordForm {
     pub password: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-pub struct CsrfForm {
-    pub csrf: Option<String>,
-}
-
-pub fn tenant_path(t: &Tenant) -> String {
-    format!("/{}", t.name)
-}
-
-/// The live session of this browser in `tenant`, with its user.
-pub async fn current_session(
-    state: &AppState,
-    tenant: &Tenant,
-    headers: &HeaderMap,
-) -> Result<Option<(Session, User)>, AppError> {
-    match cookie(headers, SESSION_COOKIE) {
-        Some(c) => Ok(session::load_session(&state.deps, tenant, &c).await?),
-        None => Ok(None),
-    }
-}
-
-async fn current_flow(
-    state: &AppState,
-    tenant: &Tenant,
-    headers: &HeaderMap,
-) -> Result<Option<SignInFlow>, AppError> {
-    let Some(id) = cookie(headers, FLOW_COOKIE) else {
-        return Ok(None);
-    };
-    match session::load_flow(&state.deps, tenant, &id).await {
-        Ok(f) => Ok(Some(f)),
-        Err(CoreError::FlowExpired) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
-pub(crate) async fn require_flow(
-    state: &AppState,
-    tenant: &Tenant,
-    headers: &HeaderMap,
-) -> Result<SignInFlow, AppError> {
-    current_flow(state, tenant, headers)
-        .await?
-        .ok_or_else(|| AppError::from(CoreError::FlowExpired))
-}
-
-/// The flow of this browser, or the unstored one of its bare visit (`false`): a visit's first
-/// post stores it.
-pub(crate) async fn flow_or_visit(
-    state: &AppState,
-    tenant: &Tenant,
-    headers: &HeaderMap,
-) -> Result<(SignInFlow, bool), AppError> {
-    if let Some(f) = current_flow(state, tenant, headers).await? {
-        return Ok((f, true));
-    }
-    let id = cookie(headers, FLOW_COOKIE)
-        .filter(|c| !c.is_empty() && c.len() <= 128)
-        .ok_or_else(|| AppError::from(CoreError::FlowExpired))?;
-    Ok((session::visit_with_id(&state.deps, tenant, id), false))
-}
-
-/// The tenant and live flow of a posted sign-in form, after its anti-CSRF check.
-pub(crate) async fn posted_flow(
-    state: &AppState,
-    name: &str,
-    headers: &HeaderMap,
-    csrf: Option<&str>,
-) -> Result<(Tenant, SignInFlow), PageError> {
-    let tenant = http::tenant(state, name).await?;
-    let flow = require_flow(state, &tenant, headers).await?;
-    check_csrf(&flow.csrf, csrf)?;
-    Ok((tenant, flow))
-}
-
-/// The methods this browser used last, from its cookie (unknown names are ignored).
-pub fn remembered(headers: &HeaderMap) -> Vec<Method> {
-    cookie(headers, METHOD_COOKIE)
-        .unwrap_or_default()
-        .split('.')
-        .filter_map(Method::parse)
-        .collect()
-}
-
 /// The user a flow has proved (by its first method), with the tenant's methods policy; a flow
 /// that has proved nobody, or whose user was disabled meanwhile, is over.
 pub(crate) async fn proved_user(
     state: &AppState,
     flow: &SignInFlow,
-) -> Result<(User, MethodsPolicy), AppError> {
+) -> Result<(User, MethodsPolicy), ApiError> {
     flow::proved_user(&state.deps, flow)
         .await?
-        .ok_or_else(|| AppError::from(CoreError::FlowExpired))
+        .ok_or_else(|| ApiError::from(CoreError::FlowExpired))
 }
 
 /// Saves the flow and sends the browser to the page of its current step.
@@ -153,54 +73,6 @@ async fn save_and_continue(
     Ok(Redirect::to(&format!("{}/login", tenant_path(tenant))).into_response())
 }
 
-/// Starts a sign-in flow and sends the browser to its first page.
-pub async fn begin(state: &AppState, tenant: &Tenant, flow: &SignInFlow) -> Response {
-    let mut res = Redirect::to(&format!("{}/login", tenant_path(tenant))).into_response();
-    res.headers_mut()
-        .append(header::SET_COOKIE, flow_cookie(state, tenant, flow));
-    res
-}
-
-/// The one input of a sign-in step.
-pub struct Field<'a> {
-    pub name: &'a str,
-    pub label: &'a str,
-    pub kind: &'a str,
-    pub autocomplete: &'a str,
-    pub value: &'a str,
-    pub placeholder: &'a str,
-}
-
-/// A form with one labelled input, its error (announced to screen readers) and a submit button.
-pub fn one_field_form(
-    action: &str,
-    hidden: &[(&str, &str)],
-    f: &Field<'_>,
-    error: Option<&str>,
-    button: &str,
-) -> Markup {
-    let error_id = format!("{}-error", f.name);
-    html! {
-        form method="post" action=(action) {
-            @for (name, value) in hidden {
-                input type="hidden" name=(name) value=(value);
-            }
-            label for=(f.name) { (f.label) }
-            input id=(f.name) name=(f.name) type=(f.kind) autocomplete=(f.autocomplete)
-                autocapitalize="none" spellcheck="false" required autofocus
-                placeholder=[(!f.placeholder.is_empty()).then_some(f.placeholder)]
-                value=[(!f.value.is_empty()).then_some(f.value)]
-                aria-describedby=[error.map(|_| error_id.as_str())];
-            @if let Some(e) = error {
-                p id=(error_id) class="error" role="alert" { (e) }
-            }
-            div class="actions" {
-                button type="submit" class="primary" { (button) }
-            }
-        }
-    }
-}
-
 /// "Sign in": the name. Where passkeys work — this server has a verifier, and they are on in the
 /// tenant's policy — the name field also offers the browser's passkeys (autofill: `webauthn` in
 /// its `autocomplete`), and "Sign-in options" starts a passkey sign-in with no name.
@@ -209,7 +81,7 @@ async fn username_page(
     tenant: &Tenant,
     flow: &SignInFlow,
     error: Option<&str>,
-) -> Result<Markup, AppError> {
+) -> Result<Markup, ApiError> {
     let base = tenant_path(tenant);
     let action = format!("{base}/login/username");
     let passkeys = state.passkeys.is_some()
@@ -228,51 +100,10 @@ async fn username_page(
                 placeholder: "someone@example.com",
             }, error, "Next"))
             @if passkeys {
-                (crate::pages::passkey::sign_in_options(&base, flow, None))
+                (crate::web::signin::passkey::sign_in_options(&base, flow, None))
             }
         },
     ))
-}
-
-/// The name being signed in to, with a way back to the first step.
-pub(crate) fn identity(base: &str, flow: &SignInFlow) -> Markup {
-    html! {
-        form method="post" action=(format!("{base}/login/back")) class="identity" {
-            input type="hidden" name="csrf" value=(flow.csrf);
-            button type="submit" class="link" aria-label="Back: use another account" { "←" }
-            span { (flow.state.username.as_deref().unwrap_or("")) }
-        }
-    }
-}
-
-/// The links under a method's form: "Other ways to sign in" when the step offers a choice, and
-/// "Use your password instead" on a first-factor step that is not the password.
-pub(crate) fn other_ways(
-    base: &str,
-    flow: &SignInFlow,
-    offered: &[Method],
-    current: Method,
-) -> Markup {
-    let first = flow.state.proofs.is_empty();
-    let password_instead =
-        first && current != Method::Password && offered.contains(&Method::Password);
-    html! {
-        div class="other-ways" {
-            @if password_instead {
-                form method="post" action=(format!("{base}/login/choose")) {
-                    input type="hidden" name="csrf" value=(flow.csrf);
-                    input type="hidden" name="method" value="password";
-                    button type="submit" class="link" { "Use your password instead" }
-                }
-            }
-            @if offered.iter().any(|m| *m != current) || !first {
-                form method="post" action=(format!("{base}/login/other")) {
-                    input type="hidden" name="csrf" value=(flow.csrf);
-                    button type="submit" class="link" { "Other ways to sign in" }
-                }
-            }
-        }
-    }
 }
 
 fn password_page(
@@ -407,7 +238,7 @@ async fn step_page(
     tenant: &Tenant,
     flow: &SignInFlow,
     error: Option<&str>,
-) -> Result<Markup, AppError> {
+) -> Result<Markup, ApiError> {
     if flow.state.step == Step::Identify {
         return username_page(state, tenant, flow, error).await;
     }
@@ -423,17 +254,17 @@ async fn step_page(
         } => code_page(tenant, flow, &offered, error),
         Step::Method {
             method: Method::Push | Method::Phone,
-        } => crate::pages::push::unsent_page(tenant, flow, &offered),
+        } => crate::web::signin::push::unsent_page(tenant, flow, &offered),
         Step::Method {
             method: Method::Tap,
-        } => crate::pages::tap::page(tenant, flow, &offered, error),
+        } => crate::web::signin::tap::page(tenant, flow, &offered, error),
         Step::Method {
             method: Method::Passkey,
-        } => crate::pages::passkey::page(tenant, flow, &offered, error),
+        } => crate::web::signin::passkey::page(tenant, flow, &offered, error),
         // A ceremony's row is never a browser's flow.
         Step::Ceremony { .. } => return Err(CoreError::FlowExpired.into()),
         Step::Push { .. } => {
-            crate::pages::push::approve_page(state, tenant, flow, &offered).await?
+            crate::web::signin::push::approve_page(state, tenant, flow, &offered).await?
         }
         Step::Choose => choose_page(tenant, flow, &offered, error),
         Step::NoMethod => no_method_page(tenant, flow),
@@ -441,7 +272,7 @@ async fn step_page(
             more_info_page(tenant, flow, account.can_register.contains(&Method::Code))
         }
         Step::Register { token_id } => {
-            let user = user.ok_or_else(|| AppError::from(CoreError::FlowExpired))?;
+            let user = user.ok_or_else(|| ApiError::from(CoreError::FlowExpired))?;
             let token = state
                 .deps
                 .store
@@ -450,9 +281,9 @@ async fn step_page(
                 .map_err(CoreError::from)?
                 .into_iter()
                 .find(|t| &t.id == token_id)
-                .ok_or_else(|| AppError::from(CoreError::FlowExpired))?;
+                .ok_or_else(|| ApiError::from(CoreError::FlowExpired))?;
             let action = format!("{}/login/register/verify", tenant_path(tenant));
-            crate::pages::security_info::enrol_page(
+            crate::web::security_info::enrol_page(
                 tenant,
                 &user,
                 &token,
@@ -486,7 +317,7 @@ pub async fn show(
         let mut notice = None;
         if flow::sending(&flow).is_some() {
             let context = http::sign_in_context(&state, &headers, peer.as_ref().map(|p| &p.0));
-            notice = crate::pages::push::arrive(&state, &tenant, &mut flow, context).await?;
+            notice = crate::web::signin::push::arrive(&state, &tenant, &mut flow, context).await?;
         }
         return render(&state, &tenant, &flow, StatusCode::OK, notice).await;
     }
@@ -503,16 +334,6 @@ pub async fn show(
     res.headers_mut()
         .append(header::SET_COOKIE, flow_cookie(&state, &tenant, &flow));
     Ok(res)
-}
-
-fn flow_cookie(state: &AppState, tenant: &Tenant, flow: &SignInFlow) -> header::HeaderValue {
-    set_cookie(
-        state,
-        FLOW_COOKIE,
-        &flow.id,
-        &tenant_path(tenant),
-        Some(state.deps.settings.flow_ttl),
-    )
 }
 
 pub async fn username(
@@ -557,7 +378,7 @@ pub async fn back(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     let (tenant, mut flow) = posted_flow(&state, &name, &headers, form.csrf.as_deref()).await?;
-    crate::pages::push::leave(&state, &flow).await?;
+    crate::web::signin::push::leave(&state, &flow).await?;
     flow::restart(&mut flow);
     save_and_continue(&state, &tenant, &flow).await
 }
@@ -570,7 +391,7 @@ pub async fn other(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     let (tenant, mut flow) = posted_flow(&state, &name, &headers, form.csrf.as_deref()).await?;
-    crate::pages::push::leave(&state, &flow).await?;
+    crate::web::signin::push::leave(&state, &flow).await?;
     flow::other_ways(&mut flow)?;
     save_and_continue(&state, &tenant, &flow).await
 }
@@ -593,7 +414,7 @@ pub async fn choose(
         .method
         .as_deref()
         .and_then(Method::parse)
-        .ok_or_else(|| AppError::bad_request("Choose one of the methods on the page."))?;
+        .ok_or_else(|| ApiError::bad_request("Choose one of the methods on the page."))?;
     let (_, account) = flow::account_for(&state.deps, &flow).await?;
     flow::choose(&account, &mut flow, method)?;
     save_and_continue(&state, &tenant, &flow).await
@@ -624,7 +445,7 @@ pub async fn password(
     let (tenant, mut flow) = posted_flow(&state, &name, &headers, form.csrf.as_deref()).await?;
     flow::expect(&flow, Method::Password)?;
     let Some(typed) = flow.state.username.clone() else {
-        return Err(AppError::from(CoreError::FlowExpired).into());
+        return Err(ApiError::from(CoreError::FlowExpired).into());
     };
     let password = form.password.unwrap_or_default();
     if password.is_empty() {
@@ -684,7 +505,7 @@ pub async fn code(
     let groups = flow::groups_under(&state.deps, &policy, &user).await?;
     let kinds = flow::oath_kinds(&policy, &groups);
     if kinds.is_empty() {
-        return Err(AppError::from(CoreError::MethodNotSupported).into());
+        return Err(ApiError::from(CoreError::MethodNotSupported).into());
     }
     let code = form.code.unwrap_or_default();
     if code.trim().is_empty() {
@@ -704,7 +525,7 @@ pub async fn code(
             // A refusal because none of the user's tokens is allowed any more says so.
             let account = flow::account_under(&state.deps, &policy, &user).await?;
             if !account.usable.contains(&Method::Code) {
-                return Err(AppError::from(CoreError::MethodNotSupported).into());
+                return Err(ApiError::from(CoreError::MethodNotSupported).into());
             }
             let msg = "You didn't enter the expected verification code. Please try again.";
             return render(&state, &tenant, &flow, StatusCode::UNAUTHORIZED, Some(msg)).await;

@@ -1,10 +1,10 @@
 //! The signed-in user's account page and sign-out.
 
-use crate::error::PageError;
-use crate::http::Form;
 use crate::http::{self, check_csrf, clear_cookie, cookie};
-use crate::pages::layout;
-use crate::pages::signin::{current_session, tenant_path, CsrfForm, SESSION_COOKIE};
+use crate::web::layout;
+use crate::web::session::{current_session, tenant_path, CsrfForm, SESSION_COOKIE};
+use crate::web::Form;
+use crate::web::PageError;
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap};

@@ -2,13 +2,14 @@
 //! and its answer checked by the core (`tap::sign_in`). A pass alone completes the sign-in with
 //! `amr` `tap` and `mfa`, so the person can go on to add methods in security info.
 
-use crate::error::{AppError, PageError};
-use crate::http::{self, Form};
-use crate::pages::layout;
-use crate::pages::signin::{
-    after_proof, identity, one_field_form, other_ways, posted_flow, remembered, render,
-    tenant_path, Field,
-};
+use crate::error::ApiError;
+use crate::http;
+use crate::web::layout;
+use crate::web::parts::{identity, one_field_form, other_ways, Field};
+use crate::web::session::{posted_flow, remembered, tenant_path};
+use crate::web::signin::{after_proof, render};
+use crate::web::Form;
+use crate::web::PageError;
 use crate::AppState;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -63,7 +64,7 @@ pub async fn submit(
     let (tenant, mut flow) = posted_flow(&state, &name, &headers, form.csrf.as_deref()).await?;
     flow::expect(&flow, Method::Tap)?;
     let Some(typed) = flow.state.username.clone() else {
-        return Err(AppError::from(CoreError::FlowExpired).into());
+        return Err(ApiError::from(CoreError::FlowExpired).into());
     };
     let pass = form.pass.unwrap_or_default();
     if pass.trim().is_empty() {

@@ -7,12 +7,13 @@
 //! request is passwordless (only a device's phone sign-in key answers it, with the App Lock), and
 //! its user is the one behind the name typed.
 
-use crate::error::{AppError, PageError};
-use crate::http::{self, Form};
-use crate::pages::layout;
-use crate::pages::signin::{
-    after_proof, posted_flow, remembered, render, require_flow, tenant_path, CsrfForm,
-};
+use crate::error::ApiError;
+use crate::http;
+use crate::web::layout;
+use crate::web::session::{posted_flow, remembered, require_flow, tenant_path, CsrfForm};
+use crate::web::signin::{after_proof, render};
+use crate::web::Form;
+use crate::web::PageError;
 use crate::AppState;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -42,7 +43,7 @@ pub async fn arrive(
     tenant: &Tenant,
     flow: &mut SignInFlow,
     context: SignInContext,
-) -> Result<Option<&'static str>, AppError> {
+) -> Result<Option<&'static str>, ApiError> {
     let passwordless = flow::request_method(flow) == Some(Method::Phone);
     let notice = match push::send_for_flow(&state.deps, tenant, flow, context).await? {
         Ok(sent) => {
@@ -80,18 +81,18 @@ fn metric(passwordless: bool) -> &'static str {
 async fn request_user(
     state: &AppState,
     flow: &SignInFlow,
-) -> Result<(User, MethodsPolicy), AppError> {
+) -> Result<(User, MethodsPolicy), ApiError> {
     flow::request_user(&state.deps, flow)
         .await?
-        .ok_or_else(|| AppError::from(CoreError::FlowExpired))
+        .ok_or_else(|| ApiError::from(CoreError::FlowExpired))
 }
 
 /// The request the flow waits on (only ever the flow's own).
-async fn waiting_request(state: &AppState, flow: &SignInFlow) -> Result<PushRequest, AppError> {
+async fn waiting_request(state: &AppState, flow: &SignInFlow) -> Result<PushRequest, ApiError> {
     let id = flow::waiting_on(flow)?;
     push::request_of_flow(&state.deps, &flow.id, id)
         .await?
-        .ok_or_else(|| AppError::from(CoreError::FlowExpired))
+        .ok_or_else(|| ApiError::from(CoreError::FlowExpired))
 }
 
 /// The page of a flow waiting on `r`: the number while it is pending, what became of it
@@ -101,12 +102,12 @@ pub async fn approve_page(
     tenant: &Tenant,
     flow: &SignInFlow,
     offered: &[Method],
-) -> Result<Markup, AppError> {
+) -> Result<Markup, ApiError> {
     let r = waiting_request(state, flow).await?;
     let base = tenant_path(tenant);
-    let identity = crate::pages::signin::identity(&base, flow);
+    let identity = crate::web::parts::identity(&base, flow);
     let method = flow::request_method(flow).unwrap_or(Method::Push);
-    let others = crate::pages::signin::other_ways(&base, flow, offered, method);
+    let others = crate::web::parts::other_ways(&base, flow, offered, method);
     let again = html! {
         form method="post" action=(format!("{base}/login/push/again")) {
             input type="hidden" name="csrf" value=(flow.csrf);
@@ -185,7 +186,7 @@ pub async fn status(
     State(state): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     let tenant = http::tenant(&state, &name).await?;
     let flow = require_flow(&state, &tenant, &headers).await?;
     let id = flow::waiting_on(&flow)?.to_string();
@@ -276,7 +277,7 @@ pub async fn again(
 
 /// The flow leaves the push step (another way, another name): its request, if still pending,
 /// is withdrawn from the devices.
-pub async fn leave(state: &AppState, flow: &SignInFlow) -> Result<(), AppError> {
+pub async fn leave(state: &AppState, flow: &SignInFlow) -> Result<(), ApiError> {
     let Ok(id) = flow::waiting_on(flow) else {
         return Ok(());
     };
@@ -295,14 +296,14 @@ pub fn unsent_page(tenant: &Tenant, flow: &SignInFlow, offered: &[Method]) -> Ma
         "Approve sign-in request",
         Some(&tenant.display_name),
         html! {
-            (crate::pages::signin::identity(&base, flow))
+            (crate::web::parts::identity(&base, flow))
             h1 { "Approve sign-in request" }
             p { "We'll send a sign-in request to your Authenticator app." }
             form method="post" action=(format!("{base}/login/push/again")) {
                 input type="hidden" name="csrf" value=(flow.csrf);
                 div class="actions" { button type="submit" class="primary" { "Send request" } }
             }
-            (crate::pages::signin::other_ways(&base, flow, offered, method))
+            (crate::web::parts::other_ways(&base, flow, offered, method))
         },
     )
 }

@@ -5,12 +5,14 @@
 //! (`countersign_core::passkey`); the ceremony is the verifier's (`crate::webauthn`); the
 //! browser's part is in `static/app.js`.
 
-use crate::error::{AppError, PageError};
-use crate::http::{self, check_csrf, Form};
-use crate::pages::layout;
-use crate::pages::signin::{
-    after_proof, flow_or_visit, identity, other_ways, remembered, render, tenant_path,
-};
+use crate::error::ApiError;
+use crate::http::{self, check_csrf};
+use crate::web::layout;
+use crate::web::parts::{identity, other_ways};
+use crate::web::session::{flow_or_visit, remembered, tenant_path};
+use crate::web::signin::{after_proof, render};
+use crate::web::Form;
+use crate::web::PageError;
 use crate::AppState;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -18,25 +20,13 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use countersign_core::flow::{self, Method, Next};
 use countersign_core::model::{SignInFlow, Tenant};
-use countersign_core::passkey::{self, Verifier};
+use countersign_core::passkey;
 use countersign_core::session;
 use countersign_core::signin::Origin;
 use countersign_core::CoreError;
 use maud::{html, Markup};
 use serde::Deserialize;
 use std::net::SocketAddr;
-
-/// The verifier, or why this server has none.
-pub(crate) fn verifier(state: &AppState) -> Result<&dyn Verifier, AppError> {
-    state.passkeys.as_deref().ok_or_else(|| {
-        AppError::new(
-            StatusCode::FORBIDDEN,
-            countersign_proto::codes::METHOD_NOT_SUPPORTED,
-            "Passkeys aren't available on this server: its public address is an IP address, \
-             not a host name.",
-        )
-    })
-}
 
 /// The hidden form the page's script fills with the browser's answer and posts; where the
 /// options come from; the place for the script's error messages.
@@ -110,7 +100,7 @@ pub(crate) async fn posted(
     name: &str,
     headers: &HeaderMap,
     csrf: Option<&str>,
-) -> Result<(Tenant, SignInFlow, bool), AppError> {
+) -> Result<(Tenant, SignInFlow, bool), ApiError> {
     let tenant = http::tenant(state, name).await?;
     let (flow, stored) = flow_or_visit(state, &tenant, headers).await?;
     check_csrf(&flow.csrf, csrf)?;
@@ -147,9 +137,9 @@ pub async fn options(
     Path(name): Path<String>,
     headers: HeaderMap,
     Form(form): Form<OptionsForm>,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     let (tenant, flow, _) = posted(&state, &name, &headers, form.csrf.as_deref()).await?;
-    let v = verifier(&state)?;
+    let v = state.passkey_verifier()?;
     let (ceremony, mut options) = passkey::begin_sign_in(&state.deps, v, &tenant, &flow).await?;
     options["ceremony"] = ceremony.into();
     Ok(Json(options).into_response())
@@ -172,12 +162,12 @@ pub async fn submit(
     Form(form): Form<AnswerForm>,
 ) -> Result<Response, PageError> {
     let (tenant, flow, stored) = posted(&state, &name, &headers, form.csrf.as_deref()).await?;
-    let v = verifier(&state)?;
+    let v = state.passkey_verifier()?;
     let (Some(ceremony), Some(credential)) = (
         form.ceremony.filter(|c| !c.is_empty()),
         form.credential.filter(|c| !c.is_empty()),
     ) else {
-        return Err(AppError::bad_request("The passkey's answer is missing. Try again.").into());
+        return Err(ApiError::bad_request("The passkey's answer is missing. Try again.").into());
     };
     let addr = http::client_addr(&state, &headers, peer.as_ref().map(|p| &p.0));
     let origin = Origin {

@@ -4,14 +4,14 @@
 //! when a session must sign in again first, what a deletion ends — are the core's
 //! (`countersign_core::methods`); these handlers render and redirect.
 
-use crate::error::{AppError, PageError};
-use crate::http::Form;
+use crate::error::ApiError;
 use crate::http::{self, check_csrf, cookie};
-use crate::pages::account::format_time;
-use crate::pages::signin::{
-    begin, current_session, one_field_form, remembered, tenant_path, Field, SESSION_COOKIE,
-};
-use crate::pages::{layout, page};
+use crate::web::account::format_time;
+use crate::web::parts::{one_field_form, Field};
+use crate::web::session::{begin, current_session, remembered, tenant_path, SESSION_COOKIE};
+use crate::web::Form;
+use crate::web::PageError;
+use crate::web::{layout, page};
 use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -21,7 +21,7 @@ use base64::Engine;
 use countersign_core::methods::{self, Change, UserMethods};
 use countersign_core::model::{Session, Tenant, User};
 use countersign_core::oath::{self, OathKind, OathToken};
-use countersign_core::passkey::{self, By, NotAdded, PasskeyCredential};
+use countersign_core::passkey::{self, By, PasskeyCredential};
 use countersign_core::{flow, session, CoreError};
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -56,7 +56,7 @@ async fn signed_in(
     state: &AppState,
     tenant: &Tenant,
     headers: &HeaderMap,
-) -> Result<Option<(Session, User)>, AppError> {
+) -> Result<Option<(Session, User)>, ApiError> {
     current_session(state, tenant, headers).await
 }
 
@@ -65,7 +65,7 @@ async fn methods_of(
     state: &AppState,
     tenant: &Tenant,
     user: &User,
-) -> Result<UserMethods, AppError> {
+) -> Result<UserMethods, ApiError> {
     Ok(methods::of_user(&state.deps, tenant, user).await?)
 }
 
@@ -314,8 +314,8 @@ pub async fn show(
     ))
 }
 
-fn qr_svg(data: &str) -> Result<String, AppError> {
-    let code = qrcode::QrCode::new(data.as_bytes()).map_err(|_| AppError::internal())?;
+fn qr_svg(data: &str) -> Result<String, ApiError> {
+    let code = qrcode::QrCode::new(data.as_bytes()).map_err(|_| ApiError::internal())?;
     Ok(code
         .render::<qrcode::render::svg::Color>()
         .min_dimensions(220, 220)
@@ -324,7 +324,7 @@ fn qr_svg(data: &str) -> Result<String, AppError> {
 }
 
 /// `data` as a QR code image (`#qr-code`), described by `alt`.
-pub(crate) fn qr_image(data: &str, alt: &str) -> Result<Markup, AppError> {
+pub(crate) fn qr_image(data: &str, alt: &str) -> Result<Markup, ApiError> {
     let src = format!(
         "data:image/svg+xml;base64,{}",
         STANDARD.encode(qr_svg(data)?)
@@ -341,7 +341,7 @@ pub fn enrol_page(
     action: &str,
     hidden: &[(&str, &str)],
     error: Option<&str>,
-) -> Result<Markup, AppError> {
+) -> Result<Markup, ApiError> {
     let uri = t.otpauth_uri(&tenant.display_name, &user.upn);
     let qr = qr_image(&uri, "QR code to scan with your authenticator app")?;
     let key: Vec<String> = t
@@ -395,7 +395,7 @@ fn activation_page(
     s: &Session,
     code: &str,
     codes_only_allowed: bool,
-) -> Result<Markup, AppError> {
+) -> Result<Markup, ApiError> {
     let link = activation_link(state, tenant, code);
     let qr = qr_image(
         &link,
@@ -439,7 +439,7 @@ fn enrol_here(
     user: &User,
     t: &OathToken,
     error: Option<&str>,
-) -> Result<Markup, AppError> {
+) -> Result<Markup, ApiError> {
     let action = format!("{}/verify", base(tenant));
     enrol_page(
         tenant,
@@ -456,7 +456,7 @@ async fn pending_token(
     tenant: &Tenant,
     user: &User,
     id: Option<&str>,
-) -> Result<Option<OathToken>, AppError> {
+) -> Result<Option<OathToken>, ApiError> {
     let tokens = methods_of(state, tenant, user).await?.tokens;
     Ok(match id {
         Some(id) => tokens.into_iter().find(|t| t.id == id && !t.active),
@@ -539,7 +539,7 @@ pub async fn verify(
     };
     let Some(t) = pending_token(&state, &tenant, &user, form.id.as_deref()).await? else {
         return Err(
-            AppError::bad_request("There is no method waiting for a code. Start again.").into(),
+            ApiError::bad_request("There is no method waiting for a code. Start again.").into(),
         );
     };
     let code = form.code.unwrap_or_default();
@@ -585,7 +585,7 @@ pub async fn delete(
         }
         Ok(Change::SignInAgain) => reauthenticate(&state, &tenant, &user, &headers).await,
         Err(CoreError::NotFound { .. }) => {
-            Err(AppError::not_found("That sign-in method does not exist.").into())
+            Err(ApiError::not_found("That sign-in method does not exist.").into())
         }
         Err(e) => Err(e.into()),
     }
@@ -626,7 +626,7 @@ async fn passkey_begin(
     user: &User,
     headers: &HeaderMap,
 ) -> Result<Response, PageError> {
-    let v = crate::pages::passkey::verifier(state)?;
+    let v = state.passkey_verifier()?;
     match passkey::begin_registration(&state.deps, v, tenant, By::Session(s), user).await? {
         Change::Done((ceremony, options)) => Ok(page(
             StatusCode::OK,
@@ -635,16 +635,6 @@ async fn passkey_begin(
         Change::SignInAgain => reauthenticate(state, tenant, user, headers).await,
     }
 }
-
-/// A passkey the browser says the authenticator did not keep (credProps `rk` false): it could not
-/// sign in without the name typed.
-pub(crate) const NOT_DISCOVERABLE: &str = "This passkey wasn't saved on your device or security \
-    key, so it couldn't sign you in without your name. Create it again, and choose to save it on \
-    this device, your phone or a security key.";
-
-/// A passkey refused where the policy enforces attestation.
-pub(crate) const NOT_ATTESTED: &str = "Your organization only allows passkeys whose maker can be \
-     verified, and this one's can't be. Use a security key your organization provides.";
 
 /// `POST …/security-info/passkey`: the browser's new passkey. A refusal offers a new attempt.
 pub async fn passkey_finish(
@@ -657,11 +647,11 @@ pub async fn passkey_finish(
         Ok(v) => v,
         Err(to_login) => return Ok(to_login),
     };
-    let v = crate::pages::passkey::verifier(&state)?;
+    let v = state.passkey_verifier()?;
     let ceremony = form.ceremony.unwrap_or_default();
     let credential = form.credential.unwrap_or_default();
     if credential.is_empty() {
-        return Err(AppError::bad_request("The passkey's answer is missing. Try again.").into());
+        return Err(ApiError::bad_request("The passkey's answer is missing. Try again.").into());
     }
     let result = passkey::finish_registration(
         &state.deps,
@@ -678,31 +668,17 @@ pub async fn passkey_finish(
             return Ok(Redirect::to(&format!("{}?done=passkey", base(&tenant))).into_response())
         }
         Ok(Change::SignInAgain) => return reauthenticate(&state, &tenant, &user, &headers).await,
-        Ok(Change::Done(Err(NotAdded::Refused(r)))) => {
-            tracing::info!(user = %user.id, reason = %r.0, "passkey registration refused");
-            "We couldn't register that passkey. Try again."
+        Ok(Change::Done(Err(refused))) => ApiError::from(refused).message,
+        Err(CoreError::FlowExpired) => {
+            "That took too long, or the page was used twice. Try again.".to_string()
         }
-        Ok(Change::Done(Err(NotAdded::NotAttested(why)))) => {
-            if let Some(r) = why {
-                tracing::info!(user = %user.id, reason = %r.0, "passkey attestation refused");
-            }
-            NOT_ATTESTED
-        }
-        Ok(Change::Done(Err(NotAdded::TypeNotAllowed))) => {
-            "Your organization doesn't allow this type of passkey. Use another passkey or security key, or ask your administrator which ones are allowed."
-        }
-        Ok(Change::Done(Err(NotAdded::Duplicate))) => {
-            "This passkey is registered already."
-        }
-        Ok(Change::Done(Err(NotAdded::NotDiscoverable))) => NOT_DISCOVERABLE,
-        Err(CoreError::FlowExpired) => "That took too long, or the page was used twice. Try again.",
         Err(e) => return Err(e.into()),
     };
     // A new ceremony for the next attempt (the one answered is used up).
     match passkey::begin_registration(&state.deps, v, &tenant, By::Session(&s), &user).await? {
         Change::Done((ceremony, options)) => Ok(page(
             StatusCode::BAD_REQUEST,
-            passkey_page(&tenant, &s, &ceremony, &options, Some(msg)),
+            passkey_page(&tenant, &s, &ceremony, &options, Some(&msg)),
         )),
         Change::SignInAgain => reauthenticate(&state, &tenant, &user, &headers).await,
     }
@@ -731,7 +707,7 @@ pub async fn rename(
             ))
         }
         Err(CoreError::NotFound { .. }) => {
-            Err(AppError::not_found("That passkey does not exist.").into())
+            Err(ApiError::not_found("That passkey does not exist.").into())
         }
         Err(e) => Err(e.into()),
     }

@@ -5,7 +5,7 @@
 //! module parses, builds the exact payloads the device signed (`countersign_proto::device`), and
 //! tells this process's waiters what changed.
 
-use crate::error::AppError;
+use crate::error::ApiError;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, State};
@@ -25,15 +25,15 @@ use std::net::SocketAddr;
 pub const HEARTBEAT_SECS: u32 = 20;
 
 /// A JSON body, or `bad_request` saying what is wrong with it.
-pub(crate) fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, AppError> {
+pub(crate) fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
     serde_json::from_slice(bytes)
-        .map_err(|e| AppError::bad_request(format!("The request body is not valid: {e}.")))
+        .map_err(|e| ApiError::bad_request(format!("The request body is not valid: {e}.")))
 }
 
 /// Fields that go into a signed payload may not hold a line break (one reading per payload).
-fn one_line(fields: &[(&str, &str)]) -> Result<(), AppError> {
+fn one_line(fields: &[(&str, &str)]) -> Result<(), ApiError> {
     match fields.iter().find(|(_, v)| !proto::fits_payload(v)) {
-        Some((name, _)) => Err(AppError::bad_request(format!(
+        Some((name, _)) => Err(ApiError::bad_request(format!(
             "{name} may not contain a line break."
         ))),
         None => Ok(()),
@@ -54,7 +54,7 @@ pub async fn register(
     State(state): State<AppState>,
     Path(name): Path<String>,
     bytes: Bytes,
-) -> Result<(StatusCode, Json<proto::RegisterResponse>), AppError> {
+) -> Result<(StatusCode, Json<proto::RegisterResponse>), ApiError> {
     let tenant = crate::http::tenant(&state, &name).await?;
     let req: proto::RegisterRequest = body(&bytes)?;
     one_line(&[("code", &req.code), ("public_key", &req.public_key)])?;
@@ -76,7 +76,7 @@ pub async fn register(
         .await
         .map_err(CoreError::from)?
         .filter(|u| u.tenant_id == tenant.id)
-        .ok_or_else(|| AppError::from(CoreError::from(push::DeviceError::ActivationInvalid)))?;
+        .ok_or_else(|| ApiError::from(CoreError::from(push::DeviceError::ActivationInvalid)))?;
     let codes = match &device.oath_token_id {
         Some(id) => state
             .deps
@@ -125,7 +125,7 @@ pub async fn register_with_pass(
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     bytes: Bytes,
-) -> Result<(StatusCode, Json<proto::RegisterResponse>), AppError> {
+) -> Result<(StatusCode, Json<proto::RegisterResponse>), ApiError> {
     let tenant = crate::http::tenant(&state, &name).await?;
     let req: proto::RegisterWithPassRequest = body(&bytes)?;
     one_line(&[
@@ -169,7 +169,7 @@ pub async fn phone_sign_in(
     State(state): State<AppState>,
     Path(name): Path<String>,
     bytes: Bytes,
-) -> Result<Json<proto::PhoneSignInResponse>, AppError> {
+) -> Result<Json<proto::PhoneSignInResponse>, ApiError> {
     let tenant = crate::http::tenant(&state, &name).await?;
     let req: proto::PhoneSignInRequest = body(&bytes)?;
     one_line(&[
@@ -200,7 +200,7 @@ pub async fn challenge(
     State(state): State<AppState>,
     Path(name): Path<String>,
     bytes: Bytes,
-) -> Result<Json<proto::ChallengeResponse>, AppError> {
+) -> Result<Json<proto::ChallengeResponse>, ApiError> {
     crate::http::tenant(&state, &name).await?;
     let req: proto::ChallengeRequest = body(&bytes)?;
     let challenge = push::challenge(&state.deps, &req.device_id).await?;
@@ -216,7 +216,7 @@ pub async fn prove(
     tenant: &Tenant,
     hello: &proto::Hello,
     on_connection: bool,
-) -> Result<(push::Device, User), AppError> {
+) -> Result<(push::Device, User), ApiError> {
     one_line(&[
         ("device_id", &hello.device_id),
         ("challenge", &hello.challenge),
@@ -264,7 +264,7 @@ pub async fn requests(
     State(state): State<AppState>,
     Path(name): Path<String>,
     bytes: Bytes,
-) -> Result<Json<proto::PendingRequests>, AppError> {
+) -> Result<Json<proto::PendingRequests>, ApiError> {
     let tenant = crate::http::tenant(&state, &name).await?;
     let hello: proto::Hello = body(&bytes)?;
     let (device, user) = prove(&state, &tenant, &hello, false).await?;
@@ -279,7 +279,7 @@ pub async fn answer(
     State(state): State<AppState>,
     Path((name, id)): Path<(String, String)>,
     bytes: Bytes,
-) -> Result<Json<proto::AnswerResponse>, AppError> {
+) -> Result<Json<proto::AnswerResponse>, ApiError> {
     let tenant = crate::http::tenant(&state, &name).await?;
     let req: proto::AnswerRequest = body(&bytes)?;
     // The number is part of an approval only; a denial signs an empty one.
