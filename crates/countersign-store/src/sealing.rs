@@ -80,7 +80,7 @@ impl SqlStore {
             for (table, id_col, col) in SEALED {
                 let sql = format!(
                     "SELECT {id_col} AS id, {col} AS c FROM {table} \
-                     WHERE substr({col}, 1, $2) = $1 LIMIT 3"
+                     WHERE substr({col}, 1, CAST($2 AS INTEGER)) = $1 LIMIT 3"
                 );
                 let q = query(&sql).bind(prefix.as_str()).bind(prefix.len() as i64);
                 for row in q.fetch_all(&self.db).await? {
