@@ -210,6 +210,20 @@ fn invalid_documents_are_refused_with_the_field_named() {
             Box::new(|v| v["authenticator"]["featureSettings"]["numberMatchingDigits"] = 7.into()),
         ),
         (
+            "authenticator.featureSettings.pushFatigueLimit.requests",
+            Box::new(|v| {
+                v["authenticator"]["featureSettings"]["pushFatigueLimit"] =
+                    serde_json::json!({"requests": 21, "windowMinutes": 10})
+            }),
+        ),
+        (
+            "authenticator.featureSettings.pushFatigueLimit.windowMinutes",
+            Box::new(|v| {
+                v["authenticator"]["featureSettings"]["pushFatigueLimit"] =
+                    serde_json::json!({"requests": 5, "windowMinutes": 0})
+            }),
+        ),
+        (
             "temporaryAccessPass.maximumLifetimeInMinutes",
             Box::new(|v| v["temporaryAccessPass"]["maximumLifetimeInMinutes"] = 43201.into()),
         ),

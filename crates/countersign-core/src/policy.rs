@@ -214,6 +214,38 @@ pub struct AuthenticatorFeatures {
     /// Digits of the number shown at sign-in and typed in the app.
     #[serde(default = "two")]
     pub number_matching_digits: u8,
+    /// At most this many sign-in requests to one user in this window (push fatigue).
+    #[serde(default)]
+    pub push_fatigue_limit: PushFatigueLimit,
+}
+
+/// The push fatigue limit: at most `requests` sign-in requests to one user within
+/// `window_minutes`, whatever became of them, so nobody can wear a person down with prompts until
+/// one is approved. A Countersign setting (Entra's limit is fixed): 5 in 10 minutes by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PushFatigueLimit {
+    /// 1 to [`PushFatigueLimit::MAX_REQUESTS`].
+    pub requests: u32,
+    /// 1 to [`PushFatigueLimit::MAX_WINDOW_MINUTES`].
+    pub window_minutes: u32,
+}
+
+impl PushFatigueLimit {
+    /// More would make the limit no limit: a person is not asked to approve 20 sign-ins in a
+    /// short while by anyone but an attacker.
+    pub const MAX_REQUESTS: u32 = 20;
+    /// A day: a longer window would lock out a person who signs in often.
+    pub const MAX_WINDOW_MINUTES: u32 = 24 * 60;
+}
+
+impl Default for PushFatigueLimit {
+    fn default() -> Self {
+        Self {
+            requests: 5,
+            window_minutes: 10,
+        }
+    }
 }
 
 fn two() -> u8 {
@@ -226,6 +258,7 @@ impl Default for AuthenticatorFeatures {
             display_app_information: FeatureSetting::default_on(),
             display_location_information: FeatureSetting::default_on(),
             number_matching_digits: 2,
+            push_fatigue_limit: PushFatigueLimit::default(),
         }
     }
 }
@@ -523,6 +556,19 @@ impl MethodsPolicy {
             return Err(bad(
                 "authenticator.featureSettings.numberMatchingDigits".into(),
                 "must be 2 to 6",
+            ));
+        }
+        let fatigue = self.authenticator.feature_settings.push_fatigue_limit;
+        if !(1..=PushFatigueLimit::MAX_REQUESTS).contains(&fatigue.requests) {
+            return Err(bad(
+                "authenticator.featureSettings.pushFatigueLimit.requests".into(),
+                format!("must be 1 to {}", PushFatigueLimit::MAX_REQUESTS),
+            ));
+        }
+        if !(1..=PushFatigueLimit::MAX_WINDOW_MINUTES).contains(&fatigue.window_minutes) {
+            return Err(bad(
+                "authenticator.featureSettings.pushFatigueLimit.windowMinutes".into(),
+                format!("must be 1 to {}", PushFatigueLimit::MAX_WINDOW_MINUTES),
             ));
         }
         for (i, g) in self

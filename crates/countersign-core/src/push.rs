@@ -497,17 +497,29 @@ pub struct PushRequest {
 
 /// How long a sign-in request waits for its answer.
 pub const REQUEST_TTL: Timestamp = 90;
-/// Push fatigue: at most this many requests to one user per [`FATIGUE_WINDOW`], whatever
-/// became of them, so nobody can wear a person down with prompts until one is approved.
-pub const FATIGUE_LIMIT: u64 = 5;
-pub const FATIGUE_WINDOW: Timestamp = 10 * 60;
-
 /// The push fatigue rule as the store applies it when it inserts a request: at most `limit`
-/// requests to one user since `since`.
+/// requests to one user since `since` (the policy's `PushFatigueLimit` at that moment).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fatigue {
     pub since: Timestamp,
     pub limit: u64,
+}
+
+impl Fatigue {
+    /// The limit of `policy`'s setting at `now`.
+    pub fn of(policy: &MethodsPolicy, now: Timestamp) -> Self {
+        let l = policy.authenticator.feature_settings.push_fatigue_limit;
+        Self {
+            since: now - Timestamp::from(l.window_minutes) * 60,
+            limit: u64::from(l.requests),
+        }
+    }
+
+    /// Whether a user who was sent `recent` requests since `since` may be sent no more: the
+    /// rule, stated once (the stores count and ask this inside their insert).
+    pub fn reached(&self, recent: u64) -> bool {
+        recent >= self.limit
+    }
 }
 
 /// What became of an attempt to store a new request (`PushStore::insert_push_request`).
@@ -709,10 +721,7 @@ async fn send(
         settled_at: None,
         device_id: None,
     };
-    let fatigue = Fatigue {
-        since: now - FATIGUE_WINDOW,
-        limit: FATIGUE_LIMIT,
-    };
+    let fatigue = Fatigue::of(s.policy, now);
     let mut waiting = flow.clone();
     crate::flow::push_sent(&mut waiting, &request.id)?;
     let inserted = deps

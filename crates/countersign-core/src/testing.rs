@@ -850,7 +850,7 @@ impl PushStore for MemStore {
                 .iter()
                 .filter(|x| x.user_id == r.user_id && x.created_at >= fatigue.since)
                 .count();
-            if recent as u64 >= fatigue.limit {
+            if fatigue.reached(recent as u64) {
                 return Ok(Inserted::Fatigued);
             }
         }

@@ -509,6 +509,32 @@ async fn the_policy_decides_who_gets_pushes_and_fatigue_is_limited() {
         push_log(&s, &f).await.last().unwrap().1,
         "push fatigue limit"
     );
+    // The limit is the policy's setting: seven in the same ten minutes lets two more through.
+    policy::change(
+        &s.state.deps,
+        &f.tenant,
+        &Actor::Operator("test".into()),
+        "test",
+        |mut p| {
+            p.authenticator.feature_settings.push_fatigue_limit.requests = 7;
+            Ok(p)
+        },
+    )
+    .await
+    .unwrap();
+    let more = WebClient::new(&s.base);
+    more.sign_in("contoso", "alice", PASSWORD).await;
+    push_page(&more).await;
+    again(&more).await;
+    let csrf = csrf_of(&more.get("/contoso/login").await.text().await.unwrap()).unwrap();
+    let r = more
+        .post_form("/contoso/login/push/again", &[("csrf", &csrf)])
+        .await;
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("too many sign-in requests"));
     s.stop().await;
 }
 

@@ -6,7 +6,6 @@ use crate::rows::{self, to_json, R};
 use crate::SqlStore;
 use async_trait::async_trait;
 use countersign_core::model::*;
-use countersign_core::store::*;
 use countersign_core::StoreError;
 use std::sync::LazyLock;
 

@@ -8,7 +8,6 @@ use async_trait::async_trait;
 use countersign_core::clock::Timestamp;
 use countersign_core::model::*;
 use countersign_core::secret::Secret;
-use countersign_core::store::*;
 
 #[async_trait]
 impl KeyStore for SqlStore {

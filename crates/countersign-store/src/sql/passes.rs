@@ -7,7 +7,6 @@ use crate::SqlStore;
 use async_trait::async_trait;
 use countersign_core::clock::Timestamp;
 use countersign_core::model::*;
-use countersign_core::store::*;
 use countersign_core::tap::TemporaryAccessPass;
 use std::sync::LazyLock;
 

@@ -6,7 +6,6 @@ use crate::rows::{self, R};
 use crate::SqlStore;
 use async_trait::async_trait;
 use countersign_core::passkey::{PasskeyCredential, PasskeyUse, Recorded};
-use countersign_core::store::*;
 use countersign_core::StoreError;
 
 #[async_trait]

@@ -7,7 +7,6 @@ use crate::SqlStore;
 use async_trait::async_trait;
 use countersign_core::model::*;
 use countersign_core::policy::{MethodsPolicy, StoredPolicy};
-use countersign_core::store::*;
 use std::sync::LazyLock;
 
 #[async_trait]

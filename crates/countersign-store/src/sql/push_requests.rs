@@ -10,7 +10,6 @@ use countersign_core::model::*;
 use countersign_core::oath::OathToken;
 use countersign_core::phone;
 use countersign_core::push::{self, Activation, Device, PushRequest, PushState};
-use countersign_core::store::*;
 use countersign_core::throttle::{LockoutPolicy, Release};
 use std::sync::LazyLock;
 
@@ -123,7 +122,7 @@ impl PushStore for SqlStore {
                 .bind(fatigue.since),
         )
         .await?;
-        if recent >= fatigue.limit {
+        if fatigue.reached(recent) {
             return Ok(push::Inserted::Fatigued);
         }
         for (key, p) in reserve {
