@@ -2,12 +2,12 @@
 //! sign-in attempt, bearer-token digests, PKCE verification, the password policy, and one Argon2id
 //! hash (the ceiling for password sign-ins per core).
 
+use countersign_core::methods::password::{check_policy, hash_password, verify_password};
 use countersign_core::model::ThrottleState;
 use countersign_core::oidc::token::pkce_matches;
-use countersign_core::password::{check_policy, hash_password, verify_password};
 use countersign_core::random::OsRandom;
 use countersign_core::secret::token_digest;
-use countersign_core::throttle::LockoutPolicy;
+use countersign_core::signin::throttle::LockoutPolicy;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 
 fn benches(c: &mut Criterion) {

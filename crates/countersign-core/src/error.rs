@@ -87,7 +87,7 @@ pub enum CoreError {
     FlowExpired,
     /// A device's request (device protocol) refused, with its stable reason.
     #[error(transparent)]
-    Device(#[from] crate::push::DeviceError),
+    Device(#[from] crate::methods::push::DeviceError),
     #[error("the server is busy; try again in a moment")]
     Busy,
     #[error(transparent)]

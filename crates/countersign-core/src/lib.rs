@@ -4,38 +4,21 @@
 //! gathered in [`Deps`], so every rule here is unit-tested with fakes and a manual clock.
 
 pub mod clock;
-pub mod context;
 pub mod directory;
 pub mod error;
-pub mod flow;
 pub mod methods;
 pub mod model;
 pub mod notify;
-pub mod oath;
 pub mod oidc;
-pub mod passkey;
-pub mod password;
-pub mod phone;
 pub mod policy;
-pub mod push;
 pub mod random;
-pub mod risk;
 pub mod secret;
-pub mod session;
 pub mod signin;
 pub mod store;
-pub mod tap;
 pub mod text;
-pub mod throttle;
 
 #[cfg(test)]
-mod flow_tests;
-#[cfg(test)]
-mod oath_tests;
-#[cfg(test)]
 mod props;
-#[cfg(test)]
-mod tap_tests;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 #[cfg(test)]
@@ -80,11 +63,11 @@ pub struct Deps {
     pub store: Arc<dyn store::Store>,
     pub clock: Arc<dyn clock::Clock>,
     pub rng: Arc<dyn random::Rng>,
-    pub hasher: Arc<dyn password::PasswordHasher>,
+    pub hasher: Arc<dyn methods::password::PasswordHasher>,
     /// Told of requests sent and settled and of devices removed (`notify`).
     pub notifier: Arc<dyn notify::Notifier>,
     /// The risk rules every push request's sign-in is checked against.
-    pub risk: Arc<[Box<dyn risk::RiskRule>]>,
+    pub risk: Arc<[Box<dyn signin::risk::RiskRule>]>,
     pub settings: Settings,
 }
 

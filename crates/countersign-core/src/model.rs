@@ -151,8 +151,8 @@ pub struct SignInFlow {
     /// Anti-CSRF token echoed by every form of this flow.
     pub csrf: String,
     pub request: Option<AuthorizeRequest>,
-    /// The step, the name typed, the proofs collected (see `crate::flow`).
-    pub state: crate::flow::FlowState,
+    /// The step, the name typed, the proofs collected (see `crate::signin::flow`).
+    pub state: crate::signin::flow::FlowState,
     /// Where to go after signing in when there is no authorization request (a local path).
     pub return_to: Option<String>,
     pub created_at: Timestamp,

@@ -3,7 +3,7 @@
 //! whatever is accepted is clean; whatever is refused says why.
 
 use crate::directory;
-use crate::oath::{self, CodeCheck, HardwareRow};
+use crate::methods::oath::{self, CodeCheck, HardwareRow};
 use crate::signin::typed_name;
 use crate::testing::fixture;
 use crate::text::has_unsafe_chars;

@@ -6,10 +6,10 @@
 
 use crate::clock::Timestamp;
 use crate::error::StoreError;
+use crate::methods::passkey::{PasskeyCredential, PasskeyUse};
+use crate::methods::tap::TemporaryAccessPass;
 use crate::model::*;
-use crate::passkey::{PasskeyCredential, PasskeyUse};
-use crate::tap::TemporaryAccessPass;
-use crate::throttle::{LockoutPolicy, Release};
+use crate::signin::throttle::{LockoutPolicy, Release};
 use async_trait::async_trait;
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -18,7 +18,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 #[derive(Debug, Clone, PartialEq)]
 pub struct FirstFactorRecords {
     pub tap: Option<TemporaryAccessPass>,
-    pub devices: Vec<crate::push::Device>,
+    pub devices: Vec<crate::methods::push::Device>,
     pub passkeys: Vec<PasskeyCredential>,
     pub policy: Option<crate::policy::StoredPolicy>,
 }
@@ -78,9 +78,18 @@ pub trait DirectoryStore: Send + Sync {
 pub trait MethodStore: Send + Sync {
     /// Inserts tokens in one transaction: all or none. A serial the tenant has already is a
     /// `Conflict("hardware token {serial}")`.
-    async fn insert_oath_tokens(&self, tokens: &[crate::oath::OathToken]) -> StoreResult<()>;
-    async fn oath_tokens_of_user(&self, user_id: &str) -> StoreResult<Vec<crate::oath::OathToken>>;
-    async fn list_oath_tokens(&self, tenant_id: &str) -> StoreResult<Vec<crate::oath::OathToken>>;
+    async fn insert_oath_tokens(
+        &self,
+        tokens: &[crate::methods::oath::OathToken],
+    ) -> StoreResult<()>;
+    async fn oath_tokens_of_user(
+        &self,
+        user_id: &str,
+    ) -> StoreResult<Vec<crate::methods::oath::OathToken>>;
+    async fn list_oath_tokens(
+        &self,
+        tenant_id: &str,
+    ) -> StoreResult<Vec<crate::methods::oath::OathToken>>;
     async fn delete_oath_token(&self, id: &str) -> StoreResult<bool>;
     async fn set_oath_active(&self, id: &str, active: bool) -> StoreResult<()>;
 
@@ -97,7 +106,7 @@ pub trait MethodStore: Send + Sync {
         now: Timestamp,
         matched: Option<(&str, i64)>,
         failed: &[(&str, i64)],
-    ) -> StoreResult<crate::oath::CodeDecision>;
+    ) -> StoreResult<crate::methods::oath::CodeDecision>;
 }
 
 /// Failure counters of throttling keys, reserved before an attempt is checked.
@@ -236,7 +245,7 @@ pub trait PolicyStore: Send + Sync {
 /// Push approvals: devices, their one-time activation codes, and sign-in requests.
 #[async_trait]
 pub trait PushStore: Send + Sync {
-    async fn insert_activation(&self, a: &crate::push::Activation) -> StoreResult<()>;
+    async fn insert_activation(&self, a: &crate::methods::push::Activation) -> StoreResult<()>;
 
     /// Consumes an unused, unexpired activation code of `device.tenant_id` and registers `device`
     /// to the code's user, in one transaction: a code of another tenant is refused like an
@@ -249,13 +258,16 @@ pub trait PushStore: Send + Sync {
         &self,
         code_digest: &str,
         now: Timestamp,
-        device: &crate::push::Device,
-        codes: &crate::oath::OathToken,
-    ) -> StoreResult<Option<crate::push::Device>>;
+        device: &crate::methods::push::Device,
+        codes: &crate::methods::oath::OathToken,
+    ) -> StoreResult<Option<crate::methods::push::Device>>;
 
-    async fn device_by_id(&self, id: &str) -> StoreResult<Option<crate::push::Device>>;
+    async fn device_by_id(&self, id: &str) -> StoreResult<Option<crate::methods::push::Device>>;
     /// Oldest first.
-    async fn devices_of_user(&self, user_id: &str) -> StoreResult<Vec<crate::push::Device>>;
+    async fn devices_of_user(
+        &self,
+        user_id: &str,
+    ) -> StoreResult<Vec<crate::methods::push::Device>>;
     /// Removes a device, and the verification codes it was given with it, in one transaction.
     async fn delete_device(&self, id: &str) -> StoreResult<bool>;
 
@@ -268,20 +280,23 @@ pub trait PushStore: Send + Sync {
     /// transaction, so of parallel sends no more pass either limit.
     async fn insert_push_request(
         &self,
-        r: &crate::push::PushRequest,
-        fatigue: crate::push::Fatigue,
+        r: &crate::methods::push::PushRequest,
+        fatigue: crate::methods::push::Fatigue,
         reserve: &[(&str, LockoutPolicy)],
         flow: Option<&SignInFlow>,
-    ) -> StoreResult<crate::push::Inserted>;
+    ) -> StoreResult<crate::methods::push::Inserted>;
 
-    async fn push_request(&self, id: &str) -> StoreResult<Option<crate::push::PushRequest>>;
+    async fn push_request(
+        &self,
+        id: &str,
+    ) -> StoreResult<Option<crate::methods::push::PushRequest>>;
 
     /// The user's pending requests that have not expired at `now`, oldest first.
     async fn pending_push_requests(
         &self,
         user_id: &str,
         now: Timestamp,
-    ) -> StoreResult<Vec<crate::push::PushRequest>>;
+    ) -> StoreResult<Vec<crate::methods::push::PushRequest>>;
 
     /// Moves a pending request to `state` — an answer, its expiry or its withdrawal — when
     /// `PushState::may_settle` allows it at `now`, for exactly one of any number of parallel
@@ -291,7 +306,7 @@ pub trait PushStore: Send + Sync {
     async fn settle_push_request(
         &self,
         id: &str,
-        state: crate::push::PushState,
+        state: crate::methods::push::PushState,
         device_id: Option<&str>,
         now: Timestamp,
         release: &[(&str, Release)],
@@ -329,7 +344,7 @@ pub trait PushStore: Send + Sync {
         phone_key: &str,
         now: Timestamp,
         limit: u32,
-    ) -> StoreResult<crate::phone::Enabled>;
+    ) -> StoreResult<crate::methods::phone::Enabled>;
 
     /// Direct phone sign-in registration, in one transaction or not at all: uses the user's
     /// Temporary Access Pass `pass_id` as `use_tap` does, registers `device` (its phone key set)
@@ -338,10 +353,10 @@ pub trait PushStore: Send + Sync {
         &self,
         pass_id: &str,
         now: Timestamp,
-        device: &crate::push::Device,
-        codes: Option<&crate::oath::OathToken>,
+        device: &crate::methods::push::Device,
+        codes: Option<&crate::methods::oath::OathToken>,
         limit: u32,
-    ) -> StoreResult<crate::phone::Registered>;
+    ) -> StoreResult<crate::methods::phone::Registered>;
 }
 
 /// Temporary Access Passes: one row per user, their current pass or their last one.
@@ -393,7 +408,7 @@ pub trait PasskeyStore: Send + Sync {
         &self,
         credential_id: &str,
         u: &PasskeyUse,
-    ) -> StoreResult<crate::passkey::Recorded>;
+    ) -> StoreResult<crate::methods::passkey::Recorded>;
 
     /// Renames one of the user's passkeys; false when the user has no such passkey.
     async fn rename_passkey(

@@ -3,17 +3,17 @@
 
 use crate::clock::{ManualClock, Timestamp};
 use crate::error::StoreError;
+use crate::methods::oath::OathToken;
+use crate::methods::passkey::{PasskeyCredential, PasskeyUse, Recorded};
+use crate::methods::password::PasswordHasher;
+use crate::methods::push::{Activation, Device, PushRequest, PushState};
+use crate::methods::tap::TemporaryAccessPass;
 use crate::model::*;
-use crate::oath::OathToken;
 use crate::oidc::TokenSigner;
-use crate::passkey::{PasskeyCredential, PasskeyUse, Recorded};
-use crate::password::PasswordHasher;
-use crate::push::{Activation, Device, PushRequest, PushState};
 use crate::random::OsRandom;
 use crate::secret::Secret;
+use crate::signin::throttle::{LockoutPolicy, Release};
 use crate::store::*;
-use crate::tap::TemporaryAccessPass;
-use crate::throttle::{LockoutPolicy, Release};
 use crate::{CoreResult, Deps, Settings};
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -460,8 +460,8 @@ impl MethodStore for MemStore {
         now: Timestamp,
         matched: Option<(&str, i64)>,
         failed: &[(&str, i64)],
-    ) -> StoreResult<crate::oath::CodeDecision> {
-        use crate::oath::CodeDecision;
+    ) -> StoreResult<crate::methods::oath::CodeDecision> {
+        use crate::methods::oath::CodeDecision;
         if !self.reserve_attempt(&[(key, policy)], now).await? {
             return Ok(CodeDecision::Locked);
         }
@@ -835,11 +835,11 @@ impl PushStore for MemStore {
     async fn insert_push_request(
         &self,
         r: &PushRequest,
-        fatigue: crate::push::Fatigue,
+        fatigue: crate::methods::push::Fatigue,
         reserve: &[(&str, LockoutPolicy)],
         flow: Option<&SignInFlow>,
-    ) -> StoreResult<crate::push::Inserted> {
-        use crate::push::Inserted;
+    ) -> StoreResult<crate::methods::push::Inserted> {
+        use crate::methods::push::Inserted;
         {
             let d = self.0.lock().unwrap();
             if d.pushes.iter().any(|x| x.id == r.id) {
@@ -981,8 +981,8 @@ impl PushStore for MemStore {
         phone_key: &str,
         now: Timestamp,
         limit: u32,
-    ) -> StoreResult<crate::phone::Enabled> {
-        use crate::phone::Enabled;
+    ) -> StoreResult<crate::methods::phone::Enabled> {
+        use crate::methods::phone::Enabled;
         let mut d = self.0.lock().unwrap();
         let Some(user) = d
             .devices
@@ -1008,13 +1008,12 @@ impl PushStore for MemStore {
         device: &Device,
         codes: Option<&OathToken>,
         limit: u32,
-    ) -> StoreResult<crate::phone::Registered> {
-        use crate::phone::Registered;
+    ) -> StoreResult<crate::methods::phone::Registered> {
+        use crate::methods::phone::Registered;
         let mut d = self.0.lock().unwrap();
-        let live = d
-            .taps
-            .get(&device.user_id)
-            .is_some_and(|p| p.id == pass_id && p.state(now) == crate::tap::PassState::Live);
+        let live = d.taps.get(&device.user_id).is_some_and(|p| {
+            p.id == pass_id && p.state(now) == crate::methods::tap::PassState::Live
+        });
         if !live {
             return Ok(Registered::PassRefused);
         }
@@ -1110,7 +1109,7 @@ impl TapStore for MemStore {
     async fn use_tap(&self, user_id: &str, id: &str, now: Timestamp) -> StoreResult<bool> {
         let mut d = self.0.lock().unwrap();
         match d.taps.get_mut(user_id) {
-            Some(p) if p.id == id && p.state(now) == crate::tap::PassState::Live => {
+            Some(p) if p.id == id && p.state(now) == crate::methods::tap::PassState::Live => {
                 p.used_at = Some(now);
                 Ok(true)
             }
@@ -1183,7 +1182,7 @@ impl PasskeyStore for MemStore {
         else {
             return Ok(Recorded::Unknown);
         };
-        if !crate::passkey::counter_moves_on(p.sign_count, u.sign_count) {
+        if !crate::methods::passkey::counter_moves_on(p.sign_count, u.sign_count) {
             return Ok(Recorded::CounterRegressed);
         }
         p.sign_count = u.sign_count;
@@ -1294,15 +1293,15 @@ impl Store for MemStore {
         }
         d.refresh.retain(|_, r| r.expires_at > now);
         d.throttle.retain(|_, t| {
-            t.last_failure_at >= now - crate::throttle::FORGOTTEN_AFTER
-                || t.failures >= crate::throttle::PERMANENT_AT
+            t.last_failure_at >= now - crate::signin::throttle::FORGOTTEN_AFTER
+                || t.failures >= crate::signin::throttle::PERMANENT_AT
         });
         d.activations.retain(|_, (a, _)| a.expires_at > now);
         d.challenges.retain(|_, (_, exp)| *exp > now);
         d.pushes
-            .retain(|r| r.expires_at + crate::push::REQUESTS_KEPT_FOR > now);
+            .retain(|r| r.expires_at + crate::methods::push::REQUESTS_KEPT_FOR > now);
         d.taps
-            .retain(|_, p| p.expires_at + crate::tap::PASSES_KEPT_FOR > now);
+            .retain(|_, p| p.expires_at + crate::methods::tap::PASSES_KEPT_FOR > now);
         Ok((before - d.expiring_rows()) as u64)
     }
 }

@@ -3,11 +3,11 @@
 
 use crate::directory::{self, NewClient, NewUser};
 use crate::error::{CoreError, OAuthErrorCode};
+use crate::methods::password::PasswordHasher;
 use crate::model::*;
 use crate::oidc::{self, AuthorizeError, AuthorizeParams, ClientAuth};
-use crate::password::PasswordHasher;
 use crate::secret::Secret;
-use crate::session;
+use crate::signin::session;
 use crate::signin::{password_sign_in, PasswordAttempt};
 use crate::store::*;
 use crate::testing::*;
@@ -172,8 +172,8 @@ async fn parallel_guesses_cannot_outrun_the_lockout() {
 async fn a_success_gives_back_its_address_reservation_only() {
     let f = fixture();
     let (t, _, _, _) = setup(&f.deps).await;
-    let addr = crate::throttle::address_key("192.0.2.7");
-    let acct = crate::throttle::account_key(&t.id, "alice@contoso.com");
+    let addr = crate::signin::throttle::address_key("192.0.2.7");
+    let acct = crate::signin::throttle::account_key(&t.id, "alice@contoso.com");
     let _ = password_sign_in(&f.deps, attempt(&t, "someone-else", "wrong")).await;
     let _ = password_sign_in(&f.deps, attempt(&t, "alice", "wrong")).await;
     for _ in 0..60 {

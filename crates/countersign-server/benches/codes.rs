@@ -4,8 +4,8 @@
 
 use countersign_core::clock::{Clock, ManualClock, SystemClock};
 use countersign_core::directory::{self, NewUser};
-use countersign_core::oath::{self, CodeCheck};
-use countersign_core::password::InlineHasher;
+use countersign_core::methods::oath::{self, CodeCheck};
+use countersign_core::methods::password::InlineHasher;
 use countersign_core::random::OsRandom;
 use countersign_core::{Deps, Settings};
 use countersign_store::SqlStore;

@@ -8,7 +8,7 @@
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
-use countersign_core::passkey::{PasskeyCredential, Verifier};
+use countersign_core::methods::passkey::{PasskeyCredential, Verifier};
 use countersign_server::webauthn::WebauthnVerifier;
 use countersign_testkit::passkey::{Answer, SoftPasskey};
 use criterion::{criterion_group, criterion_main, Criterion};

@@ -10,7 +10,7 @@
 
 use crate::sync::lock;
 use async_trait::async_trait;
-use countersign_core::password::{self, Argon2Block, PasswordHasher};
+use countersign_core::methods::password::{self, Argon2Block, PasswordHasher};
 use countersign_core::random::OsRandom;
 use countersign_core::secret::Secret;
 use countersign_core::{CoreError, CoreResult};

@@ -94,7 +94,7 @@ pub struct AppState {
     pub geo: Option<Arc<geo::Geo>>,
     /// The WebAuthn verifier of `public_url`'s host; `None` when that is an IP address (no
     /// browser accepts an IP address as a passkey's relying party).
-    pub passkeys: Option<Arc<dyn countersign_core::passkey::Verifier>>,
+    pub passkeys: Option<Arc<dyn countersign_core::methods::passkey::Verifier>>,
     tenants: tenants::TenantCache,
     backend: &'static str,
 }
@@ -114,9 +114,9 @@ impl AppState {
             metrics.password_hashes.clone(),
         );
         let push = push_events::PushEvents::default();
-        let ranges = countersign_core::risk::AddressRanges::parse(&config.risky_networks)
+        let ranges = countersign_core::signin::risk::AddressRanges::parse(&config.risky_networks)
             .map_err(|e| anyhow::anyhow!("risky_networks: {e}"))?;
-        let risk: Vec<Box<dyn countersign_core::risk::RiskRule>> = vec![Box::new(ranges)];
+        let risk: Vec<Box<dyn countersign_core::signin::risk::RiskRule>> = vec![Box::new(ranges)];
         let deps = Deps {
             store,
             clock,
@@ -130,7 +130,7 @@ impl AppState {
             Some(p) => Some(Arc::new(geo::Geo::open(p)?)),
             None => None,
         };
-        let passkeys: Option<Arc<dyn countersign_core::passkey::Verifier>> =
+        let passkeys: Option<Arc<dyn countersign_core::methods::passkey::Verifier>> =
             match webauthn::WebauthnVerifier::new(&config.public_url, &config.passkey_attestation) {
                 Ok(v) => Some(Arc::new(v)),
                 // Trusted makers configured for nothing would silently allow no passkey.
@@ -166,7 +166,9 @@ impl AppState {
     }
 
     /// The passkey verifier, or why this server has none.
-    pub fn passkey_verifier(&self) -> Result<&dyn countersign_core::passkey::Verifier, ApiError> {
+    pub fn passkey_verifier(
+        &self,
+    ) -> Result<&dyn countersign_core::methods::passkey::Verifier, ApiError> {
         self.passkeys.as_deref().ok_or_else(|| {
             ApiError::new(
                 axum::http::StatusCode::FORBIDDEN,

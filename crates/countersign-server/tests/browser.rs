@@ -18,8 +18,8 @@ async fn newcomer_with_pass(
     upn: &str,
     display_name: &str,
 ) -> countersign_core::secret::Secret {
+    use countersign_core::methods::tap;
     use countersign_core::policy::{self, Actor, MethodId, State};
-    use countersign_core::tap;
     let deps = &s.state.deps;
     let operator = Actor::Operator("test".into());
     policy::change(deps, tenant, &operator, "test", |mut p| {
@@ -209,7 +209,7 @@ async fn the_error_pages_go_back_link_returns_to_the_previous_page() {
 
 /// Gives `user` an active authenticator app through the core; returns its base32 secret.
 async fn with_app(s: &TestServer, user: &countersign_core::model::User) -> String {
-    use countersign_core::oath;
+    use countersign_core::methods::oath;
     let deps = &s.state.deps;
     let t = directory::tenant(deps, "contoso").await.unwrap();
     let tok = oath::begin_enrolment(deps, user).await.unwrap();
@@ -392,7 +392,7 @@ async fn a_push_approval_from_the_terminal_authenticator_signs_the_browser_in() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_temporary_access_pass_signs_in_without_a_password_and_adds_a_second_authenticator_account(
 ) {
-    use countersign_core::push;
+    use countersign_core::methods::push;
     use countersign_testkit::process::{authenticator, authenticator_bin};
     let Some(bin) = authenticator_bin() else {
         return;

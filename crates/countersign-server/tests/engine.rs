@@ -4,7 +4,7 @@
 //! browser's remembered method, and a disabled method refused at sign-in and in security info.
 
 use countersign_core::directory;
-use countersign_core::oath;
+use countersign_core::methods::oath;
 use countersign_core::oidc::claims::ACR_MFA;
 use countersign_core::policy::{self, Actor, MethodId, State};
 use countersign_core::{model::User, Deps};

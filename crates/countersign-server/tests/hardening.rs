@@ -6,7 +6,7 @@
 use countersign_core::clock::Clock;
 use countersign_core::directory::{self, UserChanges};
 use countersign_core::oidc::TokenSigner;
-use countersign_core::throttle;
+use countersign_core::signin::throttle;
 use countersign_testkit::{
     csrf_of, location, oathtool_code, redeem_code, token_request, TestServer, WebClient, PASSWORD,
 };
@@ -146,7 +146,10 @@ async fn parallel_code_guesses_are_checked_no_more_than_the_lockout_allows() {
     s.stop().await;
 }
 
-async fn store_tokens(s: &TestServer, user_id: &str) -> Vec<countersign_core::oath::OathToken> {
+async fn store_tokens(
+    s: &TestServer,
+    user_id: &str,
+) -> Vec<countersign_core::methods::oath::OathToken> {
     s.state
         .deps
         .store

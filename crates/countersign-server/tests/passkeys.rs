@@ -163,7 +163,7 @@ async fn delete(web: &WebClient, csrf: &str, id: &str) -> reqwest::Response {
 async fn stored(
     s: &TestServer,
     pk: &SoftPasskey,
-) -> Option<countersign_core::passkey::PasskeyCredential> {
+) -> Option<countersign_core::methods::passkey::PasskeyCredential> {
     s.state.deps.store.passkey(&pk.id()).await.unwrap()
 }
 
@@ -730,7 +730,7 @@ fn aaguid_bytes(s: &str) -> [u8; 16] {
 #[tokio::test]
 async fn amr_says_how_the_passkey_is_kept_and_verified() {
     assert_eq!(
-        countersign_core::passkey::COUNTERSIGN_AAGUID,
+        countersign_core::methods::passkey::COUNTERSIGN_AAGUID,
         countersign_proto::device::PASSKEY_AAGUID,
         "the core and the device protocol name the same authenticator"
     );
@@ -937,7 +937,7 @@ async fn the_authenticator_makes_a_passkey_and_signs_a_computer_in_with_it() {
         Some(countersign_proto::device::PASSKEY_AAGUID)
     );
     assert_eq!(
-        countersign_core::passkey::kind_label(&listed[0]),
+        countersign_core::methods::passkey::kind_label(&listed[0]),
         "Device-bound"
     );
 

@@ -139,9 +139,10 @@ async fn a_passkey_in_the_terminal_authenticator_signs_the_browser_in_from_its_q
     let home = tempfile::tempdir().unwrap();
     let home = home.path();
     assert!(authenticator(&bin, home, "135790\n", &["init"]).0);
-    let code = countersign_core::push::begin_activation(&s.state.deps, &f.tenant, &f.alice)
-        .await
-        .unwrap();
+    let code =
+        countersign_core::methods::push::begin_activation(&s.state.deps, &f.tenant, &f.alice)
+            .await
+            .unwrap();
     let link = countersign_server::web::security_info::activation_link(&s.state, &f.tenant, &code);
     let (ok, _, err) = authenticator(&bin, home, "135790\n", &["add", &link]);
     assert!(ok, "{err}");

@@ -9,9 +9,9 @@ mod common;
 use common::{activation_link, between, blocking, log_of, pending, push_device, refused_with};
 use countersign_authenticator::device::{self, DeviceAccount, DeviceError};
 use countersign_core::directory;
+use countersign_core::methods::tap::{self, NewPass};
 use countersign_core::model::{SignInResult, Tenant, User};
 use countersign_core::policy::{self, Actor, AuthenticationMode, MethodId, State};
-use countersign_core::tap::{self, NewPass};
 use countersign_proto::device::{AnswerResult, Decision, SignInRequest};
 use countersign_testkit::{
     csrf_of, jwt_claims, location, query_param, redeem_code, Fixture, TestServer, WebClient,

@@ -229,7 +229,8 @@ async fn wrong_number_deny_expiry_and_not_me_end_the_attempt_and_are_logged() {
     // Another → nobody answers in time.
     again(&web).await;
     let id = pending(&phone).await[0].id.clone();
-    s.clock.advance(countersign_core::push::REQUEST_TTL);
+    s.clock
+        .advance(countersign_core::methods::push::REQUEST_TTL);
     assert_eq!(status(&web).await, "expired");
     let html = finish(&web).await.text().await.unwrap();
     assert!(

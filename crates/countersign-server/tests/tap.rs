@@ -5,10 +5,10 @@
 
 mod common;
 use common::activation_link;
+use countersign_core::methods::tap::{self, NewPass};
 use countersign_core::model::{SignInResult, User};
 use countersign_core::oidc::claims::ACR_MFA;
 use countersign_core::policy::{self, Actor, MethodId, State};
-use countersign_core::tap::{self, NewPass};
 use countersign_testkit::{
     csrf_of, jwt_claims, location, query_param, redeem_code, Fixture, TestServer, WebClient,
 };

@@ -2,13 +2,13 @@
 //! columns (URI lists, `amr`, a flow's authorization request) are stored as text.
 
 use crate::db::{FromVal, Row};
+use countersign_core::methods::oath::{OathAlgorithm, OathKind, OathToken, StepFailures};
+use countersign_core::methods::passkey::PasskeyCredential;
+use countersign_core::methods::push::{Device, PushRequest, PushState};
+use countersign_core::methods::tap::TemporaryAccessPass;
 use countersign_core::model::*;
-use countersign_core::oath::{OathAlgorithm, OathKind, OathToken, StepFailures};
-use countersign_core::passkey::PasskeyCredential;
 use countersign_core::policy::StoredPolicy;
-use countersign_core::push::{Device, PushRequest, PushState};
 use countersign_core::secret::Secret;
-use countersign_core::tap::TemporaryAccessPass;
 use countersign_core::StoreError;
 
 pub type R<T> = Result<T, StoreError>;

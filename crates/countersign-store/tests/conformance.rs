@@ -3,16 +3,16 @@
 //! fake must keep the same contract). Atomicity rules are checked under parallel load.
 
 use countersign_core::clock::Timestamp;
-use countersign_core::flow;
+use countersign_core::methods::oath::{CodeDecision, OathAlgorithm, OathKind, OathToken};
+use countersign_core::methods::passkey::{PasskeyCredential, PasskeyUse, Recorded};
+use countersign_core::methods::push::{self, Activation, Device, PushRequest, PushState};
+use countersign_core::methods::tap::TemporaryAccessPass;
 use countersign_core::model::*;
-use countersign_core::oath::{CodeDecision, OathAlgorithm, OathKind, OathToken};
-use countersign_core::passkey::{PasskeyCredential, PasskeyUse, Recorded};
 use countersign_core::policy::{MethodsPolicy, State};
-use countersign_core::push::{self, Activation, Device, PushRequest, PushState};
 use countersign_core::secret::Secret;
+use countersign_core::signin::flow;
+use countersign_core::signin::throttle::{self, LockoutPolicy, Release};
 use countersign_core::store::*;
-use countersign_core::tap::TemporaryAccessPass;
-use countersign_core::throttle::{self, LockoutPolicy, Release};
 use countersign_core::StoreError;
 use countersign_store::SqlStore;
 use std::sync::Arc;
@@ -1439,7 +1439,7 @@ fn phone_device(id: &str) -> (Device, OathToken) {
 }
 
 async fn phone_sign_in_is_limited_and_direct_registration_is_all_or_nothing(s: Arc<dyn Store>) {
-    use countersign_core::phone::{Enabled, Registered};
+    use countersign_core::methods::phone::{Enabled, Registered};
     seed(s.as_ref()).await;
     assert!(s
         .insert_tap(&pass("p1", true), NOW, &audit("a1", NOW))

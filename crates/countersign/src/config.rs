@@ -225,7 +225,7 @@ impl Config {
                  allow_insecure_listen = true (COUNTERSIGN_ALLOW_INSECURE_LISTEN=true)."
             );
         }
-        let min = countersign_core::session::MIN_IDLE_TIMEOUT;
+        let min = countersign_core::signin::session::MIN_IDLE_TIMEOUT;
         if self.session_idle_timeout_secs < min || self.session_absolute_timeout_secs < min {
             bail!(
                 "session_idle_timeout_secs and session_absolute_timeout_secs: at least {min} seconds"
@@ -235,7 +235,7 @@ impl Config {
             bail!("max_concurrent_hashes must be at least 1");
         }
         for n in &self.risky_networks {
-            countersign_core::risk::Network::parse(n)
+            countersign_core::signin::risk::Network::parse(n)
                 .map_err(|e| anyhow::anyhow!("risky_networks: {e}"))?;
         }
         if !(1..=100).contains(&self.phone_sign_in_limit) {
@@ -245,7 +245,7 @@ impl Config {
             );
         }
         if let Some(v) = &self.min_app_version {
-            if !countersign_core::push::version_at_least(v, "0") {
+            if !countersign_core::methods::push::version_at_least(v, "0") {
                 bail!("min_app_version: '{v}' is not a version like 1.4.0");
             }
         }

@@ -821,7 +821,7 @@ fn temporary_access_passes_are_issued_once_listed_and_revoked_within_the_policy(
 
 #[tokio::test]
 async fn an_administrator_lists_and_removes_a_users_passkeys_by_a_start_of_their_id() {
-    use countersign_core::passkey::PasskeyCredential;
+    use countersign_core::methods::passkey::PasskeyCredential;
     use countersign_core::store::PasskeyStore;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

@@ -12,8 +12,8 @@ use crate::AppState;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::response::Response;
+use countersign_core::methods::push::{self, PushState};
 use countersign_core::model::{Tenant, User};
-use countersign_core::push::{self, PushState};
 use countersign_proto::device::{self as proto, DeviceMessage, ServerMessage};
 use std::time::Duration;
 

@@ -11,10 +11,12 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
+use countersign_core::methods::oath::OathToken;
+use countersign_core::methods::phone;
+use countersign_core::methods::push::{
+    self, Answer, DeviceAnswer, KeyProof, PushRequest, Registration,
+};
 use countersign_core::model::{Tenant, User};
-use countersign_core::oath::OathToken;
-use countersign_core::phone;
-use countersign_core::push::{self, Answer, DeviceAnswer, KeyProof, PushRequest, Registration};
 use countersign_core::signin::Origin;
 use countersign_core::CoreError;
 use countersign_proto::device as proto;

@@ -2,7 +2,7 @@
 //! computer's one-time link (`passkey/request`, `passkey/answer`; the computer's page is
 //! `web::signin::passkey_link`), and a device adding a passkey for its own account (`passkey/register`,
 //! `passkey/register/finish`). The assertion is verified exactly as a browser's
-//! (`countersign_core::passkey`); the link works once, for two minutes.
+//! (`countersign_core::methods::passkey`); the link works once, for two minutes.
 
 use super::endpoints::body;
 use crate::error::ApiError;
@@ -11,7 +11,7 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
-use countersign_core::passkey;
+use countersign_core::methods::passkey;
 use countersign_core::signin::Origin;
 use countersign_core::CoreError;
 use countersign_proto::device as proto;

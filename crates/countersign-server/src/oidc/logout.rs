@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use countersign_core::model::Tenant;
 use countersign_core::oidc::authorize::redirect_with;
-use countersign_core::session;
+use countersign_core::signin::session;
 use maud::html;
 use serde::Deserialize;
 

@@ -39,7 +39,8 @@ use countersign_core::error::{OAuthError, OAuthErrorCode};
 use countersign_core::oidc::authorize::error_redirect;
 use countersign_core::oidc::claims::{ACR_1FA, ACR_MFA};
 use countersign_core::oidc::{self as core_oidc, AuthorizeError, AuthorizeParams};
-use countersign_core::{flow, policy, session};
+use countersign_core::policy;
+use countersign_core::signin::{flow, session};
 use countersign_proto::ProviderMetadata;
 
 fn strings(v: &[&str]) -> Vec<String> {

@@ -9,7 +9,7 @@ use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use countersign_core::session;
+use countersign_core::signin::session;
 use maud::html;
 use std::time::{Duration, UNIX_EPOCH};
 

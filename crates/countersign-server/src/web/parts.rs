@@ -1,8 +1,8 @@
 //! Pieces of markup the sign-in steps share: a form of one labelled field, the name being signed
 //! in to with a way back, and the "Other ways to sign in" links.
 
-use countersign_core::flow::Method;
 use countersign_core::model::SignInFlow;
+use countersign_core::signin::flow::Method;
 use maud::{html, Markup};
 
 /// The one input of a sign-in step.

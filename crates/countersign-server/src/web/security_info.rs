@@ -18,11 +18,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use countersign_core::methods::oath::{self, OathKind, OathToken};
+use countersign_core::methods::passkey::{self, By, PasskeyCredential};
 use countersign_core::methods::{self, Change, UserMethods};
 use countersign_core::model::{Session, Tenant, User};
-use countersign_core::oath::{self, OathKind, OathToken};
-use countersign_core::passkey::{self, By, PasskeyCredential};
-use countersign_core::{flow, session, CoreError};
+use countersign_core::signin::{flow, session};
+use countersign_core::CoreError;
 use maud::{html, Markup};
 use serde::Deserialize;
 

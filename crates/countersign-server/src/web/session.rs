@@ -8,9 +8,9 @@ use crate::web::PageError;
 use crate::AppState;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Redirect, Response};
-use countersign_core::flow::Method;
 use countersign_core::model::{Session, SignInFlow, Tenant, User};
-use countersign_core::session;
+use countersign_core::signin::flow::Method;
+use countersign_core::signin::session;
 use countersign_core::CoreError;
 use serde::Deserialize;
 

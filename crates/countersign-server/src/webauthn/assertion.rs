@@ -10,7 +10,7 @@ use aws_lc_rs::digest::{digest, SHA256};
 use aws_lc_rs::signature::{
     self, RsaPublicKeyComponents, UnparsedPublicKey, VerificationAlgorithm,
 };
-use countersign_core::passkey::{counter_moves_on, Refusal, COUNTER_REGRESSED};
+use countersign_core::methods::passkey::{counter_moves_on, Refusal, COUNTER_REGRESSED};
 use serde::{Deserialize, Serialize};
 use webauthn_rs::prelude::{Credential, PublicKeyCredential, Url};
 use webauthn_rs_core::internals::AuthenticatorData;
@@ -183,7 +183,7 @@ mod tests {
     use aws_lc_rs::signature::{EcdsaKeyPair, EcdsaSigningAlgorithm, KeyPair};
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
-    use countersign_core::passkey::Verifier;
+    use countersign_core::methods::passkey::Verifier;
     use countersign_testkit::passkey::{Answer, SoftPasskey};
     use serde_json::Value;
     use webauthn_rs::prelude::Passkey;

@@ -11,7 +11,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use countersign_core::passkey::{
+use countersign_core::methods::passkey::{
     Asserted, Begun, Claimed, NewPasskey, PasskeyCredential, Refusal, Verifier, CEREMONY_TTL,
 };
 use countersign_core::{CoreError, CoreResult};

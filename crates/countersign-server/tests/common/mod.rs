@@ -85,7 +85,7 @@ pub async fn push_device(
     user: &User,
     name: &str,
 ) -> DeviceAccount {
-    let code = countersign_core::push::begin_activation(&s.state.deps, tenant, user)
+    let code = countersign_core::methods::push::begin_activation(&s.state.deps, tenant, user)
         .await
         .unwrap();
     let link = countersign_server::web::security_info::activation_link(&s.state, tenant, &code);

@@ -6,8 +6,8 @@ use crate::SqlStore;
 use async_trait::async_trait;
 use countersign_core::clock::Timestamp;
 use countersign_core::model::*;
+use countersign_core::signin::throttle::{LockoutPolicy, Release};
 use countersign_core::store::*;
-use countersign_core::throttle::{LockoutPolicy, Release};
 
 #[async_trait]
 impl ThrottleStore for SqlStore {

@@ -5,9 +5,9 @@ use crate::rows::{self, R};
 use crate::{Backend, SqlStore};
 use async_trait::async_trait;
 use countersign_core::clock::Timestamp;
-use countersign_core::oath::{CodeDecision, OathToken};
+use countersign_core::methods::oath::{CodeDecision, OathToken};
+use countersign_core::signin::throttle::LockoutPolicy;
 use countersign_core::store::*;
-use countersign_core::throttle::LockoutPolicy;
 use countersign_core::StoreError;
 use std::sync::LazyLock;
 

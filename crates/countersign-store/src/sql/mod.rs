@@ -7,10 +7,10 @@ use crate::rows::{self, R};
 use crate::SqlStore;
 use async_trait::async_trait;
 use countersign_core::clock::Timestamp;
-use countersign_core::push::{self};
+use countersign_core::methods::push::{self};
+use countersign_core::methods::tap::{self};
+use countersign_core::signin::throttle::{self};
 use countersign_core::store::*;
-use countersign_core::tap::{self};
-use countersign_core::throttle::{self};
 use countersign_core::StoreError;
 use std::sync::LazyLock;
 

@@ -6,8 +6,8 @@ use crate::rows::{self, R};
 use crate::SqlStore;
 use async_trait::async_trait;
 use countersign_core::clock::Timestamp;
+use countersign_core::methods::tap::TemporaryAccessPass;
 use countersign_core::model::*;
-use countersign_core::tap::TemporaryAccessPass;
 use std::sync::LazyLock;
 
 /// A pass is current (`TemporaryAccessPass::is_current`) at `$now`: not revoked, not a used

@@ -5,7 +5,7 @@ use crate::db::{query, Row};
 use crate::rows::{self, R};
 use crate::SqlStore;
 use async_trait::async_trait;
-use countersign_core::passkey::{PasskeyCredential, PasskeyUse, Recorded};
+use countersign_core::methods::passkey::{PasskeyCredential, PasskeyUse, Recorded};
 use countersign_core::StoreError;
 
 #[async_trait]

@@ -6,11 +6,11 @@ use crate::rows::{self, R};
 use crate::SqlStore;
 use async_trait::async_trait;
 use countersign_core::clock::Timestamp;
+use countersign_core::methods::oath::OathToken;
+use countersign_core::methods::phone;
+use countersign_core::methods::push::{self, Activation, Device, PushRequest, PushState};
 use countersign_core::model::*;
-use countersign_core::oath::OathToken;
-use countersign_core::phone;
-use countersign_core::push::{self, Activation, Device, PushRequest, PushState};
-use countersign_core::throttle::{LockoutPolicy, Release};
+use countersign_core::signin::throttle::{LockoutPolicy, Release};
 use std::sync::LazyLock;
 
 #[async_trait]

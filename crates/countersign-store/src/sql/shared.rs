@@ -7,11 +7,11 @@ use crate::db::{query, Query, Row, Tx};
 use crate::rows::{self, R};
 use crate::{Backend, SqlStore};
 use countersign_core::clock::Timestamp;
+use countersign_core::methods::oath::OathToken;
+use countersign_core::methods::push::Device;
 use countersign_core::model::*;
-use countersign_core::oath::OathToken;
-use countersign_core::push::Device;
 use countersign_core::secret::Secret;
-use countersign_core::throttle::{LockoutPolicy, Release};
+use countersign_core::signin::throttle::{LockoutPolicy, Release};
 use countersign_core::StoreError;
 use std::sync::LazyLock;
 

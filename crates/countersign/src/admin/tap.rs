@@ -3,7 +3,7 @@
 
 use super::policy::{actor, ActorArg};
 use super::*;
-use countersign_core::tap::{self, NewPass, TemporaryAccessPass};
+use countersign_core::methods::tap::{self, NewPass, TemporaryAccessPass};
 
 #[derive(Subcommand)]
 pub(super) enum TapCmd {

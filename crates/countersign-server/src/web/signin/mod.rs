@@ -1,6 +1,6 @@
 //! The sign-in pages, identifier first as in Entra: "Sign in" → name → "Next" → the account's
 //! default method → (a second factor when due) → back to the application or the account page.
-//! Each page renders one step of the core's engine (`countersign_core::flow`) and posts one
+//! Each page renders one step of the core's engine (`countersign_core::signin::flow`) and posts one
 //! answer; the engine decides what comes next. A flow cookie ties the steps to one browser, every
 //! form carries the flow's anti-CSRF token, and the methods a browser used last are remembered in
 //! a cookie as its defaults. Failures never say whether the account exists.
@@ -25,10 +25,10 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
-use countersign_core::flow::{self, Method, Next, Step};
 use countersign_core::model::{SignInFlow, Tenant, User};
 use countersign_core::policy::MethodsPolicy;
-use countersign_core::session;
+use countersign_core::signin::flow::{self, Method, Next, Step};
+use countersign_core::signin::session;
 use countersign_core::signin::{code_sign_in, password_sign_in, Origin, PasswordAttempt};
 use countersign_core::CoreError;
 use maud::{html, Markup};
@@ -85,7 +85,7 @@ async fn username_page(
     let base = tenant_path(tenant);
     let action = format!("{base}/login/username");
     let passkeys = state.passkeys.is_some()
-        && countersign_core::passkey::on_in_tenant(&state.deps, tenant).await?;
+        && countersign_core::methods::passkey::on_in_tenant(&state.deps, tenant).await?;
     Ok(layout(
         "Sign in",
         Some(&tenant.display_name),

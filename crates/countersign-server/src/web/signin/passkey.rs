@@ -2,7 +2,7 @@
 //! (conditional UI) and "Sign-in options" → "Face, fingerprint, PIN, or security key" with no
 //! name, and the two requests behind them — the browser's options (`…/login/passkey/options`,
 //! JSON) and its answer (`…/login/passkey`, a form post). The rules are the core's
-//! (`countersign_core::passkey`); the ceremony is the verifier's (`crate::webauthn`); the
+//! (`countersign_core::methods::passkey`); the ceremony is the verifier's (`crate::webauthn`); the
 //! browser's part is in `static/app.js`.
 
 use crate::error::ApiError;
@@ -18,10 +18,10 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use countersign_core::flow::{self, Method, Next};
+use countersign_core::methods::passkey;
 use countersign_core::model::{SignInFlow, Tenant};
-use countersign_core::passkey;
-use countersign_core::session;
+use countersign_core::signin::flow::{self, Method, Next};
+use countersign_core::signin::session;
 use countersign_core::signin::Origin;
 use countersign_core::CoreError;
 use maud::{html, Markup};

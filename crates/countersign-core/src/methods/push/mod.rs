@@ -8,14 +8,14 @@
 //! parsed answer it hands over here, so both describe one answer.
 
 use crate::clock::Timestamp;
-use crate::context::SignInContext;
 use crate::error::{CoreError, CoreResult};
 use crate::model::{SignInFlow, SignInResult, Tenant, User};
 use crate::policy::{AuthenticationMode, MethodId, MethodsPolicy};
 use crate::random::Rng;
 use crate::secret::{ct_eq, token_digest};
+use crate::signin::context::SignInContext;
+use crate::signin::throttle::{self, LockoutPolicy, Release};
 use crate::signin::{log_attempt, Origin};
-use crate::throttle::{self, LockoutPolicy, Release};
 use crate::Deps;
 use aws_lc_rs::signature::{ParsedPublicKey, UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -236,7 +236,7 @@ pub const ACTIVATION_TTL: Timestamp = 10 * 60;
 /// undo the registration — like every registration, the device then stays unusable while the
 /// policy disallows it, as its every use checks the policy.)
 pub async fn begin_activation(deps: &Deps, tenant: &Tenant, user: &User) -> CoreResult<String> {
-    let (policy, groups) = crate::flow::policy_for(deps, tenant, user).await?;
+    let (policy, groups) = crate::signin::flow::policy_for(deps, tenant, user).await?;
     if !policy.allows(MethodId::Authenticator, &groups) {
         return Err(CoreError::MethodNotSupported);
     }
@@ -301,7 +301,7 @@ pub async fn register(
     };
     // Made before the code is known good: the store keeps it only with a registration whose
     // activation allows codes. Its user is the activation's, like the device's.
-    let mut codes = crate::oath::new_software_token(deps, "", "");
+    let mut codes = crate::methods::oath::new_software_token(deps, "", "");
     codes.name = device.name.clone();
     codes.active = true;
     deps.store
@@ -596,17 +596,18 @@ pub async fn send_for_flow(
     flow: &mut SignInFlow,
     context: SignInContext,
 ) -> CoreResult<Result<Sent, NotSent>> {
-    let (user, policy) = crate::flow::request_user(deps, flow)
+    let (user, policy) = crate::signin::flow::request_user(deps, flow)
         .await?
         .ok_or(CoreError::FlowExpired)?;
-    let passwordless = crate::flow::request_method(flow) == Some(crate::flow::Method::Phone);
-    let groups = crate::flow::groups_under(deps, &policy, &user).await?;
+    let passwordless =
+        crate::signin::flow::request_method(flow) == Some(crate::signin::flow::Method::Phone);
+    let groups = crate::signin::flow::groups_under(deps, &policy, &user).await?;
     let client_id = flow.request.as_ref().map(|r| r.client_id.clone());
     let application = match &client_id {
         Some(id) => deps.store.client_by_id(id).await?.map(|c| c.name),
         None => None,
     };
-    let flagged = crate::risk::assess(&deps.risk, &context, &user.upn);
+    let flagged = crate::signin::risk::assess(&deps.risk, &context, &user.upn);
     let client_addr = context.client_addr.clone();
     flow.state.context = Some(context);
     let s = Sending {
@@ -625,7 +626,7 @@ pub async fn send_for_flow(
     let sent = send(deps, origin, s, flow).await?;
     if sent.is_err() {
         let mut moved_on = flow.clone();
-        crate::flow::push_not_sent(&mut moved_on)?;
+        crate::signin::flow::push_not_sent(&mut moved_on)?;
         deps.store.update_flow(&moved_on).await?;
         *flow = moved_on;
     }
@@ -723,7 +724,7 @@ async fn send(
     };
     let fatigue = Fatigue::of(s.policy, now);
     let mut waiting = flow.clone();
-    crate::flow::push_sent(&mut waiting, &request.id)?;
+    crate::signin::flow::push_sent(&mut waiting, &request.id)?;
     let inserted = deps
         .store
         .insert_push_request(&request, fatigue, &reserve, Some(&waiting))
@@ -993,7 +994,7 @@ pub async fn answer(
     let Some(r) = request.clone() else {
         return Err(DeviceError::RequestNotFound.into());
     };
-    let groups = crate::flow::groups_under(deps, &policy, &user).await?;
+    let groups = crate::signin::flow::groups_under(deps, &policy, &user).await?;
     let allowed = if r.passwordless {
         phone_allowed(&policy, &groups)
     } else {

@@ -2,11 +2,12 @@
 //! and OIDC clients, with every value validated before anything is written.
 
 use crate::error::{CoreError, CoreResult};
+use crate::methods::passkey::PasskeyCredential;
+use crate::methods::password;
 use crate::model::*;
-use crate::passkey::PasskeyCredential;
 use crate::secret::{token_digest, Secret};
-use crate::throttle;
-use crate::{password, Deps};
+use crate::signin::throttle;
+use crate::Deps;
 
 const RESERVED_TENANT_NAMES: &[&str] = &[
     "static",
@@ -350,7 +351,7 @@ pub async fn devices(
     deps: &Deps,
     tenant: &Tenant,
     upn: &str,
-) -> CoreResult<(User, Vec<crate::push::Device>)> {
+) -> CoreResult<(User, Vec<crate::methods::push::Device>)> {
     let u = user(deps, tenant, upn).await?;
     let d = deps.store.devices_of_user(&u.id).await?;
     Ok((u, d))
@@ -363,13 +364,13 @@ pub async fn remove_device(
     tenant: &Tenant,
     upn: &str,
     device_id: &str,
-) -> CoreResult<crate::push::Device> {
+) -> CoreResult<crate::methods::push::Device> {
     let (u, devices) = devices(deps, tenant, upn).await?;
     let d = devices
         .into_iter()
         .find(|d| d.id == device_id)
         .ok_or_else(|| CoreError::not_found("device", device_id))?;
-    crate::push::remove_device(deps, &u, &d.id).await?;
+    crate::methods::push::remove_device(deps, &u, &d.id).await?;
     Ok(d)
 }
 

@@ -2,12 +2,18 @@
 //! failure looks the same to the caller (`CoreError::SignInFailed`); the log keeps the real reason
 //! for administrators.
 
+pub mod context;
+pub mod flow;
+pub mod risk;
+pub mod session;
+pub mod throttle;
+
 use crate::error::{CoreError, CoreResult};
+use crate::methods::oath::{OathKind, Tokens};
+use crate::methods::password::{self, HARD_MAX_BYTES};
 use crate::model::{SignInLogEntry, SignInResult, Tenant, User};
-use crate::oath::{OathKind, Tokens};
-use crate::password::{self, HARD_MAX_BYTES};
-use crate::throttle::{self, LockoutPolicy, Release};
 use crate::Deps;
+use throttle::{LockoutPolicy, Release};
 
 /// One attempt as the person made it.
 #[derive(Debug, Clone, Copy)]
@@ -88,8 +94,8 @@ pub async fn code_sign_in(
     kinds: &[OathKind],
 ) -> CoreResult<()> {
     let ok = matches!(
-        crate::oath::check_code(deps, o.tenant, user, code, Tokens::Active(kinds)).await?,
-        crate::oath::CodeCheck::Accepted(_)
+        crate::methods::oath::check_code(deps, o.tenant, user, code, Tokens::Active(kinds)).await?,
+        crate::methods::oath::CodeCheck::Accepted(_)
     );
     let (result, reason) = if ok {
         (SignInResult::Success, None)

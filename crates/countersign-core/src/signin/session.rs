@@ -51,7 +51,7 @@ pub async fn start_flow(
     tenant: &Tenant,
     request: Option<AuthorizeRequest>,
     mfa_required: bool,
-    remembered: &[crate::flow::Method],
+    remembered: &[crate::signin::flow::Method],
 ) -> CoreResult<SignInFlow> {
     let now = deps.now();
     let hint = request.as_ref().and_then(|r| r.login_hint.clone());
@@ -60,13 +60,13 @@ pub async fn start_flow(
         tenant_id: tenant.id.clone(),
         csrf: deps.secret_token(),
         request,
-        state: crate::flow::new_state(mfa_required),
+        state: crate::signin::flow::new_state(mfa_required),
         return_to: None,
         created_at: now,
         expires_at: now + deps.settings.flow_ttl,
     };
     if let Some(h) = hint {
-        match crate::flow::identify(deps, tenant, &mut f, &h, remembered).await {
+        match crate::signin::flow::identify(deps, tenant, &mut f, &h, remembered).await {
             Ok(_) | Err(CoreError::Invalid { .. }) => {}
             Err(e) => return Err(e),
         }
@@ -95,7 +95,7 @@ pub fn visit_with_id(deps: &Deps, tenant: &Tenant, id: String) -> SignInFlow {
         id,
         tenant_id: tenant.id.clone(),
         request: None,
-        state: crate::flow::new_state(false),
+        state: crate::signin::flow::new_state(false),
         return_to: None,
         created_at: now,
         expires_at: now + deps.settings.flow_ttl,
@@ -121,7 +121,7 @@ pub async fn load_flow(deps: &Deps, tenant: &Tenant, id: &str) -> CoreResult<Sig
         Some(f)
             if f.tenant_id == tenant.id
                 && deps.now() < f.expires_at
-                && !matches!(f.state.step, crate::flow::Step::Ceremony { .. }) =>
+                && !matches!(f.state.step, crate::signin::flow::Step::Ceremony { .. }) =>
         {
             Ok(f)
         }

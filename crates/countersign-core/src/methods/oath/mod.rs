@@ -8,7 +8,7 @@ use crate::clock::Timestamp;
 use crate::error::{CoreError, CoreResult};
 use crate::model::{Tenant, User};
 use crate::secret::{ct_eq, Secret};
-use crate::throttle::{self, LockoutPolicy};
+use crate::signin::throttle::{self, LockoutPolicy};
 use crate::Deps;
 
 /// At most this many OATH tokens (software and hardware together) per user.
@@ -497,3 +497,6 @@ pub async fn import_hardware(
         Err(e) => Err(e.into()),
     }
 }
+
+#[cfg(test)]
+mod tests;

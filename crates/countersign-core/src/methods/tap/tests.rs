@@ -4,12 +4,12 @@
 
 use crate::clock::Clock;
 use crate::error::CoreError;
-use crate::flow::{self, Method, Next};
+use crate::methods::tap::{self, generate, NewPass, PassAttempt, PassState, ALPHABET};
 use crate::model::{SignInFlow, SignInResult, Tenant, User};
 use crate::policy::{self, Actor, MethodId, State};
+use crate::signin::flow::{self, Method, Next};
 use crate::signin::{password_sign_in, Origin, PasswordAttempt};
 use crate::store::*;
-use crate::tap::{self, NewPass, PassAttempt, PassState};
 use crate::testing::*;
 
 fn operator() -> Actor {
@@ -343,4 +343,29 @@ async fn the_engine_offers_a_live_pass_first_and_it_alone_is_multifactor() {
         .unwrap();
     assert_eq!(next, Next::Done);
     assert_eq!(flow::amr(&fl.state.proofs), vec!["tap", "mfa"]);
+}
+
+#[test]
+fn passes_use_the_whole_alphabet_evenly_and_have_the_asked_length() {
+    let h = fixture();
+    let mut seen = [0u32; 256];
+    for _ in 0..2000 {
+        let p = generate(&h.deps, 8);
+        assert_eq!(p.len(), 8);
+        for b in p.bytes() {
+            seen[b as usize] += 1;
+        }
+    }
+    for (b, n) in seen.iter().enumerate() {
+        let in_alphabet = ALPHABET.contains(&(b as u8));
+        assert_eq!(*n > 0, in_alphabet, "symbol {b}");
+        // 16,000 symbols over 56: about 286 each.
+        if in_alphabet {
+            assert!(
+                (180..400).contains(n),
+                "symbol {} seen {n} times",
+                b as u8 as char
+            );
+        }
+    }
 }

@@ -4,10 +4,10 @@
 
 use crate::directory;
 use crate::error::CoreError;
-use crate::flow::{self, decide, Account, FlowState, Method, Next, Proof, Step};
+use crate::methods::oath::{self, OathKind};
 use crate::model::{AdminRole, SignInFlow, Tenant, User};
-use crate::oath::{self, OathKind};
 use crate::policy::{self, Actor, MethodId, MethodsPolicy, State};
+use crate::signin::flow::{self, decide, Account, FlowState, Method, Next, Proof, Step};
 use crate::store::*;
 use crate::testing::*;
 
@@ -354,7 +354,7 @@ async fn set_state_deps(deps: &crate::Deps, t: &Tenant) {
 /// A flow for an application that requires MFA, for alice, past her password; with the account
 /// as it was before the password.
 async fn past_the_password(f: &Fixture, t: &Tenant, u: &User) -> (SignInFlow, Account) {
-    let mut fl = crate::session::start_flow(&f.deps, t, None, true, &[])
+    let mut fl = crate::signin::session::start_flow(&f.deps, t, None, true, &[])
         .await
         .unwrap();
     let next = flow::identify(&f.deps, t, &mut fl, "alice", &[])
@@ -413,7 +413,7 @@ async fn registration_is_refused_when_the_policy_disallows_the_app() {
 async fn a_method_not_on_offer_cannot_be_chosen() {
     let f = fixture();
     let (t, _) = setup(&f, Some("violet-tuba-engine")).await;
-    let mut fl = crate::session::start_flow(&f.deps, &t, None, false, &[])
+    let mut fl = crate::signin::session::start_flow(&f.deps, &t, None, false, &[])
         .await
         .unwrap();
     flow::identify(&f.deps, &t, &mut fl, "alice", &[])
@@ -431,7 +431,7 @@ async fn security_info_shows_and_deletes_only_what_the_policy_allows() {
     let f = fixture();
     let (t, u) = setup(&f, Some("violet-tuba-engine")).await;
     with_app(&f, &t, &u).await;
-    let (cookie, s) = crate::session::create_session(
+    let (cookie, s) = crate::signin::session::create_session(
         &f.deps,
         &u,
         vec!["pwd".into(), "otp".into(), "mfa".into()],
@@ -457,7 +457,7 @@ async fn security_info_shows_and_deletes_only_what_the_policy_allows() {
 
     set_state(&f, &t, MethodId::SoftwareOath, State::Enabled).await;
     // An old sign-in must sign in again first.
-    f.clock.advance(crate::session::RECENT_AUTH + 1);
+    f.clock.advance(crate::signin::session::RECENT_AUTH + 1);
     let r = methods::delete(&f.deps, &t, &s, &cookie, &u, &id).await;
     assert!(matches!(r, Ok(Change::SignInAgain)));
     assert_eq!(f.store.oath_tokens_of_user(&u.id).await.unwrap().len(), 1);
@@ -467,7 +467,7 @@ async fn security_info_shows_and_deletes_only_what_the_policy_allows() {
 async fn a_session_alone_never_registers_a_second_factor() {
     let f = fixture();
     let (t, u) = setup(&f, Some("violet-tuba-engine")).await;
-    let (_, s) = crate::session::create_session(
+    let (_, s) = crate::signin::session::create_session(
         &f.deps,
         &u,
         vec!["pwd".into()],
@@ -478,7 +478,7 @@ async fn a_session_alone_never_registers_a_second_factor() {
     .unwrap();
     // Step-up for an app that needs MFA, from a password session, for a user with no second
     // factor: the password is asked for again rather than registration offered on the session.
-    let mut fl = crate::session::start_flow(&f.deps, &t, None, true, &[])
+    let mut fl = crate::signin::session::start_flow(&f.deps, &t, None, true, &[])
         .await
         .unwrap();
     let next = flow::resume(&f.deps, &t, &mut fl, &s, &u, &[])
@@ -489,12 +489,12 @@ async fn a_session_alone_never_registers_a_second_factor() {
     // And a first factor proved too long ago can't bind one either.
     let (mut fl, acc) = past_the_password(&f, &t, &u).await;
     assert_eq!(fl.state.step, Step::MoreInformationRequired);
-    f.clock.advance(crate::session::RECENT_AUTH + 1);
+    f.clock.advance(crate::signin::session::RECENT_AUTH + 1);
     let r = flow::begin_registration(&f.deps, &acc, &mut fl, &u).await;
     assert!(matches!(r, Err(CoreError::FlowExpired)), "{r:?}");
     // With a user who has one, only the code is asked for.
     with_app(&f, &t, &u).await;
-    let mut fl = crate::session::start_flow(&f.deps, &t, None, true, &[])
+    let mut fl = crate::signin::session::start_flow(&f.deps, &t, None, true, &[])
         .await
         .unwrap();
     let next = flow::resume(&f.deps, &t, &mut fl, &s, &u, &[])

@@ -11,8 +11,8 @@
 
 use crate::clock::Timestamp;
 use crate::error::{CoreError, CoreResult};
+use crate::methods::oath::{self, OathKind};
 use crate::model::{Session, SignInFlow, Tenant, User};
-use crate::oath::{self, OathKind};
 use crate::policy::{self, MethodId, MethodsPolicy};
 use crate::Deps;
 use serde::{Deserialize, Serialize};
@@ -180,10 +180,10 @@ pub enum Step {
         passwordless: bool,
     },
     /// Not a sign-in's step: a WebAuthn ceremony waiting for the browser's answer, kept in its
-    /// own one-time row (`crate::passkey`): what it is for, the verifier's state, and the digest
+    /// own one-time row (`crate::methods::passkey`): what it is for, the verifier's state, and the digest
     /// of what it is bound to (the browser's flow id, or the registering user's id).
     Ceremony {
-        purpose: crate::passkey::Purpose,
+        purpose: crate::methods::passkey::Purpose,
         state: String,
         bound_to: String,
         /// The browser's options, kept for a cross-device link (the device asks for them).
@@ -207,7 +207,7 @@ pub struct FlowState {
     pub mfa_required: bool,
     /// Where the person is signing in from, as last seen at the HTTP edge (set when a request
     /// is sent to their devices, which shows it).
-    pub context: Option<crate::context::SignInContext>,
+    pub context: Option<crate::signin::context::SignInContext>,
 }
 
 /// What the engine needs to know of the account being signed in to, the policy applied.
@@ -439,7 +439,7 @@ pub async fn first_factor_account(
     if tap || phone || !records.passkeys.is_empty() {
         let policy = records.policy.map(|p| p.policy).unwrap_or_default();
         let groups = groups_under(deps, &policy, u).await?;
-        if phone && crate::push::phone_allowed(&policy, &groups) {
+        if phone && crate::methods::push::phone_allowed(&policy, &groups) {
             account.usable.push(Method::Phone);
         }
         if tap && policy.allows(MethodId::TemporaryAccessPass, &groups) {
@@ -449,7 +449,7 @@ pub async fn first_factor_account(
             && records
                 .passkeys
                 .iter()
-                .any(|p| crate::passkey::type_allowed(&policy, p.aaguid.as_deref()))
+                .any(|p| crate::methods::passkey::type_allowed(&policy, p.aaguid.as_deref()))
         {
             account.usable.push(Method::Passkey);
         }
@@ -509,8 +509,8 @@ pub async fn account_under(
         .any(|t| t.active && oath_kinds.contains(&t.kind));
     // A user who said "It's not me" gets no push requests until an administrator clears it;
     // their devices are read only when pushes could be offered.
-    let push_ok = crate::push::push_allowed(policy, &groups);
-    let phone_ok = crate::push::phone_allowed(policy, &groups);
+    let push_ok = crate::methods::push::push_allowed(policy, &groups);
+    let phone_ok = crate::methods::push::phone_allowed(policy, &groups);
     let devices = if user.push_blocked_at.is_none() && (push_ok || phone_ok) {
         deps.store.devices_of_user(&user.id).await?
     } else {
@@ -532,14 +532,14 @@ pub async fn account_under(
     if has_code {
         usable.push(Method::Code);
     }
-    if !crate::passkey::usable(deps, policy, &groups, &user.id)
+    if !crate::methods::passkey::usable(deps, policy, &groups, &user.id)
         .await?
         .is_empty()
     {
         usable.push(Method::Passkey);
     }
     if policy.allows(MethodId::TemporaryAccessPass, &groups)
-        && crate::tap::live(deps, &user.id).await?
+        && crate::methods::tap::live(deps, &user.id).await?
     {
         usable.push(Method::Tap);
     }
@@ -645,13 +645,13 @@ pub async fn proved(
     .await
 }
 
-/// A passkey sign-in succeeded for `user` (`crate::passkey::finish_sign_in`): with no name typed
+/// A passkey sign-in succeeded for `user` (`crate::methods::passkey::finish_sign_in`): with no name typed
 /// (discoverable), the flow now knows it from the credential.
 pub async fn passkey_proved(
     deps: &Deps,
     tenant: &Tenant,
     flow: &mut SignInFlow,
-    signed_in: &crate::passkey::SignedIn,
+    signed_in: &crate::methods::passkey::SignedIn,
     remembered: &[Method],
 ) -> CoreResult<Next> {
     let user = &signed_in.user;
@@ -747,10 +747,10 @@ pub async fn push_approved(
     tenant: &Tenant,
     flow: &mut SignInFlow,
     user: &User,
-    request: &crate::push::PushRequest,
+    request: &crate::methods::push::PushRequest,
     remembered: &[Method],
 ) -> CoreResult<Next> {
-    use crate::push::PushState;
+    use crate::methods::push::PushState;
     let pin = match request.state {
         PushState::Approved => false,
         PushState::ApprovedWithPin => true,
@@ -866,7 +866,7 @@ pub async fn begin_registration(
         .state
         .proofs
         .iter()
-        .all(|p| deps.now() - p.at <= crate::session::RECENT_AUTH);
+        .all(|p| deps.now() - p.at <= crate::signin::session::RECENT_AUTH);
     if flow.state.step != Step::MoreInformationRequired || !fresh {
         return Err(CoreError::FlowExpired);
     }
@@ -899,3 +899,6 @@ pub async fn finish_registration(
         proved(deps, tenant, flow, user, Method::Code, &[]).await?,
     ))
 }
+
+#[cfg(test)]
+mod tests;

@@ -3,8 +3,8 @@
 //! limit and enrolment that only counts after a correct code.
 
 use crate::clock::Timestamp;
+use crate::methods::oath::*;
 use crate::model::{Tenant, User};
-use crate::oath::*;
 use crate::secret::Secret;
 use crate::testing::*;
 
@@ -250,7 +250,7 @@ async fn unlock_lifts_the_code_lock_too() {
         .iter()
         .find(|l| l.what == "verification codes")
         .unwrap();
-    assert_eq!(codes.lock, crate::throttle::Lock::Permanent);
+    assert_eq!(codes.lock, crate::signin::throttle::Lock::Permanent);
     assert_eq!(codes.failures, 100);
     crate::directory::unlock_user(&f.deps, &t, &u.upn)
         .await

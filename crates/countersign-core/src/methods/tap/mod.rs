@@ -6,11 +6,11 @@
 
 use crate::clock::Timestamp;
 use crate::error::{CoreError, CoreResult};
-use crate::flow;
+use crate::methods::password::{self, HARD_MAX_BYTES};
 use crate::model::{AuditEntry, SignInResult, Tenant, User};
-use crate::password::{self, HARD_MAX_BYTES};
 use crate::policy::{self, Actor, MethodId};
 use crate::secret::Secret;
+use crate::signin::flow;
 use crate::signin::{log_attempt, normalize_typed_name, FirstFactorGuard, Origin};
 use crate::Deps;
 
@@ -376,32 +376,4 @@ pub(crate) async fn check<'a>(deps: &Deps, a: PassAttempt<'a>) -> CoreResult<Che
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::testing::fixture;
-
-    #[test]
-    fn passes_use_the_whole_alphabet_evenly_and_have_the_asked_length() {
-        let h = fixture();
-        let mut seen = [0u32; 256];
-        for _ in 0..2000 {
-            let p = generate(&h.deps, 8);
-            assert_eq!(p.len(), 8);
-            for b in p.bytes() {
-                seen[b as usize] += 1;
-            }
-        }
-        for (b, n) in seen.iter().enumerate() {
-            let in_alphabet = ALPHABET.contains(&(b as u8));
-            assert_eq!(*n > 0, in_alphabet, "symbol {b}");
-            // 16,000 symbols over 56: about 286 each.
-            if in_alphabet {
-                assert!(
-                    (180..400).contains(n),
-                    "symbol {} seen {n} times",
-                    b as u8 as char
-                );
-            }
-        }
-    }
-}
+mod tests;

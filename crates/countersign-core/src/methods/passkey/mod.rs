@@ -11,11 +11,11 @@
 //! challenge is answered once, within [`CEREMONY_TTL`].
 use crate::clock::Timestamp;
 use crate::error::{CoreError, CoreResult};
-use crate::flow::{FlowState, Step};
 use crate::methods::{self, Change};
 use crate::model::{Session, SignInFlow, SignInResult, Tenant, User};
 use crate::policy::{EnforcementType, MethodId, MethodsPolicy};
 use crate::secret::token_digest;
+use crate::signin::flow::{FlowState, Step};
 use crate::signin::{log_attempt, Origin};
 use crate::store::PasskeyAnswerRecords;
 use crate::Deps;
@@ -425,7 +425,9 @@ pub enum By<'a> {
 impl By<'_> {
     fn may_add(&self, deps: &Deps, m: &methods::UserMethods) -> bool {
         match self {
-            By::Session(s) => crate::session::may_change_methods(deps, s, m.has_second_factor()),
+            By::Session(s) => {
+                crate::signin::session::may_change_methods(deps, s, m.has_second_factor())
+            }
             By::Device => true,
         }
     }
@@ -588,7 +590,7 @@ pub async fn begin_sign_in(
         }
         Step::Identify => (Purpose::Discoverable, verifier.start_authentication(&[])?),
         Step::Method {
-            method: crate::flow::Method::Passkey,
+            method: crate::signin::flow::Method::Passkey,
         } => {
             let id = flow
                 .state
@@ -601,7 +603,7 @@ pub async fn begin_sign_in(
                 .await?
                 .filter(|u| u.enabled)
                 .ok_or(CoreError::FlowExpired)?;
-            let (policy, groups) = crate::flow::policy_for(deps, tenant, &user).await?;
+            let (policy, groups) = crate::signin::flow::policy_for(deps, tenant, &user).await?;
             let passkeys = usable(deps, &policy, &groups, &user.id).await?;
             if passkeys.is_empty() {
                 return Err(CoreError::MethodNotSupported);
@@ -647,7 +649,7 @@ pub async fn finish_sign_in(
     let purposes = match flow.state.step {
         Step::Identify => [Purpose::Discoverable],
         Step::Method {
-            method: crate::flow::Method::Passkey,
+            method: crate::signin::flow::Method::Passkey,
         } => [Purpose::SignIn],
         _ => return Err(CoreError::FlowExpired),
     };
@@ -777,7 +779,7 @@ async fn verify(
     };
     // The policy is applied to answers that verified: a refusal says nothing to a forger.
     let policy = records.policy.map(|p| p.policy).unwrap_or_default();
-    let groups = crate::flow::groups_under(deps, &policy, &user).await?;
+    let groups = crate::signin::flow::groups_under(deps, &policy, &user).await?;
     if !policy.allows(MethodId::Passkey, &groups)
         || !type_allowed(&policy, stored.aaguid.as_deref())
     {
@@ -845,7 +847,7 @@ pub async fn begin_cross_device(
         flow.state.step,
         Step::Identify
             | Step::Method {
-                method: crate::flow::Method::Passkey
+                method: crate::signin::flow::Method::Passkey
             }
     );
     if !at_passkey {
@@ -1056,7 +1058,7 @@ mod tests {
     async fn a_ceremony_is_taken_once_by_its_own_flow_in_time_and_is_no_flow() {
         let f = fixture();
         let (t, _) = contoso_alice(&f.deps, None).await;
-        let flow = crate::session::visit(&f.deps, &t);
+        let flow = crate::signin::session::visit(&f.deps, &t);
         let begin = || begin_sign_in(&f.deps, &Challenges, &t, &flow);
         // Off in the tenant (the default): no ceremony with no name at all.
         assert!(matches!(begin().await, Err(CoreError::MethodNotSupported)));
@@ -1071,10 +1073,10 @@ mod tests {
 
         let (id, _) = begin().await.unwrap();
         assert!(matches!(
-            crate::session::load_flow(&f.deps, &t, &id).await,
+            crate::signin::session::load_flow(&f.deps, &t, &id).await,
             Err(CoreError::FlowExpired)
         ));
-        let other = crate::session::visit(&f.deps, &t);
+        let other = crate::signin::session::visit(&f.deps, &t);
         let taken = |id: String, by: String, p: Purpose| {
             let (deps, t) = (f.deps.clone(), t.clone());
             async move { take(&deps, &t, &id, &[p], Some(&by)).await.map(|k| k.state) }

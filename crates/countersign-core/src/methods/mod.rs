@@ -3,13 +3,21 @@
 //! what may be added, and when a session may add or delete one (a recent sign-in, with the second
 //! factor when the user has one); deleting one ends the user's other sessions and tokens.
 
+pub mod oath;
+pub mod passkey;
+pub mod password;
+pub mod phone;
+pub mod push;
+pub mod tap;
+
 use crate::error::{CoreError, CoreResult};
+use crate::methods::passkey::PasskeyCredential;
 use crate::model::{Session, Tenant, User};
-use crate::oath::{self, OathKind, OathToken};
-use crate::passkey::PasskeyCredential;
 use crate::policy::MethodId;
-use crate::push::{self, Device};
-use crate::{flow, session, Deps};
+use crate::signin::{flow, session};
+use crate::Deps;
+use oath::{OathKind, OathToken};
+use push::Device;
 
 /// A user's methods as security info shows them.
 #[derive(Debug, Clone)]
@@ -86,7 +94,7 @@ pub async fn of_user(deps: &Deps, tenant: &Tenant, user: &User) -> CoreResult<Us
         can_add_app: allowed(OathKind::Software),
         can_add_device: authenticator,
         push_allowed: push::push_allowed(&policy, &groups),
-        passkeys: crate::passkey::usable(deps, &policy, &groups, &user.id).await?,
+        passkeys: crate::methods::passkey::usable(deps, &policy, &groups, &user.id).await?,
         can_add_passkey: policy.allows(MethodId::Passkey, &groups)
             && policy.passkey.is_self_service_registration_allowed,
     })

@@ -6,14 +6,14 @@
 //! (`Settings::phone_sign_in_limit`).
 
 use crate::error::{CoreError, CoreResult};
-use crate::flow;
+use crate::methods::oath::{self, OathToken};
+use crate::methods::push::{self, Device, DeviceError, DeviceKey, KeyProof};
+use crate::methods::tap::{self, PassAttempt};
 use crate::model::SignInResult;
 use crate::model::{Tenant, User};
-use crate::oath::{self, OathToken};
 use crate::policy::MethodId;
-use crate::push::{self, Device, DeviceError, DeviceKey, KeyProof};
+use crate::signin::flow;
 use crate::signin::{log_attempt, Origin};
-use crate::tap::{self, PassAttempt};
 use crate::Deps;
 
 /// What turning phone sign-in on for a device did (the store decides it in one transaction).

@@ -4,8 +4,8 @@
 //! plug in as [`RiskRule`]s; today's one real rule is [`AddressRanges`] (networks listed in the
 //! configuration).
 
-use crate::context::SignInContext;
 use crate::error::{CoreError, CoreResult};
+use crate::signin::context::SignInContext;
 use std::net::IpAddr;
 
 pub trait RiskRule: Send + Sync {
