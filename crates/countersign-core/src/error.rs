@@ -62,6 +62,60 @@ impl OAuthError {
     }
 }
 
+/// Why a device's request was refused. Each has a stable code in the device protocol
+/// (`docs/device-protocol.md`, "Error codes"); the messages are for the person holding the device.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum DeviceError {
+    #[error(
+        "This activation code is not valid: it was used or has expired. Start adding the \
+         Authenticator app again in security info."
+    )]
+    ActivationInvalid,
+    #[error("The signature does not match this device's key.")]
+    BadSignature,
+    #[error("This device is not registered. Add the account to the Authenticator app again.")]
+    DeviceUnknown,
+    #[error(
+        "This version of the Authenticator app is no longer supported. Update the app to \
+         version {min} or later."
+    )]
+    AppVersionUnsupported { min: String },
+    /// Also what another user's device is told: it learns nothing about the request.
+    #[error("There is no such sign-in request.")]
+    RequestNotFound,
+    #[error("This sign-in request has expired.")]
+    RequestExpired,
+    #[error("This sign-in request was answered already.")]
+    RequestAnswered,
+    /// An approval with another number: the attempt is over, and counts as a failure.
+    #[error("The number doesn't match the one on the sign-in page, so the sign-in was refused.")]
+    WrongNumber,
+    /// Direct registration: a wrong, used, expired, revoked or not-yet-valid Temporary Access
+    /// Pass, or a name without one (one answer for all).
+    #[error(
+        "The name or the Temporary Access Pass isn't valid. Check them, or ask your \
+         administrator for a new pass."
+    )]
+    PassInvalid,
+    /// The policy's Authenticator mode for the user is Push (or the app is not allowed at all).
+    #[error("Your organization doesn't allow phone sign-in for your account.")]
+    PhoneSignInNotAllowed,
+    #[error(
+        "You've turned on phone sign-in on {limit} devices, the most your organization allows. \
+         Remove one in security info first."
+    )]
+    PhoneSignInLimit { limit: u32 },
+    /// A passwordless request answered by a device (or key) without phone sign-in.
+    #[error(
+        "Phone sign-in isn't turned on for this account on this device. Turn it on first \
+         (Enable phone sign-in)."
+    )]
+    PhoneSignInNotEnabled,
+    /// A passwordless approval made without the App Lock.
+    #[error("Phone sign-in needs your App Lock: unlock the app with your PIN to approve.")]
+    PinRequired,
+}
+
 #[derive(Debug, Error)]
 pub enum CoreError {
     #[error("{what} '{name}' was not found")]
@@ -87,7 +141,7 @@ pub enum CoreError {
     FlowExpired,
     /// A device's request (device protocol) refused, with its stable reason.
     #[error(transparent)]
-    Device(#[from] crate::methods::push::DeviceError),
+    Device(#[from] DeviceError),
     #[error("the server is busy; try again in a moment")]
     Busy,
     #[error(transparent)]

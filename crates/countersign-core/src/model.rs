@@ -307,3 +307,26 @@ pub struct AuditEntry {
     pub before: Option<String>,
     pub after: Option<String>,
 }
+
+/// The two kinds of OATH token: a software app's and a hardware token's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OathKind {
+    Software,
+    Hardware,
+}
+
+impl OathKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Software => "software",
+            Self::Hardware => "hardware",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "software" => Some(Self::Software),
+            "hardware" => Some(Self::Hardware),
+            _ => None,
+        }
+    }
+}

@@ -7,8 +7,8 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use countersign_core::error::DeviceError;
 use countersign_core::methods::passkey::NotAdded;
-use countersign_core::methods::push::DeviceError;
 use countersign_core::CoreError;
 use countersign_proto::{codes, ErrorBody};
 

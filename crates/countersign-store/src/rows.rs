@@ -2,10 +2,11 @@
 //! columns (URI lists, `amr`, a flow's authorization request) are stored as text.
 
 use crate::db::{FromVal, Row};
-use countersign_core::methods::oath::{OathAlgorithm, OathKind, OathToken, StepFailures};
+use countersign_core::methods::oath::{OathAlgorithm, OathToken, StepFailures};
 use countersign_core::methods::passkey::PasskeyCredential;
 use countersign_core::methods::push::{Device, PushRequest, PushState};
 use countersign_core::methods::tap::TemporaryAccessPass;
+use countersign_core::model::OathKind;
 use countersign_core::model::*;
 use countersign_core::policy::StoredPolicy;
 use countersign_core::secret::Secret;

@@ -172,8 +172,8 @@ impl SqlStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use countersign_core::methods::oath::{OathAlgorithm, OathKind, OathToken, StepFailures};
-    use countersign_core::model::{SigningAlg, SigningKey};
+    use countersign_core::methods::oath::{OathAlgorithm, OathToken, StepFailures};
+    use countersign_core::model::{OathKind, SigningAlg, SigningKey};
     use countersign_core::secret::Secret;
     use countersign_core::store::*;
     use std::os::unix::fs::PermissionsExt;

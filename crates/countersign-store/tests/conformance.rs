@@ -3,10 +3,11 @@
 //! fake must keep the same contract). Atomicity rules are checked under parallel load.
 
 use countersign_core::clock::Timestamp;
-use countersign_core::methods::oath::{CodeDecision, OathAlgorithm, OathKind, OathToken};
+use countersign_core::methods::oath::{CodeDecision, OathAlgorithm, OathToken};
 use countersign_core::methods::passkey::{PasskeyCredential, PasskeyUse, Recorded};
 use countersign_core::methods::push::{self, Activation, Device, PushRequest, PushState};
 use countersign_core::methods::tap::TemporaryAccessPass;
+use countersign_core::model::OathKind;
 use countersign_core::model::*;
 use countersign_core::policy::{MethodsPolicy, State};
 use countersign_core::secret::Secret;

@@ -12,11 +12,12 @@ pub mod tap;
 
 use crate::error::{CoreError, CoreResult};
 use crate::methods::passkey::PasskeyCredential;
+use crate::model::OathKind;
 use crate::model::{Session, Tenant, User};
-use crate::policy::MethodId;
-use crate::signin::{flow, session};
+use crate::policy::{Eligibility, MethodId};
+use crate::signin::session;
 use crate::Deps;
-use oath::{OathKind, OathToken};
+use oath::OathToken;
 use push::Device;
 
 /// A user's methods as security info shows them.
@@ -59,9 +60,9 @@ pub enum Change<T> {
 }
 
 pub async fn of_user(deps: &Deps, tenant: &Tenant, user: &User) -> CoreResult<UserMethods> {
-    let (policy, groups) = flow::policy_for(deps, tenant, user).await?;
-    let allowed = |k: OathKind| flow::oath_allowed(&policy, &groups, k);
-    let authenticator = policy.allows(MethodId::Authenticator, &groups);
+    let may = Eligibility::load(deps, tenant, user).await?;
+    let allowed = |k: OathKind| may.oath(k);
+    let authenticator = may.authenticator();
     let all_devices = deps.store.devices_of_user(&user.id).await?;
     let tokens: Vec<OathToken> = deps
         .store
@@ -93,10 +94,10 @@ pub async fn of_user(deps: &Deps, tenant: &Tenant, user: &User) -> CoreResult<Us
         devices,
         can_add_app: allowed(OathKind::Software),
         can_add_device: authenticator,
-        push_allowed: push::push_allowed(&policy, &groups),
-        passkeys: crate::methods::passkey::usable(deps, &policy, &groups, &user.id).await?,
-        can_add_passkey: policy.allows(MethodId::Passkey, &groups)
-            && policy.passkey.is_self_service_registration_allowed,
+        push_allowed: may.push(),
+        passkeys: passkey::usable(deps, &may, &user.id).await?,
+        can_add_passkey: may.allows(MethodId::Passkey)
+            && may.policy().passkey.is_self_service_registration_allowed,
     })
 }
 

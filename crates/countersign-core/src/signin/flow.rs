@@ -11,9 +11,10 @@
 
 use crate::clock::Timestamp;
 use crate::error::{CoreError, CoreResult};
-use crate::methods::oath::{self, OathKind};
+use crate::methods::oath;
+use crate::model::OathKind;
 use crate::model::{Session, SignInFlow, Tenant, User};
-use crate::policy::{self, MethodId, MethodsPolicy};
+use crate::policy::{self, Eligibility, MethodsPolicy};
 use crate::Deps;
 use serde::{Deserialize, Serialize};
 
@@ -361,56 +362,6 @@ pub fn decide(account: &Account, state: &FlowState, remembered: &[Method]) -> De
     pick(offered, Next::MoreInformationRequired)
 }
 
-fn oath_method(kind: OathKind) -> MethodId {
-    match kind {
-        OathKind::Software => MethodId::SoftwareOath,
-        OathKind::Hardware => MethodId::HardwareOath,
-    }
-}
-
-/// The tenant's policy as it applies to one user: their groups are read only when a target
-/// names a group.
-pub async fn policy_for(
-    deps: &Deps,
-    tenant: &Tenant,
-    user: &User,
-) -> CoreResult<(MethodsPolicy, Vec<String>)> {
-    let policy = policy::load(deps, tenant).await?.policy;
-    let groups = groups_under(deps, &policy, user).await?;
-    Ok((policy, groups))
-}
-
-/// The ids of the user's groups, when `policy` names any (otherwise they don't matter).
-pub async fn groups_under(
-    deps: &Deps,
-    policy: &MethodsPolicy,
-    user: &User,
-) -> CoreResult<Vec<String>> {
-    if !policy.names_groups() {
-        return Ok(Vec::new());
-    }
-    Ok(deps
-        .store
-        .groups_of_user(&user.id)
-        .await?
-        .into_iter()
-        .map(|g| g.id)
-        .collect())
-}
-
-/// The OATH token kinds the policy lets a member of `groups` use.
-pub fn oath_kinds(policy: &MethodsPolicy, groups: &[String]) -> Vec<OathKind> {
-    [OathKind::Software, OathKind::Hardware]
-        .into_iter()
-        .filter(|k| oath_allowed(policy, groups, *k))
-        .collect()
-}
-
-/// Whether the policy lets this user use OATH tokens of `kind`.
-pub fn oath_allowed(policy: &MethodsPolicy, groups: &[String], kind: OathKind) -> bool {
-    policy.allows(oath_method(kind), groups)
-}
-
 /// The account behind a name before anything is proved: only first-factor methods matter — the
 /// password, which the policy does not govern, and phone sign-in, passkeys and a live Temporary
 /// Access Pass where the policy lets the user use them. The same records are read for an unknown
@@ -438,18 +389,17 @@ pub async fn first_factor_account(
     };
     if tap || phone || !records.passkeys.is_empty() {
         let policy = records.policy.map(|p| p.policy).unwrap_or_default();
-        let groups = groups_under(deps, &policy, u).await?;
-        if phone && crate::methods::push::phone_allowed(&policy, &groups) {
+        let may = Eligibility::of(deps, policy, u).await?;
+        if phone && may.phone() {
             account.usable.push(Method::Phone);
         }
-        if tap && policy.allows(MethodId::TemporaryAccessPass, &groups) {
+        if tap && may.tap() {
             account.usable.push(Method::Tap);
         }
-        if policy.allows(MethodId::Passkey, &groups)
-            && records
-                .passkeys
-                .iter()
-                .any(|p| crate::methods::passkey::type_allowed(&policy, p.aaguid.as_deref()))
+        if records
+            .passkeys
+            .iter()
+            .any(|p| may.passkey(p.aaguid.as_deref()))
         {
             account.usable.push(Method::Passkey);
         }
@@ -501,16 +451,15 @@ pub async fn account_under(
     policy: &MethodsPolicy,
     user: &User,
 ) -> CoreResult<Account> {
-    let groups = groups_under(deps, policy, user).await?;
-    let oath_kinds = oath_kinds(policy, &groups);
+    let may = Eligibility::of(deps, policy.clone(), user).await?;
+    let oath_kinds = may.oath_kinds();
     let tokens = deps.store.oath_tokens_of_user(&user.id).await?;
     let has_code = tokens
         .iter()
         .any(|t| t.active && oath_kinds.contains(&t.kind));
     // A user who said "It's not me" gets no push requests until an administrator clears it;
     // their devices are read only when pushes could be offered.
-    let push_ok = crate::methods::push::push_allowed(policy, &groups);
-    let phone_ok = crate::methods::push::phone_allowed(policy, &groups);
+    let (push_ok, phone_ok) = (may.push(), may.phone());
     let devices = if user.push_blocked_at.is_none() && (push_ok || phone_ok) {
         deps.store.devices_of_user(&user.id).await?
     } else {
@@ -532,15 +481,13 @@ pub async fn account_under(
     if has_code {
         usable.push(Method::Code);
     }
-    if !crate::methods::passkey::usable(deps, policy, &groups, &user.id)
+    if !crate::methods::passkey::usable(deps, &may, &user.id)
         .await?
         .is_empty()
     {
         usable.push(Method::Passkey);
     }
-    if policy.allows(MethodId::TemporaryAccessPass, &groups)
-        && crate::methods::tap::live(deps, &user.id).await?
-    {
+    if may.tap() && crate::methods::tap::live(deps, &user.id).await? {
         usable.push(Method::Tap);
     }
     Ok(Account {

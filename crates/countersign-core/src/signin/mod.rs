@@ -9,8 +9,9 @@ pub mod session;
 pub mod throttle;
 
 use crate::error::{CoreError, CoreResult};
-use crate::methods::oath::{OathKind, Tokens};
+use crate::methods::oath::Tokens;
 use crate::methods::password::{self, HARD_MAX_BYTES};
+use crate::model::OathKind;
 use crate::model::{SignInLogEntry, SignInResult, Tenant, User};
 use crate::Deps;
 use throttle::{LockoutPolicy, Release};

@@ -12,6 +12,7 @@ use crate::AppState;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::response::Response;
+use countersign_core::error::DeviceError;
 use countersign_core::methods::push::{self, PushState};
 use countersign_core::model::{Tenant, User};
 use countersign_proto::device::{self as proto, DeviceMessage, ServerMessage};
@@ -172,7 +173,7 @@ async fn serve(state: AppState, tenant: Tenant, mut socket: WebSocket) -> anyhow
             },
         }
     }
-    let gone = countersign_core::CoreError::from(push::DeviceError::DeviceUnknown);
+    let gone = countersign_core::CoreError::from(DeviceError::DeviceUnknown);
     refuse(&mut socket, gone.into()).await;
     Ok(())
 }

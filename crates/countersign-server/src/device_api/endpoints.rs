@@ -11,6 +11,7 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
+use countersign_core::error::DeviceError;
 use countersign_core::methods::oath::OathToken;
 use countersign_core::methods::phone;
 use countersign_core::methods::push::{
@@ -78,7 +79,7 @@ pub async fn register(
         .await
         .map_err(CoreError::from)?
         .filter(|u| u.tenant_id == tenant.id)
-        .ok_or_else(|| ApiError::from(CoreError::from(push::DeviceError::ActivationInvalid)))?;
+        .ok_or_else(|| ApiError::from(CoreError::from(DeviceError::ActivationInvalid)))?;
     let codes = match &device.oath_token_id {
         Some(id) => state
             .deps

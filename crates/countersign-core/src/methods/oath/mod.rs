@@ -6,7 +6,7 @@
 
 use crate::clock::Timestamp;
 use crate::error::{CoreError, CoreResult};
-use crate::model::{Tenant, User};
+use crate::model::{OathKind, Tenant, User};
 use crate::secret::{ct_eq, Secret};
 use crate::signin::throttle::{self, LockoutPolicy};
 use crate::Deps;
@@ -17,28 +17,6 @@ pub const MAX_TOKENS_PER_USER: usize = 5;
 pub const WRONG_CODES_PER_STEP: u32 = 3;
 /// Accepted clock drift, in time steps each way (RFC 6238 §5.2 recommends at most one).
 pub const DRIFT_STEPS: i64 = 1;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OathKind {
-    Software,
-    Hardware,
-}
-
-impl OathKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Software => "software",
-            Self::Hardware => "hardware",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "software" => Some(Self::Software),
-            "hardware" => Some(Self::Hardware),
-            _ => None,
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OathAlgorithm {

@@ -13,7 +13,7 @@ use crate::clock::Timestamp;
 use crate::error::{CoreError, CoreResult};
 use crate::methods::{self, Change};
 use crate::model::{Session, SignInFlow, SignInResult, Tenant, User};
-use crate::policy::{EnforcementType, MethodId, MethodsPolicy};
+use crate::policy::{Eligibility, MethodId};
 use crate::secret::token_digest;
 use crate::signin::flow::{FlowState, Step};
 use crate::signin::{log_attempt, Origin};
@@ -190,28 +190,13 @@ pub trait Verifier: Send + Sync {
     ) -> Result<Asserted, Refusal>;
 }
 
-/// Whether the policy's key restrictions let a passkey with this AAGUID be registered and used.
-/// Without an AAGUID (an authenticator that sends zeros) only a block list lets it through.
-pub fn type_allowed(policy: &MethodsPolicy, aaguid: Option<&str>) -> bool {
-    let r = &policy.passkey.key_restrictions;
-    if !r.is_enforced {
-        return true;
-    }
-    let listed = aaguid.is_some_and(|a| r.aa_guids.iter().any(|g| g.eq_ignore_ascii_case(a)));
-    match r.enforcement_type {
-        EnforcementType::Allow => listed,
-        EnforcementType::Block => !listed,
-    }
-}
-
-/// The passkeys of a user that the policy lets them use now (`groups` as read for the policy).
+/// The passkeys of a user that the policy lets them use now.
 pub async fn usable(
     deps: &Deps,
-    policy: &MethodsPolicy,
-    groups: &[String],
+    may: &Eligibility,
     user_id: &str,
 ) -> CoreResult<Vec<PasskeyCredential>> {
-    if !policy.allows(MethodId::Passkey, groups) {
+    if !may.allows(MethodId::Passkey) {
         return Ok(Vec::new());
     }
     Ok(deps
@@ -219,7 +204,7 @@ pub async fn usable(
         .passkeys_of_user(user_id)
         .await?
         .into_iter()
-        .filter(|p| type_allowed(policy, p.aaguid.as_deref()))
+        .filter(|p| may.passkey(p.aaguid.as_deref()))
         .collect())
 }
 
@@ -540,7 +525,7 @@ pub async fn finish_registration(
     if new.discoverable == Some(false) {
         return Ok(Change::Done(Err(NotAdded::NotDiscoverable)));
     }
-    if !type_allowed(&policy, new.aaguid.as_deref()) {
+    if !policy.allows_passkey_model(new.aaguid.as_deref()) {
         return Ok(Change::Done(Err(NotAdded::TypeNotAllowed)));
     }
     let p = PasskeyCredential {
@@ -603,8 +588,8 @@ pub async fn begin_sign_in(
                 .await?
                 .filter(|u| u.enabled)
                 .ok_or(CoreError::FlowExpired)?;
-            let (policy, groups) = crate::signin::flow::policy_for(deps, tenant, &user).await?;
-            let passkeys = usable(deps, &policy, &groups, &user.id).await?;
+            let may = Eligibility::load(deps, tenant, &user).await?;
+            let passkeys = usable(deps, &may, &user.id).await?;
             if passkeys.is_empty() {
                 return Err(CoreError::MethodNotSupported);
             }
@@ -779,9 +764,9 @@ async fn verify(
     };
     // The policy is applied to answers that verified: a refusal says nothing to a forger.
     let policy = records.policy.map(|p| p.policy).unwrap_or_default();
-    let groups = crate::signin::flow::groups_under(deps, &policy, &user).await?;
-    if !policy.allows(MethodId::Passkey, &groups)
-        || !type_allowed(&policy, stored.aaguid.as_deref())
+    if !Eligibility::of(deps, policy, &user)
+        .await?
+        .passkey(stored.aaguid.as_deref())
     {
         log_attempt(
             deps,

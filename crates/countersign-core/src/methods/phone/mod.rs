@@ -5,14 +5,15 @@
 //! use it (`Any` or `Passwordless`); a user may turn it on for a limited number of devices
 //! (`Settings::phone_sign_in_limit`).
 
+use crate::error::DeviceError;
 use crate::error::{CoreError, CoreResult};
 use crate::methods::oath::{self, OathToken};
-use crate::methods::push::{self, Device, DeviceError, DeviceKey, KeyProof};
+use crate::methods::push::{self, Device, DeviceKey, KeyProof};
 use crate::methods::tap::{self, PassAttempt};
+use crate::model::OathKind;
 use crate::model::SignInResult;
 use crate::model::{Tenant, User};
-use crate::policy::MethodId;
-use crate::signin::flow;
+use crate::policy::Eligibility;
 use crate::signin::{log_attempt, Origin};
 use crate::Deps;
 
@@ -110,8 +111,7 @@ pub async fn enable(
             Err::<(Device, User), CoreError>(e.into())
         }
     };
-    let (policy, groups) = flow::policy_for(deps, tenant, &user).await?;
-    if !push::phone_allowed(&policy, &groups) {
+    if !Eligibility::load(deps, tenant, &user).await?.phone() {
         let why = "not allowed by the policy (Authenticator mode Push)";
         return refuse(DeviceError::PhoneSignInNotAllowed, why).await;
     }
@@ -188,8 +188,8 @@ pub async fn register_with_pass(
     let checked = tap::check(deps, attempt)
         .await
         .map_err(|e| refused_as(e, DeviceError::PassInvalid))?;
-    let (policy, groups) = flow::policy_for(deps, r.origin.tenant, &checked.user).await?;
-    if !push::phone_allowed(&policy, &groups) {
+    let may = Eligibility::load(deps, r.origin.tenant, &checked.user).await?;
+    if !may.phone() {
         return checked
             .refuse(deps, "phone sign-in not allowed by the policy")
             .await
@@ -197,13 +197,11 @@ pub async fn register_with_pass(
     }
     let now = deps.now();
     let user = &checked.user;
-    let codes = policy
-        .allows(MethodId::SoftwareOath, &groups)
-        .then(|| OathToken {
-            name: name.clone(),
-            active: true,
-            ..oath::new_software_token(deps, &user.tenant_id, &user.id)
-        });
+    let codes = may.oath(OathKind::Software).then(|| OathToken {
+        name: name.clone(),
+        active: true,
+        ..oath::new_software_token(deps, &user.tenant_id, &user.id)
+    });
     let device = Device {
         id: format!("dev_{}", deps.new_id()),
         tenant_id: user.tenant_id.clone(),

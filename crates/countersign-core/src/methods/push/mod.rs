@@ -8,9 +8,9 @@
 //! parsed answer it hands over here, so both describe one answer.
 
 use crate::clock::Timestamp;
-use crate::error::{CoreError, CoreResult};
-use crate::model::{SignInFlow, SignInResult, Tenant, User};
-use crate::policy::{AuthenticationMode, MethodId, MethodsPolicy};
+use crate::error::{CoreError, CoreResult, DeviceError};
+use crate::model::{OathKind, SignInFlow, SignInResult, Tenant, User};
+use crate::policy::{Eligibility, MethodsPolicy};
 use crate::random::Rng;
 use crate::secret::{ct_eq, token_digest};
 use crate::signin::context::SignInContext;
@@ -127,60 +127,6 @@ pub enum Verdict {
     NotMe,
 }
 
-/// Why a device's request was refused. Each has a stable code in the device protocol
-/// (`docs/device-protocol.md`, "Error codes"); the messages are for the person holding the device.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DeviceError {
-    #[error(
-        "This activation code is not valid: it was used or has expired. Start adding the \
-         Authenticator app again in security info."
-    )]
-    ActivationInvalid,
-    #[error("The signature does not match this device's key.")]
-    BadSignature,
-    #[error("This device is not registered. Add the account to the Authenticator app again.")]
-    DeviceUnknown,
-    #[error(
-        "This version of the Authenticator app is no longer supported. Update the app to \
-         version {min} or later."
-    )]
-    AppVersionUnsupported { min: String },
-    /// Also what another user's device is told: it learns nothing about the request.
-    #[error("There is no such sign-in request.")]
-    RequestNotFound,
-    #[error("This sign-in request has expired.")]
-    RequestExpired,
-    #[error("This sign-in request was answered already.")]
-    RequestAnswered,
-    /// An approval with another number: the attempt is over, and counts as a failure.
-    #[error("The number doesn't match the one on the sign-in page, so the sign-in was refused.")]
-    WrongNumber,
-    /// Direct registration: a wrong, used, expired, revoked or not-yet-valid Temporary Access
-    /// Pass, or a name without one (one answer for all).
-    #[error(
-        "The name or the Temporary Access Pass isn't valid. Check them, or ask your \
-         administrator for a new pass."
-    )]
-    PassInvalid,
-    /// The policy's Authenticator mode for the user is Push (or the app is not allowed at all).
-    #[error("Your organization doesn't allow phone sign-in for your account.")]
-    PhoneSignInNotAllowed,
-    #[error(
-        "You've turned on phone sign-in on {limit} devices, the most your organization allows. \
-         Remove one in security info first."
-    )]
-    PhoneSignInLimit { limit: u32 },
-    /// A passwordless request answered by a device (or key) without phone sign-in.
-    #[error(
-        "Phone sign-in isn't turned on for this account on this device. Turn it on first \
-         (Enable phone sign-in)."
-    )]
-    PhoneSignInNotEnabled,
-    /// A passwordless approval made without the App Lock.
-    #[error("Phone sign-in needs your App Lock: unlock the app with your PIN to approve.")]
-    PinRequired,
-}
-
 /// Checks an answer. The signature comes first, so nothing about the request (answered,
 /// expired, its number) is told to whoever does not hold the device's key. Single use is
 /// enforced again where the answer is recorded (one conditional write), as two answers may
@@ -236,11 +182,11 @@ pub const ACTIVATION_TTL: Timestamp = 10 * 60;
 /// undo the registration — like every registration, the device then stays unusable while the
 /// policy disallows it, as its every use checks the policy.)
 pub async fn begin_activation(deps: &Deps, tenant: &Tenant, user: &User) -> CoreResult<String> {
-    let (policy, groups) = crate::signin::flow::policy_for(deps, tenant, user).await?;
-    if !policy.allows(MethodId::Authenticator, &groups) {
+    let may = Eligibility::load(deps, tenant, user).await?;
+    if !may.authenticator() {
         return Err(CoreError::MethodNotSupported);
     }
-    let with_codes = policy.allows(MethodId::SoftwareOath, &groups);
+    let with_codes = may.oath(OathKind::Software);
     let code = deps.secret_token();
     let now = deps.now();
     deps.store
@@ -536,29 +482,6 @@ pub enum Inserted {
 /// How long a device challenge may be answered.
 pub const CHALLENGE_TTL: Timestamp = 60;
 
-/// Whether the policy lets a member of `groups` approve sign-ins on the Authenticator app: the
-/// method is on for them, in the `Any` or `Push` mode (`Passwordless` is phone sign-in only).
-pub fn push_allowed(policy: &MethodsPolicy, groups: &[String]) -> bool {
-    mode_allows(policy, groups, AuthenticationMode::Push)
-}
-
-/// Whether the policy lets a member of `groups` use phone sign-in: the Authenticator app is on
-/// for them in the `Any` or `Passwordless` mode (`Push` refuses the passwordless credential).
-pub fn phone_allowed(policy: &MethodsPolicy, groups: &[String]) -> bool {
-    mode_allows(policy, groups, AuthenticationMode::Passwordless)
-}
-
-fn mode_allows(policy: &MethodsPolicy, groups: &[String], wanted: AuthenticationMode) -> bool {
-    policy
-        .authenticator
-        .method
-        .target_for(groups)
-        .is_some_and(|t| {
-            let mode = t.authentication_mode.unwrap_or(AuthenticationMode::Any);
-            mode == AuthenticationMode::Any || mode == wanted
-        })
-}
-
 /// Why no request was sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NotSent {
@@ -601,7 +524,7 @@ pub async fn send_for_flow(
         .ok_or(CoreError::FlowExpired)?;
     let passwordless =
         crate::signin::flow::request_method(flow) == Some(crate::signin::flow::Method::Phone);
-    let groups = crate::signin::flow::groups_under(deps, &policy, &user).await?;
+    let may = Eligibility::of(deps, policy, &user).await?;
     let client_id = flow.request.as_ref().map(|r| r.client_id.clone());
     let application = match &client_id {
         Some(id) => deps.store.client_by_id(id).await?.map(|c| c.name),
@@ -612,8 +535,7 @@ pub async fn send_for_flow(
     flow.state.context = Some(context);
     let s = Sending {
         user: &user,
-        policy: &policy,
-        groups: &groups,
+        may: &may,
         application: application.as_deref(),
         flagged,
         passwordless,
@@ -636,8 +558,7 @@ pub async fn send_for_flow(
 /// What sending a request needs to know besides the flow.
 struct Sending<'a> {
     user: &'a User,
-    policy: &'a MethodsPolicy,
-    groups: &'a [String],
+    may: &'a Eligibility,
     application: Option<&'a str>,
     flagged: Option<String>,
     passwordless: bool,
@@ -651,9 +572,9 @@ async fn send(
     flow: &mut SignInFlow,
 ) -> CoreResult<Result<Sent, NotSent>> {
     let allowed = if s.passwordless {
-        phone_allowed(s.policy, s.groups)
+        s.may.phone()
     } else {
-        push_allowed(s.policy, s.groups)
+        s.may.push()
     };
     if !allowed {
         return Err(CoreError::MethodNotSupported);
@@ -693,8 +614,8 @@ async fn send(
     if let Some(reason) = throttle::locked_now(deps, &reserve).await? {
         return refuse(NotSent::TooMany, &format!("push {reason}")).await;
     }
-    let features = &s.policy.authenticator.feature_settings;
-    let show_place = features.display_location_information.on_for(s.groups);
+    let features = &s.may.policy().authenticator.feature_settings;
+    let show_place = s.may.feature(&features.display_location_information);
     let place = match &flow.state.context {
         Some(c) if show_place => c.clone(),
         _ => SignInContext::default(),
@@ -708,7 +629,7 @@ async fn send(
         number: number(deps.rng.as_ref(), features.number_matching_digits),
         application: s
             .application
-            .filter(|_| features.display_app_information.on_for(s.groups))
+            .filter(|_| s.may.feature(&features.display_app_information))
             .map(str::to_string),
         client_id: origin.client_id.map(str::to_string),
         client_addr: place.client_addr,
@@ -722,7 +643,7 @@ async fn send(
         settled_at: None,
         device_id: None,
     };
-    let fatigue = Fatigue::of(s.policy, now);
+    let fatigue = Fatigue::of(s.may.policy(), now);
     let mut waiting = flow.clone();
     crate::signin::flow::push_sent(&mut waiting, &request.id)?;
     let inserted = deps
@@ -994,11 +915,11 @@ pub async fn answer(
     let Some(r) = request.clone() else {
         return Err(DeviceError::RequestNotFound.into());
     };
-    let groups = crate::signin::flow::groups_under(deps, &policy, &user).await?;
+    let may = Eligibility::of(deps, policy, &user).await?;
     let allowed = if r.passwordless {
-        phone_allowed(&policy, &groups)
+        may.phone()
     } else {
-        push_allowed(&policy, &groups)
+        may.push()
     };
     if !allowed {
         log(

@@ -8,9 +8,8 @@ use crate::clock::Timestamp;
 use crate::error::{CoreError, CoreResult};
 use crate::methods::password::{self, HARD_MAX_BYTES};
 use crate::model::{AuditEntry, SignInResult, Tenant, User};
-use crate::policy::{self, Actor, MethodId};
+use crate::policy::{self, Actor, Eligibility};
 use crate::secret::Secret;
-use crate::signin::flow;
 use crate::signin::{log_attempt, normalize_typed_name, FirstFactorGuard, Origin};
 use crate::Deps;
 
@@ -155,11 +154,11 @@ pub async fn create(
     new: NewPass,
 ) -> CoreResult<Issued> {
     policy::authorize(deps, tenant, actor).await?;
-    let (policy, groups) = flow::policy_for(deps, tenant, user).await?;
-    if !policy.allows(MethodId::TemporaryAccessPass, &groups) {
+    let may = Eligibility::load(deps, tenant, user).await?;
+    if !may.tap() {
         return Err(CoreError::MethodNotSupported);
     }
-    let c = &policy.temporary_access_pass;
+    let c = &may.policy().temporary_access_pass;
     let minutes = new
         .lifetime_minutes
         .unwrap_or(c.default_lifetime_in_minutes);
@@ -357,9 +356,8 @@ pub(crate) async fn check<'a>(deps: &Deps, a: PassAttempt<'a>) -> CoreResult<Che
     let why = match why {
         Some(why) => Some(why),
         None => {
-            let (policy, groups) = flow::policy_for(deps, o.tenant, &user).await?;
-            (!policy.allows(MethodId::TemporaryAccessPass, &groups))
-                .then(|| "Temporary Access Pass not allowed by the policy".to_string())
+            let may = Eligibility::load(deps, o.tenant, &user).await?;
+            (!may.tap()).then(|| "Temporary Access Pass not allowed by the policy".to_string())
         }
     };
     let (None, Some(pass)) = (&why, pass) else {

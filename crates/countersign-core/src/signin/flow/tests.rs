@@ -4,7 +4,8 @@
 
 use crate::directory;
 use crate::error::CoreError;
-use crate::methods::oath::{self, OathKind};
+use crate::methods::oath;
+use crate::model::OathKind;
 use crate::model::{AdminRole, SignInFlow, Tenant, User};
 use crate::policy::{self, Actor, MethodId, MethodsPolicy, State};
 use crate::signin::flow::{self, decide, Account, FlowState, Method, Next, Proof, Step};

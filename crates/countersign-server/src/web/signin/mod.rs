@@ -26,6 +26,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use countersign_core::model::{SignInFlow, Tenant, User};
+use countersign_core::policy::Eligibility;
 use countersign_core::policy::MethodsPolicy;
 use countersign_core::signin::flow::{self, Method, Next, Step};
 use countersign_core::signin::session;
@@ -502,8 +503,9 @@ pub async fn code(
     flow::expect(&flow, Method::Code)?;
     // Only what the policy allows is checked (read now: a change applies at once).
     let (user, policy) = proved_user(&state, &flow).await?;
-    let groups = flow::groups_under(&state.deps, &policy, &user).await?;
-    let kinds = flow::oath_kinds(&policy, &groups);
+    let kinds = Eligibility::of(&state.deps, policy.clone(), &user)
+        .await?
+        .oath_kinds();
     if kinds.is_empty() {
         return Err(ApiError::from(CoreError::MethodNotSupported).into());
     }
