@@ -48,7 +48,7 @@ pub fn routes() -> Router<AppState> {
         .route("/{tenant}/login/tap", post(tap::submit))
         .route("/{tenant}/login/push", post(push::finish))
         .route("/{tenant}/login/push/status", get(push::status))
-        .route("/{tenant}/login/push/again", post(push::again))
+        .route("/{tenant}/login/push/again", post(push::send_again))
         .route("/{tenant}/login/passkey", post(passkey::submit))
         .route("/{tenant}/login/passkey/options", post(passkey::options))
         .route(

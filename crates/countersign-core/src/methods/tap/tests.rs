@@ -335,7 +335,7 @@ async fn the_engine_offers_a_live_pass_first_and_it_alone_is_multifactor() {
     // An administrator issued it for a reason: it comes first, whatever the browser used last.
     assert_eq!(next, Next::Method(Method::Tap));
     let (_, account) = flow::account_for(&f.deps, &fl).await.unwrap();
-    let offered = flow::current(&account, &fl, &[]).offered;
+    let offered = flow::outcome(&account, &fl, &[]).offered;
     assert_eq!(offered, vec![Method::Password, Method::Tap]);
 
     let next = flow::proved(&f.deps, &t, &mut fl, &u, Method::Tap, &[])

@@ -2,7 +2,6 @@
 
 use super::*;
 use crate::clock::Timestamp;
-use crate::store::*;
 use async_trait::async_trait;
 
 #[async_trait]

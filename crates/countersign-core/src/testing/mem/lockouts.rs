@@ -3,7 +3,6 @@
 use super::*;
 use crate::clock::Timestamp;
 use crate::signin::throttle::{LockoutPolicy, Release};
-use crate::store::*;
 use async_trait::async_trait;
 
 #[async_trait]

@@ -1,7 +1,6 @@
 //! The in-memory sign-in log (`LogStore`).
 
 use super::*;
-use crate::store::*;
 use async_trait::async_trait;
 
 #[async_trait]

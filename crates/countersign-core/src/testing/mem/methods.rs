@@ -5,7 +5,6 @@ use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::methods::oath::OathToken;
 use crate::signin::throttle::LockoutPolicy;
-use crate::store::*;
 use async_trait::async_trait;
 
 #[async_trait]

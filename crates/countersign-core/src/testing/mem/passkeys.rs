@@ -3,7 +3,6 @@
 use super::*;
 use crate::error::StoreError;
 use crate::methods::passkey::{PasskeyCredential, PasskeyUse, Recorded};
-use crate::store::*;
 use async_trait::async_trait;
 
 #[async_trait]

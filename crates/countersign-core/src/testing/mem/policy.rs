@@ -1,7 +1,6 @@
 //! The in-memory methods policy (`PolicyStore`).
 
 use super::*;
-use crate::store::*;
 use async_trait::async_trait;
 
 #[async_trait]

@@ -6,7 +6,6 @@ use crate::error::StoreError;
 use crate::methods::oath::OathToken;
 use crate::methods::push::{Activation, Device, PushRequest, PushState};
 use crate::signin::throttle::{LockoutPolicy, Release};
-use crate::store::*;
 use async_trait::async_trait;
 
 #[async_trait]

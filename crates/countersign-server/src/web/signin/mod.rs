@@ -244,7 +244,7 @@ async fn step_page(
         return username_page(state, tenant, flow, error).await;
     }
     let (user, account) = flow::account_for(&state.deps, flow).await?;
-    let offered = flow::current(&account, flow, &[]).offered;
+    let offered = flow::outcome(&account, flow, &[]).offered;
     Ok(match &flow.state.step {
         Step::Identify => username_page(state, tenant, flow, error).await?,
         Step::Method {
@@ -318,7 +318,7 @@ pub async fn show(
         let mut notice = None;
         if flow::sending(&flow).is_some() {
             let context = http::sign_in_context(&state, &headers, peer.as_ref().map(|p| &p.0));
-            notice = crate::web::signin::push::arrive(&state, &tenant, &mut flow, context).await?;
+            notice = push::send_on_arrival(&state, &tenant, &mut flow, context).await?;
         }
         return render(&state, &tenant, &flow, StatusCode::OK, notice).await;
     }
@@ -379,7 +379,7 @@ pub async fn back(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     let (tenant, mut flow) = posted_flow(&state, &name, &headers, form.csrf.as_deref()).await?;
-    crate::web::signin::push::leave(&state, &flow).await?;
+    push::withdraw_on_leaving(&state, &flow).await?;
     flow::restart(&mut flow);
     save_and_continue(&state, &tenant, &flow).await
 }
@@ -392,7 +392,7 @@ pub async fn other(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     let (tenant, mut flow) = posted_flow(&state, &name, &headers, form.csrf.as_deref()).await?;
-    crate::web::signin::push::leave(&state, &flow).await?;
+    push::withdraw_on_leaving(&state, &flow).await?;
     flow::other_ways(&mut flow)?;
     save_and_continue(&state, &tenant, &flow).await
 }
@@ -444,7 +444,7 @@ pub async fn password(
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, PageError> {
     let (tenant, mut flow) = posted_flow(&state, &name, &headers, form.csrf.as_deref()).await?;
-    flow::expect(&flow, Method::Password)?;
+    flow::require_step(&flow, Method::Password)?;
     let Some(typed) = flow.state.username.clone() else {
         return Err(ApiError::from(CoreError::FlowExpired).into());
     };
@@ -500,7 +500,7 @@ pub async fn code(
     Form(form): Form<CodeForm>,
 ) -> Result<Response, PageError> {
     let (tenant, mut flow) = posted_flow(&state, &name, &headers, form.csrf.as_deref()).await?;
-    flow::expect(&flow, Method::Code)?;
+    flow::require_step(&flow, Method::Code)?;
     // Only what the policy allows is checked (read now: a change applies at once).
     let (user, policy) = proved_user(&state, &flow).await?;
     let kinds = Eligibility::of(&state.deps, policy.clone(), &user)

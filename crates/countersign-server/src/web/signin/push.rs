@@ -38,7 +38,7 @@ pub const STATUS_WAIT: Duration = Duration::from_secs(25);
 /// A flow arrived at the push step: the core sends the request to the user's devices and saves
 /// the flow, waiting on it. When none may be sent (too many lately, a fraud block), the flow is
 /// at "Other ways to sign in" and the message to show there is returned.
-pub async fn arrive(
+pub async fn send_on_arrival(
     state: &AppState,
     tenant: &Tenant,
     flow: &mut SignInFlow,
@@ -259,7 +259,7 @@ pub async fn finish(
 
 /// `POST …/login/push/again`: "Send another request" — sent here, so the page it leads to only
 /// shows it (the old one, if still pending, is withdrawn by the new one).
-pub async fn again(
+pub async fn send_again(
     State(state): State<AppState>,
     Path(name): Path<String>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -269,7 +269,7 @@ pub async fn again(
     let (tenant, mut flow) = posted_flow(&state, &name, &headers, form.csrf.as_deref()).await?;
     flow::push_again(&mut flow)?;
     let context = http::sign_in_context(&state, &headers, peer.as_ref().map(|p| &p.0));
-    match arrive(&state, &tenant, &mut flow, context).await? {
+    match send_on_arrival(&state, &tenant, &mut flow, context).await? {
         None => Ok(Redirect::to(&format!("{}/login", tenant_path(&tenant))).into_response()),
         notice => render(&state, &tenant, &flow, StatusCode::OK, notice).await,
     }
@@ -277,7 +277,7 @@ pub async fn again(
 
 /// The flow leaves the push step (another way, another name): its request, if still pending,
 /// is withdrawn from the devices.
-pub async fn leave(state: &AppState, flow: &SignInFlow) -> Result<(), ApiError> {
+pub async fn withdraw_on_leaving(state: &AppState, flow: &SignInFlow) -> Result<(), ApiError> {
     let Ok(id) = flow::waiting_on(flow) else {
         return Ok(());
     };

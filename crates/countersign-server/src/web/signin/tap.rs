@@ -62,7 +62,7 @@ pub async fn submit(
     Form(form): Form<PassForm>,
 ) -> Result<Response, PageError> {
     let (tenant, mut flow) = posted_flow(&state, &name, &headers, form.csrf.as_deref()).await?;
-    flow::expect(&flow, Method::Tap)?;
+    flow::require_step(&flow, Method::Tap)?;
     let Some(typed) = flow.state.username.clone() else {
         return Err(ApiError::from(CoreError::FlowExpired).into());
     };
