@@ -5,6 +5,7 @@
 mod admin;
 mod document;
 mod eligibility;
+mod validation;
 
 pub use admin::*;
 pub use document::*;
