@@ -5,7 +5,7 @@
 //! server sends every pending request again, so nothing is lost across a reconnect. Heartbeats
 //! start at a random point of the first interval (see [`first_heartbeat`]).
 
-use crate::device::{DeviceAccount, APP_VERSION};
+use crate::protocol::DeviceAccount;
 use countersign_proto::device::{self as proto, DeviceMessage, ServerMessage};
 use futures_util::{SinkExt, StreamExt};
 use rand::Rng;
@@ -136,13 +136,11 @@ async fn session(
         };
         let event = match m {
             ServerMessage::Challenge { challenge, .. } => {
-                let signature = a
-                    .sign(&proto::hello_payload(&a.device_id, &challenge))
-                    .map_err(dropped)?;
+                let proof = a.hello(challenge).map_err(dropped)?;
                 let hello = DeviceMessage::Hello {
-                    device_id: a.device_id.clone(),
-                    signature,
-                    app_version: APP_VERSION.into(),
+                    device_id: proof.device_id,
+                    signature: proof.signature,
+                    app_version: proof.app_version,
                 };
                 let hello = serde_json::to_string(&hello).expect("serialises");
                 tx.send(Message::Text(hello.into()))

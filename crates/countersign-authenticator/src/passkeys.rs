@@ -5,7 +5,11 @@
 //! they are. Registration goes through the device protocol (the device's key proved), and so
 //! does signing a computer in from a cross-device link (`countersign://passkey?…`).
 
-use crate::device::{check_server, Client, DeviceAccount, DeviceError};
+#[cfg(feature = "terminal")]
+use crate::device::Client;
+#[cfg(feature = "terminal")]
+use crate::protocol::DeviceAccount;
+use crate::protocol::{check_server, DeviceError};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use countersign_proto::device as proto;
@@ -74,7 +78,7 @@ impl StoredPasskey {
         })
     }
 
-    fn from_passkey(server: &str, upn: &str, p: &Passkey) -> Result<Self, DeviceError> {
+    pub fn from_passkey(server: &str, upn: &str, p: &Passkey) -> Result<Self, DeviceError> {
         let key = p.key.clone().to_vec().map_err(|_| DeviceError::BadKey)?;
         Ok(Self {
             server: server.to_string(),
@@ -174,15 +178,14 @@ fn origin_of(origin: &str) -> Result<url::Url, DeviceError> {
     url::Url::parse(origin).map_err(protocol)
 }
 
-/// Creates a passkey for the account `a` (registered for sign-in requests) through the device
-/// protocol; the caller keeps it in the vault.
-pub fn register(client: &Client, a: &DeviceAccount) -> Result<StoredPasskey, DeviceError> {
-    let req = proto::PasskeyRegisterRequest {
-        hello: client.hello(a)?,
-    };
-    let r: proto::PasskeyRegisterResponse = client.post(&a.server, "passkey/register", &req)?;
-    let origin = origin_of(&r.origin)?;
-    let options: CredentialCreationOptions = serde_json::from_value(r.options).map_err(protocol)?;
+/// Makes a passkey for `origin` with the registration `options` a server sent: the browser's
+/// answer to send back (`PublicKeyCredential` JSON) and the passkey to keep in the vault.
+pub fn make(
+    origin: &str,
+    options: serde_json::Value,
+) -> Result<(serde_json::Value, Passkey), DeviceError> {
+    let origin = origin_of(origin)?;
+    let options: CredentialCreationOptions = serde_json::from_value(options).map_err(protocol)?;
     let mut wc = WebauthnClient::new(authenticator(None)).allows_insecure_localhost(local(&origin));
     let created = block_on(wc.register(&origin, options, DefaultClientData))
         .map_err(|e| protocol(format!("the passkey could not be made: {e:?}")))?;
@@ -191,10 +194,41 @@ pub fn register(client: &Client, a: &DeviceAccount) -> Result<StoredPasskey, Dev
         .store()
         .clone()
         .ok_or_else(|| protocol("the authenticator kept no passkey"))?;
+    Ok((serde_json::to_value(&created).map_err(protocol)?, passkey))
+}
+
+/// Signs for `origin` with `stored`, as the authentication `options` a server sent ask: the
+/// answer to send back. Its counter moves on: save the vault after.
+pub fn assert(
+    origin: &str,
+    options: serde_json::Value,
+    stored: &mut StoredPasskey,
+) -> Result<serde_json::Value, DeviceError> {
+    let origin = origin_of(origin)?;
+    let options: CredentialRequestOptions = serde_json::from_value(options).map_err(protocol)?;
+    let mut wc = WebauthnClient::new(authenticator(Some(stored.to_passkey()?)))
+        .allows_insecure_localhost(local(&origin));
+    let asserted = block_on(wc.authenticate(&origin, options, DefaultClientData))
+        .map_err(|e| protocol(format!("the passkey could not sign: {e:?}")))?;
+    if let Some(p) = wc.authenticator().store() {
+        stored.counter = p.counter;
+    }
+    serde_json::to_value(&asserted).map_err(protocol)
+}
+
+/// Creates a passkey for the account `a` (registered for sign-in requests) through the device
+/// protocol; the caller keeps it in the vault.
+#[cfg(feature = "terminal")]
+pub fn register(client: &Client, a: &DeviceAccount) -> Result<StoredPasskey, DeviceError> {
+    let req = proto::PasskeyRegisterRequest {
+        hello: client.hello(a)?,
+    };
+    let r: proto::PasskeyRegisterResponse = client.post(&a.server, "passkey/register", &req)?;
+    let (credential, passkey) = make(&r.origin, r.options)?;
     let finish = proto::PasskeyRegisterFinish {
         hello: client.hello(a)?,
         ceremony: r.ceremony,
-        credential: serde_json::to_value(&created).map_err(protocol)?,
+        credential,
     };
     let _: proto::PasskeyRegistered = client.post(&a.server, "passkey/register/finish", &finish)?;
     StoredPasskey::from_passkey(&a.server, &a.upn, &passkey)
@@ -231,6 +265,7 @@ pub fn parse_link(link: &str) -> Result<PasskeyLink, DeviceError> {
 }
 
 /// What a link asks: the site and the short code to compare with the computer's page.
+#[cfg(feature = "terminal")]
 pub fn link_request(
     client: &Client,
     link: &PasskeyLink,
@@ -243,25 +278,16 @@ pub fn link_request(
 
 /// Signs the computer in: an assertion with `stored` (its counter moves on: save the vault
 /// after).
+#[cfg(feature = "terminal")]
 pub fn answer_link(
     client: &Client,
     link: &PasskeyLink,
     request: &proto::PasskeyLinkResponse,
     stored: &mut StoredPasskey,
 ) -> Result<(), DeviceError> {
-    let origin = origin_of(&request.origin)?;
-    let options: CredentialRequestOptions =
-        serde_json::from_value(request.options.clone()).map_err(protocol)?;
-    let mut wc = WebauthnClient::new(authenticator(Some(stored.to_passkey()?)))
-        .allows_insecure_localhost(local(&origin));
-    let asserted = block_on(wc.authenticate(&origin, options, DefaultClientData))
-        .map_err(|e| protocol(format!("the passkey could not sign: {e:?}")))?;
-    if let Some(p) = wc.authenticator().store() {
-        stored.counter = p.counter;
-    }
     let answer = proto::PasskeyLinkAnswer {
         code: link.code.clone(),
-        credential: serde_json::to_value(&asserted).map_err(protocol)?,
+        credential: assert(&request.origin, request.options.clone(), stored)?,
     };
     let _: serde_json::Value = client.post(&link.server, "passkey/answer", &answer)?;
     Ok(())

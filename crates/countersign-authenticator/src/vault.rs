@@ -5,7 +5,7 @@
 //! longer every time. The key, the PIN and the decrypted accounts are zeroized after use.
 
 use crate::account::Account;
-use crate::device::DeviceAccount;
+use crate::protocol::DeviceAccount;
 use argon2::{Algorithm as ArgonAlg, Argon2, Params, Version};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;

@@ -23,7 +23,8 @@ use crate::stats::Summary;
 use crate::Args;
 use anyhow::{bail, Context};
 use countersign_authenticator::channel::{self, ChannelEvent};
-use countersign_authenticator::device::{self, DeviceAccount};
+use countersign_authenticator::device;
+use countersign_authenticator::protocol::DeviceAccount;
 use countersign_proto::device::{self as proto, Decision};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -58,7 +59,7 @@ async fn register(site: &Site, user: &str) -> anyhow::Result<DeviceAccount> {
     let (_, page) = site.add_method(user, "authenticator").await?;
     let link =
         between(&page, "id=\"activation-link\" class=\"link-text\">", '<')?.replace("&amp;", "&");
-    let link = device::parse_activation(&link)?;
+    let link = countersign_authenticator::protocol::parse_activation(&link)?;
     let name = format!("load device {user}");
     let (account, _) =
         tokio::task::spawn_blocking(move || device::Client::new().register(&link, &name)).await??;

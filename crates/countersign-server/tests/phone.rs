@@ -7,7 +7,7 @@
 
 mod common;
 use common::{activation_link, between, blocking, log_of, pending, push_device, refused_with};
-use countersign_authenticator::device::{self, DeviceAccount, DeviceError};
+use countersign_authenticator::protocol::{self, DeviceAccount, DeviceError};
 use countersign_core::directory;
 use countersign_core::methods::tap::{self, NewPass};
 use countersign_core::model::{SignInResult, Tenant, User};
@@ -211,7 +211,7 @@ async fn a_push_only_device_turns_phone_sign_in_on_and_the_push_mode_refuses_it(
     // alice registers a device for pushes from security info.
     let web = WebClient::new(&s.base);
     web.sign_in("contoso", "alice", PASSWORD).await;
-    let link = device::parse_activation(&activation_link(&web).await).unwrap();
+    let link = protocol::parse_activation(&activation_link(&web).await).unwrap();
     let (mut phone, _) = blocking(move |c| c.register(&link, "Phone")).await.unwrap();
     assert!(!phone.phone_sign_in());
 

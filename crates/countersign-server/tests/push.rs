@@ -8,7 +8,7 @@
 mod common;
 use common::{activation_link, between, blocking, log_of, pending, refused_with};
 use countersign_authenticator::channel::{self, ChannelEvent};
-use countersign_authenticator::device::{self, DeviceAccount, DeviceError};
+use countersign_authenticator::protocol::{self, DeviceAccount, DeviceError};
 use countersign_core::model::SignInResult;
 use countersign_core::policy::{self, Actor, AuthenticationMode};
 use countersign_proto::device::{AnswerResult, Decision};
@@ -28,7 +28,7 @@ async fn register(s: &TestServer, name: &str) -> (WebClient, DeviceAccount) {
 }
 
 async fn register_with(web: &WebClient, name: &str) -> DeviceAccount {
-    let link = device::parse_activation(&activation_link(web).await).unwrap();
+    let link = protocol::parse_activation(&activation_link(web).await).unwrap();
     let name = name.to_string();
     blocking(move |c| c.register(&link, &name)).await.unwrap().0
 }
@@ -373,7 +373,7 @@ async fn a_removed_device_and_an_old_app_are_refused() {
     // An app below the minimum can't even register, and is told to update.
     let web = WebClient::new(&s.base);
     web.sign_in("contoso", "alice", PASSWORD).await;
-    let link = device::parse_activation(&activation_link(&web).await).unwrap();
+    let link = protocol::parse_activation(&activation_link(&web).await).unwrap();
     let r = blocking(move |c| c.register(&link, "old phone")).await;
     match r {
         Err(DeviceError::Refused { code, message }) => {
@@ -435,7 +435,7 @@ async fn another_tenants_activation_code_registers_nothing_and_stays_usable() {
     .unwrap();
     let web = WebClient::new(&s.base);
     web.sign_in("contoso", "alice", PASSWORD).await;
-    let link = device::parse_activation(&activation_link(&web).await).unwrap();
+    let link = protocol::parse_activation(&activation_link(&web).await).unwrap();
     // Contoso's code, posted to Fabrikam's registration: refused, and nothing is written.
     let mut elsewhere = link.clone();
     elsewhere.server = elsewhere.server.replace("/contoso", "/fabrikam");

@@ -3,7 +3,8 @@
 
 #![allow(dead_code)] // each test file uses what it needs
 
-use countersign_authenticator::device::{self, DeviceAccount, DeviceError};
+use countersign_authenticator::device;
+use countersign_authenticator::protocol::{self, DeviceAccount, DeviceError};
 use countersign_core::directory::{self, NewClient};
 use countersign_core::model::SignInResult;
 use countersign_core::model::{SigningAlg, Tenant, User};
@@ -89,7 +90,7 @@ pub async fn push_device(
         .await
         .unwrap();
     let link = countersign_server::web::security_info::activation_link(&s.state, tenant, &code);
-    let link = device::parse_activation(&link).unwrap();
+    let link = protocol::parse_activation(&link).unwrap();
     let name = name.to_string();
     blocking(move |c| c.register(&link, &name)).await.unwrap().0
 }
