@@ -1,6 +1,8 @@
 //! Criterion benchmarks of the authenticator: every code of a 1,000-account vault (what `codes`
 //! computes after unlocking), and unlocking itself (Argon2id key derivation + decryption).
 
+#![allow(clippy::unwrap_used)] // test code: a failing unwrap is a failing test
+
 use countersign_authenticator::{Account, Algorithm, Kind, Vault};
 use criterion::{criterion_group, criterion_main, Criterion};
 

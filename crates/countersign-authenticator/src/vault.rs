@@ -406,7 +406,7 @@ mod tests {
     fn vault_files_are_private() {
         let dir = tempfile::tempdir().unwrap();
         let home = dir.path().join("home");
-        std::fs::create_dir(&home).unwrap();
+        fs::create_dir(&home).unwrap();
         fs::set_permissions(&home, fs::Permissions::from_mode(0o755)).unwrap();
         let mut v = Vault::create(&home, "246810").unwrap();
         v.accounts.push(acct("octocat"));

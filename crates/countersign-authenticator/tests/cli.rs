@@ -2,6 +2,8 @@
 //! accounts from URIs, QR images and Google Authenticator exports, codes equal to Debian's
 //! `oathtool` for the same secrets, HOTP counters, wrong PINs and damaged vaults.
 
+#![allow(clippy::unwrap_used)] // test code: a failing unwrap is a failing test
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -2,6 +2,8 @@
 //! Google Authenticator exports, QR images): no input makes it panic, bad input gets an error that
 //! says what is wrong, and well-formed URIs read back exactly what they say.
 
+#![allow(clippy::unwrap_used)] // test code: a failing unwrap is a failing test
+
 use base64::Engine;
 use countersign_authenticator::account::{Algorithm, Kind};
 use countersign_authenticator::qr::decode_png;

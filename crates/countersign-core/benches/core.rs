@@ -2,6 +2,8 @@
 //! sign-in attempt, bearer-token digests, PKCE verification, the password policy, and one Argon2id
 //! hash (the ceiling for password sign-ins per core).
 
+#![allow(clippy::unwrap_used)] // test code: a failing unwrap is a failing test
+
 use countersign_core::methods::password::{check_policy, hash_password, verify_password};
 use countersign_core::model::ThrottleState;
 use countersign_core::oidc::token::pkce_matches;

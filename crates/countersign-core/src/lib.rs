@@ -20,6 +20,7 @@ pub mod text;
 #[cfg(test)]
 mod props;
 #[cfg(any(test, feature = "testing"))]
+#[allow(clippy::unwrap_used)] // test support: a poisoned lock or a failing unwrap fails the test
 pub mod testing;
 #[cfg(test)]
 mod tests;

@@ -2,6 +2,8 @@
 //! a correct code for a new time step (the manual clock moves 30 s), so every check is a real
 //! acceptance with the atomic replay-protection update — plus a replayed code, refused.
 
+#![allow(clippy::unwrap_used)] // test code: a failing unwrap is a failing test
+
 use countersign_core::clock::{Clock, ManualClock, SystemClock};
 use countersign_core::directory::{self, NewUser};
 use countersign_core::methods::oath::{self, CodeCheck};

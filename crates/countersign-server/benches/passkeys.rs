@@ -6,6 +6,8 @@
 //! verify), the cost of beginning a sign-in (a challenge), and that of making an answer with the
 //! tests' software authenticator (what the load generator does per sign-in).
 
+#![allow(clippy::unwrap_used)] // test code: a failing unwrap is a failing test
+
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
 use countersign_core::methods::passkey::{PasskeyCredential, Verifier};

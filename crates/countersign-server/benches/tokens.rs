@@ -1,6 +1,8 @@
 //! Criterion benchmarks of the server's in-process hot paths: signing ID tokens (RS256) and access
 //! tokens (ES256), and verifying an access token as userinfo does.
 
+#![allow(clippy::unwrap_used)] // test code: a failing unwrap is a failing test
+
 use countersign_core::clock::{Clock, SystemClock};
 use countersign_core::model::SigningAlg;
 use countersign_core::oidc::{TokenSigner, ACCESS_TOKEN_TYP, ID_TOKEN_TYP};

@@ -105,10 +105,7 @@ fn device_error(d: &DeviceError) -> ApiError {
         DeviceError::RequestAnswered => (StatusCode::CONFLICT, c::REQUEST_ANSWERED),
         DeviceError::WrongNumber => (StatusCode::BAD_REQUEST, c::WRONG_NUMBER),
         DeviceError::PassInvalid => (StatusCode::UNAUTHORIZED, c::PASS_INVALID),
-        DeviceError::PhoneSignInNotAllowed => (
-            StatusCode::FORBIDDEN,
-            countersign_proto::codes::METHOD_NOT_SUPPORTED,
-        ),
+        DeviceError::PhoneSignInNotAllowed => (StatusCode::FORBIDDEN, codes::METHOD_NOT_SUPPORTED),
         DeviceError::PhoneSignInLimit { .. } => (StatusCode::CONFLICT, c::PHONE_SIGN_IN_LIMIT),
         DeviceError::PhoneSignInNotEnabled => (StatusCode::FORBIDDEN, c::PHONE_SIGN_IN_NOT_ENABLED),
         DeviceError::PinRequired => (StatusCode::BAD_REQUEST, c::PIN_REQUIRED),

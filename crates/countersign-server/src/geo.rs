@@ -24,7 +24,7 @@ impl Geo {
         let Ok(ip) = addr.parse::<IpAddr>() else {
             return (None, None);
         };
-        let Ok(city) = self.0.lookup::<geoip2::City>(ip.to_canonical()) else {
+        let Ok(city) = self.0.lookup::<geoip2::City<'_>>(ip.to_canonical()) else {
             return (None, None);
         };
         let en = |names: Option<std::collections::BTreeMap<&str, &str>>| {

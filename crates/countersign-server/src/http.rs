@@ -160,7 +160,7 @@ pub fn sign_in_context(
 ) -> countersign_core::signin::context::SignInContext {
     let addr = client_addr(state, headers, peer);
     let user_agent = headers
-        .get(axum::http::header::USER_AGENT)
+        .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok());
     let mut context = countersign_core::signin::context::SignInContext::new(addr, user_agent);
     if let (Some(geo), Some(a)) = (&state.geo, &context.client_addr) {

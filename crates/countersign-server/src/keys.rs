@@ -59,7 +59,7 @@ fn generate(alg: SigningAlg, now: Timestamp) -> CoreResult<SigningKey> {
         SigningAlg::RS256 => {
             let kp = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
                 .map_err(|_| key_err("RSA key generation failed"))?;
-            let der: Pkcs8V1Der = kp
+            let der: Pkcs8V1Der<'_> = kp
                 .as_der()
                 .map_err(|_| key_err("RSA key encoding failed"))?;
             der.as_ref().to_vec()

@@ -3,6 +3,8 @@
 //! Sign in, and lands back in the application signed in (the application validated the ID token
 //! against the JWKS).
 
+#![allow(clippy::unwrap_used)] // test code: a failing unwrap is a failing test
+
 mod common;
 use common::app;
 use countersign_core::directory;
@@ -255,7 +257,7 @@ async fn an_account_without_a_password_is_told_it_has_no_way_to_sign_in_yet() {
     let bob = directory::create_user(
         &s.state.deps,
         &f.tenant,
-        countersign_core::directory::NewUser {
+        directory::NewUser {
             upn: "bob@contoso.com",
             display_name: "Bob",
             email: None,

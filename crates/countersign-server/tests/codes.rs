@@ -3,6 +3,8 @@
 //! under parallel requests, parallel wrong codes all counted, a locked token that says nothing,
 //! deletion after re-authentication ending other sessions, and the five-token limit.
 
+#![allow(clippy::unwrap_used)] // test code: a failing unwrap is a failing test
+
 use countersign_testkit::{
     csrf_of, location, oathtool_code, query_param, redeem_code, TestServer, WebClient, PASSWORD,
 };

@@ -3,6 +3,8 @@
 //! `acr_values` (with "More information required" and a step-up from an existing session), the
 //! browser's remembered method, and a disabled method refused at sign-in and in security info.
 
+#![allow(clippy::unwrap_used)] // test code: a failing unwrap is a failing test
+
 use countersign_core::directory;
 use countersign_core::methods::oath;
 use countersign_core::oidc::claims::ACR_MFA;

@@ -3,6 +3,8 @@
 //! that must die with an account event, binding an authenticator with a stolen session, forged
 //! names, undecodable forms, and the userinfo endpoint's header and `nbf` handling.
 
+#![allow(clippy::unwrap_used)] // test code: a failing unwrap is a failing test
+
 use countersign_core::clock::Clock;
 use countersign_core::directory::{self, UserChanges};
 use countersign_core::oidc::TokenSigner;

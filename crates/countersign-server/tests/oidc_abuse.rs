@@ -2,6 +2,8 @@
 //! revokes what the code produced), PKCE missing, `plain` or wrong, redirect URI variants, refresh
 //! token replay, forged tokens (`alg: none`, another key, tampered claims), client impersonation.
 
+#![allow(clippy::unwrap_used)] // test code: a failing unwrap is a failing test
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use countersign_testkit::{

@@ -2,6 +2,8 @@
 //! party discovers Countersign, runs the code flow with PKCE, validates the ID token against the
 //! JWKS, refreshes, and calls userinfo.
 
+#![allow(clippy::unwrap_used)] // test code: a failing unwrap is a failing test
+
 use countersign_core::directory::{self, NewClient};
 use countersign_core::model::SigningAlg;
 use countersign_testkit::rp::{http_client, RelyingParty};

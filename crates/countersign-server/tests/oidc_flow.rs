@@ -2,6 +2,8 @@
 //! tokens (client_secret_basic, client_secret_post, public client), userinfo, refresh rotation,
 //! prompt and max_age, RP-initiated logout — on SQLite and on PostgreSQL.
 
+#![allow(clippy::unwrap_used)] // test code: a failing unwrap is a failing test
+
 use countersign_testkit::{
     location, query_param, redeem_code, token_request, Db, TestServer, WebClient, PASSWORD,
     REDIRECT,

@@ -1,6 +1,8 @@
 //! The sign-in and account pages over real HTTP: steps, CSRF, errors that reveal nothing, lockout,
 //! cookies and security headers, sessions and sign-out, health and metrics.
 
+#![allow(clippy::unwrap_used)] // test code: a failing unwrap is a failing test
+
 use countersign_testkit::{csrf_of, location, TestServer, WebClient, PASSWORD};
 
 #[tokio::test]

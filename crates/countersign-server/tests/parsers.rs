@@ -2,6 +2,8 @@
 //! headers, and the JWTs presented to it. No input makes it panic; bad input is refused with a
 //! clear error; a token changed in any one character never verifies.
 
+#![allow(clippy::unwrap_used)] // test code: a failing unwrap is a failing test
+
 use axum::http::{HeaderMap, HeaderValue};
 use countersign_core::clock::{Clock, SystemClock};
 use countersign_core::model::SigningAlg;

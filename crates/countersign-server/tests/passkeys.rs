@@ -4,6 +4,8 @@
 //! each check of WebAuthn §7.1/§7.2 and of the authentication methods policy, each in the
 //! sign-in log with its reason.
 
+#![allow(clippy::unwrap_used)] // test code: a failing unwrap is a failing test
+
 mod common;
 use common::log_of;
 use countersign_core::model::SignInResult;
@@ -630,7 +632,7 @@ async fn the_policy_decides_who_registers_and_uses_which_passkeys() {
         .await
         .unwrap();
     passkeys_on(&s, &f, |p| {
-        p.method.exclude_targets = vec![countersign_core::policy::Target::group(&g.id)]
+        p.method.exclude_targets = vec![policy::Target::group(&g.id)]
     })
     .await;
     let web = WebClient::new(&s.base);

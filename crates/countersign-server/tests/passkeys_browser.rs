@@ -4,6 +4,8 @@
 //! built on a standard OIDC client library with it — after typing their name, and with no name
 //! at all — and the application's ID token says `hwk`, `user`, `mfa`.
 
+#![allow(clippy::unwrap_used)] // test code: a failing unwrap is a failing test
+
 mod common;
 use common::app;
 use countersign_core::model::SigningAlg;

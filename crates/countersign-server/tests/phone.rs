@@ -5,6 +5,8 @@
 //! Push mode, a wrong number, an answer without the App Lock, a push-only key, the device limit —
 //! each in the sign-in log. Two tenants' accounts on one device each sign in.
 
+#![allow(clippy::unwrap_used)] // test code: a failing unwrap is a failing test
+
 mod common;
 use common::{activation_link, between, blocking, log_of, pending, push_device, refused_with};
 use countersign_authenticator::protocol::{self, DeviceAccount, DeviceError};

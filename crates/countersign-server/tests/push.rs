@@ -5,6 +5,8 @@
 //! key, a removed device, an old app, the policy's mode, the fatigue limit — each in the sign-in
 //! log.
 
+#![allow(clippy::unwrap_used)] // test code: a failing unwrap is a failing test
+
 mod common;
 use common::{activation_link, between, blocking, log_of, pending, refused_with};
 use countersign_authenticator::channel::{self, ChannelEvent};

@@ -3,6 +3,8 @@
 //! the protocol's JSON error (an unknown address under `/device/v1/` included), and the OpenID
 //! Connect endpoints with RFC 6749's bodies.
 
+#![allow(clippy::unwrap_used)] // test code: a failing unwrap is a failing test
+
 use axum::body::{to_bytes, Body};
 use axum::http::{header, Method, Request, StatusCode};
 use countersign_testkit::TestServer;

@@ -3,6 +3,8 @@
 //! method in security info at once, and the used one-time pass is refused afterwards, like a
 //! wrong, revoked, expired or early one — each logged with its reason.
 
+#![allow(clippy::unwrap_used)] // test code: a failing unwrap is a failing test
+
 mod common;
 use common::activation_link;
 use countersign_core::methods::tap::{self, NewPass};

@@ -51,7 +51,7 @@ pub struct SqlStore {
 
 impl SqlStore {
     /// The SQLite database's file in `data_dir`.
-    pub fn sqlite_file(data_dir: &Path) -> std::path::PathBuf {
+    pub fn sqlite_file(data_dir: &Path) -> PathBuf {
         data_dir.join("countersign.db")
     }
 
@@ -166,7 +166,7 @@ impl SqlStore {
             .before_acquire(|conn, meta| {
                 Box::pin(async move {
                     if meta.idle_for > Duration::from_secs(30) {
-                        sqlx::Connection::ping(conn).await?;
+                        Connection::ping(conn).await?;
                     }
                     Ok(true)
                 })
@@ -247,6 +247,7 @@ pub fn redact_url(url: &str) -> String {
 /// Helpers for tests that need a real PostgreSQL: the URL comes from
 /// `COUNTERSIGN_TEST_POSTGRES_URL`; without it such tests skip with a printed reason, unless
 /// `COUNTERSIGN_REQUIRE_ALL=1`, under which a skip is a failure.
+#[allow(clippy::unwrap_used)] // test support: a failing unwrap fails the test
 pub mod testing {
     use super::SqlStore;
 

@@ -2,6 +2,8 @@
 //! directory), PostgreSQL (a schema of its own) and the core's in-memory store (its unit tests'
 //! fake must keep the same contract). Atomicity rules are checked under parallel load.
 
+#![allow(clippy::unwrap_used)] // test code: a failing unwrap is a failing test
+
 use countersign_core::clock::Timestamp;
 use countersign_core::methods::oath::{CodeDecision, OathAlgorithm, OathToken};
 use countersign_core::methods::passkey::{PasskeyCredential, PasskeyUse, Recorded};

@@ -6,6 +6,8 @@
 //! then open http://127.0.0.1:8081 and click "Sign in". ISSUER defaults to
 //! http://localhost:8080/contoso/v2.0.
 
+#![allow(clippy::unwrap_used)] // test code: a failing unwrap is a failing test
+
 use countersign_testkit::rp::RelyingParty;
 
 #[tokio::main]

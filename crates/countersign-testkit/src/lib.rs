@@ -3,6 +3,8 @@
 //! client that walks the sign-in pages, a relying-party web app built on a standard OpenID Connect
 //! client library, and a headless Chromium driven through ChromeDriver.
 
+#![allow(clippy::unwrap_used)] // test support: a failing unwrap fails the test using it
+
 pub mod browser;
 pub mod passkey;
 pub mod process;
@@ -177,7 +179,7 @@ impl TestServer {
         directory::create_user(
             &self.state.deps,
             tenant,
-            directory::NewUser {
+            NewUser {
                 upn,
                 display_name,
                 email: None,

@@ -18,9 +18,9 @@ use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-pub fn http_client() -> openidconnect::reqwest::Client {
-    openidconnect::reqwest::ClientBuilder::new()
-        .redirect(openidconnect::reqwest::redirect::Policy::none())
+pub fn http_client() -> reqwest::Client {
+    reqwest::ClientBuilder::new()
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("http client")
 }
@@ -105,7 +105,7 @@ impl RelyingParty {
 fn client(
     inner: &Inner,
 ) -> anyhow::Result<
-    openidconnect::core::CoreClient<
+    CoreClient<
         openidconnect::EndpointSet,
         openidconnect::EndpointNotSet,
         openidconnect::EndpointNotSet,

@@ -2,6 +2,8 @@
 //! `serve --demo` on a fresh data directory, durability of acknowledged writes across `kill -9`,
 //! and HTTPS from certificate files.
 
+#![allow(clippy::unwrap_used)] // test code: a failing unwrap is a failing test
+
 use countersign_testkit::process::Server;
 use countersign_testkit::WebClient;
 use std::path::Path;

@@ -12,6 +12,8 @@
 //! `CRASH_ROUNDS` sets the number of rounds (3 by default; `scripts/crash-loop.sh N` runs
 //! hundreds on a release build).
 
+#![allow(clippy::unwrap_used)] // test code: a failing unwrap is a failing test
+
 use countersign_testkit::process::Server;
 use countersign_testkit::{csrf_of, location, oathtool_code, pkce, query_param, WebClient};
 use std::path::Path;

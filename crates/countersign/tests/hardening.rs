@@ -2,6 +2,8 @@
 //! rotatable key file, a refusal to serve plain HTTP beyond loopback, metrics on their own
 //! listener, and an admin CLI that never sends control characters to the terminal.
 
+#![allow(clippy::unwrap_used)] // test code: a failing unwrap is a failing test
+
 use countersign_testkit::process::Server;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

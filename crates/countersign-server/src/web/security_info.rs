@@ -319,7 +319,7 @@ pub async fn show(
 fn qr_svg(data: &str) -> Result<String, ApiError> {
     let code = qrcode::QrCode::new(data.as_bytes()).map_err(|_| ApiError::internal())?;
     Ok(code
-        .render::<qrcode::render::svg::Color>()
+        .render::<qrcode::render::svg::Color<'_>>()
         .min_dimensions(220, 220)
         .quiet_zone(true)
         .build())

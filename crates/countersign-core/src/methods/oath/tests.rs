@@ -250,7 +250,7 @@ async fn unlock_lifts_the_code_lock_too() {
         .iter()
         .find(|l| l.what == "verification codes")
         .unwrap();
-    assert_eq!(codes.lock, crate::signin::throttle::Lock::Permanent);
+    assert_eq!(codes.lock, throttle::Lock::Permanent);
     assert_eq!(codes.failures, 100);
     crate::directory::unlock_user(&f.deps, &t, &u.upn)
         .await

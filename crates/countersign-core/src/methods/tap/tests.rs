@@ -17,7 +17,7 @@ fn operator() -> Actor {
 }
 
 /// Contoso with alice (no password) and passes turned on for everyone, as `edit` says.
-async fn setup(f: &Fixture, edit: impl Fn(&mut crate::policy::TapConfig)) -> (Tenant, User) {
+async fn setup(f: &Fixture, edit: impl Fn(&mut policy::TapConfig)) -> (Tenant, User) {
     let (t, u) = contoso_alice(&f.deps, None).await;
     policy::change(&f.deps, &t, &operator(), "test", |mut p| {
         p.method_mut(MethodId::TemporaryAccessPass).state = State::Enabled;

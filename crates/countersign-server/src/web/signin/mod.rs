@@ -101,7 +101,7 @@ async fn username_page(
                 placeholder: "someone@example.com",
             }, error, "Next"))
             @if passkeys {
-                (crate::web::signin::passkey::sign_in_options(&base, flow, None))
+                (passkey::sign_in_options(&base, flow, None))
             }
         },
     ))
@@ -255,18 +255,16 @@ async fn step_page(
         } => code_page(tenant, flow, &offered, error),
         Step::Method {
             method: Method::Push | Method::Phone,
-        } => crate::web::signin::push::unsent_page(tenant, flow, &offered),
+        } => push::unsent_page(tenant, flow, &offered),
         Step::Method {
             method: Method::Tap,
-        } => crate::web::signin::tap::page(tenant, flow, &offered, error),
+        } => tap::page(tenant, flow, &offered, error),
         Step::Method {
             method: Method::Passkey,
-        } => crate::web::signin::passkey::page(tenant, flow, &offered, error),
+        } => passkey::page(tenant, flow, &offered, error),
         // A ceremony's row is never a browser's flow.
         Step::Ceremony { .. } => return Err(CoreError::FlowExpired.into()),
-        Step::Push { .. } => {
-            crate::web::signin::push::approve_page(state, tenant, flow, &offered).await?
-        }
+        Step::Push { .. } => push::approve_page(state, tenant, flow, &offered).await?,
         Step::Choose => choose_page(tenant, flow, &offered, error),
         Step::NoMethod => no_method_page(tenant, flow),
         Step::MoreInformationRequired => {
