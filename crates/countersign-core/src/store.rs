@@ -82,14 +82,21 @@ pub trait MethodStore: Send + Sync {
         &self,
         tokens: &[crate::methods::oath::OathToken],
     ) -> StoreResult<()>;
+    /// A user's tokens with their secrets opened: for checking a code or showing an enrolment.
     async fn oath_tokens_of_user(
         &self,
         user_id: &str,
     ) -> StoreResult<Vec<crate::methods::oath::OathToken>>;
+    /// A user's tokens as listed, oldest first; their secrets stay sealed.
+    async fn oath_token_list(
+        &self,
+        user_id: &str,
+    ) -> StoreResult<Vec<crate::methods::oath::OathTokenInfo>>;
+    /// A tenant's tokens as listed, oldest first; their secrets stay sealed.
     async fn list_oath_tokens(
         &self,
         tenant_id: &str,
-    ) -> StoreResult<Vec<crate::methods::oath::OathToken>>;
+    ) -> StoreResult<Vec<crate::methods::oath::OathTokenInfo>>;
     async fn delete_oath_token(&self, id: &str) -> StoreResult<bool>;
     async fn set_oath_active(&self, id: &str, active: bool) -> StoreResult<()>;
 

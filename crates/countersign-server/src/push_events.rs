@@ -40,6 +40,8 @@ pub struct PushEvents {
     /// The bus to the other instances, once attached, and this instance's name on it.
     bus: Arc<std::sync::OnceLock<Bus>>,
     instance: Arc<str>,
+    /// Events handed to the bus and not sent yet (see `flush`).
+    in_flight: Arc<(AtomicU64, tokio::sync::Notify)>,
 }
 
 impl Default for PushEvents {
@@ -51,6 +53,7 @@ impl Default for PushEvents {
             next: Arc::default(),
             closing: watch::channel(false).0,
             bus: Arc::default(),
+            in_flight: Arc::default(),
             instance: id
                 .iter()
                 .map(|b| format!("{b:02x}"))
@@ -131,9 +134,14 @@ impl PushEvents {
             };
             let payload = serde_json::to_string(&env).expect("events serialise");
             let bus = bus.clone();
+            let in_flight = self.in_flight.clone();
+            in_flight.0.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
                 if let Err(e) = bus.notify(&payload).await {
                     tracing::warn!(error = %e, "telling the other instances failed");
+                }
+                if in_flight.0.fetch_sub(1, Ordering::SeqCst) == 1 {
+                    in_flight.1.notify_waiters();
                 }
             });
         }
@@ -175,6 +183,33 @@ impl PushEvents {
             }
         });
         Ok(())
+    }
+
+    /// Tells the other instances through `bus`, without listening to them: for a process that
+    /// only changes what the servers serve (the admin command line), so that a device removed
+    /// there is told at once by the server it is connected to.
+    pub fn tell_others_through(&self, bus: Bus) {
+        let _ = self.bus.set(bus);
+    }
+
+    /// Waits until every event published so far has been handed to the bus, for at most
+    /// `within`: a process about to exit calls it, or its last events would be lost.
+    pub async fn flush(&self, within: std::time::Duration) {
+        let (count, done) = &*self.in_flight;
+        let all_sent = async {
+            loop {
+                let sent = done.notified();
+                tokio::pin!(sent);
+                sent.as_mut().enable();
+                if count.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+                sent.await;
+            }
+        };
+        if tokio::time::timeout(within, all_sent).await.is_err() {
+            tracing::warn!("some events did not reach the other instances in time");
+        }
     }
 
     /// How many subscriptions are open (for metrics and tests).

@@ -692,6 +692,46 @@ async fn two_instances_on_postgres_carry_requests_and_approvals_to_each_other() 
     a.stop().await;
 }
 
+/// An administrator's command line is another process: on PostgreSQL it tells the servers
+/// through the bus, so a removed device's channel closes at once (not at its next heartbeat).
+#[tokio::test]
+async fn a_device_removed_from_another_process_is_told_through_the_bus() {
+    let Some(s) = TestServer::start_on(countersign_testkit::Db::Postgres).await else {
+        return;
+    };
+    let f = s.seed().await;
+    let (_, phone) = register(&s, "phone").await;
+    // What the server's device channels of alice hear (a ping could also find the device gone,
+    // so the event itself is what is checked).
+    let mut heard = s.state.push.subscribe(&f.alice.id);
+    // The command line's own events, told through the bus and not listened to (as `admin` does).
+    let events = countersign_server::push_events::PushEvents::default();
+    events.tell_others_through(s.store.bus("push").unwrap());
+    let admin = countersign_core::Deps {
+        notifier: std::sync::Arc::new(events.clone()),
+        ..s.state.deps.clone()
+    };
+    countersign_core::directory::remove_device(
+        &admin,
+        &f.tenant,
+        "alice@contoso.com",
+        &phone.device_id,
+    )
+    .await
+    .unwrap();
+    events.flush(std::time::Duration::from_secs(5)).await;
+    let event = tokio::time::timeout(std::time::Duration::from_secs(5), heard.next())
+        .await
+        .expect("the server hears the removal through the bus");
+    assert_eq!(
+        event,
+        Some(countersign_server::push_events::Event::DeviceRemoved {
+            device_id: phone.device_id.clone()
+        })
+    );
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn geoip_names_the_place_and_a_flagged_sign_in_is_not_pushed() {
     let dir = tempfile::tempdir().unwrap();

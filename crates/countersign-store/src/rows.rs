@@ -2,7 +2,7 @@
 //! columns (URI lists, `amr`, a flow's authorization request) are stored as text.
 
 use crate::db::{FromVal, Row};
-use countersign_core::methods::oath::{OathAlgorithm, OathToken, StepFailures};
+use countersign_core::methods::oath::{OathAlgorithm, OathToken, OathTokenInfo, StepFailures};
 use countersign_core::methods::passkey::PasskeyCredential;
 use countersign_core::methods::push::{Device, PushRequest, PushState};
 use countersign_core::methods::tap::TemporaryAccessPass;
@@ -105,6 +105,28 @@ pub fn flow(row: &Row) -> R<SignInFlow> {
 pub const OATH_COLS: &str = "id, tenant_id, user_id, kind, name, serial, manufacturer, model, \
     secret, algorithm, digits, period, active, created_at, last_used_at, last_step, fail_step, \
     fail_count";
+
+/// The columns of a token as listed: no secret, no counters.
+pub const OATH_INFO_COLS: &str = "id, tenant_id, user_id, kind, name, serial, manufacturer, \
+    model, active, created_at, last_used_at";
+
+pub fn oath_info(row: &Row) -> R<OathTokenInfo> {
+    let kind: String = get(row, "kind")?;
+    Ok(OathTokenInfo {
+        id: get(row, "id")?,
+        tenant_id: get(row, "tenant_id")?,
+        user_id: get(row, "user_id")?,
+        kind: OathKind::parse(&kind)
+            .ok_or_else(|| StoreError::Backend(format!("unknown token kind {kind}")))?,
+        name: get(row, "name")?,
+        serial: get(row, "serial")?,
+        manufacturer: get(row, "manufacturer")?,
+        model: get(row, "model")?,
+        active: get::<i64>(row, "active")? != 0,
+        created_at: get(row, "created_at")?,
+        last_used_at: get(row, "last_used_at")?,
+    })
+}
 
 pub fn oath(row: &Row) -> R<OathToken> {
     let kind: String = get(row, "kind")?;

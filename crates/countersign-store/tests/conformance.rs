@@ -679,7 +679,11 @@ async fn oath_tokens_roundtrip_and_import_is_all_or_nothing(s: Arc<dyn Store>) {
         .insert_oath_tokens(&[oath("o3", Some("101")), oath("o4", Some("100"))])
         .await;
     assert!(matches!(dup, Err(StoreError::Conflict(m)) if m == "hardware token 100"));
-    assert_eq!(s.list_oath_tokens("t1").await.unwrap().len(), 2);
+    // Listed without their secrets, by user and by tenant, in the same order.
+    let listed = vec![oath("o1", Some("100")).info(), oath("o2", None).info()];
+    assert_eq!(s.oath_token_list("u1").await.unwrap(), listed);
+    assert_eq!(s.list_oath_tokens("t1").await.unwrap(), listed);
+    assert!(s.oath_token_list("nobody").await.unwrap().is_empty());
     s.set_oath_active("o1", true).await.unwrap();
     assert!(s.oath_tokens_of_user("u1").await.unwrap()[0].active);
     let failed = |step| {

@@ -17,7 +17,7 @@ use crate::model::{Session, Tenant, User};
 use crate::policy::{Eligibility, MethodId};
 use crate::signin::session;
 use crate::Deps;
-use oath::OathToken;
+use oath::{OathToken, OathTokenInfo};
 use push::Device;
 
 /// A user's methods as security info shows them.
@@ -25,7 +25,7 @@ use push::Device;
 pub struct UserMethods {
     /// OATH tokens of the kinds the policy lets the user use (pending ones included), but those
     /// a device got at registration: they are shown with their device.
-    pub tokens: Vec<OathToken>,
+    pub tokens: Vec<OathTokenInfo>,
     /// Devices registered for push approvals, when the policy lets the user use the
     /// Authenticator app, each with whether it also has verification codes the policy allows.
     pub devices: Vec<(Device, bool)>,
@@ -64,14 +64,14 @@ pub async fn of_user(deps: &Deps, tenant: &Tenant, user: &User) -> CoreResult<Us
     let allowed = |k: OathKind| may.oath(k);
     let authenticator = may.authenticator();
     let all_devices = deps.store.devices_of_user(&user.id).await?;
-    let tokens: Vec<OathToken> = deps
+    let tokens: Vec<OathTokenInfo> = deps
         .store
-        .oath_tokens_of_user(&user.id)
+        .oath_token_list(&user.id)
         .await?
         .into_iter()
         .filter(|t| allowed(t.kind))
         .collect();
-    let of_device = |t: &OathToken| {
+    let of_device = |t: &OathTokenInfo| {
         all_devices
             .iter()
             .any(|d| d.oath_token_id.as_deref() == Some(&t.id))

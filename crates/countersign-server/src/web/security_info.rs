@@ -18,7 +18,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use countersign_core::methods::oath::{self, OathToken};
+use countersign_core::methods::oath::{self, OathToken, OathTokenInfo};
 use countersign_core::methods::passkey::{self, By, PasskeyCredential};
 use countersign_core::methods::{self, Change, UserMethods};
 use countersign_core::model::OathKind;
@@ -91,7 +91,7 @@ fn to_login(tenant: &Tenant) -> Response {
     Redirect::to(&format!("{}/login", tenant_path(tenant))).into_response()
 }
 
-fn method_label(t: &OathToken) -> &'static str {
+fn method_label(t: &OathTokenInfo) -> &'static str {
     match (t.kind, t.active) {
         (OathKind::Software, _) => "Authenticator app",
         (OathKind::Hardware, true) => "Hardware token",
@@ -101,7 +101,7 @@ fn method_label(t: &OathToken) -> &'static str {
 
 /// A verification-code token's detail: a hardware token's serial number, or what an app's codes
 /// are (Entra's words; its name would repeat "Authenticator app").
-fn token_detail(t: &OathToken) -> String {
+fn token_detail(t: &OathTokenInfo) -> String {
     match (&t.serial, t.kind) {
         (Some(serial), _) => format!("Serial {serial}"),
         (None, OathKind::Software) => "Time-based one-time password (TOTP)".into(),
@@ -460,14 +460,25 @@ async fn pending_token(
     id: Option<&str>,
 ) -> Result<Option<OathToken>, ApiError> {
     let tokens = methods_of(state, tenant, user).await?.tokens;
-    Ok(match id {
+    let pending = match id {
         Some(id) => tokens.into_iter().find(|t| t.id == id && !t.active),
         // the newest pending software enrolment
         None => tokens
             .into_iter()
             .rev()
             .find(|t| !t.active && t.kind == OathKind::Software),
-    })
+    };
+    let Some(pending) = pending else {
+        return Ok(None);
+    };
+    // Its secret is opened only now, to show it for enrolment.
+    let mine = state
+        .deps
+        .store
+        .oath_tokens_of_user(&user.id)
+        .await
+        .map_err(CoreError::from)?;
+    Ok(mine.into_iter().find(|t| t.id == pending.id))
 }
 
 pub async fn add(

@@ -5,7 +5,7 @@ use crate::rows::{self, R};
 use crate::{Backend, SqlStore};
 use async_trait::async_trait;
 use countersign_core::clock::Timestamp;
-use countersign_core::methods::oath::{CodeDecision, OathToken};
+use countersign_core::methods::oath::{CodeDecision, OathToken, OathTokenInfo};
 use countersign_core::signin::throttle::LockoutPolicy;
 use countersign_core::store::*;
 use countersign_core::StoreError;
@@ -30,15 +30,22 @@ impl MethodStore for SqlStore {
         self.unseal_oath(rows)
     }
 
-    async fn list_oath_tokens(&self, tenant_id: &str) -> R<Vec<OathToken>> {
+    async fn oath_token_list(&self, user_id: &str) -> R<Vec<OathTokenInfo>> {
+        let sql = once!(
+            "SELECT {} FROM oath_tokens WHERE user_id = $1 ORDER BY created_at, id",
+            rows::OATH_INFO_COLS
+        );
+        self.fetch_all(query(sql).bind(user_id), rows::oath_info)
+            .await
+    }
+
+    async fn list_oath_tokens(&self, tenant_id: &str) -> R<Vec<OathTokenInfo>> {
         let sql = once!(
             "SELECT {} FROM oath_tokens WHERE tenant_id = $1 ORDER BY created_at, id",
-            rows::OATH_COLS
+            rows::OATH_INFO_COLS
         );
-        let rows = self
-            .fetch_all(query(sql).bind(tenant_id), rows::oath)
-            .await?;
-        self.unseal_oath(rows)
+        self.fetch_all(query(sql).bind(tenant_id), rows::oath_info)
+            .await
     }
 
     async fn delete_oath_token(&self, id: &str) -> R<bool> {

@@ -193,17 +193,29 @@ pub async fn run(file: Option<&Path>, overrides: Overrides, args: AdminArgs) -> 
         );
     }
     let store = Arc::new(store);
+    // On PostgreSQL the running servers hear what a command changes (a removed device's open
+    // channel closes at once); SQLite serves one server, whose channels read the device again at
+    // every heartbeat.
+    let events = countersign_server::push_events::PushEvents::default();
+    let notifier: Arc<dyn countersign_core::notify::Notifier> = match store.bus("push") {
+        Some(bus) => {
+            events.tell_others_through(bus);
+            Arc::new(events.clone())
+        }
+        None => Arc::new(countersign_core::notify::Silent),
+    };
     let deps = Deps {
         store: store.clone(),
         clock: Arc::new(SystemClock),
         rng: Arc::new(OsRandom),
         hasher: Arc::new(InlineHasher),
-        notifier: Arc::new(countersign_core::notify::Silent),
+        notifier,
         risk: Arc::new([]),
         settings: Settings::default(),
     };
     let out = Out { json: args.json };
     let r = dispatch(&deps, &store, &cfg, &out, args.command).await;
+    events.flush(Duration::from_secs(5)).await;
     store.close().await;
     r
 }

@@ -79,6 +79,42 @@ pub struct OathToken {
     pub failures: StepFailures,
 }
 
+/// A token as it is listed: everything but its secret and its counters, so that showing a user's
+/// methods or an administrator's list opens no secret (the store leaves them sealed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OathTokenInfo {
+    pub id: String,
+    pub tenant_id: String,
+    pub user_id: String,
+    pub kind: OathKind,
+    pub name: String,
+    pub serial: Option<String>,
+    pub manufacturer: Option<String>,
+    pub model: Option<String>,
+    pub active: bool,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+}
+
+impl OathToken {
+    /// What a list shows of this token.
+    pub fn info(&self) -> OathTokenInfo {
+        OathTokenInfo {
+            id: self.id.clone(),
+            tenant_id: self.tenant_id.clone(),
+            user_id: self.user_id.clone(),
+            kind: self.kind,
+            name: self.name.clone(),
+            serial: self.serial.clone(),
+            manufacturer: self.manufacturer.clone(),
+            model: self.model.clone(),
+            active: self.active,
+            created_at: self.created_at,
+            last_used_at: self.last_used_at,
+        }
+    }
+}
+
 /// Wrong codes in one time step: three lock the token until the step ends.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StepFailures {
@@ -168,7 +204,7 @@ pub fn validate(t: &OathToken) -> CoreResult<()> {
 /// Starts enrolling an authenticator app: a new inactive software token with a 160-bit secret.
 /// Refused when the user already has the maximum number of tokens.
 pub async fn begin_enrolment(deps: &Deps, user: &User) -> CoreResult<OathToken> {
-    let existing = deps.store.oath_tokens_of_user(&user.id).await?;
+    let existing = deps.store.oath_token_list(&user.id).await?;
     // Abandoned enrolments older than the flow lifetime don't count and are cleared.
     let now = deps.now();
     for t in existing
@@ -181,7 +217,7 @@ pub async fn begin_enrolment(deps: &Deps, user: &User) -> CoreResult<OathToken> 
     }
     let live = deps
         .store
-        .oath_tokens_of_user(&user.id)
+        .oath_token_list(&user.id)
         .await?
         .into_iter()
         .filter(|t| t.active || t.kind == OathKind::Hardware)
@@ -419,7 +455,7 @@ pub async fn import_hardware(
             .map_err(|_| at(CoreError::invalid("time interval", "use 30 or 60")))?;
         let count = match per_user.get(&user.id) {
             Some(n) => *n,
-            None => deps.store.oath_tokens_of_user(&user.id).await?.len(),
+            None => deps.store.oath_token_list(&user.id).await?.len(),
         };
         if count >= MAX_TOKENS_PER_USER {
             return Err(at(CoreError::invalid(

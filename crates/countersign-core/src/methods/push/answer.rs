@@ -218,6 +218,7 @@ pub async fn answer(
         phone_key: phone_key.as_ref(),
     };
     let now = deps.now();
+    let mut settled_now = false;
     let verdict = match check_answer(&pending, &signer, &a.answer, now) {
         Ok(v) => v,
         Err(e) => {
@@ -229,15 +230,11 @@ pub async fn answer(
             if let Some(st) = settled {
                 let dev = (st == PushState::WrongNumber).then_some(device.id.as_str());
                 // A wrong number or the expiry settles the request too: the waiting browser
-                // looks again.
-                if deps
+                // looks again (told once the answer is logged, as for an approval).
+                settled_now = deps
                     .store
                     .settle_push_request(&r.id, st, dev, now, &[])
-                    .await?
-                {
-                    deps.notifier
-                        .requests_settled(&r.user_id, std::slice::from_ref(&r.id));
-                }
+                    .await?;
             }
             let why = match e {
                 DeviceError::RequestNotFound => "answer from another user's device".to_string(),
@@ -245,6 +242,10 @@ pub async fn answer(
                 ref other => format!("push answer refused: {other}"),
             };
             log(Some(&user), SignInResult::Failure, why).await?;
+            if settled_now {
+                deps.notifier
+                    .requests_settled(&r.user_id, std::slice::from_ref(&r.id));
+            }
             return Err(e.into());
         }
     };
@@ -277,10 +278,12 @@ pub async fn answer(
         .await?;
         return Err(DeviceError::RequestAnswered.into());
     }
-    deps.notifier
-        .requests_settled(&r.user_id, std::slice::from_ref(&r.id));
     log(Some(&user), result, reason.into()).await?;
     seen(deps, &device, now).await?;
+    // Told last, so the browser that wakes finds the answer's writes done: it signs in while
+    // this answer no longer holds the store's writer.
+    deps.notifier
+        .requests_settled(&r.user_id, std::slice::from_ref(&r.id));
     let settled = PushRequest {
         state,
         settled_at: Some(now),

@@ -191,7 +191,7 @@ pub async fn account_under(
 ) -> CoreResult<Account> {
     let may = Eligibility::of(deps, policy.clone(), user).await?;
     let oath_kinds = may.oath_kinds();
-    let tokens = deps.store.oath_tokens_of_user(&user.id).await?;
+    let tokens = deps.store.oath_token_list(&user.id).await?;
     let has_code = tokens
         .iter()
         .any(|t| t.active && oath_kinds.contains(&t.kind));

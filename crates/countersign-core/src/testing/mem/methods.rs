@@ -3,7 +3,7 @@
 use super::*;
 use crate::clock::Timestamp;
 use crate::error::StoreError;
-use crate::methods::oath::OathToken;
+use crate::methods::oath::{OathToken, OathTokenInfo};
 use crate::signin::throttle::LockoutPolicy;
 use async_trait::async_trait;
 
@@ -35,12 +35,21 @@ impl MethodStore for MemStore {
             .collect())
     }
 
-    async fn list_oath_tokens(&self, tenant_id: &str) -> StoreResult<Vec<OathToken>> {
+    async fn oath_token_list(&self, user_id: &str) -> StoreResult<Vec<OathTokenInfo>> {
+        let d = self.0.lock().unwrap();
+        Ok(d.oath
+            .iter()
+            .filter(|t| t.user_id == user_id)
+            .map(OathToken::info)
+            .collect())
+    }
+
+    async fn list_oath_tokens(&self, tenant_id: &str) -> StoreResult<Vec<OathTokenInfo>> {
         let d = self.0.lock().unwrap();
         Ok(d.oath
             .iter()
             .filter(|t| t.tenant_id == tenant_id)
-            .cloned()
+            .map(OathToken::info)
             .collect())
     }
 

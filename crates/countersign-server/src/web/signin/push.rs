@@ -1,5 +1,5 @@
 //! "Approve sign-in request", the push step of sign-in. Arriving at it sends a request to the
-//! user's devices (the core's `push::send`); the page shows the number to type in the app and
+//! user's devices (the core's `push::send_for_flow`); the page shows the number to type in the app and
 //! waits without a reload (app.js asks `status`, which waits on the server until the request is
 //! settled, then posts `finish`). An approval is the second factor; a denial, "It's not me", a
 //! wrong number or the expiry end the attempt and the page says which, with "Send another
