@@ -42,10 +42,6 @@ impl Eligibility {
         &self.policy
     }
 
-    pub fn groups(&self) -> &[String] {
-        &self.groups
-    }
-
     /// Whether the policy's configuration of `m` includes the user (and does not exclude them).
     pub fn allows(&self, m: MethodId) -> bool {
         self.policy.allows(m, &self.groups)

@@ -415,3 +415,38 @@ async fn activation_codes_expire_and_follow_the_policy() {
     let r = begin_activation(&f.deps, &t, &u).await;
     assert!(matches!(r, Err(CoreError::MethodNotSupported)));
 }
+
+#[tokio::test]
+async fn removing_a_device_tells_the_notifier_whoever_removes_it() {
+    use crate::notify::Notice;
+    let f = crate::testing::fixture();
+    let (t, u) = crate::testing::contoso_alice(&f.deps, Some("violet-tuba-engine")).await;
+    let code = begin_activation(&f.deps, &t, &u).await.unwrap();
+    let d = register(&f.deps, &t, &registration(&asking(&code)), None)
+        .await
+        .unwrap();
+    assert!(f.notices.take().is_empty(), "a registration tells no one");
+    // Another user's device id removes nothing and tells no one.
+    assert!(!remove_device(
+        &f.deps,
+        &crate::model::User {
+            id: "someone".into(),
+            ..u.clone()
+        },
+        &d.id
+    )
+    .await
+    .unwrap());
+    assert!(f.notices.take().is_empty());
+    // The administrator's removal (the directory's) tells, as security info's would.
+    crate::directory::remove_device(&f.deps, &t, "alice@contoso.com", &d.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        f.notices.take(),
+        vec![Notice::DeviceRemoved {
+            user_id: u.id.clone(),
+            device_id: d.id.clone()
+        }]
+    );
+}
